@@ -1,0 +1,3 @@
+pub mod pb {
+    tonic::include_proto!("claimdesk.v1");
+}
