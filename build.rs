@@ -14,7 +14,10 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message as _;
 
-const API_FILES: &[&str] = &["claimdesk/v1/claim.proto", "claimdesk/v1/claim_service.proto"];
+const API_FILES: &[&str] = &[
+    "claimdesk/v1/claim.proto",
+    "claimdesk/v1/claim_service.proto",
+];
 const ERROR_FILES: &[&str] = &["google/rpc/status.proto", "google/rpc/error_details.proto"];
 const INCLUDES: &[&str] = &["proto", "third_party/googleapis"];
 

@@ -1,3 +1,5 @@
+pub mod domain;
+
 pub mod pb {
     tonic::include_proto!("claimdesk.v1");
 }

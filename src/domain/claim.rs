@@ -1,0 +1,188 @@
+//! The claim and what hangs off it.
+
+use std::{fmt, str::FromStr, time::SystemTime};
+
+use ulid::Ulid;
+
+use super::{
+    fields::{Note, Slug, SourceName, Statement, UserName, WebUrl},
+    lifecycle::State,
+};
+
+/// At most this many pieces of evidence are attached to one claim.
+pub const MAX_EVIDENCE_PER_CLAIM: usize = 100;
+
+/// Identifies a claim: a ULID made by the service when the claim is
+/// submitted, so ids sort in submission order and never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClaimId(Ulid);
+
+impl ClaimId {
+    pub fn from_ulid(ulid: Ulid) -> Self {
+        Self(ulid)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Ulid::from_bytes(bytes))
+    }
+
+    /// Big-endian bytes: they sort like the ids themselves.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+}
+
+impl fmt::Display for ClaimId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ClaimId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ulid::from_string(s).map(Self)
+    }
+}
+
+/// Identifies a piece of evidence (a ULID, unique across claims).
+pub type EvidenceId = Ulid;
+
+/// How urgent a claim is; the queue serves higher priorities first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    #[default]
+    Routine,
+    Urgent,
+    Breaking,
+}
+
+/// How a piece of evidence bears on its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stance {
+    Supports,
+    Refutes,
+    Context,
+}
+
+/// Who a claim is attributed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub source: SourceName,
+    /// Who told the source, nearest first.
+    pub relayed_from: Vec<SourceName>,
+    pub url: Option<WebUrl>,
+}
+
+impl Attribution {
+    pub const MAX_RELAYED_FROM: usize = 20;
+
+    /// Whether evidence from `source` comes from outside the claim's chain of
+    /// attribution, i.e. whether it can verify the claim independently.
+    pub fn is_independent_of(&self, source: &SourceName) -> bool {
+        let source = source.normalized();
+        std::iter::once(&self.source)
+            .chain(&self.relayed_from)
+            .all(|s| s.normalized() != source)
+    }
+}
+
+/// A claim as submitted, validated, before the service gives it an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClaim {
+    pub statement: Statement,
+    pub attribution: Attribution,
+    pub story: Slug,
+    /// Without duplicates, in the order given.
+    pub tags: Vec<Slug>,
+    pub priority: Priority,
+    pub deadline: Option<SystemTime>,
+}
+
+impl NewClaim {
+    pub const MAX_TAGS: usize = 20;
+}
+
+/// Evidence as submitted, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvidence {
+    pub url: Option<WebUrl>,
+    pub summary: Note,
+    pub source: SourceName,
+    pub stance: Stance,
+}
+
+/// A piece of evidence attached to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub id: EvidenceId,
+    pub url: Option<WebUrl>,
+    pub summary: Note,
+    pub source: SourceName,
+    pub stance: Stance,
+    pub added_by: UserName,
+    pub add_time: SystemTime,
+}
+
+/// A claim as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub id: ClaimId,
+    pub statement: Statement,
+    pub attribution: Attribution,
+    pub story: Slug,
+    pub tags: Vec<Slug>,
+    pub priority: Priority,
+    pub deadline: Option<SystemTime>,
+    pub state: State,
+    pub evidence: Vec<Evidence>,
+    /// The checker who has the claim in review or gave its ruling.
+    pub assignee: Option<UserName>,
+    pub submitted_by: UserName,
+    /// The note of the latest ruling; empty if none.
+    pub verdict_note: Note,
+    pub create_time: SystemTime,
+    pub update_time: SystemTime,
+    /// The revision of the latest event of this claim; the etag is made of it.
+    pub revision: u64,
+}
+
+impl Claim {
+    /// A freshly submitted claim; `revision` is set by the store.
+    pub fn submitted(id: ClaimId, new: NewClaim, by: UserName, now: SystemTime) -> Self {
+        Self {
+            id,
+            statement: new.statement,
+            attribution: new.attribution,
+            story: new.story,
+            tags: new.tags,
+            priority: new.priority,
+            deadline: new.deadline,
+            state: State::Unverified,
+            evidence: Vec::new(),
+            assignee: None,
+            submitted_by: by,
+            verdict_note: Note::default(),
+            create_time: now,
+            update_time: now,
+            revision: 0,
+        }
+    }
+
+    /// The wording copy may use for the claim.
+    pub fn label(&self) -> String {
+        super::lifecycle::label(self.state, &self.attribution.source)
+    }
+
+    /// Changes whenever the claim changes.
+    pub fn etag(&self) -> String {
+        self.revision.to_string()
+    }
+}
+
+impl Default for Note {
+    fn default() -> Self {
+        Note::parse("").expect("the empty note is valid")
+    }
+}

@@ -1,0 +1,311 @@
+//! Validated inputs: each type can only be made by `parse`, so holding one is
+//! proof that the value is acceptable ("parse, don't validate").
+
+use std::fmt;
+
+/// Why an input was refused, in words fit for a client's error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(message: impl Into<String>) -> Invalid {
+    Invalid(message.into())
+}
+
+/// Trims `raw` and checks its length in characters and that it holds no
+/// control characters (which would corrupt logs, labels and copy).
+fn text(raw: &str, min: usize, max: usize) -> Result<String, Invalid> {
+    let trimmed = raw.trim();
+    let chars = trimmed.chars().count();
+    if chars < min {
+        return Err(if min == 1 {
+            invalid("must not be empty")
+        } else {
+            invalid(format!("must have at least {min} characters"))
+        });
+    }
+    if chars > max {
+        return Err(invalid(format!(
+            "must have at most {max} characters, has {chars}"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Rebuilds a value that was validated before it was stored.
+            /// Loading must not re-apply today's rules to yesterday's data.
+            pub(crate) fn from_stored(value: String) -> Self {
+                Self(value)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// The claim as one sentence: 1 to 2,000 characters after trimming.
+    Statement
+);
+string_newtype!(
+    /// A story slug or a tag: 1 to 64 characters of `a-z`, `0-9` and `-`.
+    Slug
+);
+string_newtype!(
+    /// Who says something ("Reuters", "Ukrainian officials"): 1 to 200
+    /// characters after trimming.
+    SourceName
+);
+string_newtype!(
+    /// An absolute `http` or `https` URL of at most 2,048 characters.
+    WebUrl
+);
+string_newtype!(
+    /// A free-text note, reason or summary: at most 4,000 characters.
+    Note
+);
+string_newtype!(
+    /// The name of a person or of the system acting on a claim: 1 to 128
+    /// characters after trimming.
+    UserName
+);
+
+impl Statement {
+    pub const MAX_CHARS: usize = 2_000;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        text(raw, 1, Self::MAX_CHARS).map(Self)
+    }
+}
+
+impl Slug {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        if raw.len() > Self::MAX_CHARS {
+            return Err(invalid(format!(
+                "must have at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid("may only contain a-z, 0-9 and '-'"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl SourceName {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        text(raw, 1, Self::MAX_CHARS).map(Self)
+    }
+
+    /// The form used to compare sources and to index them: case and runs of
+    /// white space do not matter ("reuters" is "Reuters").
+    pub fn normalized(&self) -> String {
+        normalize_source(&self.0)
+    }
+}
+
+/// See [`SourceName::normalized`]; also used on list filters.
+pub fn normalize_source(raw: &str) -> String {
+    raw.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+impl WebUrl {
+    pub const MAX_CHARS: usize = 2_048;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let trimmed = raw.trim();
+        if trimmed.len() > Self::MAX_CHARS {
+            return Err(invalid(format!(
+                "must have at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        let url = url::Url::parse(trimmed).map_err(|e| invalid(format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+            return Err(invalid("must be an http or https URL"));
+        }
+        Ok(Self(url.into()))
+    }
+
+    /// An empty input means "no URL".
+    pub fn parse_optional(raw: &str) -> Result<Option<Self>, Invalid> {
+        if raw.trim().is_empty() {
+            Ok(None)
+        } else {
+            Self::parse(raw).map(Some)
+        }
+    }
+}
+
+impl Note {
+    pub const MAX_CHARS: usize = 4_000;
+
+    /// Trims; may be empty. Line breaks are allowed in notes.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(invalid(format!(
+                "must have at most {} characters, has {chars}",
+                Self::MAX_CHARS
+            )));
+        }
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(invalid(
+                "must not contain control characters other than line breaks and tabs",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Like [`Note::parse`], but an empty text is refused.
+    pub fn parse_required(raw: &str) -> Result<Self, Invalid> {
+        let note = Self::parse(raw)?;
+        if note.0.is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        Ok(note)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl UserName {
+    pub const MAX_CHARS: usize = 128;
+
+    /// The actor of changes the service makes by itself.
+    pub const SYSTEM: &'static str = "system";
+
+    /// Parses the name of a person; the reserved name `system` is refused so
+    /// that nobody can pass as the service in the history.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = text(raw, 1, Self::MAX_CHARS)?;
+        if name.eq_ignore_ascii_case(Self::SYSTEM) {
+            return Err(invalid("'system' is reserved"));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn system() -> Self {
+        Self(Self::SYSTEM.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_trimmed() {
+        assert_eq!(
+            Statement::parse("  About 14,000 troops.  ")
+                .unwrap()
+                .as_str(),
+            "About 14,000 troops."
+        );
+    }
+
+    #[test]
+    fn blank_statements_are_rejected() {
+        assert!(Statement::parse(" \t ").is_err());
+    }
+
+    #[test]
+    fn statement_length_counts_characters_not_bytes() {
+        assert!(Statement::parse(&"é".repeat(2_000)).is_ok());
+        assert!(Statement::parse(&"é".repeat(2_001)).is_err());
+    }
+
+    #[test]
+    fn statements_with_control_characters_are_rejected() {
+        assert!(Statement::parse("one\u{0}two").is_err());
+        assert!(Statement::parse("one\ntwo").is_err());
+    }
+
+    #[test]
+    fn slugs_allow_only_lowercase_digits_and_dashes() {
+        assert!(Slug::parse("kursk-demining-2026").is_ok());
+        assert!(Slug::parse("Kursk").is_err());
+        assert!(Slug::parse("kursk region").is_err());
+        assert!(Slug::parse("").is_err());
+        assert!(Slug::parse(&"a".repeat(64)).is_ok());
+        assert!(Slug::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn sources_compare_without_case_or_extra_spaces() {
+        let a = SourceName::parse("Russian  Defense Ministry").unwrap();
+        let b = SourceName::parse("russian defense ministry").unwrap();
+        assert_eq!(a.normalized(), b.normalized());
+    }
+
+    #[test]
+    fn urls_must_be_http_or_https() {
+        assert!(WebUrl::parse("https://example.org/story").is_ok());
+        assert!(WebUrl::parse("ftp://example.org/file").is_err());
+        assert!(WebUrl::parse("javascript:alert(1)").is_err());
+        assert!(WebUrl::parse("not a url").is_err());
+        assert_eq!(WebUrl::parse_optional("  ").unwrap(), None);
+    }
+
+    #[test]
+    fn notes_may_be_empty_unless_required() {
+        assert!(Note::parse("").unwrap().is_empty());
+        assert!(Note::parse_required(" ").is_err());
+        assert!(Note::parse("line one\nline two").is_ok());
+        assert!(Note::parse(&"x".repeat(4_001)).is_err());
+    }
+
+    #[test]
+    fn nobody_may_pass_as_the_system() {
+        assert!(UserName::parse("System").is_err());
+        assert_eq!(UserName::parse(" ana ").unwrap().as_str(), "ana");
+    }
+}

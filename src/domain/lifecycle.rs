@@ -1,0 +1,359 @@
+//! The state machine of a claim: which action is allowed in which state, by
+//! whom and on what evidence, and the wording each state allows in copy.
+
+use std::time::SystemTime;
+
+use super::{
+    claim::{Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewEvidence, Stance},
+    fields::{Note, SourceName, UserName},
+};
+
+/// Where a claim stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Unverified,
+    InReview,
+    Verified,
+    Disputed,
+    Inconclusive,
+    Withdrawn,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Unverified,
+        State::InReview,
+        State::Verified,
+        State::Disputed,
+        State::Inconclusive,
+        State::Withdrawn,
+    ];
+
+    /// The state an action leads to from this one, or `None` if the action
+    /// is not allowed here. This table is the whole state machine.
+    pub fn after(self, action: Action) -> Option<State> {
+        use {Action::*, State::*};
+        match (action, self) {
+            (Submit, _) => None,
+            (StartReview, Unverified) => Some(InReview),
+            (Release, InReview) => Some(Unverified),
+            (AddEvidence, Unverified | InReview) => Some(self),
+            (Verify, InReview) => Some(Verified),
+            (Dispute, InReview) => Some(Disputed),
+            (MarkInconclusive, InReview) => Some(Inconclusive),
+            (Reopen, Verified | Disputed | Inconclusive) => Some(Unverified),
+            (Withdraw, Unverified | InReview | Verified | Disputed | Inconclusive) => {
+                Some(Withdrawn)
+            }
+            (
+                StartReview | Release | AddEvidence | Verify | Dispute | MarkInconclusive | Reopen
+                | Withdraw,
+                _,
+            ) => None,
+        }
+    }
+
+    /// Lower-case name used in messages, e.g. `in review`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unverified => "unverified",
+            State::InReview => "in review",
+            State::Verified => "verified",
+            State::Disputed => "disputed",
+            State::Inconclusive => "inconclusive",
+            State::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// The wording copy may use for a claim in `state` attributed to `source`.
+pub fn label(state: State, source: &SourceName) -> String {
+    match state {
+        State::Unverified | State::InReview => format!("unverified (per {source})"),
+        State::Verified => "verified".to_owned(),
+        State::Disputed => "disputed".to_owned(),
+        State::Inconclusive => format!("could not be independently verified (per {source})"),
+        State::Withdrawn => "withdrawn".to_owned(),
+    }
+}
+
+/// Everything that can happen to a claim; also the type of a history event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Submit,
+    StartReview,
+    Release,
+    AddEvidence,
+    Verify,
+    Dispute,
+    MarkInconclusive,
+    Reopen,
+    Withdraw,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::Submit,
+        Action::StartReview,
+        Action::Release,
+        Action::AddEvidence,
+        Action::Verify,
+        Action::Dispute,
+        Action::MarkInconclusive,
+        Action::Reopen,
+        Action::Withdraw,
+    ];
+
+    /// Lower-case name used in messages, e.g. `start review`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Submit => "submit",
+            Action::StartReview => "start review",
+            Action::Release => "release",
+            Action::AddEvidence => "add evidence",
+            Action::Verify => "verify",
+            Action::Dispute => "dispute",
+            Action::MarkInconclusive => "mark inconclusive",
+            Action::Reopen => "reopen",
+            Action::Withdraw => "withdraw",
+        }
+    }
+
+    /// Actions that only the claim's assignee may take.
+    fn needs_assignee(self) -> bool {
+        matches!(
+            self,
+            Action::Release | Action::Verify | Action::Dispute | Action::MarkInconclusive
+        )
+    }
+}
+
+/// A change asked of an existing claim, with its validated input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    StartReview,
+    Release {
+        note: Note,
+    },
+    AddEvidence {
+        id: EvidenceId,
+        evidence: NewEvidence,
+    },
+    Verify {
+        note: Note,
+    },
+    Dispute {
+        note: Note,
+    },
+    MarkInconclusive {
+        note: Note,
+    },
+    Reopen {
+        reason: Note,
+    },
+    Withdraw {
+        reason: Note,
+    },
+}
+
+impl Command {
+    pub fn action(&self) -> Action {
+        match self {
+            Command::StartReview => Action::StartReview,
+            Command::Release { .. } => Action::Release,
+            Command::AddEvidence { .. } => Action::AddEvidence,
+            Command::Verify { .. } => Action::Verify,
+            Command::Dispute { .. } => Action::Dispute,
+            Command::MarkInconclusive { .. } => Action::MarkInconclusive,
+            Command::Reopen { .. } => Action::Reopen,
+            Command::Withdraw { .. } => Action::Withdraw,
+        }
+    }
+}
+
+/// Why a change was refused by the rules (as opposed to failing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("cannot {} a claim that is {}", action.as_str(), state.as_str())]
+    InvalidTransition { action: Action, state: State },
+    #[error("only the assignee ({}) may {} this claim", assignee.as_ref().map_or("nobody", UserName::as_str), action.as_str())]
+    NotAssignee {
+        action: Action,
+        assignee: Option<UserName>,
+    },
+    #[error("verifying needs supporting evidence from a source other than the claim's attribution")]
+    NoIndependentEvidence,
+    #[error("disputing needs refuting evidence")]
+    NoRefutingEvidence,
+    #[error("a claim holds at most {MAX_EVIDENCE_PER_CLAIM} pieces of evidence")]
+    TooMuchEvidence,
+    #[error("the claim has changed since it was read (etag is now {current})")]
+    StaleEtag { current: String },
+}
+
+/// What an accepted change records in the history; the store gives it its
+/// revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDraft {
+    pub action: Action,
+    pub actor: UserName,
+    pub time: SystemTime,
+    pub from: Option<State>,
+    pub to: State,
+    pub note: Note,
+    pub evidence: Option<Evidence>,
+}
+
+/// One entry of a claim's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Strictly increasing and gap-free across all claims.
+    pub revision: u64,
+    pub claim_id: ClaimId,
+    pub action: Action,
+    pub actor: UserName,
+    pub time: SystemTime,
+    pub from: Option<State>,
+    pub to: State,
+    pub note: Note,
+    pub evidence: Option<Evidence>,
+}
+
+impl EventDraft {
+    /// The history entry of a submission.
+    pub fn submitted(claim: &Claim) -> Self {
+        Self {
+            action: Action::Submit,
+            actor: claim.submitted_by.clone(),
+            time: claim.create_time,
+            from: None,
+            to: claim.state,
+            note: Note::default(),
+            evidence: None,
+        }
+    }
+
+    pub fn with_revision(self, claim_id: ClaimId, revision: u64) -> Event {
+        Event {
+            revision,
+            claim_id,
+            action: self.action,
+            actor: self.actor,
+            time: self.time,
+            from: self.from,
+            to: self.to,
+            note: self.note,
+            evidence: self.evidence,
+        }
+    }
+}
+
+impl Claim {
+    /// Fails unless `etag` is empty (unconditional) or the current etag.
+    pub fn check_etag(&self, etag: &str) -> Result<(), DomainError> {
+        if etag.is_empty() || etag == self.etag() {
+            Ok(())
+        } else {
+            Err(DomainError::StaleEtag {
+                current: self.etag(),
+            })
+        }
+    }
+
+    /// Applies `command` by `actor` at `now`: the changed claim (its revision
+    /// still to be set by the store) and the history entry, or why the rules
+    /// refuse it. Checks run in a fixed order: state, then assignee, then
+    /// evidence.
+    pub fn apply(
+        &self,
+        command: Command,
+        actor: &UserName,
+        now: SystemTime,
+    ) -> Result<(Claim, EventDraft), DomainError> {
+        let action = command.action();
+        let to = self
+            .state
+            .after(action)
+            .ok_or(DomainError::InvalidTransition {
+                action,
+                state: self.state,
+            })?;
+        if action.needs_assignee() && self.assignee.as_ref() != Some(actor) {
+            return Err(DomainError::NotAssignee {
+                action,
+                assignee: self.assignee.clone(),
+            });
+        }
+
+        let mut next = self.clone();
+        next.state = to;
+        next.update_time = now;
+        let mut note = Note::default();
+        let mut added = None;
+        match command {
+            Command::StartReview => next.assignee = Some(actor.clone()),
+            Command::Release { note: n } => {
+                next.assignee = None;
+                note = n;
+            }
+            Command::AddEvidence { id, evidence } => {
+                if self.evidence.len() >= MAX_EVIDENCE_PER_CLAIM {
+                    return Err(DomainError::TooMuchEvidence);
+                }
+                let evidence = Evidence {
+                    id,
+                    url: evidence.url,
+                    summary: evidence.summary,
+                    source: evidence.source,
+                    stance: evidence.stance,
+                    added_by: actor.clone(),
+                    add_time: now,
+                };
+                next.evidence.push(evidence.clone());
+                added = Some(evidence);
+            }
+            Command::Verify { note: n } => {
+                let independent = self.evidence.iter().any(|e| {
+                    e.stance == Stance::Supports && self.attribution.is_independent_of(&e.source)
+                });
+                if !independent {
+                    return Err(DomainError::NoIndependentEvidence);
+                }
+                next.verdict_note = n.clone();
+                note = n;
+            }
+            Command::Dispute { note: n } => {
+                if !self.evidence.iter().any(|e| e.stance == Stance::Refutes) {
+                    return Err(DomainError::NoRefutingEvidence);
+                }
+                next.verdict_note = n.clone();
+                note = n;
+            }
+            Command::MarkInconclusive { note: n } => {
+                next.verdict_note = n.clone();
+                note = n;
+            }
+            Command::Reopen { reason } => {
+                next.assignee = None;
+                next.verdict_note = Note::default();
+                note = reason;
+            }
+            Command::Withdraw { reason } => {
+                if self.state == State::InReview {
+                    next.assignee = None;
+                }
+                note = reason;
+            }
+        }
+        let event = EventDraft {
+            action,
+            actor: actor.clone(),
+            time: now,
+            from: Some(self.state),
+            to,
+            note,
+            evidence: added,
+        };
+        Ok((next, event))
+    }
+}

@@ -1,0 +1,18 @@
+//! The verification rules, free of I/O: what a claim is, which inputs are
+//! valid, which state changes are allowed and by whom, and the wording copy
+//! may use. Nothing here knows about gRPC, protobuf or sled; time and ids are
+//! passed in, so every rule is a plain function that unit tests can drive.
+
+mod claim;
+mod fields;
+mod lifecycle;
+
+pub use claim::{
+    Attribution, Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewClaim,
+    NewEvidence, Priority, Stance,
+};
+pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl, normalize_source};
+pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, State, label};
+
+#[cfg(test)]
+mod tests;
