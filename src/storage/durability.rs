@@ -1,0 +1,132 @@
+//! Group commit: one thread makes writes durable for everybody.
+//!
+//! sled 0.34's `flush` writes its buffers but ends with `sync_file_range`,
+//! which neither reaches the disk's cache nor the file's metadata; a write is
+//! durable only after an `fsync` of the files. Both are slow, so writers do
+//! not flush themselves: they queue a waiter and the committer thread drains
+//! the queue, runs one flush plus fsync covering every waiter it drained, and
+//! wakes them all. A waiter queued during a flush waits for the next one, so
+//! every write committed before its waiter was queued is covered.
+//!
+//! Flushing from this single thread also avoids sled 0.34.7's `flush_async`,
+//! which deadlocks when several tasks call it at once (sled #1308, #1241).
+//!
+//! After a failed fsync the kernel may have dropped the dirty pages, so a
+//! later success would prove nothing: the store stays failed until it is
+//! reopened.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread,
+};
+
+use tokio::sync::oneshot;
+
+use crate::error::{Error, StorageError};
+
+type Waiter = oneshot::Sender<Result<(), StorageError>>;
+
+/// Resolves once the writes it covers are on disk.
+#[must_use = "a write is not durable until this resolves"]
+pub struct Durable(DurableInner);
+
+enum DurableInner {
+    Waiting(oneshot::Receiver<Result<(), StorageError>>),
+    Failed(StorageError),
+}
+
+impl Durable {
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.0 {
+            DurableInner::Waiting(rx) => match rx.await {
+                Ok(result) => result.map_err(Error::from),
+                Err(_) => Err(StorageError::new(
+                    "durable flush",
+                    "the committer thread has stopped",
+                )
+                .into()),
+            },
+            DurableInner::Failed(e) => Err(e.into()),
+        }
+    }
+
+    /// Like [`Durable::wait`], for threads outside the async runtime.
+    pub fn wait_blocking(self) -> Result<(), Error> {
+        match self.0 {
+            DurableInner::Waiting(rx) => match rx.blocking_recv() {
+                Ok(result) => result.map_err(Error::from),
+                Err(_) => Err(StorageError::new(
+                    "durable flush",
+                    "the committer thread has stopped",
+                )
+                .into()),
+            },
+            DurableInner::Failed(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Handle to the committer thread. The thread ends when the handle is
+/// dropped, after serving the waiters already queued.
+pub struct Committer {
+    queue: mpsc::Sender<Waiter>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Committer {
+    /// Starts the committer thread; `flush` makes every committed write
+    /// durable.
+    pub fn start(
+        flush: impl Fn() -> Result<(), StorageError> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        let failed = Arc::new(AtomicBool::new(false));
+        let thread_failed = failed.clone();
+        thread::Builder::new()
+            .name("claimdesk-committer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let result = if thread_failed.load(Ordering::Acquire) {
+                        Err(StorageError::new(
+                            "durable flush",
+                            "an earlier flush failed; the store must be reopened",
+                        ))
+                    } else {
+                        flush()
+                    };
+                    if let Err(e) = &result {
+                        thread_failed.store(true, Ordering::Release);
+                        tracing::error!(error = %e, "durable flush failed; refusing further writes");
+                    }
+                    tracing::trace!(writers = batch.len(), "group commit");
+                    for waiter in batch {
+                        // The writer may have gone away (client cancelled).
+                        let _ = waiter.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(Self { queue: tx, failed })
+    }
+
+    /// Whether a flush has failed; writes must then be refused.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    pub fn durable(&self) -> Durable {
+        let (tx, rx) = oneshot::channel();
+        match self.queue.send(tx) {
+            Ok(()) => Durable(DurableInner::Waiting(rx)),
+            Err(_) => Durable(DurableInner::Failed(StorageError::new(
+                "durable flush",
+                "the committer thread has stopped",
+            ))),
+        }
+    }
+}

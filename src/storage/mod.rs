@@ -1,0 +1,113 @@
+//! Durable storage of claims, their indexes and their history.
+//!
+//! [`Store`] is the boundary: the rest of the service sees domain types and
+//! [`crate::error::Error`], never the engine. [`SledStore`] implements it on
+//! an embedded sled database; this module tree is the only place that knows
+//! sled.
+//!
+//! Every method blocks on disk I/O, so async callers run them on tokio's
+//! blocking pool. Writes become visible when their transaction commits but
+//! are acknowledged only after [`Store::durable`] says they reached the disk.
+
+mod durability;
+mod keys;
+mod records;
+mod sled_store;
+
+pub use durability::Durable;
+pub use sled_store::{SledStore, StoreConfig};
+
+use crate::{
+    domain::{Claim, ClaimId, DomainError, Event, EventDraft, State},
+    error::Error,
+};
+
+/// A request id with the fingerprint of the request it was first used for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub id: String,
+    pub fingerprint: [u8; 32],
+}
+
+/// The result of a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// The claim was stored now.
+    Created(Claim),
+    /// The request id had been used for the same request: the claim it made.
+    Replayed(Claim),
+}
+
+/// Filters of a claim listing, combined with AND. Sources are compared in
+/// their normalised form (see [`crate::domain::normalize_source`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    pub story: Option<String>,
+    pub state: Option<State>,
+    pub source: Option<String>,
+    pub assignee: Option<String>,
+}
+
+impl ClaimFilter {
+    /// Whether `claim` passes every filter.
+    pub fn matches(&self, claim: &Claim) -> bool {
+        self.story
+            .as_deref()
+            .is_none_or(|s| claim.story.as_str() == s)
+            && self.state.is_none_or(|s| claim.state == s)
+            && self
+                .source
+                .as_deref()
+                .is_none_or(|s| claim.attribution.source.normalized() == s)
+            && self
+                .assignee
+                .as_deref()
+                .is_none_or(|a| claim.assignee.as_ref().is_some_and(|x| x.as_str() == a))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Whether more items follow the last one.
+    pub more: bool,
+}
+
+/// A change of a claim decided by the rules, given its current form: the
+/// changed claim and the history entry, or why the rules refuse it. It may be
+/// called more than once if the store retries.
+pub type Change<'a> = &'a (dyn Fn(&Claim) -> Result<(Claim, EventDraft), DomainError> + Sync);
+
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new claim (its `revision` is assigned here) together with its
+    /// index entries, its submission event and, if given, its request id, in
+    /// one transaction. A known request id with the same fingerprint replays
+    /// the claim it made; with another fingerprint it fails with
+    /// [`Error::RequestIdReused`].
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error>;
+
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error>;
+
+    /// Up to `limit` claims matching `filter` with ids greater than `after`,
+    /// in id (that is, submission) order, served from the indexes.
+    fn list(
+        &self,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: usize,
+    ) -> Result<Page<Claim>, Error>;
+
+    /// Applies `change` to the claim and stores the result with its index
+    /// entries and its event in one transaction. Returns the stored claim and
+    /// event.
+    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error>;
+
+    /// Up to `limit` events of a claim with revisions greater than `after`,
+    /// oldest first. [`Error::NotFound`] if the claim does not exist.
+    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error>;
+
+    /// Resolves once every write committed before the call is on disk.
+    /// Concurrent callers share one flush (group commit).
+    fn durable(&self) -> Durable;
+}

@@ -1,0 +1,350 @@
+//! The stored form of claims, events and request ids: serde types kept apart
+//! from the domain types, because what is on disk carries a compatibility
+//! promise that in-memory types must not. Every record names its format
+//! version; a reader refuses versions it does not know instead of guessing.
+//!
+//! Records are JSON: self-describing, so new optional fields can be added
+//! with `#[serde(default)]` without a migration, and readable when an
+//! operator has to look at a damaged store.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Action, Attribution, Claim, ClaimId, Event, Evidence, Note, Priority, Slug, SourceName, Stance,
+    State, Statement, UserName, WebUrl,
+};
+
+/// The record format written by this version of the service.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("record format {0} is not supported (this build reads format {FORMAT})")]
+    Format(u32),
+    #[error("malformed record: {0}")]
+    Field(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    pub format: u32,
+    pub id: String,
+    pub statement: String,
+    pub source: String,
+    #[serde(default)]
+    pub relayed_from: Vec<String>,
+    #[serde(default)]
+    pub attribution_url: Option<String>,
+    pub story: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub priority: String,
+    #[serde(default)]
+    pub deadline_ns: Option<u64>,
+    pub state: String,
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRecord>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    pub submitted_by: String,
+    #[serde(default)]
+    pub verdict_note: String,
+    pub create_time_ns: u64,
+    pub update_time_ns: u64,
+    pub revision: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EvidenceRecord {
+    pub id: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub summary: String,
+    pub source: String,
+    pub stance: String,
+    pub added_by: String,
+    pub add_time_ns: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub format: u32,
+    pub revision: u64,
+    pub claim_id: String,
+    pub action: String,
+    pub actor: String,
+    pub time_ns: u64,
+    #[serde(default)]
+    pub from: Option<String>,
+    pub to: String,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub evidence: Option<EvidenceRecord>,
+}
+
+/// What a used request id stands for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub format: u32,
+    pub claim_id: String,
+    /// Hex SHA-256 of the request's payload and caller.
+    pub fingerprint: String,
+}
+
+pub fn to_ns(t: SystemTime) -> u64 {
+    // Times before 1970 are refused at the API; saturate rather than panic.
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+pub fn from_ns(ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Unverified => "unverified",
+        State::InReview => "in_review",
+        State::Verified => "verified",
+        State::Disputed => "disputed",
+        State::Inconclusive => "inconclusive",
+        State::Withdrawn => "withdrawn",
+    }
+}
+
+fn parse_state(s: &str) -> Result<State, DecodeError> {
+    State::ALL
+        .into_iter()
+        .find(|st| state_name(*st) == s)
+        .ok_or_else(|| DecodeError::Field(format!("unknown state {s:?}")))
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Submit => "submit",
+        Action::StartReview => "start_review",
+        Action::Release => "release",
+        Action::AddEvidence => "add_evidence",
+        Action::Verify => "verify",
+        Action::Dispute => "dispute",
+        Action::MarkInconclusive => "mark_inconclusive",
+        Action::Reopen => "reopen",
+        Action::Withdraw => "withdraw",
+    }
+}
+
+fn parse_action(s: &str) -> Result<Action, DecodeError> {
+    Action::ALL
+        .into_iter()
+        .find(|a| action_name(*a) == s)
+        .ok_or_else(|| DecodeError::Field(format!("unknown action {s:?}")))
+}
+
+fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Routine => "routine",
+        Priority::Urgent => "urgent",
+        Priority::Breaking => "breaking",
+    }
+}
+
+fn parse_priority(s: &str) -> Result<Priority, DecodeError> {
+    [Priority::Routine, Priority::Urgent, Priority::Breaking]
+        .into_iter()
+        .find(|p| priority_name(*p) == s)
+        .ok_or_else(|| DecodeError::Field(format!("unknown priority {s:?}")))
+}
+
+fn stance_name(s: Stance) -> &'static str {
+    match s {
+        Stance::Supports => "supports",
+        Stance::Refutes => "refutes",
+        Stance::Context => "context",
+    }
+}
+
+fn parse_stance(s: &str) -> Result<Stance, DecodeError> {
+    [Stance::Supports, Stance::Refutes, Stance::Context]
+        .into_iter()
+        .find(|st| stance_name(*st) == s)
+        .ok_or_else(|| DecodeError::Field(format!("unknown stance {s:?}")))
+}
+
+fn parse_ulid(s: &str) -> Result<ulid::Ulid, DecodeError> {
+    ulid::Ulid::from_string(s).map_err(|e| DecodeError::Field(format!("bad id {s:?}: {e}")))
+}
+
+fn check_format(format: u32) -> Result<(), DecodeError> {
+    if format == FORMAT {
+        Ok(())
+    } else {
+        Err(DecodeError::Format(format))
+    }
+}
+
+/// The single-byte code of a state in index keys. Never reuse a code.
+pub fn state_code(s: State) -> u8 {
+    match s {
+        State::Unverified => 1,
+        State::InReview => 2,
+        State::Verified => 3,
+        State::Disputed => 4,
+        State::Inconclusive => 5,
+        State::Withdrawn => 6,
+    }
+}
+
+impl From<&Evidence> for EvidenceRecord {
+    fn from(e: &Evidence) -> Self {
+        Self {
+            id: e.id.to_string(),
+            url: e.url.as_ref().map(|u| u.as_str().to_owned()),
+            summary: e.summary.as_str().to_owned(),
+            source: e.source.as_str().to_owned(),
+            stance: stance_name(e.stance).to_owned(),
+            added_by: e.added_by.as_str().to_owned(),
+            add_time_ns: to_ns(e.add_time),
+        }
+    }
+}
+
+impl EvidenceRecord {
+    fn into_domain(self) -> Result<Evidence, DecodeError> {
+        Ok(Evidence {
+            id: parse_ulid(&self.id)?,
+            url: self.url.map(WebUrl::from_stored),
+            summary: Note::from_stored(self.summary),
+            source: SourceName::from_stored(self.source),
+            stance: parse_stance(&self.stance)?,
+            added_by: UserName::from_stored(self.added_by),
+            add_time: from_ns(self.add_time_ns),
+        })
+    }
+}
+
+impl From<&Claim> for ClaimRecord {
+    fn from(c: &Claim) -> Self {
+        Self {
+            format: FORMAT,
+            id: c.id.to_string(),
+            statement: c.statement.as_str().to_owned(),
+            source: c.attribution.source.as_str().to_owned(),
+            relayed_from: c
+                .attribution
+                .relayed_from
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            attribution_url: c.attribution.url.as_ref().map(|u| u.as_str().to_owned()),
+            story: c.story.as_str().to_owned(),
+            tags: c.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            priority: priority_name(c.priority).to_owned(),
+            deadline_ns: c.deadline.map(to_ns),
+            state: state_name(c.state).to_owned(),
+            evidence: c.evidence.iter().map(EvidenceRecord::from).collect(),
+            assignee: c.assignee.as_ref().map(|a| a.as_str().to_owned()),
+            submitted_by: c.submitted_by.as_str().to_owned(),
+            verdict_note: c.verdict_note.as_str().to_owned(),
+            create_time_ns: to_ns(c.create_time),
+            update_time_ns: to_ns(c.update_time),
+            revision: c.revision,
+        }
+    }
+}
+
+impl ClaimRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a claim record always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Claim, DecodeError> {
+        let r: ClaimRecord = serde_json::from_slice(bytes)?;
+        check_format(r.format)?;
+        Ok(Claim {
+            id: ClaimId::from_ulid(parse_ulid(&r.id)?),
+            statement: Statement::from_stored(r.statement),
+            attribution: Attribution {
+                source: SourceName::from_stored(r.source),
+                relayed_from: r
+                    .relayed_from
+                    .into_iter()
+                    .map(SourceName::from_stored)
+                    .collect(),
+                url: r.attribution_url.map(WebUrl::from_stored),
+            },
+            story: Slug::from_stored(r.story),
+            tags: r.tags.into_iter().map(Slug::from_stored).collect(),
+            priority: parse_priority(&r.priority)?,
+            deadline: r.deadline_ns.map(from_ns),
+            state: parse_state(&r.state)?,
+            evidence: r
+                .evidence
+                .into_iter()
+                .map(EvidenceRecord::into_domain)
+                .collect::<Result<_, _>>()?,
+            assignee: r.assignee.map(UserName::from_stored),
+            submitted_by: UserName::from_stored(r.submitted_by),
+            verdict_note: Note::from_stored(r.verdict_note),
+            create_time: from_ns(r.create_time_ns),
+            update_time: from_ns(r.update_time_ns),
+            revision: r.revision,
+        })
+    }
+}
+
+impl From<&Event> for EventRecord {
+    fn from(e: &Event) -> Self {
+        Self {
+            format: FORMAT,
+            revision: e.revision,
+            claim_id: e.claim_id.to_string(),
+            action: action_name(e.action).to_owned(),
+            actor: e.actor.as_str().to_owned(),
+            time_ns: to_ns(e.time),
+            from: e.from.map(|s| state_name(s).to_owned()),
+            to: state_name(e.to).to_owned(),
+            note: e.note.as_str().to_owned(),
+            evidence: e.evidence.as_ref().map(EvidenceRecord::from),
+        }
+    }
+}
+
+impl EventRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an event record always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        let r: EventRecord = serde_json::from_slice(bytes)?;
+        check_format(r.format)?;
+        Ok(Event {
+            revision: r.revision,
+            claim_id: ClaimId::from_ulid(parse_ulid(&r.claim_id)?),
+            action: parse_action(&r.action)?,
+            actor: UserName::from_stored(r.actor),
+            time: from_ns(r.time_ns),
+            from: r.from.as_deref().map(parse_state).transpose()?,
+            to: parse_state(&r.to)?,
+            note: Note::from_stored(r.note),
+            evidence: r.evidence.map(EvidenceRecord::into_domain).transpose()?,
+        })
+    }
+}
+
+impl RequestRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a request record always serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let r: RequestRecord = serde_json::from_slice(bytes)?;
+        check_format(r.format)?;
+        Ok(r)
+    }
+}

@@ -1,0 +1,506 @@
+//! [`Store`] on sled 0.34.
+//!
+//! Trees:
+//! - `claims`: claim id → [`ClaimRecord`]
+//! - `index`: secondary index entries, see [`keys`]; values are empty
+//! - `events`: revision → [`EventRecord`], the history of all claims
+//! - `events_by_claim`: claim id ‖ revision → empty
+//! - `requests`: request id → [`RequestRecord`]
+//! - `meta`: `format` (record format of the store), `last_revision`
+//!
+//! A write changes a claim, its index entries, its event, the revision
+//! counter and (on submit) its request id in one sled transaction, so no
+//! reader sees one without the others. Writers are serialised by a mutex
+//! around the transaction: every write takes the next revision, so they
+//! would conflict on the counter anyway, and a mutex is cheaper than sled's
+//! conflict-and-retry loop. Readers never take it.
+
+use std::{
+    collections::HashSet,
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+};
+
+use super::{
+    ClaimFilter, Page, RequestKey, Store, Submitted,
+    durability::{Committer, Durable},
+    keys,
+    records::{self, ClaimRecord, EventRecord, RequestRecord},
+};
+use crate::{
+    domain::{Claim, ClaimId, DomainError, Event, EventDraft},
+    error::{Error, StorageError},
+};
+
+const META_FORMAT: &[u8] = b"format";
+const META_LAST_REVISION: &[u8] = b"last_revision";
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// Upper bound of sled's page cache, in bytes.
+    pub cache_capacity: u64,
+}
+
+impl StoreConfig {
+    pub const DEFAULT_CACHE_CAPACITY: u64 = 1024 * 1024 * 1024;
+
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
+        }
+    }
+}
+
+pub struct SledStore {
+    claims: sled::Tree,
+    index: sled::Tree,
+    events: sled::Tree,
+    events_by_claim: sled::Tree,
+    requests: sled::Tree,
+    meta: sled::Tree,
+    write_lock: Mutex<()>,
+    committer: Committer,
+}
+
+fn storage(context: &'static str) -> impl FnOnce(sled::Error) -> Error {
+    move |e| StorageError::new(context, e).into()
+}
+
+fn corrupt(context: &'static str, e: impl std::fmt::Display) -> Error {
+    StorageError::new(context, format!("corrupt record: {e}")).into()
+}
+
+/// Failure inside a transaction: either our own (abort) or sled's.
+enum TxError {
+    Abort(Error),
+}
+
+impl From<Error> for ConflictableTransactionError<TxError> {
+    fn from(e: Error) -> Self {
+        ConflictableTransactionError::Abort(TxError::Abort(e))
+    }
+}
+
+impl From<DomainError> for ConflictableTransactionError<TxError> {
+    fn from(e: DomainError) -> Self {
+        ConflictableTransactionError::Abort(TxError::Abort(e.into()))
+    }
+}
+
+fn tx_result<T>(
+    r: Result<T, TransactionError<TxError>>,
+    context: &'static str,
+) -> Result<T, Error> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(TxError::Abort(e))) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(StorageError::new(context, e).into()),
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<TxError>>;
+
+fn tx_get(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<sled::IVec>> {
+    tree.get(key).map_err(ConflictableTransactionError::from)
+}
+
+/// Everything one write transaction touches.
+struct Tx<'a> {
+    claims: &'a TransactionalTree,
+    index: &'a TransactionalTree,
+    events: &'a TransactionalTree,
+    events_by_claim: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    fn next_revision(&self) -> TxResult<u64> {
+        let last = match tx_get(self.meta, META_LAST_REVISION)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("read revision", "bad counter"))?,
+            ),
+            None => 0,
+        };
+        Ok(last + 1)
+    }
+
+    /// Writes `claim` (giving it `event`'s revision), moves its index
+    /// entries from those of `old`, and appends the event.
+    fn write(&self, old: Option<&Claim>, claim: &mut Claim, event: EventDraft) -> TxResult<Event> {
+        let revision = self.next_revision()?;
+        claim.revision = revision;
+        let event = event.with_revision(claim.id, revision);
+
+        let new_keys = keys::index_entries(claim);
+        if let Some(old) = old {
+            for key in keys::index_entries(old) {
+                if !new_keys.contains(&key) {
+                    self.index.remove(key)?;
+                }
+            }
+        }
+        for key in new_keys {
+            self.index.insert(key, &[] as &[u8])?;
+        }
+        let id = claim.id.to_bytes();
+        self.claims
+            .insert(&id, ClaimRecord::from(&*claim).encode())?;
+        self.events.insert(
+            &keys::revision(revision),
+            EventRecord::from(&event).encode(),
+        )?;
+        self.events_by_claim
+            .insert(&keys::claim_event(claim.id, revision), &[] as &[u8])?;
+        self.meta
+            .insert(META_LAST_REVISION, &revision.to_be_bytes())?;
+        Ok(event)
+    }
+
+    fn claim(&self, id: ClaimId) -> TxResult<Option<Claim>> {
+        match tx_get(self.claims, &id.to_bytes())? {
+            Some(bytes) => Ok(Some(
+                ClaimRecord::decode(&bytes).map_err(|e| corrupt("read claim", e))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store at `config.path` and starts its
+    /// committer thread. Refuses stores written in an unknown format.
+    pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        let db = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity)
+            .open()
+            .map_err(storage("open database"))?;
+        let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
+        let meta = tree("meta")?;
+        match meta.get(META_FORMAT).map_err(storage("read format"))? {
+            Some(v) if v.as_ref() == records::FORMAT.to_be_bytes() => {}
+            Some(v) => {
+                return Err(StorageError::new(
+                    "open database",
+                    format!(
+                        "store format {:?} is not supported (this build reads format {})",
+                        v.as_ref(),
+                        records::FORMAT
+                    ),
+                )
+                .into());
+            }
+            None => {
+                meta.insert(META_FORMAT, &records::FORMAT.to_be_bytes())
+                    .map_err(storage("write format"))?;
+            }
+        }
+
+        let flusher = Flusher::new(db.clone(), &config.path)
+            .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
+        let committer = Committer::start(move || flusher.flush())
+            .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
+
+        let store = Self {
+            claims: tree("claims")?,
+            index: tree("index")?,
+            events: tree("events")?,
+            events_by_claim: tree("events_by_claim")?,
+            requests: tree("requests")?,
+            meta,
+            write_lock: Mutex::new(()),
+            committer,
+        };
+        // Make the format marker and the trees durable before any client
+        // relies on them.
+        store.durable().wait_blocking()?;
+        Ok(store)
+    }
+
+    /// Runs a write transaction over every tree, serialised with other
+    /// writers. Refused once a durable flush has failed.
+    fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, Error> {
+        if self.committer.has_failed() {
+            return Err(StorageError::new(context, "an earlier durable flush failed").into());
+        }
+        let _serialised = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = (
+            &self.claims,
+            &self.index,
+            &self.events,
+            &self.events_by_claim,
+            &self.requests,
+            &self.meta,
+        )
+            .transaction(|(claims, index, events, events_by_claim, requests, meta)| {
+                let tx = Tx {
+                    claims,
+                    index,
+                    events,
+                    events_by_claim,
+                    meta,
+                };
+                f(&tx, requests)
+            });
+        tx_result(result, context)
+    }
+
+    fn load(&self, key: &[u8]) -> Result<Option<Claim>, Error> {
+        match self.claims.get(key).map_err(storage("read claim"))? {
+            Some(bytes) => ClaimRecord::decode(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt("read claim", e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The first id ≥ `from` present under every prefix (a leapfrog join of
+    /// the sorted index ranges), or `None`.
+    fn next_in_all(&self, prefixes: &[Vec<u8>], from: ClaimId) -> Result<Option<ClaimId>, Error> {
+        let mut candidate = from;
+        'search: loop {
+            for prefix in prefixes {
+                let mut start = prefix.clone();
+                start.extend_from_slice(&candidate.to_bytes());
+                let Some(entry) = self.index.range(start..).next() else {
+                    return Ok(None);
+                };
+                let (key, _) = entry.map_err(storage("read index"))?;
+                let Some(id) = key.strip_prefix(prefix.as_slice()) else {
+                    return Ok(None);
+                };
+                let id: [u8; 16] = id
+                    .try_into()
+                    .map_err(|_| corrupt("read index", "bad index key"))?;
+                let id = ClaimId::from_bytes(id);
+                if id != candidate {
+                    candidate = id;
+                    continue 'search;
+                }
+            }
+            return Ok(Some(candidate));
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        self.write("submit claim", |tx, requests| {
+            if let Some(request) = request {
+                if let Some(bytes) = tx_get(requests, request.id.as_bytes())? {
+                    let known =
+                        RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
+                    if known.fingerprint != hex(&request.fingerprint) {
+                        return Err(Error::RequestIdReused(request.id.clone()).into());
+                    }
+                    let id: ClaimId = known
+                        .claim_id
+                        .parse()
+                        .map_err(|e| corrupt("read request", e))?;
+                    let claim = tx
+                        .claim(id)?
+                        .ok_or_else(|| corrupt("read request", "claim of request id missing"))?;
+                    return Ok(Submitted::Replayed(claim));
+                }
+                requests.insert(
+                    request.id.as_bytes(),
+                    RequestRecord {
+                        format: records::FORMAT,
+                        claim_id: claim.id.to_string(),
+                        fingerprint: hex(&request.fingerprint),
+                    }
+                    .encode(),
+                )?;
+            }
+            let mut claim = claim.clone();
+            let draft = EventDraft::submitted(&claim);
+            tx.write(None, &mut claim, draft)?;
+            Ok(Submitted::Created(claim))
+        })
+    }
+
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        self.load(&id.to_bytes())
+    }
+
+    fn list(
+        &self,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: usize,
+    ) -> Result<Page<Claim>, Error> {
+        let mut items = Vec::new();
+        let mut from = match after {
+            Some(id) => match keys::successor(id) {
+                Some(id) => id,
+                None => return Ok(Page { items, more: false }),
+            },
+            None => ClaimId::from_bytes([0; 16]),
+        };
+        let prefixes = keys::filter_prefixes(filter);
+        loop {
+            let next = if prefixes.is_empty() {
+                match self.claims.range(from.to_bytes()..).next() {
+                    None => None,
+                    Some(entry) => {
+                        let (key, _) = entry.map_err(storage("read claims"))?;
+                        let id: [u8; 16] = key
+                            .as_ref()
+                            .try_into()
+                            .map_err(|_| corrupt("read claims", "bad claim key"))?;
+                        Some(ClaimId::from_bytes(id))
+                    }
+                }
+            } else {
+                self.next_in_all(&prefixes, from)?
+            };
+            let Some(id) = next else {
+                return Ok(Page { items, more: false });
+            };
+            if items.len() == limit {
+                return Ok(Page { items, more: true });
+            }
+            // The index and the claim are read at different moments: a write
+            // in between may have moved the claim out of the filter.
+            if let Some(claim) = self.load(&id.to_bytes())? {
+                if filter.matches(&claim) {
+                    items.push(claim);
+                }
+            }
+            match keys::successor(id) {
+                Some(id) => from = id,
+                None => return Ok(Page { items, more: false }),
+            }
+        }
+    }
+
+    fn update(&self, id: ClaimId, change: super::Change<'_>) -> Result<(Claim, Event), Error> {
+        self.write("update claim", |tx, _| {
+            let old = tx.claim(id)?.ok_or(Error::NotFound(id))?;
+            let (mut claim, draft) = change(&old)?;
+            let event = tx.write(Some(&old), &mut claim, draft)?;
+            Ok((claim, event))
+        })
+    }
+
+    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
+        if !self
+            .claims
+            .contains_key(id.to_bytes())
+            .map_err(storage("read claim"))?
+        {
+            return Err(Error::NotFound(id));
+        }
+        let start = keys::claim_event(id, after.saturating_add(1));
+        let end = keys::claim_event(id, u64::MAX);
+        let mut items = Vec::new();
+        for entry in self.events_by_claim.range(start..=end) {
+            let (key, _) = entry.map_err(storage("read history"))?;
+            if items.len() == limit {
+                return Ok(Page { items, more: true });
+            }
+            let revision = &key[16..];
+            let bytes = self
+                .events
+                .get(revision)
+                .map_err(storage("read history"))?
+                .ok_or_else(|| corrupt("read history", "indexed event missing"))?;
+            items.push(EventRecord::decode(&bytes).map_err(|e| corrupt("read history", e))?);
+        }
+        Ok(Page { items, more: false })
+    }
+
+    fn durable(&self) -> Durable {
+        self.committer.durable()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Makes sled's written data durable: `flush` (write out the buffers), then
+/// `fsync` of the log file and of any blob files sled has added since the
+/// last flush (large values live in files of their own under `blobs/`,
+/// written once and never fsynced by sled).
+struct Flusher {
+    db: sled::Db,
+    log: File,
+    blobs_dir: PathBuf,
+    synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+}
+
+impl Flusher {
+    fn new(db: sled::Db, path: &Path) -> std::io::Result<Self> {
+        let log = File::open(path.join("db"))?;
+        // The directory entries of the files sled created must be durable too.
+        File::open(path)?.sync_all()?;
+        Ok(Self {
+            db,
+            log,
+            blobs_dir: path.join("blobs"),
+            synced_blobs: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush().map_err(|e| StorageError::new("flush", e))?;
+        self.log
+            .sync_all()
+            .map_err(|e| StorageError::new("fsync log", e))?;
+        self.sync_new_blobs()
+            .map_err(|e| StorageError::new("fsync blobs", e))
+    }
+
+    fn sync_new_blobs(&self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.blobs_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut present = HashSet::new();
+        let mut added = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !synced.contains(&name) {
+                File::open(entry.path())?.sync_all()?;
+                added = true;
+            }
+            present.insert(name);
+        }
+        if added {
+            File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
+}
