@@ -1,8 +1,27 @@
+//! claimdesk: a newsroom's verification queue for claims found in copy, over
+//! gRPC, stored in an embedded sled database.
+//!
+//! # Layout
+//! - [`domain`]: claims, validated inputs, the state machine and labels. Pure:
+//!   no I/O, no gRPC, no sled.
+//! - [`storage`]: the [`storage::Store`] trait and its sled implementation,
+//!   stored records, indexes and durable group commit. The only module that
+//!   knows sled.
+//! - [`desk`]: the operations of the desk (submit, read, change), running
+//!   storage work off the async workers and waiting for durability.
+//! - [`grpc`]: the `claimdesk.v1` service, conversions and error statuses.
+//!   The only module that knows protobuf.
+//! - [`server`]: wiring: listener, health, reflection, panic guard,
+//!   graceful shutdown.
+//! - [`telemetry`]: logging set-up.
+//! - [`error`]: the error type shared by the layers.
+
 pub mod desk;
 pub mod domain;
 pub mod error;
+pub mod grpc;
+pub mod server;
 pub mod storage;
+pub mod telemetry;
 
-pub mod pb {
-    tonic::include_proto!("claimdesk.v1");
-}
+pub use grpc::pb;

@@ -1,1 +1,81 @@
-fn main() {}
+//! The `claimdesk` command: `claimdesk serve` runs the service.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use claimdesk::{
+    server::{Config, Server},
+    telemetry::{self, LogFormat},
+};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A newsroom's verification queue for claims found in copy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC service.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CLAIMDESK_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// Directory of the embedded database (created if missing).
+        #[arg(long, env = "CLAIMDESK_DATA_DIR", default_value = "./claimdesk-data")]
+        data_dir: PathBuf,
+        /// Upper bound of the database cache, in bytes.
+        #[arg(long, env = "CLAIMDESK_CACHE_BYTES", default_value_t = 1 << 30)]
+        cache_bytes: u64,
+        /// Log format; filter with RUST_LOG (default `info`).
+        #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve {
+            listen,
+            data_dir,
+            cache_bytes,
+            log_format,
+        } => {
+            telemetry::init(log_format);
+            let config = Config {
+                listen,
+                data_dir,
+                cache_capacity: cache_bytes,
+            };
+            match serve(&config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::build(config).await?;
+    server.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}

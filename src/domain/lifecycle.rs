@@ -174,7 +174,7 @@ impl Command {
 /// Why a change was refused by the rules (as opposed to failing).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    #[error("cannot {} a claim that is {}", action.as_str(), state.as_str())]
+    #[error("{} is not allowed on a claim that is {}", action.as_str(), state.as_str())]
     InvalidTransition { action: Action, state: State },
     #[error("only the assignee ({}) may {} this claim", assignee.as_ref().map_or("nobody", UserName::as_str), action.as_str())]
     NotAssignee {

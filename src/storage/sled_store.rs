@@ -380,10 +380,10 @@ impl Store for SledStore {
             }
             // The index and the claim are read at different moments: a write
             // in between may have moved the claim out of the filter.
-            if let Some(claim) = self.load(&id.to_bytes())? {
-                if filter.matches(&claim) {
-                    items.push(claim);
-                }
+            if let Some(claim) = self.load(&id.to_bytes())?
+                && filter.matches(&claim)
+            {
+                items.push(claim);
             }
             match keys::successor(id) {
                 Some(id) => from = id,

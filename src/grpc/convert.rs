@@ -1,0 +1,455 @@
+//! Between protobuf messages and domain types. Input is validated here, each
+//! problem reported against the path of its field; output is built from the
+//! domain alone.
+
+use std::time::SystemTime;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+use super::pb::{self, claim, claim_event, evidence};
+use crate::{
+    domain::{
+        Action, Attribution, Claim, ClaimId, Event, Evidence, Invalid, NewClaim, NewEvidence, Note,
+        Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl, normalize_source,
+    },
+    error::{Error, FieldViolation},
+    storage::ClaimFilter,
+};
+
+const CLAIM_COLLECTION: &str = "claims/";
+
+/// Page size when the request leaves it at 0.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Larger page sizes are cut to this.
+pub const MAX_PAGE_SIZE: usize = 500;
+/// Longest accepted `request_id`.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// `claims/{id}`.
+pub fn claim_name(id: ClaimId) -> String {
+    format!("{CLAIM_COLLECTION}{id}")
+}
+
+/// Collects the problems of a request, so a client learns of all of them at
+/// once.
+#[derive(Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn check<T>(&mut self, field: &str, result: Result<T, Invalid>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(Invalid(description)) => {
+                self.add(field, description);
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.to_owned(),
+            description: description.into(),
+        });
+    }
+
+    /// `Ok` if nothing was wrong.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+
+    /// `Ok(value)` if nothing was wrong (then every checked value is there).
+    pub fn into_result<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Error> {
+        self.finish()?;
+        value().ok_or_else(|| Error::Internal("validated value missing".into()))
+    }
+}
+
+pub fn parse_claim_name(name: &str) -> Result<ClaimId, Invalid> {
+    let id = name
+        .strip_prefix(CLAIM_COLLECTION)
+        .ok_or_else(|| Invalid(format!("must have the form {CLAIM_COLLECTION}{{claim}}")))?;
+    id.parse()
+        .map_err(|_| Invalid(format!("{id:?} is not a claim id")))
+}
+
+/// The claim named by the request's `name` field.
+pub fn claim_id(name: &str) -> Result<ClaimId, Error> {
+    parse_claim_name(name).map_err(|Invalid(d)| Error::invalid("name", d))
+}
+
+pub fn page_size(size: i32) -> Result<usize, Error> {
+    match usize::try_from(size) {
+        Err(_) => Err(Error::invalid(
+            "page_size",
+            format!("must not be negative, is {size}"),
+        )),
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(n) => Ok(n.min(MAX_PAGE_SIZE)),
+    }
+}
+
+fn enum_value<E: TryFrom<i32>>(value: i32) -> Result<E, Invalid> {
+    E::try_from(value).map_err(|_| Invalid(format!("{value} is not a known value")))
+}
+
+fn timestamp(ts: &prost_types::Timestamp) -> Result<SystemTime, Invalid> {
+    if ts.seconds < 0 {
+        return Err(Invalid("must not be before 1970".into()));
+    }
+    SystemTime::try_from(*ts).map_err(|e| Invalid(format!("is not a valid time: {e}")))
+}
+
+pub fn to_timestamp(t: SystemTime) -> prost_types::Timestamp {
+    t.into()
+}
+
+fn priority_from_pb(p: claim::Priority) -> Priority {
+    match p {
+        claim::Priority::Unspecified | claim::Priority::Routine => Priority::Routine,
+        claim::Priority::Urgent => Priority::Urgent,
+        claim::Priority::Breaking => Priority::Breaking,
+    }
+}
+
+fn priority_to_pb(p: Priority) -> claim::Priority {
+    match p {
+        Priority::Routine => claim::Priority::Routine,
+        Priority::Urgent => claim::Priority::Urgent,
+        Priority::Breaking => claim::Priority::Breaking,
+    }
+}
+
+pub fn state_to_pb(s: State) -> claim::State {
+    match s {
+        State::Unverified => claim::State::Unverified,
+        State::InReview => claim::State::InReview,
+        State::Verified => claim::State::Verified,
+        State::Disputed => claim::State::Disputed,
+        State::Inconclusive => claim::State::Inconclusive,
+        State::Withdrawn => claim::State::Withdrawn,
+    }
+}
+
+/// `None` for `STATE_UNSPECIFIED`.
+fn state_from_pb(s: claim::State) -> Option<State> {
+    match s {
+        claim::State::Unspecified => None,
+        claim::State::Unverified => Some(State::Unverified),
+        claim::State::InReview => Some(State::InReview),
+        claim::State::Verified => Some(State::Verified),
+        claim::State::Disputed => Some(State::Disputed),
+        claim::State::Inconclusive => Some(State::Inconclusive),
+        claim::State::Withdrawn => Some(State::Withdrawn),
+    }
+}
+
+/// The API name of a state, e.g. `STATE_IN_REVIEW`.
+pub fn state_enum_name(s: State) -> &'static str {
+    state_to_pb(s).as_str_name()
+}
+
+fn stance_to_pb(s: Stance) -> evidence::Stance {
+    match s {
+        Stance::Supports => evidence::Stance::Supports,
+        Stance::Refutes => evidence::Stance::Refutes,
+        Stance::Context => evidence::Stance::Context,
+    }
+}
+
+fn event_type(a: Action) -> claim_event::Type {
+    match a {
+        Action::Submit => claim_event::Type::Submitted,
+        Action::StartReview => claim_event::Type::ReviewStarted,
+        Action::Release => claim_event::Type::Released,
+        Action::AddEvidence => claim_event::Type::EvidenceAdded,
+        Action::Verify => claim_event::Type::Verified,
+        Action::Dispute => claim_event::Type::Disputed,
+        Action::MarkInconclusive => claim_event::Type::MarkedInconclusive,
+        Action::Reopen => claim_event::Type::Reopened,
+        Action::Withdraw => claim_event::Type::Withdrawn,
+    }
+}
+
+/// Validates the claim of a `SubmitClaimRequest`.
+pub fn new_claim(claim: Option<&pb::Claim>) -> Result<NewClaim, Error> {
+    let Some(c) = claim else {
+        return Err(Error::invalid("claim", "is required"));
+    };
+    let mut v = Violations::default();
+    let statement = v.check("claim.statement", Statement::parse(&c.statement));
+    let attribution = match &c.attribution {
+        None => {
+            v.add("claim.attribution", "is required");
+            None
+        }
+        Some(a) => {
+            let source = v.check("claim.attribution.source", SourceName::parse(&a.source));
+            if a.relayed_from.len() > Attribution::MAX_RELAYED_FROM {
+                v.add(
+                    "claim.attribution.relayed_from",
+                    format!(
+                        "must have at most {} entries",
+                        Attribution::MAX_RELAYED_FROM
+                    ),
+                );
+            }
+            let relayed_from: Vec<_> = a
+                .relayed_from
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    v.check(
+                        &format!("claim.attribution.relayed_from[{i}]"),
+                        SourceName::parse(r),
+                    )
+                })
+                .collect();
+            let url = v.check("claim.attribution.url", WebUrl::parse_optional(&a.url));
+            match (source, url) {
+                (Some(source), Some(url)) => Some(Attribution {
+                    source,
+                    relayed_from,
+                    url,
+                }),
+                _ => None,
+            }
+        }
+    };
+    let story = v.check("claim.story", Slug::parse(&c.story));
+    if c.tags.len() > NewClaim::MAX_TAGS {
+        v.add(
+            "claim.tags",
+            format!("must have at most {} entries", NewClaim::MAX_TAGS),
+        );
+    }
+    let mut tags: Vec<Slug> = Vec::new();
+    for (i, t) in c.tags.iter().enumerate() {
+        if let Some(tag) = v.check(&format!("claim.tags[{i}]"), Slug::parse(t))
+            && !tags.contains(&tag)
+        {
+            tags.push(tag);
+        }
+    }
+    let priority = v
+        .check("claim.priority", enum_value::<claim::Priority>(c.priority))
+        .map(priority_from_pb);
+    let deadline = match &c.deadline {
+        None => Some(None),
+        Some(ts) => v.check("claim.deadline", timestamp(ts)).map(Some),
+    };
+    v.into_result(|| {
+        Some(NewClaim {
+            statement: statement?,
+            attribution: attribution?,
+            story: story?,
+            tags,
+            priority: priority?,
+            deadline: deadline?,
+        })
+    })
+}
+
+/// Validates the evidence of an `AddEvidenceRequest`.
+pub fn new_evidence(evidence: Option<&pb::Evidence>) -> Result<NewEvidence, Error> {
+    let Some(e) = evidence else {
+        return Err(Error::invalid("evidence", "is required"));
+    };
+    let mut v = Violations::default();
+    let url = v.check("evidence.url", WebUrl::parse_optional(&e.url));
+    let summary = v.check("evidence.summary", Note::parse(&e.summary));
+    if e.url.trim().is_empty() && e.summary.trim().is_empty() {
+        v.add("evidence.url", "is required when evidence.summary is empty");
+    }
+    let source = v.check("evidence.source", SourceName::parse(&e.source));
+    let stance = match enum_value::<evidence::Stance>(e.stance) {
+        Ok(evidence::Stance::Supports) => Some(Stance::Supports),
+        Ok(evidence::Stance::Refutes) => Some(Stance::Refutes),
+        Ok(evidence::Stance::Context) => Some(Stance::Context),
+        Ok(evidence::Stance::Unspecified) => {
+            v.add("evidence.stance", "is required");
+            None
+        }
+        Err(Invalid(d)) => {
+            v.add("evidence.stance", d);
+            None
+        }
+    };
+    v.into_result(|| {
+        Some(NewEvidence {
+            url: url?,
+            summary: summary?,
+            source: source?,
+            stance: stance?,
+        })
+    })
+}
+
+/// A note field that may be empty.
+pub fn note(field: &str, raw: &str) -> Result<Note, Error> {
+    Note::parse(raw).map_err(|Invalid(d)| Error::invalid(field, d))
+}
+
+/// A note field that must not be empty.
+pub fn required_note(field: &str, raw: &str) -> Result<Note, Error> {
+    Note::parse_required(raw).map_err(|Invalid(d)| Error::invalid(field, d))
+}
+
+/// Validates a `request_id`: empty means none.
+pub fn request_id(raw: &str) -> Result<Option<String>, Error> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.chars().count() > MAX_REQUEST_ID_CHARS {
+        return Err(Error::invalid(
+            "request_id",
+            format!("must have at most {MAX_REQUEST_ID_CHARS} characters"),
+        ));
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::invalid(
+            "request_id",
+            "must not contain white space or control characters",
+        ));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+/// The filter of a `ListClaimsRequest`.
+pub fn claim_filter(r: &pb::ListClaimsRequest) -> Result<ClaimFilter, Error> {
+    let mut v = Violations::default();
+    let story = (!r.story.is_empty())
+        .then(|| v.check("story", Slug::parse(&r.story)))
+        .flatten()
+        .map(Slug::into_inner);
+    let state = v
+        .check("state", enum_value::<claim::State>(r.state))
+        .and_then(state_from_pb);
+    let source = (!r.source.trim().is_empty()).then(|| normalize_source(&r.source));
+    let assignee = (!r.assignee.trim().is_empty()).then(|| r.assignee.trim().to_owned());
+    v.finish()?;
+    Ok(ClaimFilter {
+        story,
+        state,
+        source,
+        assignee,
+    })
+}
+
+fn evidence_to_pb(e: Evidence) -> pb::Evidence {
+    pb::Evidence {
+        id: e.id.to_string(),
+        url: e.url.map(WebUrl::into_inner).unwrap_or_default(),
+        summary: e.summary.into_inner(),
+        source: e.source.into_inner(),
+        stance: stance_to_pb(e.stance).into(),
+        added_by: e.added_by.into_inner(),
+        add_time: Some(to_timestamp(e.add_time)),
+    }
+}
+
+pub fn claim_to_pb(c: Claim) -> pb::Claim {
+    pb::Claim {
+        name: claim_name(c.id),
+        label: c.label(),
+        etag: c.etag(),
+        statement: c.statement.into_inner(),
+        attribution: Some(pb::Attribution {
+            source: c.attribution.source.into_inner(),
+            relayed_from: c
+                .attribution
+                .relayed_from
+                .into_iter()
+                .map(SourceName::into_inner)
+                .collect(),
+            url: c
+                .attribution
+                .url
+                .map(WebUrl::into_inner)
+                .unwrap_or_default(),
+        }),
+        story: c.story.into_inner(),
+        tags: c.tags.into_iter().map(Slug::into_inner).collect(),
+        priority: priority_to_pb(c.priority).into(),
+        deadline: c.deadline.map(to_timestamp),
+        state: state_to_pb(c.state).into(),
+        evidence: c.evidence.into_iter().map(evidence_to_pb).collect(),
+        assignee: c.assignee.map(UserName::into_inner).unwrap_or_default(),
+        submitted_by: c.submitted_by.into_inner(),
+        verdict_note: c.verdict_note.into_inner(),
+        create_time: Some(to_timestamp(c.create_time)),
+        update_time: Some(to_timestamp(c.update_time)),
+    }
+}
+
+pub fn event_to_pb(e: Event) -> pb::ClaimEvent {
+    pb::ClaimEvent {
+        revision: e.revision,
+        claim: claim_name(e.claim_id),
+        r#type: event_type(e.action).into(),
+        actor: e.actor.into_inner(),
+        event_time: Some(to_timestamp(e.time)),
+        from_state: e.from.map_or(claim::State::Unspecified, state_to_pb).into(),
+        to_state: state_to_pb(e.to).into(),
+        note: e.note.into_inner(),
+        evidence: e.evidence.map(evidence_to_pb),
+    }
+}
+
+/// Page tokens are opaque to clients: a version byte, the position, and a
+/// digest of the query, so a token cannot be replayed with other filters.
+const TOKEN_VERSION: u8 = 1;
+
+fn query_digest(query: &str) -> [u8; 8] {
+    let digest = Sha256::digest(query.as_bytes());
+    digest[..8]
+        .try_into()
+        .expect("a SHA-256 digest has 32 bytes")
+}
+
+fn encode_token(position: &[u8], query: &str) -> String {
+    let mut bytes = vec![TOKEN_VERSION];
+    bytes.extend_from_slice(position);
+    bytes.extend_from_slice(&query_digest(query));
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn decode_token<const N: usize>(token: &str, query: &str) -> Result<Option<[u8; N]>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || Error::invalid("page_token", "is not a token of this query");
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    if bytes.len() != 1 + N + 8
+        || bytes[0] != TOKEN_VERSION
+        || bytes[1 + N..] != query_digest(query)
+    {
+        return Err(invalid());
+    }
+    Ok(Some(bytes[1..1 + N].try_into().expect("length checked")))
+}
+
+fn filter_query(f: &ClaimFilter) -> String {
+    format!("{f:?}")
+}
+
+pub fn claims_page_token(filter: &ClaimFilter, last: ClaimId) -> String {
+    encode_token(&last.to_bytes(), &filter_query(filter))
+}
+
+pub fn claims_after(filter: &ClaimFilter, token: &str) -> Result<Option<ClaimId>, Error> {
+    Ok(decode_token::<16>(token, &filter_query(filter))?.map(ClaimId::from_bytes))
+}
+
+pub fn events_page_token(id: ClaimId, last_revision: u64) -> String {
+    encode_token(&last_revision.to_be_bytes(), &id.to_string())
+}
+
+pub fn events_after(id: ClaimId, token: &str) -> Result<u64, Error> {
+    Ok(decode_token::<8>(token, &id.to_string())?.map_or(0, u64::from_be_bytes))
+}

@@ -1,0 +1,275 @@
+//! `claimdesk.v1.ClaimService`: each handler reads the caller, validates and
+//! converts the request, calls the [`Desk`] and converts the answer. No rule
+//! of the desk lives here.
+
+use std::{future::Future, time::Instant};
+
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, field};
+
+use super::{
+    convert, identity,
+    pb::{self, claim_service_server::ClaimService},
+};
+use crate::{
+    desk::Desk,
+    domain::{Claim, Command, UserName},
+    error::Error,
+};
+
+pub struct ClaimServiceImpl {
+    desk: Desk,
+}
+
+impl ClaimServiceImpl {
+    pub fn new(desk: Desk) -> Self {
+        Self { desk }
+    }
+
+    /// Applies a command to the claim named `name` and answers the claim.
+    async fn change(
+        &self,
+        name: &str,
+        etag: String,
+        actor: Result<UserName, Error>,
+        command: impl FnOnce() -> Result<Command, Error>,
+    ) -> Result<pb::Claim, Error> {
+        let id = convert::claim_id(name)?;
+        let command = command()?;
+        let claim = self.desk.change(id, command, actor?, etag).await?;
+        Ok(convert::claim_to_pb(claim))
+    }
+}
+
+/// Runs one RPC in its own span (method, claim, result code) and turns its
+/// error into a status.
+async fn rpc<T>(
+    method: &'static str,
+    claim: &str,
+    handler: impl Future<Output = Result<T, Error>>,
+) -> Result<Response<T>, Status> {
+    let span = tracing::info_span!("rpc", method, claim = claim, code = field::Empty);
+    async move {
+        let started = Instant::now();
+        let result = handler.await.map_err(Status::from);
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        tracing::Span::current().record("code", field::debug(code));
+        tracing::info!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "done");
+        result.map(Response::new)
+    }
+    .instrument(span)
+    .await
+}
+
+fn claim_of(result: Result<Claim, Error>) -> Result<pb::Claim, Error> {
+    result.map(convert::claim_to_pb)
+}
+
+#[tonic::async_trait]
+impl ClaimService for ClaimServiceImpl {
+    async fn submit_claim(
+        &self,
+        request: Request<pb::SubmitClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("SubmitClaim", "", async {
+            let new = convert::new_claim(r.claim.as_ref())?;
+            let request_id = convert::request_id(&r.request_id)?;
+            claim_of(self.desk.submit(new, actor?, request_id).await)
+        })
+        .await
+    }
+
+    async fn get_claim(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let r = request.into_inner();
+        rpc("GetClaim", &r.name, async {
+            let id = convert::claim_id(&r.name)?;
+            claim_of(self.desk.get(id).await)
+        })
+        .await
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let r = request.into_inner();
+        rpc("ListClaims", "", async {
+            let filter = convert::claim_filter(&r)?;
+            let limit = convert::page_size(r.page_size)?;
+            let after = convert::claims_after(&filter, &r.page_token)?;
+            let page = self.desk.list(filter.clone(), after, limit).await?;
+            let next_page_token = match (page.more, page.items.last()) {
+                (true, Some(last)) => convert::claims_page_token(&filter, last.id),
+                _ => String::new(),
+            };
+            Ok(pb::ListClaimsResponse {
+                claims: page.items.into_iter().map(convert::claim_to_pb).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn start_review(
+        &self,
+        request: Request<pb::StartReviewRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("StartReview", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || Ok(Command::StartReview))
+                .await
+        })
+        .await
+    }
+
+    async fn release_claim(
+        &self,
+        request: Request<pb::ReleaseClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("ReleaseClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::Release {
+                    note: convert::note("note", &r.note)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn add_evidence(
+        &self,
+        request: Request<pb::AddEvidenceRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("AddEvidence", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::AddEvidence {
+                    evidence: convert::new_evidence(r.evidence.as_ref())?,
+                    id: self.desk.new_evidence_id(),
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn verify_claim(
+        &self,
+        request: Request<pb::VerifyClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("VerifyClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::Verify {
+                    note: convert::note("note", &r.note)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn dispute_claim(
+        &self,
+        request: Request<pb::DisputeClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("DisputeClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::Dispute {
+                    note: convert::note("note", &r.note)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn mark_claim_inconclusive(
+        &self,
+        request: Request<pb::MarkClaimInconclusiveRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("MarkClaimInconclusive", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::MarkInconclusive {
+                    note: convert::note("note", &r.note)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn reopen_claim(
+        &self,
+        request: Request<pb::ReopenClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("ReopenClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::Reopen {
+                    reason: convert::required_note("reason", &r.reason)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn withdraw_claim(
+        &self,
+        request: Request<pb::WithdrawClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("WithdrawClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(Command::Withdraw {
+                    reason: convert::required_note("reason", &r.reason)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn list_claim_events(
+        &self,
+        request: Request<pb::ListClaimEventsRequest>,
+    ) -> Result<Response<pb::ListClaimEventsResponse>, Status> {
+        let r = request.into_inner();
+        rpc("ListClaimEvents", &r.name, async {
+            let id = convert::claim_id(&r.name)?;
+            let limit = convert::page_size(r.page_size)?;
+            let after = convert::events_after(id, &r.page_token)?;
+            let page = self.desk.events(id, after, limit).await?;
+            let next_page_token = match (page.more, page.items.last()) {
+                (true, Some(last)) => convert::events_page_token(id, last.revision),
+                _ => String::new(),
+            };
+            Ok(pb::ListClaimEventsResponse {
+                events: page.items.into_iter().map(convert::event_to_pb).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+}

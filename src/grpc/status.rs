@@ -1,0 +1,115 @@
+//! Every [`Error`] as a `google.rpc.Status`: a canonical code, an
+//! `ErrorInfo` with an UPPER_SNAKE reason in the `claimdesk.v1` domain, and
+//! for invalid input a `BadRequest` naming each field. The match has no
+//! catch-all arm, so a new kind of error cannot go out unmapped.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::convert::claim_name;
+use crate::{domain::DomainError, error::Error};
+
+/// The `ErrorInfo.domain` of every error of the service.
+pub const ERROR_DOMAIN: &str = "claimdesk.v1";
+
+fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::Invalid(violations) => {
+                let mut details =
+                    ErrorDetails::with_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::Rule(rule) => match rule {
+                DomainError::InvalidTransition { action, state } => status(
+                    Code::FailedPrecondition,
+                    "INVALID_TRANSITION",
+                    message,
+                    &[
+                        ("action", action.as_str().to_owned()),
+                        ("state", super::convert::state_enum_name(state).to_owned()),
+                    ],
+                ),
+                DomainError::NotAssignee { assignee, .. } => status(
+                    Code::FailedPrecondition,
+                    "NOT_ASSIGNEE",
+                    message,
+                    &[(
+                        "assignee",
+                        assignee.map(|a| a.into_inner()).unwrap_or_default(),
+                    )],
+                ),
+                DomainError::NoIndependentEvidence => status(
+                    Code::FailedPrecondition,
+                    "NO_INDEPENDENT_EVIDENCE",
+                    message,
+                    &[],
+                ),
+                DomainError::NoRefutingEvidence => status(
+                    Code::FailedPrecondition,
+                    "NO_REFUTING_EVIDENCE",
+                    message,
+                    &[],
+                ),
+                DomainError::TooMuchEvidence => {
+                    status(Code::FailedPrecondition, "TOO_MUCH_EVIDENCE", message, &[])
+                }
+                DomainError::StaleEtag { current } => status(
+                    Code::Aborted,
+                    "ETAG_MISMATCH",
+                    message,
+                    &[("etag", current)],
+                ),
+            },
+            Error::NotFound(id) => status(
+                Code::NotFound,
+                "CLAIM_NOT_FOUND",
+                format!("{} not found", claim_name(id)),
+                &[("name", claim_name(id))],
+            ),
+            Error::RequestIdReused(request_id) => status(
+                Code::AlreadyExists,
+                "REQUEST_ID_REUSED",
+                message,
+                &[("request_id", request_id)],
+            ),
+            Error::Storage(cause) => {
+                tracing::error!(error = %cause, "storage failure");
+                status(
+                    Code::Unavailable,
+                    "STORAGE_UNAVAILABLE",
+                    "storage is unavailable; retry later".to_owned(),
+                    &[],
+                )
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                internal()
+            }
+        }
+    }
+}
+
+/// The status of a failure the client cannot do anything about; details go
+/// to the log only.
+pub fn internal() -> Status {
+    status(Code::Internal, "INTERNAL", "internal error".to_owned(), &[])
+}
