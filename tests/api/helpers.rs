@@ -1,0 +1,1 @@
+//! Test helpers: spawn a server, connect a client.

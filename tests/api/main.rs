@@ -1,0 +1,6 @@
+//! Integration tests: a real server on 127.0.0.1:0 with a fresh data
+//! directory, driven through the generated client. One test binary; each
+//! file is a module.
+
+mod helpers;
+mod process;

@@ -1,0 +1,1 @@
+//! Tests of the `claimdesk` process itself: crash durability and shutdown.
