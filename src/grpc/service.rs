@@ -79,7 +79,10 @@ impl ClaimService for ClaimServiceImpl {
         rpc("SubmitClaim", "", async {
             let new = convert::new_claim(r.claim.as_ref())?;
             let request_id = convert::request_id(&r.request_id)?;
-            claim_of(self.desk.submit(new, actor?, request_id).await)
+            let claim = self.desk.submit(new, actor?, request_id).await?;
+            let claim = convert::claim_to_pb(claim);
+            tracing::Span::current().record("claim", claim.name.as_str());
+            Ok(claim)
         })
         .await
     }
