@@ -130,3 +130,60 @@ impl Committer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, atomic::AtomicUsize};
+
+    use super::*;
+
+    /// A committer whose flushes are counted and, while `gate` is held,
+    /// blocked.
+    fn gated_committer(fail: bool) -> (Committer, Arc<AtomicUsize>, Arc<Mutex<()>>) {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Mutex::new(()));
+        let (count, held) = (flushes.clone(), gate.clone());
+        let committer = Committer::start(move || {
+            let _wait_for_gate = held.lock().unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            if fail {
+                Err(StorageError::new("flush", "injected"))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        (committer, flushes, gate)
+    }
+
+    #[test]
+    fn writers_waiting_during_a_flush_share_the_next_one() {
+        let (committer, flushes, gate) = gated_committer(false);
+        let held = gate.lock().unwrap();
+        // The first waiter starts a flush that blocks on the gate...
+        let first = committer.durable();
+        // ...and every waiter queued meanwhile must wait for one more flush.
+        let rest: Vec<_> = (0..49).map(|_| committer.durable()).collect();
+        drop(held);
+        first.wait_blocking().unwrap();
+        for waiter in rest {
+            waiter.wait_blocking().unwrap();
+        }
+        let n = flushes.load(Ordering::SeqCst);
+        assert!(
+            n <= 2,
+            "50 writers should need at most 2 flushes, needed {n}"
+        );
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn a_failed_flush_fails_its_writers_and_every_later_one() {
+        let (committer, flushes, _gate) = gated_committer(true);
+        assert!(committer.durable().wait_blocking().is_err());
+        assert!(committer.has_failed());
+        assert!(committer.durable().wait_blocking().is_err());
+        // Once failed, the committer does not pretend a retry could succeed.
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+    }
+}
