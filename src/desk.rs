@@ -53,7 +53,9 @@ impl Desk {
     }
 
     /// Submits a claim by `by`. With a request id, a retry of the same
-    /// request returns the claim made the first time.
+    /// request by the same caller returns the claim made the first time.
+    /// Request ids are scoped to their caller: editors' tools cannot collide
+    /// with, or probe, each other's.
     pub async fn submit(
         &self,
         new: NewClaim,
@@ -61,7 +63,8 @@ impl Desk {
         request_id: Option<String>,
     ) -> Result<Claim, Error> {
         let request = request_id.map(|id| RequestKey {
-            fingerprint: fingerprint(&new, &by),
+            caller: by.as_str().to_owned(),
+            fingerprint: fingerprint(&new),
             id,
         });
         let claim = Claim::submitted(
@@ -138,15 +141,14 @@ impl Desk {
     }
 }
 
-/// SHA-256 over the submitter and every submitted field, each length-prefixed
-/// so that no two different requests encode alike.
-fn fingerprint(new: &NewClaim, by: &UserName) -> [u8; 32] {
+/// SHA-256 over every submitted field, each length-prefixed so that no two
+/// different claims encode alike.
+fn fingerprint(new: &NewClaim) -> [u8; 32] {
     let mut h = Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_be_bytes());
         h.update(bytes);
     };
-    field(by.as_str().as_bytes());
     field(new.statement.as_str().as_bytes());
     field(new.attribution.source.as_str().as_bytes());
     field(&(new.attribution.relayed_from.len() as u64).to_be_bytes());

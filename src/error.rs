@@ -22,7 +22,7 @@ pub enum Error {
     NotFound(ClaimId),
     #[error("request id {0:?} was already used for a different claim")]
     RequestIdReused(String),
-    #[error("storage is unavailable")]
+    #[error("storage failure: {0}")]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,6 +1,6 @@
 //! The `claimdesk` command: `claimdesk serve` runs the service.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +32,9 @@ enum Command {
         /// Upper bound of the database cache, in bytes.
         #[arg(long, env = "CLAIMDESK_CACHE_BYTES", default_value_t = 1 << 30)]
         cache_bytes: u64,
+        /// Seconds a shutdown waits for open calls and streams to end.
+        #[arg(long, env = "CLAIMDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+        shutdown_grace_secs: u64,
         /// Log format; filter with RUST_LOG (default `info`).
         #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -45,6 +48,7 @@ async fn main() -> ExitCode {
             listen,
             data_dir,
             cache_bytes,
+            shutdown_grace_secs,
             log_format,
         } => {
             telemetry::init(log_format);
@@ -52,6 +56,7 @@ async fn main() -> ExitCode {
                 listen,
                 data_dir,
                 cache_capacity: cache_bytes,
+                shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             };
             match serve(&config).await {
                 Ok(()) => ExitCode::SUCCESS,

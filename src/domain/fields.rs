@@ -139,16 +139,12 @@ impl SourceName {
     /// The form used to compare sources and to index them: case and runs of
     /// white space do not matter ("reuters" is "Reuters").
     pub fn normalized(&self) -> String {
-        normalize_source(&self.0)
+        self.0
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
     }
-}
-
-/// See [`SourceName::normalized`]; also used on list filters.
-pub fn normalize_source(raw: &str) -> String {
-    raw.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 impl WebUrl {

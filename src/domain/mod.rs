@@ -11,7 +11,7 @@ pub use claim::{
     Attribution, Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewClaim,
     NewEvidence, Priority, Stance,
 };
-pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl, normalize_source};
+pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl};
 pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, State, label};
 
 #[cfg(test)]

@@ -469,7 +469,10 @@ fn a_refused_transition_names_action_and_state_in_words() {
     let error = claim_in(State::Withdrawn)
         .apply(command_for(Action::Verify).unwrap(), &checker(), now())
         .unwrap_err();
-    assert_eq!(error.to_string(), "cannot verify a claim that is withdrawn");
+    assert_eq!(
+        error.to_string(),
+        "verify is not allowed on a claim that is withdrawn"
+    );
 
     let error = claim_in(State::Verified)
         .apply(command_for(Action::StartReview).unwrap(), &checker(), now())

@@ -11,7 +11,7 @@ use super::pb::{self, claim, claim_event, evidence};
 use crate::{
     domain::{
         Action, Attribution, Claim, ClaimId, Event, Evidence, Invalid, NewClaim, NewEvidence, Note,
-        Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl, normalize_source,
+        Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl,
     },
     error::{Error, FieldViolation},
     storage::ClaimFilter,
@@ -99,8 +99,13 @@ fn enum_value<E: TryFrom<i32>>(value: i32) -> Result<E, Invalid> {
 }
 
 fn timestamp(ts: &prost_types::Timestamp) -> Result<SystemTime, Invalid> {
+    // The range of google.protobuf.Timestamp ends with 9999-12-31T23:59:59Z.
+    const MAX_SECONDS: i64 = 253_402_300_799;
     if ts.seconds < 0 {
         return Err(Invalid("must not be before 1970".into()));
+    }
+    if ts.seconds > MAX_SECONDS {
+        return Err(Invalid("must not be after the year 9999".into()));
     }
     SystemTime::try_from(*ts).map_err(|e| Invalid(format!("is not a valid time: {e}")))
 }
@@ -330,8 +335,14 @@ pub fn claim_filter(r: &pb::ListClaimsRequest) -> Result<ClaimFilter, Error> {
     let state = v
         .check("state", enum_value::<claim::State>(r.state))
         .and_then(state_from_pb);
-    let source = (!r.source.trim().is_empty()).then(|| normalize_source(&r.source));
-    let assignee = (!r.assignee.trim().is_empty()).then(|| r.assignee.trim().to_owned());
+    let source = (!r.source.trim().is_empty())
+        .then(|| v.check("source", SourceName::parse(&r.source)))
+        .flatten()
+        .map(|s| s.normalized());
+    let assignee = (!r.assignee.trim().is_empty())
+        .then(|| v.check("assignee", UserName::parse(&r.assignee)))
+        .flatten()
+        .map(UserName::into_inner);
     v.finish()?;
     Ok(ClaimFilter {
         story,

@@ -48,7 +48,10 @@ async fn rpc<T>(
     claim: &str,
     handler: impl Future<Output = Result<T, Error>>,
 ) -> Result<Response<T>, Status> {
-    let span = tracing::info_span!("rpc", method, claim = claim, code = field::Empty);
+    let span = tracing::info_span!("rpc", method, claim = field::Empty, code = field::Empty);
+    if !claim.is_empty() {
+        span.record("claim", claim);
+    }
     async move {
         let started = Instant::now();
         let result = handler.await.map_err(Status::from);

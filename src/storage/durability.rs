@@ -73,8 +73,24 @@ impl Durable {
 /// Handle to the committer thread. The thread ends when the handle is
 /// dropped, after serving the waiters already queued.
 pub struct Committer {
-    queue: mpsc::Sender<Waiter>,
+    /// `None` only while dropping.
+    queue: Option<mpsc::Sender<Waiter>>,
     failed: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Committer {
+    /// Serves the waiters still queued, then waits for the thread to end, so
+    /// that whatever it holds (the database and its lock) is released when
+    /// the committer is gone.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the committer thread panicked");
+        }
+    }
 }
 
 impl Committer {
@@ -86,7 +102,7 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let failed = Arc::new(AtomicBool::new(false));
         let thread_failed = failed.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("claimdesk-committer".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
@@ -111,7 +127,11 @@ impl Committer {
                     }
                 }
             })?;
-        Ok(Self { queue: tx, failed })
+        Ok(Self {
+            queue: Some(tx),
+            failed,
+            thread: Some(thread),
+        })
     }
 
     /// Whether a flush has failed; writes must then be refused.
@@ -121,9 +141,13 @@ impl Committer {
 
     pub fn durable(&self) -> Durable {
         let (tx, rx) = oneshot::channel();
-        match self.queue.send(tx) {
-            Ok(()) => Durable(DurableInner::Waiting(rx)),
-            Err(_) => Durable(DurableInner::Failed(StorageError::new(
+        let sent = match &self.queue {
+            Some(queue) => queue.send(tx).is_ok(),
+            None => false,
+        };
+        match sent {
+            true => Durable(DurableInner::Waiting(rx)),
+            false => Durable(DurableInner::Failed(StorageError::new(
                 "durable flush",
                 "the committer thread has stopped",
             ))),

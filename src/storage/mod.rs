@@ -22,11 +22,25 @@ use crate::{
     error::Error,
 };
 
-/// A request id with the fingerprint of the request it was first used for.
+/// A request id, scoped to the caller who sent it, with the fingerprint of
+/// the request's payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestKey {
+    pub caller: String,
     pub id: String,
     pub fingerprint: [u8; 32],
+}
+
+impl RequestKey {
+    /// `caller 0x00 id`: caller names hold no control characters, so the
+    /// pair is unambiguous.
+    fn storage_key(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.caller.len() + 1 + self.id.len());
+        key.extend_from_slice(self.caller.as_bytes());
+        key.push(0);
+        key.extend_from_slice(self.id.as_bytes());
+        key
+    }
 }
 
 /// The result of a submission.
@@ -39,7 +53,7 @@ pub enum Submitted {
 }
 
 /// Filters of a claim listing, combined with AND. Sources are compared in
-/// their normalised form (see [`crate::domain::normalize_source`]).
+/// their normalised form (see [`crate::domain::SourceName::normalized`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimFilter {
     pub story: Option<String>,

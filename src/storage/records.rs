@@ -44,7 +44,7 @@ pub struct ClaimRecord {
     pub tags: Vec<String>,
     pub priority: String,
     #[serde(default)]
-    pub deadline_ns: Option<u64>,
+    pub deadline_ns: Option<u128>,
     pub state: String,
     #[serde(default)]
     pub evidence: Vec<EvidenceRecord>,
@@ -53,8 +53,8 @@ pub struct ClaimRecord {
     pub submitted_by: String,
     #[serde(default)]
     pub verdict_note: String,
-    pub create_time_ns: u64,
-    pub update_time_ns: u64,
+    pub create_time_ns: u128,
+    pub update_time_ns: u128,
     pub revision: u64,
 }
 
@@ -68,7 +68,7 @@ pub struct EvidenceRecord {
     pub source: String,
     pub stance: String,
     pub added_by: String,
-    pub add_time_ns: u64,
+    pub add_time_ns: u128,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,7 +78,7 @@ pub struct EventRecord {
     pub claim_id: String,
     pub action: String,
     pub actor: String,
-    pub time_ns: u64,
+    pub time_ns: u128,
     #[serde(default)]
     pub from: Option<String>,
     pub to: String,
@@ -97,14 +97,17 @@ pub struct RequestRecord {
     pub fingerprint: String,
 }
 
-pub fn to_ns(t: SystemTime) -> u64 {
-    // Times before 1970 are refused at the API; saturate rather than panic.
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+/// Nanoseconds since 1970, in 128 bits: 64 would end in 2554, and
+/// deadlines are up to clients. Times before 1970 are refused at the API.
+pub fn to_ns(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
-pub fn from_ns(ns: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(ns)
+pub fn from_ns(ns: u128) -> SystemTime {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    let secs = u64::try_from(ns / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    let nanos = u32::try_from(ns % NANOS_PER_SEC).expect("below one second");
+    UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
 fn state_name(s: State) -> &'static str {

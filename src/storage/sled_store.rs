@@ -5,7 +5,7 @@
 //! - `index`: secondary index entries, see [`keys`]; values are empty
 //! - `events`: revision → [`EventRecord`], the history of all claims
 //! - `events_by_claim`: claim id ‖ revision → empty
-//! - `requests`: request id → [`RequestRecord`]
+//! - `requests`: caller ‖ 0x00 ‖ request id → [`RequestRecord`]
 //! - `meta`: `format` (record format of the store), `last_revision`
 //!
 //! A write changes a claim, its index entries, its event, the revision
@@ -305,7 +305,7 @@ impl Store for SledStore {
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
         self.write("submit claim", |tx, requests| {
             if let Some(request) = request {
-                if let Some(bytes) = tx_get(requests, request.id.as_bytes())? {
+                if let Some(bytes) = tx_get(requests, &request.storage_key())? {
                     let known =
                         RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
                     if known.fingerprint != hex(&request.fingerprint) {
@@ -321,7 +321,7 @@ impl Store for SledStore {
                     return Ok(Submitted::Replayed(claim));
                 }
                 requests.insert(
-                    request.id.as_bytes(),
+                    request.storage_key(),
                     RequestRecord {
                         format: records::FORMAT,
                         claim_id: claim.id.to_string(),

@@ -4,3 +4,12 @@
 
 mod helpers;
 mod process;
+
+mod errors;
+mod events;
+mod faults;
+mod idempotency;
+mod lifecycle;
+mod listing;
+mod restart;
+mod service;

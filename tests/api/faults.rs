@@ -1,0 +1,330 @@
+//! Unexpected failures: a store that fails answers UNAVAILABLE without
+//! leaking its cause; a handler that panics answers INTERNAL and the server
+//! keeps serving. Faults come from a test store wrapping the real one.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use claimdesk::{
+    domain::{Claim, ClaimId, Event},
+    error::{Error, StorageError},
+    pb::{self, ListClaimEventsRequest, ListClaimsRequest, claim},
+    storage::{Change, ClaimFilter, Durable, Page, RequestKey, SledStore, Store, Submitted},
+};
+use tempfile::TempDir;
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::helpers::*;
+
+/// The cause of injected storage failures, which clients must not see.
+const CAUSE: &str = "disk on fire";
+
+/// Switches of the faults to inject; all off at first.
+#[derive(Default)]
+struct Faults {
+    /// `submit` and `update` fail with a storage error.
+    fail_writes: AtomicBool,
+    /// `get`, `list` and `events` fail with a storage error.
+    fail_reads: AtomicBool,
+    /// `get` panics (on the blocking pool, inside the desk).
+    panic_in_get: AtomicBool,
+    /// `durable` panics (on the async worker, inside the handler).
+    panic_in_durable: AtomicBool,
+    /// `update` panics inside the sled transaction, holding the write lock.
+    panic_in_transaction: AtomicBool,
+}
+
+impl Faults {
+    fn on(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::SeqCst)
+    }
+}
+
+fn set(flag: &AtomicBool, on: bool) {
+    flag.store(on, Ordering::SeqCst);
+}
+
+fn injected() -> Error {
+    Error::Storage(StorageError::new("injected", CAUSE))
+}
+
+/// The real sled store, with faults injected on demand.
+struct FaultyStore {
+    inner: SledStore,
+    faults: Arc<Faults>,
+}
+
+impl Store for FaultyStore {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        if Faults::on(&self.faults.fail_writes) {
+            return Err(injected());
+        }
+        self.inner.submit(claim, request)
+    }
+
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        if Faults::on(&self.faults.panic_in_get) {
+            panic!("injected panic while reading {id}");
+        }
+        if Faults::on(&self.faults.fail_reads) {
+            return Err(injected());
+        }
+        self.inner.get(id)
+    }
+
+    fn list(
+        &self,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: usize,
+    ) -> Result<Page<Claim>, Error> {
+        if Faults::on(&self.faults.fail_reads) {
+            return Err(injected());
+        }
+        self.inner.list(filter, after, limit)
+    }
+
+    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
+        if Faults::on(&self.faults.fail_writes) {
+            return Err(injected());
+        }
+        if Faults::on(&self.faults.panic_in_transaction) {
+            return self
+                .inner
+                .update(id, &|_claim| panic!("injected panic inside a transaction"));
+        }
+        self.inner.update(id, change)
+    }
+
+    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
+        if Faults::on(&self.faults.fail_reads) {
+            return Err(injected());
+        }
+        self.inner.events(id, after, limit)
+    }
+
+    fn durable(&self) -> Durable {
+        if Faults::on(&self.faults.panic_in_durable) {
+            panic!("injected panic while waiting for durability");
+        }
+        self.inner.durable()
+    }
+}
+
+/// A server on a faulty store in a fresh directory (kept alive by the
+/// returned `TempDir`).
+async fn faulty_server() -> (TestServer, Arc<Faults>, TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let faults = Arc::new(Faults::default());
+    let store = FaultyStore {
+        inner: open_sled_store(dir.path()).await,
+        faults: faults.clone(),
+    };
+    let server = TestServer::spawn_with_store(Arc::new(store)).await;
+    (server, faults, dir)
+}
+
+/// Checks UNAVAILABLE / STORAGE_UNAVAILABLE with nothing of the cause.
+#[track_caller]
+fn expect_unavailable<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    let (status, _) = expect_error(result, Code::Unavailable, "STORAGE_UNAVAILABLE");
+    assert!(
+        !status.message().contains(CAUSE),
+        "{status:?} hides the cause"
+    );
+    assert!(
+        !status.message().contains("injected"),
+        "{status:?} hides the cause"
+    );
+}
+
+/// Checks INTERNAL / INTERNAL with nothing of the panic.
+#[track_caller]
+fn expect_internal<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    let (status, _) = expect_error(result, Code::Internal, "INTERNAL");
+    assert!(
+        !status.message().contains("injected"),
+        "{status:?} hides the panic"
+    );
+}
+
+/// Checks that the health service says SERVING for the server and the API.
+async fn assert_serving(server: &TestServer) {
+    let mut health = HealthClient::new(server.channel().await);
+    for service in ["", "claimdesk.v1.ClaimService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("the health check answers")
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "health of {service:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
+    let (server, faults, _dir) = faulty_server().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    set(&faults.fail_writes, true);
+    expect_unavailable(
+        client
+            .submit_claim(as_user(
+                pb::SubmitClaimRequest {
+                    claim: Some(harbour_claim()),
+                    request_id: String::new(),
+                },
+                "maria",
+            ))
+            .await,
+    );
+    expect_unavailable(
+        client
+            .start_review(as_user(
+                pb::StartReviewRequest {
+                    name: claim.name.clone(),
+                    etag: String::new(),
+                },
+                "tomas",
+            ))
+            .await,
+    );
+    set(&faults.fail_writes, false);
+
+    set(&faults.fail_reads, true);
+    expect_unavailable(
+        client
+            .get_claim(pb::GetClaimRequest {
+                name: claim.name.clone(),
+            })
+            .await,
+    );
+    expect_unavailable(client.list_claims(ListClaimsRequest::default()).await);
+    expect_unavailable(
+        client
+            .list_claim_events(ListClaimEventsRequest {
+                name: claim.name.clone(),
+                ..Default::default()
+            })
+            .await,
+    );
+    set(&faults.fail_reads, false);
+
+    // Once the store recovers, so does the service; nothing failed was
+    // stored.
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_eq!(
+        names(&list_all(&mut client, ListClaimsRequest::default()).await),
+        [claim.name.as_str()]
+    );
+    let in_review = start_review(&mut client, "tomas", &claim.name).await;
+    assert_eq!(in_review.state(), claim::State::InReview);
+    assert_serving(&server).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_in_the_store_answers_internal_and_the_server_keeps_serving() {
+    let (server, faults, _dir) = faulty_server().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    set(&faults.panic_in_get, true);
+    expect_internal(
+        client
+            .get_claim(pb::GetClaimRequest {
+                name: claim.name.clone(),
+            })
+            .await,
+    );
+    set(&faults.panic_in_get, false);
+
+    // The same connection and new ones still work.
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let mut other = server.client().await;
+    assert_eq!(
+        names(&list_all(&mut other, ListClaimsRequest::default()).await),
+        [claim.name.as_str()]
+    );
+    assert_serving(&server).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
+    let (server, faults, _dir) = faulty_server().await;
+    let mut client = server.client().await;
+
+    // Panics in the handler's own task, not on the blocking pool.
+    set(&faults.panic_in_durable, true);
+    expect_internal(
+        client
+            .submit_claim(as_user(
+                pb::SubmitClaimRequest {
+                    claim: Some(harbour_claim()),
+                    request_id: String::new(),
+                },
+                "maria",
+            ))
+            .await,
+    );
+    set(&faults.panic_in_durable, false);
+
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_serving(&server).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_inside_a_storage_transaction_leaves_the_store_writable() {
+    let (server, faults, _dir) = faulty_server().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    set(&faults.panic_in_transaction, true);
+    expect_internal(
+        client
+            .start_review(as_user(
+                pb::StartReviewRequest {
+                    name: claim.name.clone(),
+                    etag: String::new(),
+                },
+                "tomas",
+            ))
+            .await,
+    );
+    set(&faults.panic_in_transaction, false);
+
+    // Nothing of the failed change was stored, and writes go on.
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let in_review = start_review(&mut client, "tomas", &claim.name).await;
+    assert_eq!(in_review.assignee, "tomas");
+    let other = submit(&mut client, "maria", harbour_claim()).await;
+    let revisions: Vec<u64> = events_of(&mut client, &claim.name)
+        .await
+        .iter()
+        .chain(&events_of(&mut client, &other.name).await)
+        .map(|e| e.revision)
+        .collect();
+    assert_eq!(
+        revisions,
+        [revisions[0], revisions[0] + 1, revisions[0] + 2],
+        "the failed change took no revision"
+    );
+    assert_serving(&server).await;
+
+    server.stop().await;
+}

@@ -1,0 +1,248 @@
+//! Retrying SubmitClaim with a request id: the same request returns the
+//! claim made the first time (also after a restart); anything else that
+//! reuses the id is refused with ALREADY_EXISTS.
+
+use claimdesk::pb::{self, Claim, ListClaimsRequest, claim};
+use tokio::task::JoinSet;
+use tonic::Code;
+
+use crate::helpers::*;
+
+const REQUEST_ID: &str = "2f6c1a0e-harbour-strike-day-one";
+
+async fn submit_with_id(
+    client: &mut Client,
+    user: &str,
+    claim: Claim,
+    request_id: &str,
+) -> Result<Claim, tonic::Status> {
+    client
+        .submit_claim(as_user(
+            pb::SubmitClaimRequest {
+                claim: Some(claim),
+                request_id: request_id.to_owned(),
+            },
+            user,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn all_claims(client: &mut Client) -> Vec<Claim> {
+    list_all(client, ListClaimsRequest::default()).await
+}
+
+#[tokio::test]
+async fn retrying_a_submission_with_its_request_id_returns_the_same_claim() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first submission succeeds");
+    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the retry succeeds");
+
+    assert_eq!(
+        retry, first,
+        "the retry returns the claim made the first time"
+    );
+    assert_eq!(names(&all_claims(&mut client).await), [first.name.as_str()]);
+    assert_eq!(
+        events_of(&mut client, &first.name).await.len(),
+        1,
+        "one submission in the history"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_that_differs_only_in_output_fields_or_white_space_is_the_same_request() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first submission succeeds");
+
+    let mut same = harbour_claim();
+    same.statement = format!("  {HARBOUR_STATEMENT}  ");
+    same.name = first.name.clone();
+    same.etag = first.etag.clone();
+    same.state = claim::State::Unverified.into();
+    same.label = first.label.clone();
+    same.create_time = first.create_time;
+    let retry = submit_with_id(&mut client, "maria", same, REQUEST_ID)
+        .await
+        .expect("the retry succeeds");
+
+    assert_eq!(retry.name, first.name);
+    assert_eq!(all_claims(&mut client).await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn submissions_without_a_request_id_are_not_deduplicated() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), "")
+        .await
+        .expect("the first submission succeeds");
+    let second = submit_with_id(&mut client, "maria", harbour_claim(), "")
+        .await
+        .expect("the second submission succeeds");
+
+    assert_ne!(first.name, second.name);
+    assert_eq!(all_claims(&mut client).await.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reusing_a_request_id_for_a_different_claim_is_refused() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first submission succeeds");
+
+    let different = [
+        Claim {
+            statement: "About 12,000 dock workers joined the strike".to_owned(),
+            ..harbour_claim()
+        },
+        Claim {
+            tags: vec!["labour".to_owned()],
+            ..harbour_claim()
+        },
+        Claim {
+            priority: claim::Priority::Breaking.into(),
+            ..harbour_claim()
+        },
+        Claim {
+            story: "harbour-strike-day-two".to_owned(),
+            ..harbour_claim()
+        },
+        Claim {
+            attribution: Some(pb::Attribution {
+                relayed_from: Vec::new(),
+                ..harbour_claim().attribution.unwrap()
+            }),
+            ..harbour_claim()
+        },
+        Claim {
+            deadline: Some(prost_types::Timestamp {
+                seconds: 1_900_000_000,
+                nanos: 0,
+            }),
+            ..harbour_claim()
+        },
+    ];
+    for claim in different {
+        let result = submit_with_id(&mut client, "maria", claim, REQUEST_ID).await;
+        let (status, details) = expect_error(result, Code::AlreadyExists, "REQUEST_ID_REUSED");
+        assert_eq!(
+            error_metadata(&details, "request_id").as_deref(),
+            Some(REQUEST_ID),
+            "{status:?}"
+        );
+    }
+
+    assert_eq!(names(&all_claims(&mut client).await), [first.name]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_scoped_to_their_caller() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first submission succeeds");
+
+    let other = submit_with_id(&mut client, "tomas", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the same id from another caller is another request");
+    assert_ne!(other.name, first.name);
+    assert_eq!(other.submitted_by, "tomas");
+    let retry = submit_with_id(&mut client, "tomas", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the other caller's retry succeeds");
+    assert_eq!(retry.name, other.name);
+    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first caller's retry succeeds");
+    assert_eq!(retry.name, first.name);
+
+    let claims = all_claims(&mut client).await;
+    assert_eq!(names(&claims), [first.name, other.name]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_after_a_restart_returns_the_same_claim() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the first submission succeeds");
+    drop(client);
+
+    let server = server.restart().await;
+    let mut client = server.client().await;
+    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+        .await
+        .expect("the retry succeeds");
+    let changed = Claim {
+        statement: "About 12,000 dock workers joined the strike".to_owned(),
+        ..harbour_claim()
+    };
+    let reuse = submit_with_id(&mut client, "maria", changed, REQUEST_ID).await;
+
+    assert_eq!(retry, first);
+    expect_error(reuse, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    assert_eq!(names(&all_claims(&mut client).await), [first.name]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_submission_make_one_claim() {
+    let server = TestServer::spawn().await;
+    let client = server.client().await;
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..16 {
+        let mut client = client.clone();
+        tasks.spawn(async move {
+            submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+                .await
+                .expect("every retry succeeds")
+                .name
+        });
+    }
+    let mut got = tasks.join_all().await;
+    got.sort();
+    got.dedup();
+
+    assert_eq!(got.len(), 1, "every retry returns the same claim: {got:?}");
+    let mut client = client;
+    assert_eq!(names(&all_claims(&mut client).await), got);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_independent_of_each_other() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let a = submit_with_id(&mut client, "maria", harbour_claim(), "harbour-1")
+        .await
+        .expect("the first submission succeeds");
+    let b = submit_with_id(&mut client, "maria", harbour_claim(), "harbour-2")
+        .await
+        .expect("the second submission succeeds");
+
+    assert_ne!(a.name, b.name);
+    assert_eq!(all_claims(&mut client).await.len(), 2);
+    server.stop().await;
+}

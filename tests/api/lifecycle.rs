@@ -1,0 +1,665 @@
+//! Happy paths of every RPC that reads or changes one claim: the fields the
+//! server fills in, the state machine, labels, assignees, evidence, etags
+//! and times.
+
+use std::time::{Duration, SystemTime};
+
+use claimdesk::pb::{self, Attribution, Claim, claim, evidence};
+
+use crate::helpers::*;
+
+/// A timestamp of the API as a `SystemTime`.
+fn time(ts: &Option<prost_types::Timestamp>) -> SystemTime {
+    let ts = ts.expect("the timestamp is set");
+    SystemTime::try_from(ts).expect("a representable timestamp")
+}
+
+/// Checks that `t` lies between `before` and `after`.
+#[track_caller]
+fn assert_between(t: SystemTime, before: SystemTime, after: SystemTime) {
+    assert!(
+        before <= t && t <= after,
+        "{t:?} lies between {before:?} and {after:?}"
+    );
+}
+
+/// A claim moved to review by `checker`.
+async fn claim_in_review(client: &mut Client, checker: &str) -> Claim {
+    let submitted = submit(client, "maria", harbour_claim()).await;
+    start_review(client, checker, &submitted.name).await
+}
+
+#[tokio::test]
+async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let before = SystemTime::now();
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let after = SystemTime::now();
+
+    claim_id(&claim.name);
+    assert_eq!(claim.statement, HARBOUR_STATEMENT);
+    assert_eq!(
+        claim.attribution,
+        Some(Attribution {
+            source: HARBOUR_SOURCE.to_owned(),
+            relayed_from: vec![HARBOUR_RELAY.to_owned()],
+            url: "https://harbour-gazette.example/strike-day-one".to_owned(),
+        })
+    );
+    assert_eq!(claim.story, HARBOUR_STORY);
+    assert_eq!(claim.tags, ["labour", "ports"]);
+    assert_eq!(claim.priority(), claim::Priority::Urgent);
+    assert_eq!(claim.deadline, None);
+    assert_eq!(claim.state(), claim::State::Unverified);
+    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
+    assert!(claim.evidence.is_empty());
+    assert_eq!(claim.assignee, "");
+    assert_eq!(claim.submitted_by, "maria");
+    assert_eq!(claim.verdict_note, "");
+    assert!(!claim.etag.is_empty(), "a claim has an etag from the start");
+    assert_between(time(&claim.create_time), before, after);
+    assert_eq!(claim.update_time, claim.create_time);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn get_claim_returns_the_claim_as_submitted() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+
+    let read = get(&mut client, &submitted.name).await;
+
+    assert_eq!(read, submitted);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_submission_is_trimmed_deduplicated_and_given_defaults() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let deadline = prost_types::Timestamp::from(
+        SystemTime::now() + Duration::from_secs(3 * 3600) - Duration::from_nanos(123),
+    );
+    let input = Claim {
+        statement: "  Cranes at the north quay stood idle all day \n".to_owned(),
+        attribution: Some(Attribution {
+            source: "  Harbour Gazette ".to_owned(),
+            relayed_from: vec![" union officials".to_owned(), "a shift foreman".to_owned()],
+            url: String::new(),
+        }),
+        story: HARBOUR_STORY.to_owned(),
+        tags: vec![
+            "ports".to_owned(),
+            "labour".to_owned(),
+            "ports".to_owned(),
+            "cranes".to_owned(),
+            "labour".to_owned(),
+        ],
+        priority: claim::Priority::Unspecified.into(),
+        deadline: Some(deadline),
+        // Output-only fields are ignored.
+        name: "claims/01ARZ3NDEKTSV4RRFFQ69G5FAV".to_owned(),
+        state: claim::State::Verified.into(),
+        label: "verified".to_owned(),
+        assignee: "mallory".to_owned(),
+        submitted_by: "mallory".to_owned(),
+        verdict_note: "trust me".to_owned(),
+        etag: "42".to_owned(),
+        ..Default::default()
+    };
+
+    // No x-claimdesk-user: the caller is anonymous.
+    let claim = client
+        .submit_claim(pb::SubmitClaimRequest {
+            claim: Some(input),
+            request_id: String::new(),
+        })
+        .await
+        .expect("SubmitClaim succeeds")
+        .into_inner();
+
+    assert_eq!(
+        claim.statement,
+        "Cranes at the north quay stood idle all day"
+    );
+    let attribution = claim.attribution.clone().expect("an attribution");
+    assert_eq!(attribution.source, "Harbour Gazette");
+    assert_eq!(
+        attribution.relayed_from,
+        ["union officials", "a shift foreman"]
+    );
+    assert_eq!(attribution.url, "");
+    assert_eq!(claim.tags, ["ports", "labour", "cranes"]);
+    assert_eq!(claim.priority(), claim::Priority::Routine);
+    assert_eq!(claim.deadline, Some(deadline));
+    assert_eq!(claim.submitted_by, "anonymous");
+    assert_ne!(claim.name, "claims/01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    assert_eq!(claim.state(), claim::State::Unverified);
+    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
+    assert_eq!(claim.assignee, "");
+    assert_eq!(claim.verdict_note, "");
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn claim_names_are_distinct_ulids_in_submission_order() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let claim = submit(
+            &mut client,
+            "maria",
+            numbered_claim(BORDER_STORY, "Kestrel Radio", n),
+        )
+        .await;
+        ids.push(claim_id(&claim.name).to_owned());
+    }
+
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "ids are unique and sort in submission order");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn starting_review_assigns_the_claim_to_the_caller() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+
+    let before = SystemTime::now();
+    let claim = start_review(&mut client, "tomas", &submitted.name).await;
+    let after = SystemTime::now();
+
+    assert_eq!(claim.name, submitted.name);
+    assert_eq!(claim.state(), claim::State::InReview);
+    assert_eq!(claim.assignee, "tomas");
+    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
+    assert_eq!(claim.submitted_by, "maria");
+    assert_ne!(claim.etag, submitted.etag);
+    assert_eq!(claim.create_time, submitted.create_time);
+    assert_between(time(&claim.update_time), before, after);
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let in_review = claim_in_review(&mut client, "tomas").await;
+
+    let claim = client
+        .release_claim(as_user(
+            pb::ReleaseClaimRequest {
+                name: in_review.name.clone(),
+                etag: String::new(),
+                note: "Off shift; the union figure needs a second call".to_owned(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("ReleaseClaim succeeds")
+        .into_inner();
+
+    assert_eq!(claim.state(), claim::State::Unverified);
+    assert_eq!(claim.assignee, "");
+    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
+    assert_ne!(claim.etag, in_review.etag);
+    assert!(time(&claim.update_time) >= time(&in_review.update_time));
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+
+    // Evidence may be added while the claim waits in the queue...
+    let before_first = SystemTime::now();
+    let first = add_evidence(
+        &mut client,
+        "ana",
+        &submitted.name,
+        pb::Evidence {
+            url: "https://port-authority.example/shift-report".to_owned(),
+            summary: "Shift report lists 8,700 absent dock workers".to_owned(),
+            source: "Port Authority".to_owned(),
+            stance: evidence::Stance::Supports.into(),
+            // Output-only fields are ignored.
+            id: "made-up".to_owned(),
+            added_by: "mallory".to_owned(),
+            add_time: Some(prost_types::Timestamp::default()),
+        },
+    )
+    .await;
+    let after_first = SystemTime::now();
+    assert_eq!(first.state(), claim::State::Unverified);
+    assert_ne!(first.etag, submitted.etag);
+    assert_eq!(first.evidence.len(), 1);
+    let e = &first.evidence[0];
+    assert_eq!(e.id.len(), 26, "evidence id {:?} is a ULID", e.id);
+    assert_ne!(e.id, "made-up");
+    assert_eq!(e.url, "https://port-authority.example/shift-report");
+    assert_eq!(e.summary, "Shift report lists 8,700 absent dock workers");
+    assert_eq!(e.source, "Port Authority");
+    assert_eq!(e.stance(), evidence::Stance::Supports);
+    assert_eq!(e.added_by, "ana");
+    assert_between(time(&e.add_time), before_first, after_first);
+    assert_eq!(first.update_time, e.add_time);
+
+    // ...and while it is in review, by anyone.
+    let in_review = start_review(&mut client, "tomas", &submitted.name).await;
+    let second = add_evidence(
+        &mut client,
+        "li",
+        &submitted.name,
+        evidence(
+            "Shipping line spokesperson",
+            evidence::Stance::Context,
+            "Two container ships were diverted to another port",
+        ),
+    )
+    .await;
+    assert_eq!(second.state(), claim::State::InReview);
+    assert_eq!(second.assignee, "tomas");
+    assert_ne!(second.etag, in_review.etag);
+    assert_eq!(second.evidence.len(), 2);
+    assert_eq!(second.evidence[0], first.evidence[0], "oldest first");
+    let e = &second.evidence[1];
+    assert_ne!(e.id, first.evidence[0].id);
+    assert_eq!(e.url, "");
+    assert_eq!(e.stance(), evidence::Stance::Context);
+    assert_eq!(e.added_by, "li");
+    assert!(time(&e.add_time) >= time(&first.evidence[0].add_time));
+    assert_eq!(get(&mut client, &submitted.name).await, second);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn verifying_with_independent_support_rules_the_claim_verified() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let in_review = claim_in_review(&mut client, "tomas").await;
+    add_evidence(
+        &mut client,
+        "tomas",
+        &in_review.name,
+        evidence(
+            "Port Authority",
+            evidence::Stance::Supports,
+            "Gate logs show 9,100 workers did not clock in",
+        ),
+    )
+    .await;
+
+    let claim = verify(
+        &mut client,
+        "tomas",
+        &in_review.name,
+        "Matches the Port Authority gate logs",
+    )
+    .await;
+
+    assert_eq!(claim.state(), claim::State::Verified);
+    assert_eq!(claim.label, "verified");
+    assert_eq!(claim.assignee, "tomas");
+    assert_eq!(claim.verdict_note, "Matches the Port Authority gate logs");
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(
+        &mut client,
+        "maria",
+        border_claim(
+            "Some 14,000 soldiers were moved to the northern border",
+            "Defence Ministry",
+        ),
+    )
+    .await;
+    start_review(&mut client, "ana", &submitted.name).await;
+    add_evidence(
+        &mut client,
+        "ana",
+        &submitted.name,
+        evidence(
+            "Open-source imagery analysts",
+            evidence::Stance::Refutes,
+            "Satellite images show camps sized for about 3,000",
+        ),
+    )
+    .await;
+
+    let claim = client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: submitted.name.clone(),
+                note: "Imagery supports a far smaller deployment".to_owned(),
+                etag: String::new(),
+            },
+            "ana",
+        ))
+        .await
+        .expect("DisputeClaim succeeds")
+        .into_inner();
+
+    assert_eq!(claim.state(), claim::State::Disputed);
+    assert_eq!(claim.label, "disputed");
+    assert_eq!(claim.assignee, "ana");
+    assert_eq!(
+        claim.verdict_note,
+        "Imagery supports a far smaller deployment"
+    );
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let in_review = claim_in_review(&mut client, "tomas").await;
+
+    let claim = client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: in_review.name.clone(),
+                note: "No second source could be reached".to_owned(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("MarkClaimInconclusive succeeds")
+        .into_inner();
+
+    assert_eq!(claim.state(), claim::State::Inconclusive);
+    assert_eq!(
+        claim.label,
+        "could not be independently verified (per Harbour Gazette)"
+    );
+    assert_eq!(claim.assignee, "tomas");
+    assert_eq!(claim.verdict_note, "No second source could be reached");
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let in_review = claim_in_review(&mut client, "tomas").await;
+    add_evidence(
+        &mut client,
+        "tomas",
+        &in_review.name,
+        evidence(
+            "Port Authority",
+            evidence::Stance::Supports,
+            "Gate logs agree",
+        ),
+    )
+    .await;
+    let verified = verify(&mut client, "tomas", &in_review.name, "Gate logs agree").await;
+
+    let claim = client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: in_review.name.clone(),
+                reason: "The gate logs were from the day before".to_owned(),
+                etag: String::new(),
+            },
+            "desk-editor",
+        ))
+        .await
+        .expect("ReopenClaim succeeds")
+        .into_inner();
+
+    assert_eq!(claim.state(), claim::State::Unverified);
+    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
+    assert_eq!(claim.assignee, "");
+    assert_eq!(claim.verdict_note, "");
+    assert_eq!(claim.evidence, verified.evidence, "evidence is kept");
+    assert_ne!(claim.etag, verified.etag);
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    // It waits for review again.
+    let again = start_review(&mut client, "li", &claim.name).await;
+    assert_eq!(again.assignee, "li");
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    // One claim in each state a withdrawal may start from.
+    let unverified = submit(&mut client, "maria", harbour_claim()).await;
+    let in_review = claim_in_review(&mut client, "tomas").await;
+    let verified = {
+        let c = claim_in_review(&mut client, "tomas").await;
+        add_evidence(
+            &mut client,
+            "tomas",
+            &c.name,
+            evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+        )
+        .await;
+        verify(&mut client, "tomas", &c.name, "Gate logs agree").await
+    };
+    let disputed = {
+        let c = claim_in_review(&mut client, "ana").await;
+        add_evidence(
+            &mut client,
+            "ana",
+            &c.name,
+            evidence("Port Authority", evidence::Stance::Refutes, "Gate logs"),
+        )
+        .await;
+        client
+            .dispute_claim(as_user(
+                pb::DisputeClaimRequest {
+                    name: c.name.clone(),
+                    ..Default::default()
+                },
+                "ana",
+            ))
+            .await
+            .expect("DisputeClaim succeeds")
+            .into_inner()
+    };
+    let inconclusive = {
+        let c = claim_in_review(&mut client, "li").await;
+        client
+            .mark_claim_inconclusive(as_user(
+                pb::MarkClaimInconclusiveRequest {
+                    name: c.name.clone(),
+                    ..Default::default()
+                },
+                "li",
+            ))
+            .await
+            .expect("MarkClaimInconclusive succeeds")
+            .into_inner()
+    };
+
+    for before in [unverified, in_review, verified, disputed, inconclusive] {
+        let claim = withdraw(
+            &mut client,
+            "desk-editor",
+            &before.name,
+            "The paragraph was cut from the story",
+        )
+        .await;
+        assert_eq!(
+            claim.state(),
+            claim::State::Withdrawn,
+            "from {:?}",
+            before.state()
+        );
+        assert_eq!(claim.label, "withdrawn");
+        assert_ne!(claim.etag, before.etag);
+        if before.state() == claim::State::InReview {
+            assert_eq!(claim.assignee, "", "nobody works on a withdrawn claim");
+        } else {
+            assert_eq!(claim.assignee, before.assignee, "who gave a ruling stays");
+        }
+        assert_eq!(get(&mut client, &claim.name).await, claim);
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let name = submitted.name.clone();
+
+    let mut versions = vec![submitted];
+    versions.push(start_review(&mut client, "tomas", &name).await);
+    versions.push(
+        add_evidence(
+            &mut client,
+            "tomas",
+            &name,
+            evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+        )
+        .await,
+    );
+    versions.push(
+        client
+            .release_claim(as_user(
+                pb::ReleaseClaimRequest {
+                    name: name.clone(),
+                    ..Default::default()
+                },
+                "tomas",
+            ))
+            .await
+            .expect("ReleaseClaim succeeds")
+            .into_inner(),
+    );
+    versions.push(start_review(&mut client, "ana", &name).await);
+    versions.push(verify(&mut client, "ana", &name, "").await);
+    versions.push(
+        client
+            .reopen_claim(as_user(
+                pb::ReopenClaimRequest {
+                    name: name.clone(),
+                    reason: "New figures from the union".to_owned(),
+                    etag: String::new(),
+                },
+                "desk-editor",
+            ))
+            .await
+            .expect("ReopenClaim succeeds")
+            .into_inner(),
+    );
+    versions.push(withdraw(&mut client, "desk-editor", &name, "Story spiked").await);
+
+    let mut etags: Vec<&str> = versions.iter().map(|c| c.etag.as_str()).collect();
+    etags.sort();
+    etags.dedup();
+    assert_eq!(
+        etags.len(),
+        versions.len(),
+        "every version has its own etag"
+    );
+    for pair in versions.windows(2) {
+        assert!(
+            time(&pair[1].update_time) >= time(&pair[0].update_time),
+            "update times do not go back"
+        );
+        assert_eq!(pair[1].create_time, pair[0].create_time);
+    }
+    assert!(
+        time(&versions.last().unwrap().update_time) > time(&versions[0].update_time),
+        "the update time moves on"
+    );
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reads_do_not_change_the_etag() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+
+    get(&mut client, &submitted.name).await;
+    list_all(&mut client, pb::ListClaimsRequest::default()).await;
+    events_of(&mut client, &submitted.name).await;
+
+    assert_eq!(get(&mut client, &submitted.name).await.etag, submitted.etag);
+    server.stop().await;
+}
+
+/// Fails today: deadlines are stored as nanoseconds since 1970 in a `u64`,
+/// which ends in July 2554; a later deadline is accepted, answered as sent,
+/// but silently stored as 2554-07-21T23:34:33.709551615Z.
+#[tokio::test]
+async fn a_deadline_far_in_the_future_reads_back_as_submitted() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    // 3000-01-01T00:00:00Z: a valid protobuf Timestamp (those go to 9999).
+    let deadline = prost_types::Timestamp {
+        seconds: 32_503_680_000,
+        nanos: 0,
+    };
+
+    let result = client
+        .submit_claim(as_user(
+            pb::SubmitClaimRequest {
+                claim: Some(Claim {
+                    deadline: Some(deadline),
+                    ..harbour_claim()
+                }),
+                request_id: String::new(),
+            },
+            "maria",
+        ))
+        .await;
+
+    // Either refused as out of range, or kept as it was sent.
+    match result {
+        Err(status) => {
+            expect_invalid_fields::<()>(Err(status), &["claim.deadline"]);
+        }
+        Ok(response) => {
+            let submitted = response.into_inner();
+            assert_eq!(submitted.deadline, Some(deadline));
+            assert_eq!(
+                get(&mut client, &submitted.name).await.deadline,
+                Some(deadline),
+                "the stored deadline is the one submitted"
+            );
+        }
+    }
+    server.stop().await;
+}
