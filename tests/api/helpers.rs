@@ -159,7 +159,6 @@ impl TestServer {
             .stop()
             .await
             .expect("only a server on a data directory can restart");
-        wait_until_released(dir.path()).await;
         Self::spawn_in(dir).await
     }
 }
@@ -171,29 +170,6 @@ impl Drop for TestServer {
             let _ = shutdown.send(());
         }
     }
-}
-
-/// Waits until no store holds the data directory `dir` open, by taking and
-/// dropping the lock sled takes on `dir/db` (an exclusive `flock`).
-///
-/// `run_until` returns before the store has let go of the directory: the
-/// store's committer thread still holds a handle on the database and drops
-/// it when it next runs (see the failing test
-/// `restart::a_server_restarts_on_its_data_directory_straight_after_stopping`).
-/// Waiting on the lock itself, not on a timer, keeps the other restart tests
-/// about what they test; once the store is closed by the time `run_until`
-/// returns, this returns at once.
-pub async fn wait_until_released(dir: &Path) {
-    let db = dir.join("db");
-    tokio::task::spawn_blocking(move || {
-        let file =
-            std::fs::File::open(&db).unwrap_or_else(|e| panic!("{} opens: {e}", db.display()));
-        file.lock()
-            .unwrap_or_else(|e| panic!("{} can be locked: {e}", db.display()));
-        // Dropping the file releases the lock.
-    })
-    .await
-    .expect("waiting for the data directory does not panic");
 }
 
 /// Opens a sled store in `dir` (a test that wraps the real store).
