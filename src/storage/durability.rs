@@ -32,41 +32,26 @@ type Waiter = oneshot::Sender<Result<(), StorageError>>;
 
 /// Resolves once the writes it covers are on disk.
 #[must_use = "a write is not durable until this resolves"]
-pub struct Durable(DurableInner);
+pub struct Durable(oneshot::Receiver<Result<(), StorageError>>);
 
-enum DurableInner {
-    Waiting(oneshot::Receiver<Result<(), StorageError>>),
-    Failed(StorageError),
+/// What a waiter learns when the committer is gone without answering.
+fn committer_stopped() -> StorageError {
+    StorageError::new("durable flush", "the committer thread has stopped")
 }
 
 impl Durable {
     pub async fn wait(self) -> Result<(), Error> {
-        match self.0 {
-            DurableInner::Waiting(rx) => match rx.await {
-                Ok(result) => result.map_err(Error::from),
-                Err(_) => Err(StorageError::new(
-                    "durable flush",
-                    "the committer thread has stopped",
-                )
-                .into()),
-            },
-            DurableInner::Failed(e) => Err(e.into()),
-        }
+        let result = self.0.await.unwrap_or_else(|_| Err(committer_stopped()));
+        result.map_err(Error::from)
     }
 
     /// Like [`Durable::wait`], for threads outside the async runtime.
     pub fn wait_blocking(self) -> Result<(), Error> {
-        match self.0 {
-            DurableInner::Waiting(rx) => match rx.blocking_recv() {
-                Ok(result) => result.map_err(Error::from),
-                Err(_) => Err(StorageError::new(
-                    "durable flush",
-                    "the committer thread has stopped",
-                )
-                .into()),
-            },
-            DurableInner::Failed(e) => Err(e.into()),
-        }
+        let result = self
+            .0
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(committer_stopped()));
+        result.map_err(Error::from)
     }
 }
 
@@ -141,17 +126,11 @@ impl Committer {
 
     pub fn durable(&self) -> Durable {
         let (tx, rx) = oneshot::channel();
-        let sent = match &self.queue {
-            Some(queue) => queue.send(tx).is_ok(),
-            None => false,
-        };
-        match sent {
-            true => Durable(DurableInner::Waiting(rx)),
-            false => Durable(DurableInner::Failed(StorageError::new(
-                "durable flush",
-                "the committer thread has stopped",
-            ))),
+        // If the thread is gone, `tx` is dropped and the waiter learns it.
+        if let Some(queue) = &self.queue {
+            let _ = queue.send(tx);
         }
+        Durable(rx)
     }
 }
 
