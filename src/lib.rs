@@ -14,8 +14,10 @@
 //! - [`server`]: wiring: listener, health, reflection, panic guard,
 //!   graceful shutdown.
 //! - [`telemetry`]: logging set-up.
+//! - [`cli`]: commands of the binary other than `serve` (`audit verify`).
 //! - [`error`]: the error type shared by the layers.
 
+pub mod cli;
 pub mod desk;
 pub mod domain;
 pub mod error;

@@ -39,10 +39,25 @@ enum Command {
         #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Check the tamper-evident history.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of every event and report the first broken link.
+    /// Run it on a stopped server's data directory or on a copy of it.
+    Verify {
+        /// Directory of the database to check.
+        #[arg(long, env = "CLAIMDESK_DATA_DIR", default_value = "./claimdesk-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve {
             listen,
@@ -58,7 +73,14 @@ async fn main() -> ExitCode {
                 cache_capacity: cache_bytes,
                 shutdown_grace: Duration::from_secs(shutdown_grace_secs),
             };
-            match serve(&config).await {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve_until_signal(&config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -66,10 +88,13 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir },
+        } => claimdesk::cli::audit_verify(&data_dir),
     }
 }
 
-async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve_until_signal(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::build(config).await?;
     server.run_until(shutdown_signal()).await?;
     Ok(())

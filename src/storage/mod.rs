@@ -80,6 +80,15 @@ impl ClaimFilter {
     }
 }
 
+/// What walking the audit chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditReport {
+    /// Every event from revision 1 on links to the one before it.
+    Intact { events: u64 },
+    /// The first event that does not check out, and why.
+    Broken { revision: u64, reason: String },
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::domain::{
     Action, Attribution, Claim, ClaimId, Event, Evidence, Note, Priority, Slug, SourceName, Stance,
@@ -318,11 +319,57 @@ impl From<&Event> for EventRecord {
     }
 }
 
+/// Length of the SHA-256 link that starts every stored event.
+pub const HASH_LEN: usize = 32;
+
+/// The link of an event in the audit chain:
+/// `SHA-256(previous event's link ‖ this event's body)`. The first event's
+/// previous link is all zeros.
+pub fn chain_hash(previous: &[u8; HASH_LEN], body: &[u8]) -> [u8; HASH_LEN] {
+    let mut h = Sha256::new();
+    h.update(previous);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// A stored event: its chain link, then its JSON body.
+pub struct StoredEvent<'a> {
+    pub hash: [u8; HASH_LEN],
+    pub body: &'a [u8],
+}
+
+impl<'a> StoredEvent<'a> {
+    pub fn split(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < HASH_LEN {
+            return Err(DecodeError::Field("event shorter than its hash".into()));
+        }
+        let (hash, body) = bytes.split_at(HASH_LEN);
+        Ok(Self {
+            hash: hash.try_into().expect("split at HASH_LEN"),
+            body,
+        })
+    }
+
+    /// Link and body, as stored.
+    pub fn join(hash: &[u8; HASH_LEN], body: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(HASH_LEN + body.len());
+        bytes.extend_from_slice(hash);
+        bytes.extend_from_slice(body);
+        bytes
+    }
+}
+
 impl EventRecord {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an event record always serialises")
     }
 
+    /// Decodes a stored event (link and body).
+    pub fn decode_stored(bytes: &[u8]) -> Result<Event, DecodeError> {
+        Self::decode(StoredEvent::split(bytes)?.body)
+    }
+
+    /// Decodes an event body.
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         let r: EventRecord = serde_json::from_slice(bytes)?;
         check_format(r.format)?;

@@ -3,10 +3,12 @@
 //! Trees:
 //! - `claims`: claim id → [`ClaimRecord`]
 //! - `index`: secondary index entries, see [`keys`]; values are empty
-//! - `events`: revision → [`EventRecord`], the history of all claims
+//! - `events`: revision → chain link ‖ [`EventRecord`] body: the history
+//!   of all claims, as a hash chain (see [`records::chain_hash`])
 //! - `events_by_claim`: claim id ‖ revision → empty
 //! - `requests`: caller ‖ 0x00 ‖ request id → [`RequestRecord`]
-//! - `meta`: `format` (record format of the store), `last_revision`
+//! - `meta`: `format` (record format of the store), `last_revision`,
+//!   `last_hash` (chain link of the last event)
 //!
 //! A write changes a claim, its index entries, its event, the revision
 //! counter and (on submit) its request id in one sled transaction, so no
@@ -28,10 +30,10 @@ use sled::{
 };
 
 use super::{
-    ClaimFilter, Page, RequestKey, Store, Submitted,
+    AuditReport, ClaimFilter, Page, RequestKey, Store, Submitted,
     durability::{Committer, Durable},
     keys,
-    records::{self, ClaimRecord, EventRecord, RequestRecord},
+    records::{self, ClaimRecord, EventRecord, HASH_LEN, RequestRecord, StoredEvent},
 };
 use crate::{
     domain::{Claim, ClaimId, DomainError, Event, EventDraft},
@@ -40,6 +42,7 @@ use crate::{
 
 const META_FORMAT: &[u8] = b"format";
 const META_LAST_REVISION: &[u8] = b"last_revision";
+const META_LAST_HASH: &[u8] = b"last_hash";
 
 /// How to open the store.
 #[derive(Debug, Clone)]
@@ -156,10 +159,16 @@ impl Tx<'_> {
         let id = claim.id.to_bytes();
         self.claims
             .insert(&id, ClaimRecord::from(&*claim).encode())?;
-        self.events.insert(
-            &keys::revision(revision),
-            EventRecord::from(&event).encode(),
-        )?;
+        let previous = match tx_get(self.meta, META_LAST_HASH)? {
+            Some(v) => <[u8; HASH_LEN]>::try_from(v.as_ref())
+                .map_err(|_| corrupt("read chain", "bad last hash"))?,
+            None => [0; HASH_LEN],
+        };
+        let body = EventRecord::from(&event).encode();
+        let hash = records::chain_hash(&previous, &body);
+        self.events
+            .insert(&keys::revision(revision), StoredEvent::join(&hash, &body))?;
+        self.meta.insert(META_LAST_HASH, &hash)?;
         self.events_by_claim
             .insert(&keys::claim_event(claim.id, revision), &[] as &[u8])?;
         self.meta
@@ -261,6 +270,69 @@ impl SledStore {
                 f(&tx, requests)
             });
         tx_result(result, context)
+    }
+
+    /// Walks the whole event log from revision 1: each event must sit under
+    /// its own revision, without gaps, and its chain link must be the hash
+    /// of the previous link and its body. Reports the first event that
+    /// fails, or how many check out.
+    pub fn audit(&self) -> Result<AuditReport, Error> {
+        let broken = |revision, reason: &str| {
+            Ok(AuditReport::Broken {
+                revision,
+                reason: reason.to_owned(),
+            })
+        };
+        let mut previous = [0u8; HASH_LEN];
+        let mut expected = 1u64;
+        for entry in self.events.iter() {
+            let (key, value) = entry.map_err(storage("read history"))?;
+            let Ok(key) = <[u8; 8]>::try_from(key.as_ref()) else {
+                return broken(expected, "an event is stored under a malformed key");
+            };
+            let revision = u64::from_be_bytes(key);
+            if revision != expected {
+                return broken(expected, "the event is missing");
+            }
+            let Ok(stored) = StoredEvent::split(&value) else {
+                return broken(revision, "the event is truncated");
+            };
+            if records::chain_hash(&previous, stored.body) != stored.hash {
+                return broken(
+                    revision,
+                    "the event's hash does not match its content and the previous event",
+                );
+            }
+            match EventRecord::decode(stored.body) {
+                Ok(event) if event.revision == revision => {}
+                Ok(_) => return broken(revision, "the event names another revision"),
+                Err(_) => return broken(revision, "the event cannot be read"),
+            }
+            previous = stored.hash;
+            expected += 1;
+        }
+        let last = self
+            .meta
+            .get(META_LAST_REVISION)
+            .map_err(storage("read revision"))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        if last >= expected {
+            return broken(expected, "the event is missing");
+        }
+        let last_hash = self
+            .meta
+            .get(META_LAST_HASH)
+            .map_err(storage("read chain"))?;
+        if expected > 1 && last_hash.as_deref() != Some(&previous[..]) {
+            return broken(
+                expected - 1,
+                "the chain's recorded end does not match the last event",
+            );
+        }
+        Ok(AuditReport::Intact {
+            events: expected - 1,
+        })
     }
 
     fn load(&self, key: &[u8]) -> Result<Option<Claim>, Error> {
@@ -423,7 +495,7 @@ impl Store for SledStore {
                 .get(revision)
                 .map_err(storage("read history"))?
                 .ok_or_else(|| corrupt("read history", "indexed event missing"))?;
-            items.push(EventRecord::decode(&bytes).map_err(|e| corrupt("read history", e))?);
+            items.push(EventRecord::decode_stored(&bytes).map_err(|e| corrupt("read history", e))?);
         }
         Ok(Page { items, more: false })
     }
