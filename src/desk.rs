@@ -1,35 +1,97 @@
 //! The operations of the verification desk, as the transport calls them:
 //! each one runs the storage work on tokio's blocking pool (sled blocks) and,
-//! for a change, returns only once the change is durable.
+//! for a change, returns only once the change is durable. Also the two
+//! long-running duties: returning claims whose lease ran out to the queue,
+//! and feeding event watchers.
 //!
 //! Knows the domain and the [`Store`] trait; knows neither protobuf nor sled.
 
 use std::{
     sync::{Arc, Mutex},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
 use crate::{
-    domain::{Claim, ClaimId, Command, Event, NewClaim, UserName},
+    clock::Clock,
+    domain::{Claim, ClaimId, Command, Event, NewClaim, Slug, State, UserName},
     error::Error,
-    storage::{ClaimFilter, Page, RequestKey, Store, Submitted},
+    storage::{ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted},
 };
+
+/// How the desk runs.
+#[derive(Debug, Clone, Copy)]
+pub struct DeskConfig {
+    /// How long a checker holds a claim in review without acting on it.
+    pub lease: Duration,
+}
+
+impl DeskConfig {
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(15 * 60);
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            lease: Self::DEFAULT_LEASE,
+        }
+    }
+}
+
+/// Events a watcher wants: of one story, leaving claims in some states.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub story: Option<Slug>,
+    /// Empty: any state.
+    pub states: Vec<State>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, event: &Event) -> bool {
+        self.story.as_ref().is_none_or(|s| *s == event.story)
+            && (self.states.is_empty() || self.states.contains(&event.to))
+    }
+}
+
+/// Events a watcher may have waiting for it before it counts as too slow.
+pub const WATCH_BUFFER: usize = 1024;
+/// Events read from storage at a time while a watcher catches up.
+const REPLAY_PAGE: usize = 512;
+/// Expired leases looked up per storage pass.
+const EXPIRY_BATCH: usize = 256;
 
 /// The verification desk: submits, reads and changes claims.
 #[derive(Clone)]
 pub struct Desk {
     store: Arc<dyn Store>,
     ids: Arc<Mutex<ulid::Generator>>,
+    clock: Clock,
+    config: DeskConfig,
+    /// Woken whenever a lease is taken or renewed, so the lease sweeper can
+    /// sleep until the earliest expiry.
+    lease_taken: Arc<Notify>,
+    /// Turns true when the server begins to shut down.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 impl Desk {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// A desk over `store`. Must be called inside a tokio runtime.
+    pub fn new(store: Arc<dyn Store>, config: DeskConfig) -> Self {
         Self {
             store,
             ids: Arc::new(Mutex::new(ulid::Generator::new())),
+            clock: Clock::start(),
+            config,
+            lease_taken: Arc::new(Notify::new()),
+            stopping: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The desk's current time.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
     }
 
     /// A fresh id: time-ordered, and strictly increasing within this process
@@ -67,12 +129,7 @@ impl Desk {
             fingerprint: fingerprint(&new),
             id,
         });
-        let claim = Claim::submitted(
-            ClaimId::from_ulid(self.next_id()),
-            new,
-            by,
-            SystemTime::now(),
-        );
+        let claim = Claim::submitted(ClaimId::from_ulid(self.next_id()), new, by, self.now());
         let submitted = self
             .blocking(move |store| store.submit(claim, request.as_ref()))
             .await?;
@@ -108,16 +165,225 @@ impl Desk {
         actor: UserName,
         etag: String,
     ) -> Result<Claim, Error> {
+        let clock = self.clock;
         let (claim, _event) = self
             .blocking(move |store| {
                 store.update(id, &|claim: &Claim| {
                     claim.check_etag(&etag)?;
-                    claim.apply(command.clone(), &actor, SystemTime::now())
+                    claim.apply(command.clone(), &actor, clock.now())
                 })
             })
             .await?;
         self.store.durable().wait().await?;
+        if claim.lease.is_some() {
+            self.lease_taken.notify_one();
+        }
         Ok(claim)
+    }
+
+    /// The command that takes a claim for review under the desk's lease.
+    pub fn start_review_command(&self) -> Command {
+        Command::StartReview {
+            lease: self.config.lease,
+        }
+    }
+
+    /// Takes the most urgent waiting claim that `query` selects for
+    /// `actor`, leased; [`Error::QueueEmpty`] if none waits.
+    pub async fn take_next(&self, query: QueueQuery, actor: UserName) -> Result<Claim, Error> {
+        let clock = self.clock;
+        let command = self.start_review_command();
+        let taken = self
+            .blocking(move |store| {
+                store.take_next(&query, &|claim: &Claim| {
+                    claim.apply(command.clone(), &actor, clock.now())
+                })
+            })
+            .await?;
+        let Some((claim, _event)) = taken else {
+            return Err(Error::QueueEmpty);
+        };
+        self.store.durable().wait().await?;
+        self.lease_taken.notify_one();
+        Ok(claim)
+    }
+
+    /// Counts of the queue, of one story or of all.
+    pub async fn queue_stats(&self, story: Option<Slug>) -> Result<QueueCounts, Error> {
+        let now = self.now();
+        self.blocking(move |store| store.queue_stats(story.as_ref().map(Slug::as_str), now))
+            .await
+    }
+
+    /// Returns every claim whose lease has run out to the queue, as the
+    /// system; returns how many.
+    pub async fn expire_due_leases(&self) -> Result<usize, Error> {
+        let mut expired = 0;
+        loop {
+            let now = self.now();
+            let due = self
+                .blocking(move |store| store.leases_due(now, EXPIRY_BATCH))
+                .await?;
+            let full_batch = due.len() == EXPIRY_BATCH;
+            for id in due {
+                let clock = self.clock;
+                let result = self
+                    .blocking(move |store| {
+                        store.update(id, &|claim: &Claim| {
+                            claim.apply(Command::ExpireLease, &UserName::system(), clock.now())
+                        })
+                    })
+                    .await;
+                match result {
+                    Ok(_) => expired += 1,
+                    // Renewed, released or ruled on in the meantime.
+                    Err(Error::Rule(_) | Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !full_batch {
+                break;
+            }
+        }
+        if expired > 0 {
+            self.store.durable().wait().await?;
+            tracing::info!(expired, "returned claims with expired leases to the queue");
+        }
+        Ok(expired)
+    }
+
+    /// Returns claims to the queue as their leases run out, until the desk
+    /// stops. Sleeps until the earliest expiry, or until a lease is taken.
+    pub async fn run_lease_sweeper(self) {
+        let mut stopping = self.stopping.subscribe();
+        loop {
+            if let Err(e) = self.expire_due_leases().await {
+                tracing::error!(error = %e, "cannot expire leases");
+            }
+            let next = self
+                .blocking(|store| store.next_lease_expiry())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot read leases");
+                    None
+                });
+            // With no lease in sight, still look again once a minute: a
+            // storage error above must not stop expiry for good.
+            let wake = match next {
+                Some(t) => self.clock.instant_at(t),
+                None => tokio::time::Instant::now() + Duration::from_secs(60),
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = self.lease_taken.notified() => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// Ends watchers and the lease sweeper: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Streams the events after revision `after` that pass `filter`: first
+    /// those stored, then new ones as they become durable, in revision order
+    /// without gaps or duplicates. Ends with [`Error::WatcherTooSlow`] if
+    /// the receiver falls [`WATCH_BUFFER`] events behind, and with
+    /// [`Error::ShuttingDown`] when the server stops.
+    pub fn watch(&self, after: u64, filter: EventFilter) -> mpsc::Receiver<Result<Event, Error>> {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let desk = self.clone();
+        tokio::spawn(async move {
+            let mut stopping = desk.stopping.subscribe();
+            let end = tokio::select! {
+                end = desk.feed(after, &filter, &tx) => end,
+                _ = stopping.wait_for(|stop| *stop) => Err(Error::ShuttingDown),
+            };
+            if let Err(e) = end {
+                // Waits for room: the watcher gets what is buffered, then the
+                // reason; or it has gone away.
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+
+    /// Sends events to a watcher until it goes away (`Ok`) or must be ended
+    /// (`Err`).
+    async fn feed(
+        &self,
+        mut last: u64,
+        filter: &EventFilter,
+        tx: &mpsc::Sender<Result<Event, Error>>,
+    ) -> Result<(), Error> {
+        // Catch up from storage first, without holding a live feed that a
+        // long replay would overflow.
+        loop {
+            let durable = self.store.durable_revision();
+            if last >= durable {
+                break;
+            }
+            if !self.replay(&mut last, durable, filter, tx).await? {
+                return Ok(());
+            }
+        }
+        // Then subscribe, and replay what became durable in between.
+        let mut live = self.store.subscribe();
+        if !self
+            .replay(&mut last, live.durable_revision, filter, tx)
+            .await?
+        {
+            return Ok(());
+        }
+        loop {
+            let event = match live.events.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(_)) => return Err(Error::WatcherTooSlow),
+                Err(RecvError::Closed) => return Err(Error::ShuttingDown),
+            };
+            if event.revision <= last {
+                continue;
+            }
+            last = event.revision;
+            if !filter.matches(&event) {
+                continue;
+            }
+            match tx.try_send(Ok(Event::clone(&event))) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => return Err(Error::WatcherTooSlow),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends the stored events in `last+1..=up_to` that pass `filter`,
+    /// moving `last`; `false` if the watcher went away.
+    async fn replay(
+        &self,
+        last: &mut u64,
+        up_to: u64,
+        filter: &EventFilter,
+        tx: &mpsc::Sender<Result<Event, Error>>,
+    ) -> Result<bool, Error> {
+        while *last < up_to {
+            let after = *last;
+            let page = self
+                .blocking(move |store| store.events_since(after, up_to, REPLAY_PAGE))
+                .await?;
+            let Some(end) = page.last().map(|e| e.revision) else {
+                return Err(Error::Internal(format!(
+                    "events {after}..={up_to} are missing from storage"
+                )));
+            };
+            for event in page {
+                if filter.matches(&event) && tx.send(Ok(event)).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            *last = end;
+        }
+        Ok(true)
     }
 
     /// New evidence needs an id before the command is built.

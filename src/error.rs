@@ -22,6 +22,12 @@ pub enum Error {
     NotFound(ClaimId),
     #[error("request id {0:?} was already used for a different claim")]
     RequestIdReused(String),
+    #[error("no claim is waiting in the queue")]
+    QueueEmpty,
+    #[error("the watcher fell too far behind; resume from the last revision received")]
+    WatcherTooSlow,
+    #[error("the server is shutting down; reconnect and resume")]
+    ShuttingDown,
     #[error("storage failure: {0}")]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]

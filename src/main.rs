@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 
 use claimdesk::{
+    desk::DeskConfig,
     server::{Config, Server},
     telemetry::{self, LogFormat},
 };
@@ -32,6 +33,10 @@ enum Command {
         /// Upper bound of the database cache, in bytes.
         #[arg(long, env = "CLAIMDESK_CACHE_BYTES", default_value_t = 1 << 30)]
         cache_bytes: u64,
+        /// How long a checker holds a claim in review without acting on it,
+        /// e.g. `15m`, `90s`, `1h`.
+        #[arg(long, env = "CLAIMDESK_LEASE", default_value = "15m", value_parser = parse_duration)]
+        lease: Duration,
         /// Seconds a shutdown waits for open calls and streams to end.
         #[arg(long, env = "CLAIMDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
         shutdown_grace_secs: u64,
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
             data_dir,
             cache_bytes,
             shutdown_grace_secs,
+            lease,
             log_format,
         } => {
             telemetry::init(log_format);
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
                 data_dir,
                 cache_capacity: cache_bytes,
                 shutdown_grace: Duration::from_secs(shutdown_grace_secs),
+                desk: DeskConfig { lease },
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -108,4 +115,24 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
         _ = term.recv() => tracing::info!("SIGTERM received"),
     }
+}
+
+/// A duration such as `90s`, `15m` or `2h` (a bare number is seconds).
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let (number, unit) = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((raw, "s"), |i| raw.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 90s, 15m or 2h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{raw:?}: the unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }

@@ -16,7 +16,7 @@ use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    desk::Desk,
+    desk::{Desk, DeskConfig},
     error::Error,
     grpc::{self, ClaimServiceImpl, pb::claim_service_server::ClaimServiceServer},
     storage::{SledStore, Store, StoreConfig},
@@ -31,6 +31,8 @@ pub struct Config {
     pub cache_capacity: u64,
     /// How long a shutdown waits for open calls and streams to end.
     pub shutdown_grace: Duration,
+    /// How the desk runs (review leases).
+    pub desk: DeskConfig,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ pub struct Server {
     listener: TcpListener,
     store: Arc<dyn Store>,
     shutdown_grace: Duration,
+    desk: DeskConfig,
 }
 
 impl Server {
@@ -86,6 +89,7 @@ impl Server {
             listener,
             store: Arc::new(store),
             shutdown_grace: config.shutdown_grace,
+            desk: config.desk,
         })
     }
 
@@ -95,6 +99,7 @@ impl Server {
             listener: bind(listen).await?,
             store,
             shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
+            desk: DeskConfig::default(),
         })
     }
 
@@ -102,6 +107,12 @@ impl Server {
     /// closing them.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// How the desk runs (review leases).
+    pub fn desk_config(mut self, desk: DeskConfig) -> Self {
+        self.desk = desk;
         self
     }
 
@@ -115,7 +126,8 @@ impl Server {
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let addr = self.local_addr();
-        let desk = Desk::new(self.store);
+        let desk = Desk::new(self.store, self.desk);
+        let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<ClaimServiceServer<ClaimServiceImpl>>()
@@ -132,6 +144,7 @@ impl Server {
 
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let stopping_desk = desk.clone();
         let serving = tonic::transport::Server::builder()
             .layer(CatchPanicLayer::custom(panic_to_status))
             .add_service(health_service)
@@ -147,6 +160,7 @@ impl Server {
                 async move {
                     shutdown.await;
                     tracing::info!("shutting down: finishing in-flight requests");
+                    stopping_desk.begin_shutdown();
                     health
                         .set_service_status("", ServingStatus::NotServing)
                         .await;
@@ -174,6 +188,10 @@ impl Server {
             ),
         }
 
+        desk.begin_shutdown();
+        if sweeper.await.is_err() {
+            tracing::error!("the lease sweeper panicked");
+        }
         desk.flush().await.map_err(ServeError::FinalFlush)?;
         // Closing the store joins its committer thread and releases the
         // data directory's lock: blocking work, off the async workers.

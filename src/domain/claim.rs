@@ -6,7 +6,7 @@ use ulid::Ulid;
 
 use super::{
     fields::{Note, Slug, SourceName, Statement, UserName, WebUrl},
-    lifecycle::State,
+    lifecycle::{Lease, State},
 };
 
 /// At most this many pieces of evidence are attached to one claim.
@@ -139,6 +139,10 @@ pub struct Claim {
     pub evidence: Vec<Evidence>,
     /// The checker who has the claim in review or gave its ruling.
     pub assignee: Option<UserName>,
+    /// The assignee's lease, while the claim is in review.
+    pub lease: Option<Lease>,
+    /// Whoever last lost the claim because their lease ran out.
+    pub expired_holder: Option<UserName>,
     pub submitted_by: UserName,
     /// The note of the latest ruling; empty if none.
     pub verdict_note: Note,
@@ -162,6 +166,8 @@ impl Claim {
             state: State::Unverified,
             evidence: Vec::new(),
             assignee: None,
+            lease: None,
+            expired_holder: None,
             submitted_by: by,
             verdict_note: Note::default(),
             create_time: now,

@@ -1,11 +1,11 @@
 //! The state machine of a claim: which action is allowed in which state, by
 //! whom and on what evidence, and the wording each state allows in copy.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::{
     claim::{Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewEvidence, Stance},
-    fields::{Note, SourceName, UserName},
+    fields::{Note, Slug, SourceName, UserName},
 };
 
 /// Where a claim stands.
@@ -37,6 +37,8 @@ impl State {
             (Submit, _) => None,
             (StartReview, Unverified) => Some(InReview),
             (Release, InReview) => Some(Unverified),
+            (RenewLease, InReview) => Some(InReview),
+            (ExpireLease, InReview) => Some(Unverified),
             (AddEvidence, Unverified | InReview) => Some(self),
             (Verify, InReview) => Some(Verified),
             (Dispute, InReview) => Some(Disputed),
@@ -46,8 +48,8 @@ impl State {
                 Some(Withdrawn)
             }
             (
-                StartReview | Release | AddEvidence | Verify | Dispute | MarkInconclusive | Reopen
-                | Withdraw,
+                StartReview | Release | RenewLease | ExpireLease | AddEvidence | Verify | Dispute
+                | MarkInconclusive | Reopen | Withdraw,
                 _,
             ) => None,
         }
@@ -83,6 +85,8 @@ pub enum Action {
     Submit,
     StartReview,
     Release,
+    RenewLease,
+    ExpireLease,
     AddEvidence,
     Verify,
     Dispute,
@@ -92,10 +96,12 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::Submit,
         Action::StartReview,
         Action::Release,
+        Action::RenewLease,
+        Action::ExpireLease,
         Action::AddEvidence,
         Action::Verify,
         Action::Dispute,
@@ -110,6 +116,8 @@ impl Action {
             Action::Submit => "submit",
             Action::StartReview => "start review",
             Action::Release => "release",
+            Action::RenewLease => "renew the lease of",
+            Action::ExpireLease => "expire the lease of",
             Action::AddEvidence => "add evidence",
             Action::Verify => "verify",
             Action::Dispute => "dispute",
@@ -123,7 +131,11 @@ impl Action {
     fn needs_assignee(self) -> bool {
         matches!(
             self,
-            Action::Release | Action::Verify | Action::Dispute | Action::MarkInconclusive
+            Action::Release
+                | Action::RenewLease
+                | Action::Verify
+                | Action::Dispute
+                | Action::MarkInconclusive
         )
     }
 }
@@ -131,10 +143,15 @@ impl Action {
 /// A change asked of an existing claim, with its validated input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    StartReview,
+    /// Take the claim for review, leased to the actor for `lease`.
+    StartReview { lease: Duration },
     Release {
         note: Note,
     },
+    /// Extend the assignee's lease by its duration, from now.
+    RenewLease,
+    /// Return a claim whose lease ran out to the queue (by the system).
+    ExpireLease,
     AddEvidence {
         id: EvidenceId,
         evidence: NewEvidence,
@@ -159,8 +176,10 @@ pub enum Command {
 impl Command {
     pub fn action(&self) -> Action {
         match self {
-            Command::StartReview => Action::StartReview,
+            Command::StartReview { .. } => Action::StartReview,
             Command::Release { .. } => Action::Release,
+            Command::RenewLease => Action::RenewLease,
+            Command::ExpireLease => Action::ExpireLease,
             Command::AddEvidence { .. } => Action::AddEvidence,
             Command::Verify { .. } => Action::Verify,
             Command::Dispute { .. } => Action::Dispute,
@@ -189,6 +208,10 @@ pub enum DomainError {
     TooMuchEvidence,
     #[error("the claim has changed since it was read (etag is now {current})")]
     StaleEtag { current: String },
+    #[error("the review lease of {holder} has expired; take the claim again")]
+    LeaseExpired { holder: UserName },
+    #[error("the review lease has not expired yet")]
+    LeaseNotExpired,
 }
 
 /// What an accepted change records in the history; the store gives it its
@@ -210,6 +233,8 @@ pub struct Event {
     /// Strictly increasing and gap-free across all claims.
     pub revision: u64,
     pub claim_id: ClaimId,
+    /// The story of the claim, so followers of a story can pick its events.
+    pub story: Slug,
     pub action: Action,
     pub actor: UserName,
     pub time: SystemTime,
@@ -233,10 +258,12 @@ impl EventDraft {
         }
     }
 
-    pub fn with_revision(self, claim_id: ClaimId, revision: u64) -> Event {
+    /// The event as stored: of `claim` (as changed), at `revision`.
+    pub fn with_revision(self, claim: &Claim, revision: u64) -> Event {
         Event {
             revision,
-            claim_id,
+            claim_id: claim.id,
+            story: claim.story.clone(),
             action: self.action,
             actor: self.actor,
             time: self.time,
@@ -248,7 +275,52 @@ impl EventDraft {
     }
 }
 
+/// A checker's hold on a claim in review. It runs out unless the checker
+/// acts on the claim (each action renews it) before `expires`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub expires: SystemTime,
+    /// How long each renewal extends it, from the moment of the renewal.
+    pub duration: Duration,
+}
+
+impl Lease {
+    pub fn starting(now: SystemTime, duration: Duration) -> Self {
+        Self {
+            expires: now + duration,
+            duration,
+        }
+    }
+
+    pub fn renewed(self, now: SystemTime) -> Self {
+        Self::starting(now, self.duration)
+    }
+
+    pub fn has_expired(self, now: SystemTime) -> bool {
+        self.expires <= now
+    }
+}
+
 impl Claim {
+    /// Fails with [`DomainError::LeaseExpired`] if `actor` is acting on a
+    /// lease that has run out: theirs has expired (even if the system has
+    /// not yet returned the claim to the queue), or the claim was taken from
+    /// them when it did.
+    fn check_lease(&self, actor: &UserName, now: SystemTime) -> Result<(), DomainError> {
+        let holds_expired_lease = self.state == State::InReview
+            && self.assignee.as_ref() == Some(actor)
+            && self.lease.is_some_and(|l| l.has_expired(now));
+        let lost_lease =
+            self.assignee.as_ref() != Some(actor) && self.expired_holder.as_ref() == Some(actor);
+        if holds_expired_lease || lost_lease {
+            Err(DomainError::LeaseExpired {
+                holder: actor.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     /// Fails unless `etag` is empty (unconditional) or the current etag.
     pub fn check_etag(&self, etag: &str) -> Result<(), DomainError> {
         if etag.is_empty() || etag == self.etag() {
@@ -262,7 +334,7 @@ impl Claim {
 
     /// Applies `command` by `actor` at `now`: the changed claim (its revision
     /// still to be set by the store) and the history entry, or why the rules
-    /// refuse it. Checks run in a fixed order: state, then assignee, then
+    /// refuse it. Checks run in a fixed order: lease, state, assignee,
     /// evidence.
     pub fn apply(
         &self,
@@ -271,6 +343,9 @@ impl Claim {
         now: SystemTime,
     ) -> Result<(Claim, EventDraft), DomainError> {
         let action = command.action();
+        if action.needs_assignee() {
+            self.check_lease(actor, now)?;
+        }
         let to = self
             .state
             .after(action)
@@ -288,13 +363,29 @@ impl Claim {
         let mut next = self.clone();
         next.state = to;
         next.update_time = now;
+        if to != State::InReview {
+            next.lease = None;
+        } else if self.assignee.as_ref() == Some(actor) {
+            // Any action of the assignee renews their lease.
+            next.lease = self.lease.map(|lease| lease.renewed(now));
+        }
         let mut note = Note::default();
         let mut added = None;
         match command {
-            Command::StartReview => next.assignee = Some(actor.clone()),
+            Command::StartReview { lease } => {
+                next.assignee = Some(actor.clone());
+                next.lease = Some(Lease::starting(now, lease));
+            }
             Command::Release { note: n } => {
                 next.assignee = None;
                 note = n;
+            }
+            Command::RenewLease => {}
+            Command::ExpireLease => {
+                if !self.lease.is_some_and(|l| l.has_expired(now)) {
+                    return Err(DomainError::LeaseNotExpired);
+                }
+                next.expired_holder = next.assignee.take();
             }
             Command::AddEvidence { id, evidence } => {
                 if self.evidence.len() >= MAX_EVIDENCE_PER_CLAIM {

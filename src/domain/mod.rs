@@ -12,7 +12,7 @@ pub use claim::{
     NewEvidence, Priority, Stance,
 };
 pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl};
-pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, State, label};
+pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, Lease, State, label};
 
 #[cfg(test)]
 mod tests;

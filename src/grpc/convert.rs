@@ -14,7 +14,8 @@ use crate::{
         Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl,
     },
     error::{Error, FieldViolation},
-    storage::ClaimFilter,
+    desk::EventFilter,
+    storage::{ClaimFilter, QueueCounts, QueueQuery},
 };
 
 const CLAIM_COLLECTION: &str = "claims/";
@@ -172,6 +173,8 @@ fn event_type(a: Action) -> claim_event::Type {
         Action::Submit => claim_event::Type::Submitted,
         Action::StartReview => claim_event::Type::ReviewStarted,
         Action::Release => claim_event::Type::Released,
+        Action::RenewLease => claim_event::Type::LeaseRenewed,
+        Action::ExpireLease => claim_event::Type::LeaseExpired,
         Action::AddEvidence => claim_event::Type::EvidenceAdded,
         Action::Verify => claim_event::Type::Verified,
         Action::Dispute => claim_event::Type::Disputed,
@@ -325,6 +328,83 @@ pub fn request_id(raw: &str) -> Result<Option<String>, Error> {
     Ok(Some(raw.to_owned()))
 }
 
+/// An optional story slug (empty: none).
+fn optional_story(v: &mut Violations, field: &str, raw: &str) -> Option<Slug> {
+    (!raw.is_empty()).then(|| v.check(field, Slug::parse(raw))).flatten()
+}
+
+/// The queue of a `TakeNextClaimRequest`.
+pub fn queue_query(r: &pb::TakeNextClaimRequest) -> Result<QueueQuery, Error> {
+    let mut v = Violations::default();
+    let story = optional_story(&mut v, "story", &r.story).map(Slug::into_inner);
+    if r.tags.len() > NewClaim::MAX_TAGS {
+        v.add("tags", format!("must have at most {} entries", NewClaim::MAX_TAGS));
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for (i, t) in r.tags.iter().enumerate() {
+        if let Some(tag) = v.check(&format!("tags[{i}]"), Slug::parse(t))
+            && !tags.contains(&tag.as_str().to_owned())
+        {
+            tags.push(tag.into_inner());
+        }
+    }
+    v.finish()?;
+    Ok(QueueQuery { story, tags })
+}
+
+/// The story of a `GetQueueStatsRequest`.
+pub fn stats_story(r: &pb::GetQueueStatsRequest) -> Result<Option<Slug>, Error> {
+    let mut v = Violations::default();
+    let story = optional_story(&mut v, "story", &r.story);
+    v.finish()?;
+    Ok(story)
+}
+
+/// The filter of a `WatchClaimEventsRequest`.
+pub fn event_filter(r: &pb::WatchClaimEventsRequest) -> Result<EventFilter, Error> {
+    let mut v = Violations::default();
+    let story = optional_story(&mut v, "story", &r.story);
+    let mut states = Vec::new();
+    for (i, s) in r.states.iter().enumerate() {
+        let field = format!("states[{i}]");
+        match v.check(&field, enum_value::<claim::State>(*s)).map(state_from_pb) {
+            Some(Some(state)) => states.push(state),
+            Some(None) => v.add(&field, "must name a state"),
+            None => {}
+        }
+    }
+    v.finish()?;
+    Ok(EventFilter { story, states })
+}
+
+pub fn queue_stats_to_pb(story: Option<Slug>, counts: QueueCounts, now: SystemTime) -> pb::QueueStats {
+    pb::QueueStats {
+        story: story.map(Slug::into_inner).unwrap_or_default(),
+        state_counts: counts
+            .states
+            .into_iter()
+            .map(|(state, count)| pb::queue_stats::StateCount {
+                state: state_to_pb(state).into(),
+                count: i64::try_from(count).unwrap_or(i64::MAX),
+            })
+            .collect(),
+        waiting_counts: counts
+            .waiting
+            .into_iter()
+            .map(|(priority, count)| pb::queue_stats::PriorityCount {
+                priority: priority_to_pb(priority).into(),
+                count: i64::try_from(count).unwrap_or(i64::MAX),
+            })
+            .collect(),
+        oldest_waiting_age: counts.oldest_waiting.map(|t| {
+            let age = now.duration_since(t).unwrap_or_default();
+            prost_types::Duration::try_from(age).unwrap_or_default()
+        }),
+        oldest_waiting_submit_time: counts.oldest_waiting.map(to_timestamp),
+        overdue_count: i64::try_from(counts.overdue).unwrap_or(i64::MAX),
+    }
+}
+
 /// The filter of a `ListClaimsRequest`.
 pub fn claim_filter(r: &pb::ListClaimsRequest) -> Result<ClaimFilter, Error> {
     let mut v = Violations::default();
@@ -395,6 +475,7 @@ pub fn claim_to_pb(c: Claim) -> pb::Claim {
         verdict_note: c.verdict_note.into_inner(),
         create_time: Some(to_timestamp(c.create_time)),
         update_time: Some(to_timestamp(c.update_time)),
+        lease_expire_time: c.lease.map(|l| to_timestamp(l.expires)),
     }
 }
 
@@ -402,6 +483,7 @@ pub fn event_to_pb(e: Event) -> pb::ClaimEvent {
     pb::ClaimEvent {
         revision: e.revision,
         claim: claim_name(e.claim_id),
+        story: e.story.into_inner(),
         r#type: event_type(e.action).into(),
         actor: e.actor.into_inner(),
         event_time: Some(to_timestamp(e.time)),

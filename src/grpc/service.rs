@@ -2,7 +2,9 @@
 //! converts the request, calls the [`Desk`] and converts the answer. No rule
 //! of the desk lives here.
 
-use std::{future::Future, time::Instant};
+use std::{future::Future, pin::Pin, time::Instant};
+
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, field};
@@ -131,7 +133,9 @@ impl ClaimService for ClaimServiceImpl {
         let actor = identity::caller(&request);
         let r = request.into_inner();
         rpc("StartReview", &r.name, async {
-            self.change(&r.name, r.etag.clone(), actor, || Ok(Command::StartReview))
+            self.change(&r.name, r.etag.clone(), actor, || {
+                Ok(self.desk.start_review_command())
+            })
                 .await
         })
         .await
@@ -275,6 +279,69 @@ impl ClaimService for ClaimServiceImpl {
                 events: page.items.into_iter().map(convert::event_to_pb).collect(),
                 next_page_token,
             })
+        })
+        .await
+    }
+
+    async fn take_next_claim(
+        &self,
+        request: Request<pb::TakeNextClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("TakeNextClaim", "", async {
+            let query = convert::queue_query(&r)?;
+            let claim = convert::claim_to_pb(self.desk.take_next(query, actor?).await?);
+            tracing::Span::current().record("claim", claim.name.as_str());
+            Ok(claim)
+        })
+        .await
+    }
+
+    async fn renew_lease(
+        &self,
+        request: Request<pb::RenewLeaseRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("RenewLease", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || Ok(Command::RenewLease))
+                .await
+        })
+        .await
+    }
+
+    async fn get_queue_stats(
+        &self,
+        request: Request<pb::GetQueueStatsRequest>,
+    ) -> Result<Response<pb::QueueStats>, Status> {
+        let r = request.into_inner();
+        rpc("GetQueueStats", "", async {
+            let story = convert::stats_story(&r)?;
+            let counts = self.desk.queue_stats(story.clone()).await?;
+            Ok(convert::queue_stats_to_pb(story, counts, self.desk.now()))
+        })
+        .await
+    }
+
+    type WatchClaimEventsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::ClaimEvent, Status>> + Send + 'static>>;
+
+    async fn watch_claim_events(
+        &self,
+        request: Request<pb::WatchClaimEventsRequest>,
+    ) -> Result<Response<Self::WatchClaimEventsStream>, Status> {
+        let r = request.into_inner();
+        rpc("WatchClaimEvents", "", async {
+            let filter = convert::event_filter(&r)?;
+            let events = self.desk.watch(r.after_revision, filter);
+            let stream = ReceiverStream::new(events).map(|item| {
+                item.map(convert::event_to_pb).map_err(|e| {
+                    tracing::info!(error = %e, "watch ended");
+                    Status::from(e)
+                })
+            });
+            Ok(Box::pin(stream) as Self::WatchClaimEventsStream)
         })
         .await
     }

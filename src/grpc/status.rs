@@ -72,6 +72,16 @@ impl From<Error> for Status {
                 DomainError::TooMuchEvidence => {
                     status(Code::FailedPrecondition, "TOO_MUCH_EVIDENCE", message, &[])
                 }
+                DomainError::LeaseExpired { holder } => status(
+                    Code::FailedPrecondition,
+                    "LEASE_EXPIRED",
+                    message,
+                    &[("holder", holder.into_inner())],
+                ),
+                // Only the lease sweeper expires leases, and it looks first.
+                DomainError::LeaseNotExpired => {
+                    status(Code::FailedPrecondition, "LEASE_NOT_EXPIRED", message, &[])
+                }
                 DomainError::StaleEtag { current } => status(
                     Code::Aborted,
                     "ETAG_MISMATCH",
@@ -91,6 +101,11 @@ impl From<Error> for Status {
                 message,
                 &[("request_id", request_id)],
             ),
+            Error::QueueEmpty => status(Code::NotFound, "QUEUE_EMPTY", message, &[]),
+            Error::WatcherTooSlow => {
+                status(Code::ResourceExhausted, "WATCHER_TOO_SLOW", message, &[])
+            }
+            Error::ShuttingDown => status(Code::Unavailable, "SHUTTING_DOWN", message, &[]),
             Error::Storage(cause) => {
                 tracing::error!(error = %cause, "storage failure");
                 status(

@@ -3,18 +3,57 @@
 //! order.
 //!
 //! The `index` tree holds one entry per (claim, indexed field):
-//! `[kind] value 0x00 claim_id`. Indexed values never contain a NUL byte
+//! `[kind] value 0x00 suffix`. Indexed values never contain a NUL byte
 //! (they are slugs, or names validated to hold no control characters), so
-//! `[kind] value 0x00` is a prefix that selects exactly one value.
+//! `[kind] value 0x00` is a prefix that selects exactly one value. Filter
+//! indexes end with the claim id; the others put an order before it:
+//!
+//! | kind | value | suffix | holds |
+//! | --- | --- | --- | --- |
+//! | `s` `t` `o` `a` | story, state, source, assignee | id | every claim (assignee: if any) |
+//! | `q` | — | rank ‖ deadline ‖ id | unverified claims: the queue |
+//! | `Q` | story | rank ‖ deadline ‖ id | the queue of one story |
+//! | `g` | tag | rank ‖ deadline ‖ id | the queue of one tag |
+//! | `G` | story 0x00 tag | rank ‖ deadline ‖ id | the queue of one story and tag |
+//! | `w` | story | id | unverified claims of one story, oldest first |
+//! | `l` | — | lease expiry ‖ id | claims in review with a lease |
+//! | `d` | — | deadline ‖ id | claims with a deadline and no ruling |
+//! | `D` | story | deadline ‖ id | the same, of one story |
+//!
+//! `rank` is one byte that sorts breaking before urgent before routine;
+//! times are 16 big-endian bytes of nanoseconds since 1970 (no deadline
+//! sorts last).
+//!
+//! The `counters` tree holds claim counts per state and unverified counts
+//! per priority, overall and per story, kept in the same transaction as the
+//! claims they count.
 
-use crate::domain::{Claim, ClaimId};
+use std::time::SystemTime;
 
-use super::{ClaimFilter, records::state_code};
+use crate::domain::{Claim, ClaimId, Priority, State};
+
+use super::{
+    ClaimFilter,
+    records::{state_code, to_ns},
+};
 
 const STORY: u8 = b's';
 const STATE: u8 = b't';
 const SOURCE: u8 = b'o';
 const ASSIGNEE: u8 = b'a';
+const QUEUE: u8 = b'q';
+const STORY_QUEUE: u8 = b'Q';
+const TAG_QUEUE: u8 = b'g';
+const STORY_TAG_QUEUE: u8 = b'G';
+const STORY_WAITING: u8 = b'w';
+const LEASES: u8 = b'l';
+const DEADLINES: u8 = b'd';
+const STORY_DEADLINES: u8 = b'D';
+
+/// Length of a claim id at the end of every index key.
+pub const ID_LEN: usize = 16;
+/// Length of a time in index keys.
+pub const TIME_LEN: usize = 16;
 
 fn prefix(kind: u8, value: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(value.len() + 18);
@@ -40,24 +79,145 @@ fn assignee(name: &str) -> Vec<u8> {
     prefix(ASSIGNEE, name.as_bytes())
 }
 
+fn story_tag(story: &str, tag: &str) -> Vec<u8> {
+    prefix(STORY_TAG_QUEUE, format!("{story}\0{tag}").as_bytes())
+}
+
+/// Breaking sorts first, then urgent, then routine.
+fn rank(p: Priority) -> u8 {
+    match p {
+        Priority::Breaking => 0,
+        Priority::Urgent => 1,
+        Priority::Routine => 2,
+    }
+}
+
+fn time(t: Option<SystemTime>) -> [u8; TIME_LEN] {
+    t.map_or(u128::MAX, to_ns).to_be_bytes()
+}
+
 /// The index keys of a claim.
 pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
-    let mut prefixes = vec![
-        story(claim.story.as_str()),
-        state(state_code(claim.state)),
-        source(&claim.attribution.source.normalized()),
+    let story_name = claim.story.as_str();
+    let id = claim.id.to_bytes();
+    let with = |mut key: Vec<u8>, parts: &[&[u8]]| {
+        for part in parts {
+            key.extend_from_slice(part);
+        }
+        key.extend_from_slice(&id);
+        key
+    };
+    let mut keys = vec![
+        with(story(story_name), &[]),
+        with(state(state_code(claim.state)), &[]),
+        with(source(&claim.attribution.source.normalized()), &[]),
     ];
     if let Some(a) = &claim.assignee {
-        prefixes.push(assignee(a.as_str()));
+        keys.push(with(assignee(a.as_str()), &[]));
     }
-    let id = claim.id.to_bytes();
-    prefixes
-        .into_iter()
-        .map(|mut p| {
-            p.extend_from_slice(&id);
-            p
-        })
-        .collect()
+    if claim.state == State::Unverified {
+        let order = [&[rank(claim.priority)][..], &time(claim.deadline)];
+        keys.push(with(prefix(QUEUE, &[]), &order));
+        keys.push(with(prefix(STORY_QUEUE, story_name.as_bytes()), &order));
+        for tag in &claim.tags {
+            keys.push(with(prefix(TAG_QUEUE, tag.as_str().as_bytes()), &order));
+            keys.push(with(story_tag(story_name, tag.as_str()), &order));
+        }
+        keys.push(with(prefix(STORY_WAITING, story_name.as_bytes()), &[]));
+    }
+    if let (State::InReview, Some(lease)) = (claim.state, claim.lease) {
+        keys.push(with(prefix(LEASES, &[]), &[&time(Some(lease.expires))]));
+    }
+    if matches!(claim.state, State::Unverified | State::InReview) && claim.deadline.is_some() {
+        let deadline = time(claim.deadline);
+        keys.push(with(prefix(DEADLINES, &[]), &[&deadline]));
+        keys.push(with(prefix(STORY_DEADLINES, story_name.as_bytes()), &[&deadline]));
+    }
+    keys
+}
+
+/// The queues to take from: one per tag if tags are given (a claim with
+/// any of them qualifies), else the story's queue or the whole queue.
+pub fn queue_prefixes(story: Option<&str>, tags: &[String]) -> Vec<Vec<u8>> {
+    match (story, tags.is_empty()) {
+        (None, true) => vec![prefix(QUEUE, &[])],
+        (Some(s), true) => vec![prefix(STORY_QUEUE, s.as_bytes())],
+        (None, false) => tags
+            .iter()
+            .map(|t| prefix(TAG_QUEUE, t.as_bytes()))
+            .collect(),
+        (Some(s), false) => tags.iter().map(|t| story_tag(s, t)).collect(),
+    }
+}
+
+/// Prefix of the lease index; keys continue with expiry ‖ id.
+pub fn leases() -> Vec<u8> {
+    prefix(LEASES, &[])
+}
+
+/// Prefix of the deadline index of `story`, or of all claims; keys
+/// continue with deadline ‖ id.
+pub fn deadlines(story: Option<&str>) -> Vec<u8> {
+    match story {
+        None => prefix(DEADLINES, &[]),
+        Some(s) => prefix(STORY_DEADLINES, s.as_bytes()),
+    }
+}
+
+/// Prefix of the unverified claims of `story`, or of all claims, in
+/// submission order; keys continue with the id.
+pub fn waiting(story: Option<&str>) -> Vec<u8> {
+    match story {
+        None => state(state_code(State::Unverified)),
+        Some(s) => prefix(STORY_WAITING, s.as_bytes()),
+    }
+}
+
+/// The time that follows `prefix` in an index key.
+pub fn time_after(key: &[u8], prefix: &[u8]) -> Option<SystemTime> {
+    let bytes: [u8; TIME_LEN] = key.get(prefix.len()..prefix.len() + TIME_LEN)?.try_into().ok()?;
+    Some(super::records::from_ns(u128::from_be_bytes(bytes)))
+}
+
+/// The claim id that ends an index key.
+pub fn id_at_end(key: &[u8]) -> Option<ClaimId> {
+    let start = key.len().checked_sub(ID_LEN)?;
+    Some(ClaimId::from_bytes(key[start..].try_into().ok()?))
+}
+
+/// Counter keys of a claim: its state, and its priority while it waits,
+/// overall and for its story.
+pub fn counters(claim: &Claim) -> Vec<Vec<u8>> {
+    let code = state_code(claim.state);
+    let mut keys = vec![state_counter(code, None), state_counter(code, Some(claim.story.as_str()))];
+    if claim.state == State::Unverified {
+        let p = rank(claim.priority);
+        keys.push(waiting_counter(p, None));
+        keys.push(waiting_counter(p, Some(claim.story.as_str())));
+    }
+    keys
+}
+
+fn counter(kind: u8, code: u8, story: Option<&str>) -> Vec<u8> {
+    let mut key = vec![kind, code];
+    if let Some(s) = story {
+        key.extend_from_slice(s.as_bytes());
+    }
+    key
+}
+
+/// Key of the count of claims in the state with `code`.
+pub fn state_counter(code: u8, story: Option<&str>) -> Vec<u8> {
+    counter(b's', code, story)
+}
+
+/// Key of the count of unverified claims of `priority`.
+pub fn priority_counter(priority: Priority, story: Option<&str>) -> Vec<u8> {
+    waiting_counter(rank(priority), story)
+}
+
+fn waiting_counter(rank: u8, story: Option<&str>) -> Vec<u8> {
+    counter(b'p', rank, story)
 }
 
 /// The index prefixes a filter selects; empty if it filters nothing.

@@ -10,15 +10,19 @@
 //! are acknowledged only after [`Store::durable`] says they reached the disk.
 
 mod durability;
+mod hub;
 mod keys;
 mod records;
 mod sled_store;
 
 pub use durability::Durable;
+pub use hub::Subscription;
 pub use sled_store::{SledStore, StoreConfig};
 
+use std::time::SystemTime;
+
 use crate::{
-    domain::{Claim, ClaimId, DomainError, Event, EventDraft, State},
+    domain::{Claim, ClaimId, DomainError, Event, EventDraft, Priority, State},
     error::Error,
 };
 
@@ -80,6 +84,28 @@ impl ClaimFilter {
     }
 }
 
+/// Which waiting claims a checker takes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueQuery {
+    /// Only claims of this story.
+    pub story: Option<String>,
+    /// Only claims with at least one of these tags (none: any claim).
+    pub tags: Vec<String>,
+}
+
+/// Counts of the queue, overall or of one story.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Claims per state, for every state.
+    pub states: Vec<(State, u64)>,
+    /// Unverified claims per priority, for every priority.
+    pub waiting: Vec<(Priority, u64)>,
+    /// When the oldest unverified claim was submitted.
+    pub oldest_waiting: Option<SystemTime>,
+    /// Unverified or in-review claims whose deadline has passed.
+    pub overdue: u64,
+}
+
 /// What walking the audit chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditReport {
@@ -133,4 +159,33 @@ pub trait Store: Send + Sync + 'static {
     /// Resolves once every write committed before the call is on disk.
     /// Concurrent callers share one flush (group commit).
     fn durable(&self) -> Durable;
+
+    /// Applies `change` to the first claim of the queue that `query`
+    /// selects (by priority, deadline, submission), in one transaction with
+    /// finding it, so no two callers get the same claim. `None` if no claim
+    /// waits.
+    fn take_next(
+        &self,
+        query: &QueueQuery,
+        change: Change<'_>,
+    ) -> Result<Option<(Claim, Event)>, Error>;
+
+    /// Up to `limit` claims in review whose lease ran out by `now`.
+    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error>;
+
+    /// When the first lease runs out, if any claim is leased.
+    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error>;
+
+    /// Counts of the queue at `now`, of one story or of all.
+    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error>;
+
+    /// Up to `limit` events of any claim with revisions in `after+1..=up_to`,
+    /// in revision order.
+    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error>;
+
+    /// A live feed of events as they become durable.
+    fn subscribe(&self) -> Subscription;
+
+    /// The last revision that is durable and published.
+    fn durable_revision(&self) -> u64;
 }

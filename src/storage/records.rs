@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Action, Attribution, Claim, ClaimId, Event, Evidence, Note, Priority, Slug, SourceName, Stance,
+    Action, Attribution, Claim, ClaimId, Event, Evidence, Lease, Note, Priority, Slug, SourceName, Stance,
     State, Statement, UserName, WebUrl,
 };
 
@@ -51,6 +51,12 @@ pub struct ClaimRecord {
     pub evidence: Vec<EvidenceRecord>,
     #[serde(default)]
     pub assignee: Option<String>,
+    #[serde(default)]
+    pub lease_expires_ns: Option<u128>,
+    #[serde(default)]
+    pub lease_duration_ms: Option<u64>,
+    #[serde(default)]
+    pub expired_holder: Option<String>,
     pub submitted_by: String,
     #[serde(default)]
     pub verdict_note: String,
@@ -77,6 +83,8 @@ pub struct EventRecord {
     pub format: u32,
     pub revision: u64,
     pub claim_id: String,
+    #[serde(default)]
+    pub story: String,
     pub action: String,
     pub actor: String,
     pub time_ns: u128,
@@ -134,6 +142,8 @@ fn action_name(a: Action) -> &'static str {
         Action::Submit => "submit",
         Action::StartReview => "start_review",
         Action::Release => "release",
+        Action::RenewLease => "renew_lease",
+        Action::ExpireLease => "expire_lease",
         Action::AddEvidence => "add_evidence",
         Action::Verify => "verify",
         Action::Dispute => "dispute",
@@ -253,6 +263,11 @@ impl From<&Claim> for ClaimRecord {
             state: state_name(c.state).to_owned(),
             evidence: c.evidence.iter().map(EvidenceRecord::from).collect(),
             assignee: c.assignee.as_ref().map(|a| a.as_str().to_owned()),
+            lease_expires_ns: c.lease.map(|l| to_ns(l.expires)),
+            lease_duration_ms: c
+                .lease
+                .map(|l| u64::try_from(l.duration.as_millis()).unwrap_or(u64::MAX)),
+            expired_holder: c.expired_holder.as_ref().map(|h| h.as_str().to_owned()),
             submitted_by: c.submitted_by.as_str().to_owned(),
             verdict_note: c.verdict_note.as_str().to_owned(),
             create_time_ns: to_ns(c.create_time),
@@ -293,6 +308,15 @@ impl ClaimRecord {
                 .map(EvidenceRecord::into_domain)
                 .collect::<Result<_, _>>()?,
             assignee: r.assignee.map(UserName::from_stored),
+            lease: match (r.lease_expires_ns, r.lease_duration_ms) {
+                (Some(expires), Some(ms)) => Some(Lease {
+                    expires: from_ns(expires),
+                    duration: Duration::from_millis(ms),
+                }),
+                (None, None) => None,
+                _ => return Err(DecodeError::Field("half a lease".into())),
+            },
+            expired_holder: r.expired_holder.map(UserName::from_stored),
             submitted_by: UserName::from_stored(r.submitted_by),
             verdict_note: Note::from_stored(r.verdict_note),
             create_time: from_ns(r.create_time_ns),
@@ -308,6 +332,7 @@ impl From<&Event> for EventRecord {
             format: FORMAT,
             revision: e.revision,
             claim_id: e.claim_id.to_string(),
+            story: e.story.as_str().to_owned(),
             action: action_name(e.action).to_owned(),
             actor: e.actor.as_str().to_owned(),
             time_ns: to_ns(e.time),
@@ -376,6 +401,7 @@ impl EventRecord {
         Ok(Event {
             revision: r.revision,
             claim_id: ClaimId::from_ulid(parse_ulid(&r.claim_id)?),
+            story: Slug::from_stored(r.story),
             action: parse_action(&r.action)?,
             actor: UserName::from_stored(r.actor),
             time: from_ns(r.time_ns),

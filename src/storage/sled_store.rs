@@ -18,10 +18,12 @@
 //! conflict-and-retry loop. Readers never take it.
 
 use std::{
+    cell::RefCell,
     collections::HashSet,
     fs::File,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
 };
 
 use sled::{
@@ -30,13 +32,14 @@ use sled::{
 };
 
 use super::{
-    AuditReport, ClaimFilter, Page, RequestKey, Store, Submitted,
+    AuditReport, ClaimFilter, Page, QueueCounts, QueueQuery, Subscription,
+    hub::Hub, RequestKey, Store, Submitted,
     durability::{Committer, Durable},
     keys,
     records::{self, ClaimRecord, EventRecord, HASH_LEN, RequestRecord, StoredEvent},
 };
 use crate::{
-    domain::{Claim, ClaimId, DomainError, Event, EventDraft},
+    domain::{Claim, ClaimId, DomainError, Event, EventDraft, Priority, State},
     error::{Error, StorageError},
 };
 
@@ -69,8 +72,10 @@ pub struct SledStore {
     events: sled::Tree,
     events_by_claim: sled::Tree,
     requests: sled::Tree,
+    counters: sled::Tree,
     meta: sled::Tree,
     write_lock: Mutex<()>,
+    hub: Arc<Hub>,
     committer: Committer,
 }
 
@@ -122,17 +127,16 @@ struct Tx<'a> {
     index: &'a TransactionalTree,
     events: &'a TransactionalTree,
     events_by_claim: &'a TransactionalTree,
+    counters: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    /// Events written by this attempt of the transaction.
+    written: RefCell<Vec<Event>>,
 }
 
 impl Tx<'_> {
     fn next_revision(&self) -> TxResult<u64> {
         let last = match tx_get(self.meta, META_LAST_REVISION)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("read revision", "bad counter"))?,
-            ),
+            Some(v) => read_revision(&v)?,
             None => 0,
         };
         Ok(last + 1)
@@ -143,7 +147,7 @@ impl Tx<'_> {
     fn write(&self, old: Option<&Claim>, claim: &mut Claim, event: EventDraft) -> TxResult<Event> {
         let revision = self.next_revision()?;
         claim.revision = revision;
-        let event = event.with_revision(claim.id, revision);
+        let event = event.with_revision(claim, revision);
 
         let new_keys = keys::index_entries(claim);
         if let Some(old) = old {
@@ -155,6 +159,18 @@ impl Tx<'_> {
         }
         for key in new_keys {
             self.index.insert(key, &[] as &[u8])?;
+        }
+        let new_counters = keys::counters(claim);
+        let old_counters = old.map(keys::counters).unwrap_or_default();
+        for key in &old_counters {
+            if !new_counters.contains(key) {
+                self.count(key, -1)?;
+            }
+        }
+        for key in &new_counters {
+            if !old_counters.contains(key) {
+                self.count(key, 1)?;
+            }
         }
         let id = claim.id.to_bytes();
         self.claims
@@ -173,7 +189,22 @@ impl Tx<'_> {
             .insert(&keys::claim_event(claim.id, revision), &[] as &[u8])?;
         self.meta
             .insert(META_LAST_REVISION, &revision.to_be_bytes())?;
+        self.written.borrow_mut().push(event.clone());
         Ok(event)
+    }
+
+    fn count(&self, key: &[u8], delta: i64) -> TxResult<()> {
+        let current = tx_get(self.counters, key)?
+            .map(|v| read_count(&v))
+            .transpose()?
+            .unwrap_or(0);
+        let next = current.saturating_add_signed(delta);
+        if next == 0 {
+            self.counters.remove(key)?;
+        } else {
+            self.counters.insert(key, &next.to_be_bytes())?;
+        }
+        Ok(())
     }
 
     fn claim(&self, id: ClaimId) -> TxResult<Option<Claim>> {
@@ -216,10 +247,25 @@ impl SledStore {
             }
         }
 
+        let last_revision = meta
+            .get(META_LAST_REVISION)
+            .map_err(storage("read revision"))?
+            .map(|v| read_revision(&v))
+            .transpose()?
+            .unwrap_or(0);
+        // Whatever was stored before this open is durable: the open below
+        // waits for a flush before serving anything.
+        let hub = Arc::new(Hub::new(last_revision));
         let flusher = Flusher::new(db.clone(), &config.path)
             .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
-        let committer = Committer::start(move || flusher.flush())
-            .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
+        let publisher = hub.clone();
+        let committer = Committer::start(move || {
+            let committed = publisher.take_pending();
+            flusher.flush()?;
+            publisher.publish(committed);
+            Ok(())
+        })
+        .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
 
         let store = Self {
             claims: tree("claims")?,
@@ -227,8 +273,10 @@ impl SledStore {
             events: tree("events")?,
             events_by_claim: tree("events_by_claim")?,
             requests: tree("requests")?,
+            counters: tree("counters")?,
             meta,
             write_lock: Mutex::new(()),
+            hub,
             committer,
         };
         // Make the format marker and the trees durable before any client
@@ -237,39 +285,79 @@ impl SledStore {
         Ok(store)
     }
 
-    /// Runs a write transaction over every tree, serialised with other
-    /// writers. Refused once a durable flush has failed.
-    fn write<T>(
-        &self,
-        context: &'static str,
-        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, Error> {
+    /// Takes the write lock: writers are serialised. Refused once a
+    /// durable flush has failed.
+    fn lock_writes(&self, context: &'static str) -> Result<MutexGuard<'_, ()>, Error> {
         if self.committer.has_failed() {
             return Err(StorageError::new(context, "an earlier durable flush failed").into());
         }
-        let _serialised = self
+        Ok(self
             .write_lock
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Runs a write transaction over every tree; the caller holds the write
+    /// lock. The events it wrote go to the hub, in order, before the lock
+    /// is released.
+    fn transact<T>(
+        &self,
+        _writing: &MutexGuard<'_, ()>,
+        context: &'static str,
+        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, Error> {
         let result = (
             &self.claims,
             &self.index,
             &self.events,
             &self.events_by_claim,
             &self.requests,
+            &self.counters,
             &self.meta,
         )
-            .transaction(|(claims, index, events, events_by_claim, requests, meta)| {
-                let tx = Tx {
-                    claims,
-                    index,
-                    events,
-                    events_by_claim,
-                    meta,
-                };
-                f(&tx, requests)
-            });
-        tx_result(result, context)
+            .transaction(
+                |(claims, index, events, events_by_claim, requests, counters, meta)| {
+                    let tx = Tx {
+                        claims,
+                        index,
+                        events,
+                        events_by_claim,
+                        counters,
+                        meta,
+                        written: RefCell::new(Vec::new()),
+                    };
+                    let value = f(&tx, requests)?;
+                    Ok((value, tx.written.into_inner()))
+                },
+            );
+        let (value, written) = tx_result(result, context)?;
+        self.hub.committed(written);
+        Ok(value)
+    }
+
+    /// [`Self::transact`] under the write lock.
+    fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, Error> {
+        let writing = self.lock_writes(context)?;
+        self.transact(&writing, context, f)
+    }
+
+    /// The first index key under `prefix`, if any.
+    fn first_under(&self, prefix: &[u8]) -> Result<Option<sled::IVec>, Error> {
+        match self.index.scan_prefix(prefix).next() {
+            None => Ok(None),
+            Some(entry) => Ok(Some(entry.map_err(storage("read index"))?.0)),
+        }
+    }
+
+    fn read_counter(&self, key: &[u8]) -> Result<u64, Error> {
+        match self.counters.get(key).map_err(storage("read counters"))? {
+            Some(v) => read_count(&v).map_err(|_| corrupt("read counters", "bad counter")),
+            None => Ok(0),
+        }
     }
 
     /// Walks the whole event log from revision 1: each event must sit under
@@ -503,6 +591,134 @@ impl Store for SledStore {
     fn durable(&self) -> Durable {
         self.committer.durable()
     }
+
+    fn take_next(
+        &self,
+        query: &QueueQuery,
+        change: super::Change<'_>,
+    ) -> Result<Option<(Claim, Event)>, Error> {
+        // Under the write lock nobody else can take from the queue between
+        // finding its head and taking it.
+        let writing = self.lock_writes("take next claim")?;
+        let mut head: Option<(Vec<u8>, usize)> = None;
+        for prefix in keys::queue_prefixes(query.story.as_deref(), &query.tags) {
+            if let Some(key) = self.first_under(&prefix)? {
+                let order = &key[prefix.len()..];
+                if head.as_ref().is_none_or(|(best, _)| order < best.as_slice()) {
+                    head = Some((order.to_vec(), prefix.len()));
+                }
+            }
+        }
+        let Some((order, _)) = head else {
+            return Ok(None);
+        };
+        let id = keys::id_at_end(&order).ok_or_else(|| corrupt("read queue", "bad queue key"))?;
+        self.transact(&writing, "take next claim", |tx, _| {
+            let old = tx
+                .claim(id)?
+                .ok_or_else(|| corrupt("read queue", "queued claim missing"))?;
+            let (mut claim, draft) = change(&old)?;
+            let event = tx.write(Some(&old), &mut claim, draft)?;
+            Ok(Some((claim, event)))
+        })
+    }
+
+    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
+        let prefix = keys::leases();
+        let mut due = Vec::new();
+        for entry in self.index.scan_prefix(&prefix).take(limit) {
+            let (key, _) = entry.map_err(storage("read leases"))?;
+            let expires = keys::time_after(&key, &prefix)
+                .ok_or_else(|| corrupt("read leases", "bad lease key"))?;
+            if expires > now {
+                break;
+            }
+            due.push(keys::id_at_end(&key).ok_or_else(|| corrupt("read leases", "bad lease key"))?);
+        }
+        Ok(due)
+    }
+
+    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
+        let prefix = keys::leases();
+        match self.first_under(&prefix)? {
+            None => Ok(None),
+            Some(key) => keys::time_after(&key, &prefix)
+                .map(Some)
+                .ok_or_else(|| corrupt("read leases", "bad lease key")),
+        }
+    }
+
+    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
+        let states = State::ALL
+            .into_iter()
+            .map(|s| Ok((s, self.read_counter(&keys::state_counter(records::state_code(s), story))?)))
+            .collect::<Result<_, Error>>()?;
+        let waiting = [Priority::Breaking, Priority::Urgent, Priority::Routine]
+            .into_iter()
+            .map(|p| Ok((p, self.read_counter(&keys::priority_counter(p, story))?)))
+            .collect::<Result<_, Error>>()?;
+        let oldest_waiting = match self.first_under(&keys::waiting(story))? {
+            None => None,
+            Some(key) => {
+                let id = keys::id_at_end(&key).ok_or_else(|| corrupt("read index", "bad key"))?;
+                self.load(&id.to_bytes())?.map(|c| c.create_time)
+            }
+        };
+        // Counting stops at the first deadline still ahead: the cost is the
+        // number of overdue claims, not of all claims.
+        let prefix = keys::deadlines(story);
+        let mut overdue = 0;
+        for entry in self.index.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(storage("read deadlines"))?;
+            let deadline = keys::time_after(&key, &prefix)
+                .ok_or_else(|| corrupt("read deadlines", "bad deadline key"))?;
+            if deadline >= now {
+                break;
+            }
+            overdue += 1;
+        }
+        Ok(QueueCounts {
+            states,
+            waiting,
+            oldest_waiting,
+            overdue,
+        })
+    }
+
+    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
+        let range = keys::revision(after + 1)..=keys::revision(up_to);
+        self.events
+            .range(range)
+            .take(limit)
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(storage("read history"))?;
+                EventRecord::decode_stored(&bytes).map_err(|e| corrupt("read history", e))
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> Subscription {
+        self.hub.subscribe()
+    }
+
+    fn durable_revision(&self) -> u64 {
+        self.hub.durable_revision()
+    }
+}
+
+fn read_revision(bytes: &[u8]) -> Result<u64, Error> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt("read revision", "bad revision counter"))
+}
+
+fn read_count(bytes: &[u8]) -> Result<u64, Error> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt("read counters", "bad counter"))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -2,6 +2,7 @@
 //! leaking its cause; a handler that panics answers INTERNAL and the server
 //! keeps serving. Faults come from a test store wrapping the real one.
 
+use std::time::SystemTime;
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
@@ -11,7 +12,10 @@ use claimdesk::{
     domain::{Claim, ClaimId, Event},
     error::{Error, StorageError},
     pb::{self, ListClaimEventsRequest, ListClaimsRequest, claim},
-    storage::{Change, ClaimFilter, Durable, Page, RequestKey, SledStore, Store, Submitted},
+    storage::{
+        Change, ClaimFilter, Durable, Page, QueueCounts, QueueQuery, RequestKey, SledStore, Store,
+        Submitted, Subscription,
+    },
 };
 use tempfile::TempDir;
 use tonic::Code;
@@ -113,6 +117,47 @@ impl Store for FaultyStore {
             panic!("injected panic while waiting for durability");
         }
         self.inner.durable()
+    }
+
+    fn take_next(
+        &self,
+        query: &QueueQuery,
+        change: Change<'_>,
+    ) -> Result<Option<(Claim, Event)>, Error> {
+        if Faults::on(&self.faults.fail_writes) {
+            return Err(injected());
+        }
+        self.inner.take_next(query, change)
+    }
+
+    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
+        self.inner.leases_due(now, limit)
+    }
+
+    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
+        self.inner.next_lease_expiry()
+    }
+
+    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
+        if Faults::on(&self.faults.fail_reads) {
+            return Err(injected());
+        }
+        self.inner.queue_stats(story, now)
+    }
+
+    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        if Faults::on(&self.faults.fail_reads) {
+            return Err(injected());
+        }
+        self.inner.events_since(after, up_to, limit)
+    }
+
+    fn subscribe(&self) -> Subscription {
+        self.inner.subscribe()
+    }
+
+    fn durable_revision(&self) -> u64 {
+        self.inner.durable_revision()
     }
 }
 

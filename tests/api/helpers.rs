@@ -71,6 +71,7 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             cache_capacity: TEST_CACHE_BYTES,
             shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
+            desk: claimdesk::desk::DeskConfig::default(),
         };
         let server = Server::build(&config).await.unwrap_or_else(|e| {
             panic!("the server starts on {}: {e}: {e:?}", dir.path().display())

@@ -285,6 +285,7 @@ async fn a_server_that_cannot_open_its_data_directory_says_why() {
         data_dir: dir.path().to_path_buf(),
         cache_capacity: 64 * 1024 * 1024,
         shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
+        desk: claimdesk::desk::DeskConfig::default(),
     })
     .await;
 

@@ -182,6 +182,10 @@ async fn reflection_describes_the_claim_service_and_its_messages() {
             "ReopenClaim",
             "WithdrawClaim",
             "ListClaimEvents",
+            "TakeNextClaim",
+            "RenewLease",
+            "GetQueueStats",
+            "WatchClaimEvents",
         ]
     );
     assert!(
@@ -232,6 +236,7 @@ async fn reflection_serves_every_file_the_api_imports() {
         [
             "claimdesk/v1/claim.proto",
             "claimdesk/v1/claim_service.proto",
+            "google/protobuf/duration.proto",
             "google/protobuf/timestamp.proto",
         ]
     );

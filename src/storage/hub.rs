@@ -1,0 +1,83 @@
+//! Publication of stored events to live watchers.
+//!
+//! An event is published only once it is durable, so a watcher never sees
+//! an event that a crash could take back (its revision would then be reused
+//! by another event). Writers hand each committed event to the hub while
+//! they still hold the write lock, so pending events are in revision order;
+//! the committer takes the pending events before each flush and publishes
+//! them after it succeeds.
+//!
+//! The broadcast channel never blocks the publisher: a watcher that falls
+//! more than its capacity behind learns it (`Lagged`) and is ended, instead
+//! of slowing writers or other watchers.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::domain::Event;
+
+/// Live events lagging this many behind the newest are lost to a watcher.
+pub const CAPACITY: usize = 4096;
+
+/// A live feed of durable events, with the last revision durable when the
+/// feed began: every later event arrives through the feed.
+pub struct Subscription {
+    pub events: broadcast::Receiver<Arc<Event>>,
+    pub durable_revision: u64,
+}
+
+pub struct Hub {
+    pending: Mutex<Vec<Event>>,
+    /// The last published revision, and the sender. Subscribing and
+    /// publishing take the same lock, so a subscriber misses nothing after
+    /// the revision it is told and receives nothing before it.
+    published: Mutex<(u64, broadcast::Sender<Arc<Event>>)>,
+}
+
+impl Hub {
+    /// A hub whose events up to `durable_revision` are already durable.
+    pub fn new(durable_revision: u64) -> Self {
+        Self {
+            pending: Mutex::new(Vec::new()),
+            published: Mutex::new((durable_revision, broadcast::channel(CAPACITY).0)),
+        }
+    }
+
+    /// Queues committed events for publication after the next flush.
+    pub fn committed(&self, events: Vec<Event>) {
+        lock(&self.pending).extend(events);
+    }
+
+    /// The events committed so far; call before a flush.
+    pub fn take_pending(&self) -> Vec<Event> {
+        std::mem::take(&mut *lock(&self.pending))
+    }
+
+    /// Publishes events a flush made durable, in revision order.
+    pub fn publish(&self, events: Vec<Event>) {
+        let mut published = lock(&self.published);
+        for event in events {
+            published.0 = event.revision;
+            // No receivers is fine: nobody watches.
+            let _ = published.1.send(Arc::new(event));
+        }
+    }
+
+    pub fn subscribe(&self) -> Subscription {
+        let published = lock(&self.published);
+        Subscription {
+            events: published.1.subscribe(),
+            durable_revision: published.0,
+        }
+    }
+
+    pub fn durable_revision(&self) -> u64 {
+        lock(&self.published).0
+    }
+}
+
+/// The data behind these locks stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
