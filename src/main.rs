@@ -134,5 +134,8 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     if seconds == 0 {
         return Err("must be longer than zero".into());
     }
+    if seconds > 24 * 60 * 60 {
+        return Err("must be at most 24h".into());
+    }
     Ok(Duration::from_secs(seconds))
 }

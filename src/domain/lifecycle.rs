@@ -144,7 +144,9 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Take the claim for review, leased to the actor for `lease`.
-    StartReview { lease: Duration },
+    StartReview {
+        lease: Duration,
+    },
     Release {
         note: Note,
     },
@@ -212,6 +214,8 @@ pub enum DomainError {
     LeaseExpired { holder: UserName },
     #[error("the review lease has not expired yet")]
     LeaseNotExpired,
+    #[error("only the system may {}", action.as_str())]
+    SystemOnly { action: Action },
 }
 
 /// What an accepted change records in the history; the store gives it its
@@ -285,7 +289,11 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The longest lease: a day. Longer ones are cut to it.
+    pub const MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
     pub fn starting(now: SystemTime, duration: Duration) -> Self {
+        let duration = duration.min(Self::MAX);
         Self {
             expires: now + duration,
             duration,
@@ -306,12 +314,26 @@ impl Claim {
     /// lease that has run out: theirs has expired (even if the system has
     /// not yet returned the claim to the queue), or the claim was taken from
     /// them when it did.
-    fn check_lease(&self, actor: &UserName, now: SystemTime) -> Result<(), DomainError> {
+    fn check_lease(
+        &self,
+        action: Action,
+        actor: &UserName,
+        now: SystemTime,
+    ) -> Result<(), DomainError> {
+        if action == Action::ExpireLease {
+            return if actor.as_str() == UserName::SYSTEM {
+                Ok(())
+            } else {
+                Err(DomainError::SystemOnly { action })
+            };
+        }
+        // Whatever the action: acting would renew a lease that has run out.
         let holds_expired_lease = self.state == State::InReview
             && self.assignee.as_ref() == Some(actor)
             && self.lease.is_some_and(|l| l.has_expired(now));
-        let lost_lease =
-            self.assignee.as_ref() != Some(actor) && self.expired_holder.as_ref() == Some(actor);
+        let lost_lease = action.needs_assignee()
+            && self.assignee.as_ref() != Some(actor)
+            && self.expired_holder.as_ref() == Some(actor);
         if holds_expired_lease || lost_lease {
             Err(DomainError::LeaseExpired {
                 holder: actor.clone(),
@@ -343,9 +365,7 @@ impl Claim {
         now: SystemTime,
     ) -> Result<(Claim, EventDraft), DomainError> {
         let action = command.action();
-        if action.needs_assignee() {
-            self.check_lease(actor, now)?;
-        }
+        self.check_lease(action, actor, now)?;
         let to = self
             .state
             .after(action)
@@ -435,6 +455,17 @@ impl Claim {
                 }
                 note = reason;
             }
+        }
+        // Whoever lost the claim to an expired lease is told so until they
+        // take it again or the claim moves on; another checker taking it
+        // does not make the old holder's lease any less expired.
+        let keeps_expired_holder = match action {
+            Action::ExpireLease | Action::AddEvidence | Action::RenewLease => true,
+            Action::StartReview => self.expired_holder.as_ref() != Some(actor),
+            _ => false,
+        };
+        if !keeps_expired_holder {
+            next.expired_holder = None;
         }
         let event = EventDraft {
             action,

@@ -132,8 +132,23 @@ fn many_evidence(n: usize) -> Vec<Evidence> {
 
 const RULING_NOTE: &str = "Ruled on after comparing the satellite and monitor counts.";
 
+/// How long the fixture claim in review is leased for.
+const FIXTURE_LEASE: Duration = Duration::from_secs(900);
+
+/// When the lease of the fixture claim in review runs out: it was taken at
+/// `at(100)` for [`FIXTURE_LEASE`].
+fn lease_expiry() -> SystemTime {
+    at(1_000)
+}
+
+/// A moment well after the fixture lease ran out.
+fn after_expiry() -> SystemTime {
+    at(1_500)
+}
+
 /// The fixture claim in `state`, as the rules would have left it there: in
-/// review or ruled on by [`checker`], with a verdict note once ruled on, and
+/// review by [`checker`] under a lease that runs out at [`lease_expiry`]
+/// (after [`now`]), or ruled on by [`checker`] with a verdict note, and
 /// holding evidence that satisfies every evidence rule (independent
 /// supporting, refuting and context evidence), at revision 7.
 fn claim_in(state: State) -> Claim {
@@ -148,7 +163,13 @@ fn claim_in(state: State) -> Claim {
     claim.revision = 7;
     match state {
         State::Unverified | State::Withdrawn => {}
-        State::InReview => claim.assignee = Some(checker()),
+        State::InReview => {
+            claim.assignee = Some(checker());
+            claim.lease = Some(Lease {
+                expires: lease_expiry(),
+                duration: FIXTURE_LEASE,
+            });
+        }
         State::Verified | State::Disputed | State::Inconclusive => {
             claim.assignee = Some(checker());
             claim.verdict_note = note(RULING_NOTE);
@@ -164,20 +185,47 @@ fn in_review_with(evidence: Vec<Evidence>) -> Claim {
     claim
 }
 
-/// When the commands in these tests are applied.
+/// When the commands in these tests are applied (the fixture lease still
+/// runs).
 fn now() -> SystemTime {
     at(200)
 }
+
+/// The fixture claim in review by [`checker`], whose lease ran out at `now()`
+/// though the system has not yet returned it to the queue.
+fn in_review_with_lease_run_out() -> Claim {
+    let mut claim = claim_in(State::InReview);
+    claim.lease = Some(Lease {
+        expires: now(),
+        duration: FIXTURE_LEASE,
+    });
+    claim
+}
+
+/// Who applies `action` in the generic tests, and when: the system expires
+/// leases once they have run out; everything else is done by [`checker`]
+/// at [`now`].
+fn actor_and_time(action: Action) -> (UserName, SystemTime) {
+    match action {
+        Action::ExpireLease => (UserName::system(), after_expiry()),
+        _ => (checker(), now()),
+    }
+}
+
+/// How long a review taken with [`command_for`] is leased for.
+const START_LEASE: Duration = Duration::from_secs(1_200);
 
 /// A command for `action` with a distinct note; `None` for `Submit`, which
 /// is not a command (it only creates claims).
 fn command_for(action: Action) -> Option<Command> {
     Some(match action {
         Action::Submit => return None,
-        Action::StartReview => Command::StartReview,
+        Action::StartReview => Command::StartReview { lease: START_LEASE },
         Action::Release => Command::Release {
             note: note("Handing over: this needs someone who reads Valdorian."),
         },
+        Action::RenewLease => Command::RenewLease,
+        Action::ExpireLease => Command::ExpireLease,
         Action::AddEvidence => Command::AddEvidence {
             id: evidence_id(50),
             evidence: new_evidence("Kelmar Pass residents' council", Stance::Context),
@@ -203,7 +251,10 @@ fn command_for(action: Action) -> Option<Command> {
 /// The note the history should record for `command`.
 fn expected_note(command: &Command) -> Note {
     match command {
-        Command::StartReview | Command::AddEvidence { .. } => Note::default(),
+        Command::StartReview { .. }
+        | Command::RenewLease
+        | Command::ExpireLease
+        | Command::AddEvidence { .. } => Note::default(),
         Command::Release { note }
         | Command::Verify { note }
         | Command::Dispute { note }
@@ -240,12 +291,14 @@ fn commands() -> impl Iterator<Item = (Action, Command)> {
 // ---------------------------------------------------------------------------
 
 /// Every allowed (from, action, to); every other pair is forbidden.
-const ALLOWED: [(State, Action, State); 15] = {
+const ALLOWED: [(State, Action, State); 17] = {
     use Action::*;
     use State::*;
     [
         (Unverified, StartReview, InReview),
         (InReview, Release, Unverified),
+        (InReview, RenewLease, InReview),
+        (InReview, ExpireLease, Unverified),
         (Unverified, AddEvidence, Unverified),
         (InReview, AddEvidence, InReview),
         (InReview, Verify, Verified),
@@ -270,8 +323,9 @@ fn expected_after(state: State, action: Action) -> Option<State> {
 }
 
 /// Actions only the assignee may take.
-const ASSIGNEE_ONLY: [Action; 4] = [
+const ASSIGNEE_ONLY: [Action; 5] = [
     Action::Release,
+    Action::RenewLease,
     Action::Verify,
     Action::Dispute,
     Action::MarkInconclusive,
@@ -300,12 +354,14 @@ fn state_and_action_lists_name_every_variant_once() {
             Action::Submit => 0,
             Action::StartReview => 1,
             Action::Release => 2,
-            Action::AddEvidence => 3,
-            Action::Verify => 4,
-            Action::Dispute => 5,
-            Action::MarkInconclusive => 6,
-            Action::Reopen => 7,
-            Action::Withdraw => 8,
+            Action::RenewLease => 3,
+            Action::ExpireLease => 4,
+            Action::AddEvidence => 5,
+            Action::Verify => 6,
+            Action::Dispute => 7,
+            Action::MarkInconclusive => 8,
+            Action::Reopen => 9,
+            Action::Withdraw => 10,
         }
     }
     let mut states: Vec<usize> = State::ALL.into_iter().map(state_index).collect();
@@ -313,7 +369,7 @@ fn state_and_action_lists_name_every_variant_once() {
     assert_eq!(states, (0..6).collect::<Vec<_>>());
     let mut actions: Vec<usize> = Action::ALL.into_iter().map(action_index).collect();
     actions.sort_unstable();
-    assert_eq!(actions, (0..9).collect::<Vec<_>>());
+    assert_eq!(actions, (0..11).collect::<Vec<_>>());
 }
 
 #[test]
@@ -384,7 +440,17 @@ fn each_command_names_its_own_action() {
 #[test]
 fn the_fixture_helper_builds_a_claim_in_each_state() {
     for state in State::ALL {
-        assert_eq!(claim_in(state).state, state);
+        let claim = claim_in(state);
+        assert_eq!(claim.state, state);
+        assert_eq!(claim.expired_holder, None, "{state:?}");
+        match claim.lease {
+            Some(lease) => {
+                assert_eq!(state, State::InReview, "only a review is leased");
+                assert!(!lease.has_expired(now()), "the fixture lease still runs");
+                assert!(lease.has_expired(lease_expiry()));
+            }
+            None => assert_ne!(state, State::InReview, "a review is leased"),
+        }
     }
 }
 
@@ -397,13 +463,36 @@ fn every_allowed_transition_is_applied() {
                 continue;
             };
             let claim = claim_in(state);
+            let (actor, time) = actor_and_time(action);
             let note = expected_note(&command);
-            let evidence = expected_evidence(&command, &checker(), now());
+            let evidence = expected_evidence(&command, &actor, time);
+            // Written out independently of `Lease::starting`/`renewed`.
+            let lease = match (action, to) {
+                (Action::StartReview, _) => Some(Lease {
+                    expires: time + START_LEASE,
+                    duration: START_LEASE,
+                }),
+                (_, State::InReview) if claim.assignee.as_ref() == Some(&actor) => Some(Lease {
+                    expires: time + FIXTURE_LEASE,
+                    duration: FIXTURE_LEASE,
+                }),
+                (_, State::InReview) => claim.lease,
+                _ => None,
+            };
+            let expired_holder = match action {
+                Action::ExpireLease => claim.assignee.clone(),
+                _ => claim.expired_holder.clone(),
+            };
             let (next, event) = claim
-                .apply(command, &checker(), now())
+                .apply(command, &actor, time)
                 .unwrap_or_else(|e| panic!("{action:?} from {state:?} refused: {e}"));
             assert_eq!(next.state, to, "{action:?} from {state:?}");
-            assert_eq!(next.update_time, now(), "{action:?} from {state:?}");
+            assert_eq!(next.update_time, time, "{action:?} from {state:?}");
+            assert_eq!(next.lease, lease, "{action:?} from {state:?}");
+            assert_eq!(
+                next.expired_holder, expired_holder,
+                "{action:?} from {state:?}"
+            );
             match &evidence {
                 Some(added) => {
                     assert_eq!(next.evidence.len(), claim.evidence.len() + 1);
@@ -421,8 +510,8 @@ fn every_allowed_transition_is_applied() {
                 event,
                 EventDraft {
                     action,
-                    actor: checker(),
-                    time: now(),
+                    actor,
+                    time,
                     from: Some(state),
                     to,
                     note,
@@ -445,8 +534,9 @@ fn every_forbidden_transition_is_refused_naming_the_current_state() {
             if expected_after(state, action).is_some() {
                 continue;
             }
+            let (actor, time) = actor_and_time(action);
             let error = claim_in(state)
-                .apply(command, &checker(), now())
+                .apply(command, &actor, time)
                 .expect_err("a forbidden transition was applied");
             assert_eq!(
                 error,
@@ -460,8 +550,8 @@ fn every_forbidden_transition_is_refused_naming_the_current_state() {
             refused += 1;
         }
     }
-    // 6 states x 8 commands, less the allowed ones.
-    assert_eq!(refused, 6 * 8 - ALLOWED.len());
+    // 6 states x 10 commands, less the allowed ones.
+    assert_eq!(refused, 6 * 10 - ALLOWED.len());
 }
 
 #[test]
@@ -498,7 +588,11 @@ fn a_claim_can_go_round_the_whole_lifecycle() {
         )
         .unwrap();
     let (claim, _) = claim
-        .apply(Command::StartReview, &checker(), at(2))
+        .apply(
+            Command::StartReview { lease: START_LEASE },
+            &checker(),
+            at(2),
+        )
         .unwrap();
     let (claim, _) = claim
         .apply(command_for(Action::Verify).unwrap(), &checker(), at(3))
@@ -508,7 +602,9 @@ fn a_claim_can_go_round_the_whole_lifecycle() {
         .apply(command_for(Action::Reopen).unwrap(), &other(), at(4))
         .unwrap();
     assert_eq!(claim.state, State::Unverified);
-    let (claim, _) = claim.apply(Command::StartReview, &other(), at(5)).unwrap();
+    let (claim, _) = claim
+        .apply(Command::StartReview { lease: START_LEASE }, &other(), at(5))
+        .unwrap();
     assert_eq!(claim.assignee, Some(other()));
     let (claim, _) = claim
         .apply(command_for(Action::Withdraw).unwrap(), &submitter(), at(6))
@@ -523,7 +619,7 @@ fn a_claim_can_go_round_the_whole_lifecycle() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn only_the_assignee_may_release_or_rule() {
+fn only_the_assignee_may_release_renew_or_rule() {
     for action in ASSIGNEE_ONLY {
         let error = claim_in(State::InReview)
             .apply(command_for(action).unwrap(), &other(), now())
@@ -567,6 +663,7 @@ fn assignee_names_are_compared_exactly() {
 fn a_claim_in_review_without_assignee_refuses_assignee_only_actions_to_all() {
     let mut claim = claim_in(State::InReview);
     claim.assignee = None;
+    claim.lease = None;
     for action in ASSIGNEE_ONLY {
         let error = claim
             .apply(command_for(action).unwrap(), &checker(), now())
@@ -585,7 +682,7 @@ fn a_claim_in_review_without_assignee_refuses_assignee_only_actions_to_all() {
 #[test]
 fn starting_review_assigns_the_actor() {
     let (next, event) = submitted()
-        .apply(Command::StartReview, &other(), now())
+        .apply(command_for(Action::StartReview).unwrap(), &other(), now())
         .unwrap();
     assert_eq!(next.state, State::InReview);
     assert_eq!(next.assignee, Some(other()));
@@ -609,7 +706,7 @@ fn a_released_claim_can_be_taken_by_someone_else() {
         .apply(command_for(Action::Release).unwrap(), &checker(), at(150))
         .unwrap();
     let (taken, _) = released
-        .apply(Command::StartReview, &other(), now())
+        .apply(command_for(Action::StartReview).unwrap(), &other(), now())
         .unwrap();
     assert_eq!(taken.assignee, Some(other()));
 }
@@ -921,14 +1018,15 @@ fn only_adding_evidence_puts_evidence_in_the_event() {
             if action == Action::AddEvidence || expected_after(state, action).is_none() {
                 continue;
             }
-            let (_, event) = claim_in(state).apply(command, &checker(), now()).unwrap();
+            let (actor, time) = actor_and_time(action);
+            let (_, event) = claim_in(state).apply(command, &actor, time).unwrap();
             assert_eq!(event.evidence, None, "{action:?} from {state:?}");
         }
     }
 }
 
 // ---------------------------------------------------------------------------
-// 5. The order of checks: state, then assignee, then evidence.
+// 5. The order of checks: lease, then state, then assignee, then evidence.
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -1001,6 +1099,89 @@ fn a_forbidden_state_wins_over_too_much_evidence() {
             state: State::Verified,
         }
     );
+}
+
+#[test]
+fn a_lost_lease_wins_over_a_forbidden_state() {
+    // Back in the queue, the claim allows none of these actions to anyone;
+    // its old holder is told why they lost it instead.
+    let (claim, _) = claim_in(State::InReview)
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    assert_eq!(claim.state, State::Unverified);
+    for action in ASSIGNEE_ONLY {
+        assert_eq!(State::Unverified.after(action), None, "{action:?}");
+        let error = claim
+            .apply(command_for(action).unwrap(), &checker(), after_expiry())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::LeaseExpired { holder: checker() },
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_lease_wins_over_a_wrong_assignee() {
+    let (expired, _) = claim_in(State::InReview)
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    let (taken, _) = expired
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &other(),
+            at(1_600),
+        )
+        .unwrap();
+    for action in ASSIGNEE_ONLY {
+        let error = taken
+            .apply(command_for(action).unwrap(), &checker(), at(1_700))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::LeaseExpired { holder: checker() },
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn an_expired_lease_wins_over_missing_evidence() {
+    let mut claim = in_review_with_lease_run_out();
+    claim.evidence.clear();
+    for action in [Action::Verify, Action::Dispute] {
+        let error = claim
+            .apply(command_for(action).unwrap(), &checker(), now())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::LeaseExpired { holder: checker() },
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn a_forbidden_state_wins_over_a_lease_that_has_not_run_out() {
+    // Only a claim in review can be expired; elsewhere the refusal is about
+    // the state, not about a lease the claim does not have.
+    for state in State::ALL {
+        if state == State::InReview {
+            continue;
+        }
+        let error = claim_in(state)
+            .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::InvalidTransition {
+                action: Action::ExpireLease,
+                state,
+            },
+            "from {state:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1136,6 +1317,8 @@ fn a_submitted_claim_is_unverified_unassigned_and_without_evidence() {
     assert_eq!(claim.id, claim_id());
     assert_eq!(claim.state, State::Unverified);
     assert_eq!(claim.assignee, None);
+    assert_eq!(claim.lease, None);
+    assert_eq!(claim.expired_holder, None);
     assert!(claim.evidence.is_empty());
     assert!(claim.verdict_note.is_empty());
     assert_eq!(claim.submitted_by, submitter());
@@ -1249,16 +1432,17 @@ fn an_empty_note_is_recorded_as_empty() {
 
 #[test]
 fn a_draft_with_its_revision_keeps_every_field() {
-    let (_, draft) = claim_in(State::InReview)
+    let (claim, draft) = claim_in(State::InReview)
         .apply(
             command_for(Action::AddEvidence).unwrap(),
             &researcher(),
             now(),
         )
         .unwrap();
-    let event = draft.clone().with_revision(claim_id(), 42);
+    let event = draft.clone().with_revision(&claim, 42);
     assert_eq!(event.revision, 42);
     assert_eq!(event.claim_id, claim_id());
+    assert_eq!(event.story, claim.story);
     assert_eq!(event.action, draft.action);
     assert_eq!(event.actor, draft.actor);
     assert_eq!(event.time, draft.time);
@@ -1267,4 +1451,409 @@ fn a_draft_with_its_revision_keeps_every_field() {
     assert_eq!(event.note, draft.note);
     assert_eq!(event.evidence, draft.evidence);
     assert!(event.evidence.is_some());
+}
+
+// ---------------------------------------------------------------------------
+// 9. Review leases.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn start_review_leases_the_claim_to_the_actor_for_the_given_duration() {
+    let three_quarters_of_an_hour = Duration::from_secs(45 * 60);
+    let (next, event) = submitted()
+        .apply(
+            Command::StartReview {
+                lease: three_quarters_of_an_hour,
+            },
+            &other(),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(next.state, State::InReview);
+    assert_eq!(next.assignee, Some(other()));
+    assert_eq!(
+        next.lease,
+        Some(Lease {
+            expires: now() + three_quarters_of_an_hour,
+            duration: three_quarters_of_an_hour,
+        })
+    );
+    assert_eq!(event.action, Action::StartReview);
+    assert_eq!(event.actor, other());
+    assert_eq!(event.from, Some(State::Unverified));
+    assert_eq!(event.to, State::InReview);
+}
+
+#[test]
+fn any_action_of_the_assignee_renews_the_lease() {
+    let claim = claim_in(State::InReview);
+    let later = at(600);
+    assert!(!claim.lease.unwrap().has_expired(later));
+
+    let (renewed, _) = claim
+        .apply(command_for(Action::AddEvidence).unwrap(), &checker(), later)
+        .unwrap();
+    assert_eq!(
+        renewed.lease,
+        Some(Lease {
+            expires: later + FIXTURE_LEASE,
+            duration: FIXTURE_LEASE,
+        })
+    );
+
+    // Evidence from someone else leaves the assignee's lease as it was.
+    let (kept, _) = claim
+        .apply(
+            command_for(Action::AddEvidence).unwrap(),
+            &researcher(),
+            later,
+        )
+        .unwrap();
+    assert_eq!(kept.lease, claim.lease);
+    assert_eq!(kept.assignee, Some(checker()));
+}
+
+#[test]
+fn renewing_needs_the_assignee() {
+    let claim = claim_in(State::InReview);
+    for someone in [other(), researcher(), submitter(), UserName::system()] {
+        let error = claim
+            .apply(Command::RenewLease, &someone, now())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::NotAssignee {
+                action: Action::RenewLease,
+                assignee: Some(checker()),
+            },
+            "renewed by {someone}"
+        );
+    }
+    let error = claim
+        .apply(Command::RenewLease, &other(), now())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "only the assignee (Ana Ferreira) may renew the lease of this claim"
+    );
+}
+
+#[test]
+fn renew_lease_extends_from_now() {
+    // Renewed shortly before it runs out, the lease lasts its duration from
+    // the renewal, not from the old expiry.
+    let (claim, event) = claim_in(State::InReview)
+        .apply(Command::RenewLease, &checker(), at(900))
+        .unwrap();
+    assert_eq!(
+        claim.lease,
+        Some(Lease {
+            expires: at(1_800),
+            duration: FIXTURE_LEASE,
+        })
+    );
+    assert_eq!(claim.state, State::InReview);
+    assert_eq!(claim.assignee, Some(checker()));
+    assert_eq!(claim.update_time, at(900));
+    assert_eq!(
+        event,
+        EventDraft {
+            action: Action::RenewLease,
+            actor: checker(),
+            time: at(900),
+            from: Some(State::InReview),
+            to: State::InReview,
+            note: Note::default(),
+            evidence: None,
+        }
+    );
+
+    // Renewing again keeps the same duration rather than adding up.
+    let (claim, _) = claim
+        .apply(Command::RenewLease, &checker(), at(1_700))
+        .unwrap();
+    assert_eq!(
+        claim.lease,
+        Some(Lease {
+            expires: at(2_600),
+            duration: FIXTURE_LEASE,
+        })
+    );
+}
+
+#[test]
+fn release_verdicts_and_withdraw_end_the_lease() {
+    for (action, actor, to) in [
+        (Action::Release, checker(), State::Unverified),
+        (Action::Verify, checker(), State::Verified),
+        (Action::Dispute, checker(), State::Disputed),
+        (Action::MarkInconclusive, checker(), State::Inconclusive),
+        (Action::Withdraw, checker(), State::Withdrawn),
+        (Action::Withdraw, submitter(), State::Withdrawn),
+    ] {
+        let (next, _) = claim_in(State::InReview)
+            .apply(command_for(action).unwrap(), &actor, now())
+            .unwrap();
+        assert_eq!(next.state, to, "{action:?} by {actor}");
+        assert_eq!(next.lease, None, "{action:?} by {actor}");
+        assert_eq!(next.expired_holder, None, "{action:?} by {actor}");
+    }
+}
+
+#[test]
+fn expiring_before_the_lease_runs_out_is_refused() {
+    let claim = claim_in(State::InReview);
+    for time in [now(), at(999)] {
+        let error = claim
+            .apply(Command::ExpireLease, &UserName::system(), time)
+            .unwrap_err();
+        assert_eq!(error, DomainError::LeaseNotExpired, "at {time:?}");
+        assert_eq!(error.to_string(), "the review lease has not expired yet");
+    }
+}
+
+#[test]
+fn expiring_after_returns_the_claim_unassigned_to_unverified() {
+    let claim = claim_in(State::InReview);
+    let (next, event) = claim
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    assert_eq!(next.state, State::Unverified);
+    assert_eq!(next.assignee, None);
+    assert_eq!(next.lease, None);
+    assert_eq!(next.expired_holder, Some(checker()));
+    assert_eq!(next.evidence, claim.evidence, "evidence survives expiry");
+    assert_eq!(next.update_time, after_expiry());
+    assert_eq!(next.label(), "unverified (per Reuters)");
+    assert_eq!(
+        event,
+        EventDraft {
+            action: Action::ExpireLease,
+            actor: UserName::system(),
+            time: after_expiry(),
+            from: Some(State::InReview),
+            to: State::Unverified,
+            note: Note::default(),
+            evidence: None,
+        }
+    );
+}
+
+#[test]
+fn the_holder_and_the_system_agree_on_the_instant_a_lease_runs_out() {
+    // Up to the instant before expiry the holder may act and the system may
+    // not expire; from the expiry instant on it is the other way round.
+    let claim = claim_in(State::InReview);
+    let just_before = at(999);
+    assert!(verify_at(&claim, just_before).is_ok());
+    assert_eq!(
+        claim
+            .apply(Command::ExpireLease, &UserName::system(), just_before)
+            .unwrap_err(),
+        DomainError::LeaseNotExpired
+    );
+
+    assert_eq!(
+        verify_at(&claim, lease_expiry()).unwrap_err(),
+        DomainError::LeaseExpired { holder: checker() }
+    );
+    assert!(
+        claim
+            .apply(Command::ExpireLease, &UserName::system(), lease_expiry())
+            .is_ok()
+    );
+}
+
+fn verify_at(claim: &Claim, time: SystemTime) -> Result<(Claim, EventDraft), DomainError> {
+    claim.apply(command_for(Action::Verify).unwrap(), &checker(), time)
+}
+
+#[test]
+fn the_holder_of_an_expired_lease_gets_lease_expired_even_before_the_system_returns_the_claim() {
+    let claim = in_review_with_lease_run_out();
+    assert_eq!(claim.state, State::InReview);
+    assert_eq!(claim.assignee, Some(checker()));
+    for action in [
+        Action::Verify,
+        Action::Release,
+        Action::RenewLease,
+        Action::Dispute,
+        Action::MarkInconclusive,
+    ] {
+        let error = claim
+            .apply(command_for(action).unwrap(), &checker(), now())
+            .unwrap_err();
+        assert_eq!(
+            error,
+            DomainError::LeaseExpired { holder: checker() },
+            "{action:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "the review lease of Ana Ferreira has expired; take the claim again"
+        );
+    }
+    // The system may now return it.
+    let (next, _) = claim
+        .apply(Command::ExpireLease, &UserName::system(), now())
+        .unwrap();
+    assert_eq!(next.state, State::Unverified);
+}
+
+#[test]
+fn someone_else_is_told_they_are_not_the_assignee_of_a_claim_whose_lease_ran_out() {
+    let claim = in_review_with_lease_run_out();
+    let error = claim
+        .apply(command_for(Action::Verify).unwrap(), &other(), now())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DomainError::NotAssignee {
+            action: Action::Verify,
+            assignee: Some(checker()),
+        }
+    );
+}
+
+#[test]
+fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
+    let (back, _) = claim_in(State::InReview)
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+
+    // Verifying an unverified claim would be an invalid transition for
+    // anyone else; the old holder learns that their lease ran out.
+    assert_eq!(
+        verify_at(&back, at(1_600)).unwrap_err(),
+        DomainError::LeaseExpired { holder: checker() }
+    );
+    assert_eq!(
+        back.apply(command_for(Action::Verify).unwrap(), &other(), at(1_600))
+            .unwrap_err(),
+        DomainError::InvalidTransition {
+            action: Action::Verify,
+            state: State::Unverified,
+        }
+    );
+
+    // Someone else takes it: the old holder still hears about their lease,
+    // while the new assignee can act.
+    let (taken, _) = back
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &other(),
+            at(1_700),
+        )
+        .unwrap();
+    assert_eq!(taken.assignee, Some(other()));
+    assert_eq!(
+        verify_at(&taken, at(1_800)).unwrap_err(),
+        DomainError::LeaseExpired { holder: checker() }
+    );
+    let (ruled, event) = taken
+        .apply(command_for(Action::Verify).unwrap(), &other(), at(1_800))
+        .unwrap();
+    assert_eq!(ruled.state, State::Verified);
+    assert_eq!(ruled.assignee, Some(other()));
+    assert_eq!(event.actor, other());
+}
+
+#[test]
+fn the_old_holder_may_take_the_claim_again_after_it_went_back() {
+    let (back, _) = claim_in(State::InReview)
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    let (taken, _) = back
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &checker(),
+            at(1_600),
+        )
+        .unwrap();
+    assert_eq!(taken.assignee, Some(checker()));
+    assert_eq!(
+        taken.lease,
+        Some(Lease {
+            expires: at(1_600) + START_LEASE,
+            duration: START_LEASE,
+        })
+    );
+    let (ruled, _) = verify_at(&taken, at(1_700)).unwrap();
+    assert_eq!(ruled.state, State::Verified);
+}
+
+#[test]
+fn an_expiry_event_carries_the_story_of_its_claim() {
+    let (claim, draft) = claim_in(State::InReview)
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    let event = draft.with_revision(&claim, 9);
+    assert_eq!(event.revision, 9);
+    assert_eq!(event.claim_id, claim_id());
+    assert_eq!(event.story, Slug::parse("valdoria-kelmar-buildup").unwrap());
+    assert_eq!(event.action, Action::ExpireLease);
+    assert_eq!(event.actor, UserName::system());
+}
+
+#[test]
+fn only_the_system_expires_leases() {
+    let error = in_review_with_lease_run_out()
+        .apply(Command::ExpireLease, &checker(), after_expiry())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DomainError::SystemOnly {
+            action: Action::ExpireLease
+        }
+    );
+}
+
+#[test]
+fn the_holder_of_a_run_out_lease_cannot_revive_it_by_adding_evidence() {
+    let error = in_review_with_lease_run_out()
+        .apply(command_for(Action::AddEvidence).unwrap(), &checker(), now())
+        .unwrap_err();
+    assert_eq!(error, DomainError::LeaseExpired { holder: checker() });
+}
+
+#[test]
+fn the_lost_lease_marker_ends_when_the_old_holder_takes_the_claim_again() {
+    let (returned, _) = in_review_with_lease_run_out()
+        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .unwrap();
+    assert_eq!(returned.expired_holder, Some(checker()));
+    let (retaken, _) = returned
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &checker(),
+            after_expiry(),
+        )
+        .unwrap();
+    assert_eq!(retaken.expired_holder, None);
+    let (released, _) = retaken
+        .apply(
+            command_for(Action::Release).unwrap(),
+            &checker(),
+            after_expiry(),
+        )
+        .unwrap();
+    // Now an ordinary rule answers, not the old lease.
+    let error = released
+        .apply(
+            command_for(Action::Verify).unwrap(),
+            &checker(),
+            after_expiry(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, DomainError::InvalidTransition { .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn leases_longer_than_a_day_are_cut_to_a_day() {
+    let lease = Lease::starting(now(), Duration::MAX);
+    assert_eq!(lease.duration, Lease::MAX);
+    assert_eq!(lease.expires, now() + Lease::MAX);
 }

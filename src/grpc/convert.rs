@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 
 use super::pb::{self, claim, claim_event, evidence};
 use crate::{
+    desk::EventFilter,
     domain::{
         Action, Attribution, Claim, ClaimId, Event, Evidence, Invalid, NewClaim, NewEvidence, Note,
         Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl,
     },
     error::{Error, FieldViolation},
-    desk::EventFilter,
     storage::{ClaimFilter, QueueCounts, QueueQuery},
 };
 
@@ -330,7 +330,9 @@ pub fn request_id(raw: &str) -> Result<Option<String>, Error> {
 
 /// An optional story slug (empty: none).
 fn optional_story(v: &mut Violations, field: &str, raw: &str) -> Option<Slug> {
-    (!raw.is_empty()).then(|| v.check(field, Slug::parse(raw))).flatten()
+    (!raw.is_empty())
+        .then(|| v.check(field, Slug::parse(raw)))
+        .flatten()
 }
 
 /// The queue of a `TakeNextClaimRequest`.
@@ -338,7 +340,10 @@ pub fn queue_query(r: &pb::TakeNextClaimRequest) -> Result<QueueQuery, Error> {
     let mut v = Violations::default();
     let story = optional_story(&mut v, "story", &r.story).map(Slug::into_inner);
     if r.tags.len() > NewClaim::MAX_TAGS {
-        v.add("tags", format!("must have at most {} entries", NewClaim::MAX_TAGS));
+        v.add(
+            "tags",
+            format!("must have at most {} entries", NewClaim::MAX_TAGS),
+        );
     }
     let mut tags: Vec<String> = Vec::new();
     for (i, t) in r.tags.iter().enumerate() {
@@ -367,7 +372,10 @@ pub fn event_filter(r: &pb::WatchClaimEventsRequest) -> Result<EventFilter, Erro
     let mut states = Vec::new();
     for (i, s) in r.states.iter().enumerate() {
         let field = format!("states[{i}]");
-        match v.check(&field, enum_value::<claim::State>(*s)).map(state_from_pb) {
+        match v
+            .check(&field, enum_value::<claim::State>(*s))
+            .map(state_from_pb)
+        {
             Some(Some(state)) => states.push(state),
             Some(None) => v.add(&field, "must name a state"),
             None => {}
@@ -377,7 +385,11 @@ pub fn event_filter(r: &pb::WatchClaimEventsRequest) -> Result<EventFilter, Erro
     Ok(EventFilter { story, states })
 }
 
-pub fn queue_stats_to_pb(story: Option<Slug>, counts: QueueCounts, now: SystemTime) -> pb::QueueStats {
+pub fn queue_stats_to_pb(
+    story: Option<Slug>,
+    counts: QueueCounts,
+    now: SystemTime,
+) -> pb::QueueStats {
     pb::QueueStats {
         story: story.map(Slug::into_inner).unwrap_or_default(),
         state_counts: counts

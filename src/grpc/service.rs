@@ -136,7 +136,7 @@ impl ClaimService for ClaimServiceImpl {
             self.change(&r.name, r.etag.clone(), actor, || {
                 Ok(self.desk.start_review_command())
             })
-                .await
+            .await
         })
         .await
     }

@@ -82,6 +82,9 @@ impl From<Error> for Status {
                 DomainError::LeaseNotExpired => {
                     status(Code::FailedPrecondition, "LEASE_NOT_EXPIRED", message, &[])
                 }
+                DomainError::SystemOnly { .. } => {
+                    status(Code::FailedPrecondition, "SYSTEM_ONLY", message, &[])
+                }
                 DomainError::StaleEtag { current } => status(
                     Code::Aborted,
                     "ETAG_MISMATCH",

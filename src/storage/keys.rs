@@ -131,7 +131,10 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
     if matches!(claim.state, State::Unverified | State::InReview) && claim.deadline.is_some() {
         let deadline = time(claim.deadline);
         keys.push(with(prefix(DEADLINES, &[]), &[&deadline]));
-        keys.push(with(prefix(STORY_DEADLINES, story_name.as_bytes()), &[&deadline]));
+        keys.push(with(
+            prefix(STORY_DEADLINES, story_name.as_bytes()),
+            &[&deadline],
+        ));
     }
     keys
 }
@@ -175,7 +178,10 @@ pub fn waiting(story: Option<&str>) -> Vec<u8> {
 
 /// The time that follows `prefix` in an index key.
 pub fn time_after(key: &[u8], prefix: &[u8]) -> Option<SystemTime> {
-    let bytes: [u8; TIME_LEN] = key.get(prefix.len()..prefix.len() + TIME_LEN)?.try_into().ok()?;
+    let bytes: [u8; TIME_LEN] = key
+        .get(prefix.len()..prefix.len() + TIME_LEN)?
+        .try_into()
+        .ok()?;
     Some(super::records::from_ns(u128::from_be_bytes(bytes)))
 }
 
@@ -189,7 +195,10 @@ pub fn id_at_end(key: &[u8]) -> Option<ClaimId> {
 /// overall and for its story.
 pub fn counters(claim: &Claim) -> Vec<Vec<u8>> {
     let code = state_code(claim.state);
-    let mut keys = vec![state_counter(code, None), state_counter(code, Some(claim.story.as_str()))];
+    let mut keys = vec![
+        state_counter(code, None),
+        state_counter(code, Some(claim.story.as_str())),
+    ];
     if claim.state == State::Unverified {
         let p = rank(claim.priority);
         keys.push(waiting_counter(p, None));

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Action, Attribution, Claim, ClaimId, Event, Evidence, Lease, Note, Priority, Slug, SourceName, Stance,
-    State, Statement, UserName, WebUrl,
+    Action, Attribution, Claim, ClaimId, Event, Evidence, Lease, Note, Priority, Slug, SourceName,
+    Stance, State, Statement, UserName, WebUrl,
 };
 
 /// The record format written by this version of the service.

@@ -32,9 +32,10 @@ use sled::{
 };
 
 use super::{
-    AuditReport, ClaimFilter, Page, QueueCounts, QueueQuery, Subscription,
-    hub::Hub, RequestKey, Store, Submitted,
+    AuditReport, ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
+    Subscription,
     durability::{Committer, Durable},
+    hub::Hub,
     keys,
     records::{self, ClaimRecord, EventRecord, HASH_LEN, RequestRecord, StoredEvent},
 };
@@ -604,7 +605,10 @@ impl Store for SledStore {
         for prefix in keys::queue_prefixes(query.story.as_deref(), &query.tags) {
             if let Some(key) = self.first_under(&prefix)? {
                 let order = &key[prefix.len()..];
-                if head.as_ref().is_none_or(|(best, _)| order < best.as_slice()) {
+                if head
+                    .as_ref()
+                    .is_none_or(|(best, _)| order < best.as_slice())
+                {
                     head = Some((order.to_vec(), prefix.len()));
                 }
             }
@@ -651,7 +655,12 @@ impl Store for SledStore {
     fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
         let states = State::ALL
             .into_iter()
-            .map(|s| Ok((s, self.read_counter(&keys::state_counter(records::state_code(s), story))?)))
+            .map(|s| {
+                Ok((
+                    s,
+                    self.read_counter(&keys::state_counter(records::state_code(s), story))?,
+                ))
+            })
             .collect::<Result<_, Error>>()?;
         let waiting = [Priority::Breaking, Priority::Urgent, Priority::Routine]
             .into_iter()
