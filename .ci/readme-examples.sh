@@ -12,10 +12,20 @@
 #   <!-- ci: expect TEXT -->
 # after a block requires that block's output (stdout and stderr) to contain
 # TEXT literally. Other fenced blocks (```text sample output) are skipped.
-# Finally the claim the examples made is read back and must be verified.
+# Finally what the examples did is read back and checked: the claim they
+# made (CLAIM) must be verified; of the queue examples, the claim taken
+# (NEXT) must be in review with a lease renewed past the one it was taken
+# with, the queue stats of the story (STORY) must count the claims
+# submitted, and the watched events (EVENTS, RESUMED) must be the story's
+# history without gap or duplicate. The checks assume the default lease
+# (15m) and that the story is the examples' own (its slug ends in the time).
 #
 # Needs grpcurl and jq on PATH. Variables of this script start with `ci_` so
-# that the README's own (CLAIM, ETAG, ...) cannot clash with them.
+# that the README's own (CLAIM, ETAG, STORY, ...) cannot clash with them.
+
+# The jq filters in single quotes name jq variables ($claim, ...), not shell
+# ones.
+# shellcheck disable=SC2016
 
 set -euo pipefail
 
@@ -124,25 +134,105 @@ echo "### checking the claim the examples made"
     echo "readme-examples: CLAIM is '${CLAIM:-}', not a claim name" >&2
     exit 1
 }
-ci_claim=$(grpcurl -plaintext -d "{\"name\": \"$CLAIM\"}" "$ci_addr" claimdesk.v1.ClaimService/GetClaim)
-ci_check() { # description, jq filter that must be true
-    if jq -e "$2" >/dev/null <<<"$ci_claim"; then
+[[ ${NEXT:-} =~ ^claims/[0-9A-HJKMNP-TV-Z]{26}$ ]] || {
+    echo "readme-examples: NEXT is '${NEXT:-}', not a claim name" >&2
+    exit 1
+}
+[[ ${STORY:-} =~ ^[a-z0-9-]{1,64}$ ]] || {
+    echo "readme-examples: STORY is '${STORY:-}', not a story slug" >&2
+    exit 1
+}
+ci_rpc() { # method, request: the answer of claimdesk.v1.ClaimService/method
+    grpcurl -plaintext -d "$2" "$ci_addr" "claimdesk.v1.ClaimService/$1"
+}
+# ts: an RFC 3339 timestamp as [seconds, nanoseconds], comparable with < and >.
+ci_jq_defs='def ts: capture("^(?<s>[^.Z]+)(\\.(?<f>[0-9]+))?Z$")
+    | [(.s + "Z" | fromdate), ((.f // "") + "000000000" | .[0:9] | tonumber)];
+def count(f): [f] | length;'
+ci_check() { # description, jq filter that must be true of $ci_json
+    if jq -e --arg claim "$CLAIM" --arg next "$NEXT" --arg story "$STORY" \
+        --arg last "${LAST:-}" --argjson taken "${TAKEN:-null}" \
+        "$ci_jq_defs $2" >/dev/null <<<"$ci_json"; then
         echo "    ok: $1"
     else
-        echo "readme-examples: $1: not so; the claim is:" >&2
-        echo "$ci_claim" >&2
+        echo "readme-examples: $1: not so; what was checked:" >&2
+        echo "$ci_json" >&2
         exit 1
     fi
 }
+ci_json=$(ci_rpc GetClaim "{\"name\": \"$CLAIM\"}")
 ci_check "state is STATE_VERIFIED" '.state == "STATE_VERIFIED"'
 ci_check "label is verified" '.label == "verified"'
 ci_check "submitted by ed.morgan" '.submittedBy == "ed.morgan"'
 ci_check "assigned to kim.checker" '.assignee == "kim.checker"'
 ci_check "two pieces of evidence" '(.evidence | length) == 2'
 ci_check "etag moved past the one the example verified with" ".etag != \"${ETAG:-}\""
-ci_claim=$(grpcurl -plaintext -d "{\"name\": \"$CLAIM\"}" "$ci_addr" claimdesk.v1.ClaimService/ListClaimEvents)
+ci_check "no lease once ruled on" '.leaseExpireTime == null'
+ci_json=$(ci_rpc ListClaimEvents "{\"name\": \"$CLAIM\"}")
 ci_check "history is submitted, review started, evidence added twice, verified" \
     '[.events[].type] == ["TYPE_SUBMITTED", "TYPE_REVIEW_STARTED", "TYPE_EVIDENCE_ADDED", "TYPE_EVIDENCE_ADDED", "TYPE_VERIFIED"]'
+
+echo
+echo "### checking the queue examples"
+ci_json=$(ci_rpc ListClaims "{\"story\": \"$STORY\"}")
+ci_check "the story holds the first claim and three more, by ed.morgan" \
+    '(.claims | length) == 4 and .claims[0].name == $claim and all(.claims[]; .submittedBy == "ed.morgan")'
+ci_check "the three new claims are routine, urgent (with a deadline) and breaking" \
+    '[.claims[1:][] | [.priority, (.deadline != null)]]
+        == [["PRIORITY_ROUTINE", false], ["PRIORITY_URGENT", true], ["PRIORITY_BREAKING", false]]'
+ci_check "TakeNextClaim took the breaking claim, although it was submitted last" \
+    '.claims[-1].name == $next'
+ci_json=$(ci_rpc GetClaim "{\"name\": \"$NEXT\"}")
+ci_check "the taken claim is STATE_IN_REVIEW, assigned to kim.checker" \
+    '.state == "STATE_IN_REVIEW" and .assignee == "kim.checker"'
+ci_check "the taken claim is the breaking one of the story, tagged police" \
+    '.priority == "PRIORITY_BREAKING" and .story == $story and .tags == ["police"]'
+ci_check "the taken claim has lease_expire_time set, in the future" \
+    '.leaseExpireTime != null and (.leaseExpireTime | ts) > [now | floor, 0]'
+ci_check "RenewLease and AddEvidence moved the lease past the one TakeNextClaim gave" \
+    '(.leaseExpireTime | ts) > ($taken.leaseExpireTime | ts)'
+ci_check "the lease runs about 15 minutes (the default --lease) from the last action" \
+    '((.leaseExpireTime | ts)[0] - (.updateTime | ts)[0]) as $d | $d >= 899 and $d <= 901'
+ci_check "the taken claim holds the evidence added while resuming the watch" \
+    '[.evidence[].source] == ["Lindell Highways Agency"]'
+ci_json=$(ci_rpc ListClaimEvents "{\"name\": \"$NEXT\"}")
+ci_check "its history: submitted, review started, lease renewed, evidence added" \
+    '[.events[].type] == ["TYPE_SUBMITTED", "TYPE_REVIEW_STARTED", "TYPE_LEASE_RENEWED", "TYPE_EVIDENCE_ADDED"]
+        and all(.events[1:][]; .actor == "kim.checker")'
+ci_json=$(ci_rpc GetQueueStats "{\"story\": \"$STORY\"}")
+ci_check "stats: 2 unverified, 1 in review, 1 verified, no other state" \
+    '[.stateCounts[] | [.state, (.count // "0")]] == [["STATE_UNVERIFIED", "2"], ["STATE_IN_REVIEW", "1"],
+        ["STATE_VERIFIED", "1"], ["STATE_DISPUTED", "0"], ["STATE_INCONCLUSIVE", "0"], ["STATE_WITHDRAWN", "0"]]'
+ci_check "stats: waiting 0 breaking (taken), 1 urgent, 1 routine" \
+    '[.waitingCounts[] | [.priority, (.count // "0")]]
+        == [["PRIORITY_BREAKING", "0"], ["PRIORITY_URGENT", "1"], ["PRIORITY_ROUTINE", "1"]]'
+ci_check "stats: the oldest waiting claim was submitted in this run, nothing overdue" \
+    '.oldestWaitingSubmitTime != null and .oldestWaitingAge != null and (.overdueCount // "0") == "0"'
+ci_json=$(ci_rpc ListClaims "{\"story\": \"$STORY\", \"state\": \"STATE_UNVERIFIED\"}" | jq -c \
+    --argjson stats "$ci_json" '{oldest: .claims[0].createTime, stats: $stats.oldestWaitingSubmitTime}')
+ci_check "stats: the oldest waiting claim is the routine one, submitted first" '.oldest == .stats'
+
+ci_json=$(jq -sc . <<<"${EVENTS:-}")
+ci_check "the watch from revision 0 replayed the story's 10 events" \
+    '[.[].type] == ["TYPE_SUBMITTED", "TYPE_REVIEW_STARTED", "TYPE_EVIDENCE_ADDED", "TYPE_EVIDENCE_ADDED",
+        "TYPE_VERIFIED", "TYPE_SUBMITTED", "TYPE_SUBMITTED", "TYPE_SUBMITTED", "TYPE_REVIEW_STARTED",
+        "TYPE_LEASE_RENEWED"]'
+ci_check "the watch replayed four TYPE_SUBMITTED events, all of the story" \
+    'count(.[] | select(.type == "TYPE_SUBMITTED")) == 4 and all(.[]; .story == $story)'
+ci_check "the watch replayed the first claim first and the taken claim last" \
+    'all(.[0:5][]; .claim == $claim) and .[-1].claim == $next and .[-2].claim == $next'
+ci_check "the watched revisions increase strictly" \
+    '[.[].revision | tonumber] as $r | all(range(1; $r | length); $r[.] > $r[. - 1])'
+ci_check "LAST is the last revision the watch received" '.[-1].revision == $last'
+ci_json=$(jq -sc . <<<"${RESUMED:-}")
+ci_check "resuming after LAST gave exactly the one new event: evidence added to the taken claim" \
+    'length == 1 and .[0].type == "TYPE_EVIDENCE_ADDED" and .[0].claim == $next
+        and (.[0].revision | tonumber) > ($last | tonumber)'
+ci_json=$( (grpcurl -plaintext -max-time 2 -d "{\"story\": \"$STORY\"}" "$ci_addr" \
+    claimdesk.v1.ClaimService/WatchClaimEvents 2>/dev/null || true) | jq -sc \
+    --argjson events "$(jq -sc . <<<"$EVENTS")" --argjson resumed "$(jq -sc . <<<"$RESUMED")" \
+    '{now: [.[].revision], then: [($events + $resumed)[].revision]}')
+ci_check "a new watch from revision 0 gets the same events, no gap, no duplicate" '.now == .then'
 
 ci_ok=1
 echo
