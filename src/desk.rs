@@ -255,10 +255,20 @@ impl Desk {
     /// Returns claims to the queue as their leases run out, until the desk
     /// stops. Sleeps until the earliest expiry, or until a lease is taken.
     pub async fn run_lease_sweeper(self) {
+        const FIRST_RETRY: Duration = Duration::from_secs(1);
+        const LAST_RETRY: Duration = Duration::from_secs(60);
         let mut stopping = self.stopping.subscribe();
+        let mut retry: Option<Duration> = None;
         loop {
-            if let Err(e) = self.expire_due_leases().await {
-                tracing::error!(error = %e, "cannot expire leases");
+            match self.expire_due_leases().await {
+                Ok(_) => retry = None,
+                Err(e) => {
+                    // Failing storage stays failed for a while (for good
+                    // after a failed fsync): back off instead of spinning.
+                    let wait = retry.map_or(FIRST_RETRY, |r| (r * 2).min(LAST_RETRY));
+                    retry = Some(wait);
+                    tracing::error!(error = %e, retry_secs = wait.as_secs(), "cannot expire leases");
+                }
             }
             let next = self
                 .blocking(|store| store.next_lease_expiry())
@@ -267,12 +277,13 @@ impl Desk {
                     tracing::error!(error = %e, "cannot read leases");
                     None
                 });
-            // With no lease in sight, still look again once a minute: a
-            // storage error above must not stop expiry for good.
+            // With no lease in sight, still look again once a minute.
+            let now = tokio::time::Instant::now();
             let wake = match next {
                 Some(t) => self.clock.instant_at(t),
-                None => tokio::time::Instant::now() + Duration::from_secs(60),
+                None => now + LAST_RETRY,
             };
+            let wake = retry.map_or(wake, |r| wake.max(now + r));
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.lease_taken.notified() => {}

@@ -327,8 +327,13 @@ impl Claim {
                 Err(DomainError::SystemOnly { action })
             };
         }
-        // Whatever the action: acting would renew a lease that has run out.
-        let holds_expired_lease = self.state == State::InReview
+        // Acting on the claim would renew a lease that has run out (or rule
+        // on a claim the holder no longer holds); withdrawing is anyone's
+        // right and renews nothing.
+        let would_hold_it =
+            action.needs_assignee() || self.state.after(action) == Some(State::InReview);
+        let holds_expired_lease = would_hold_it
+            && self.state == State::InReview
             && self.assignee.as_ref() == Some(actor)
             && self.lease.is_some_and(|l| l.has_expired(now));
         let lost_lease = action.needs_assignee()

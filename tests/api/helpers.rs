@@ -468,3 +468,32 @@ pub fn error_metadata(details: &ErrorDetails, key: &str) -> Option<String> {
         .error_info()
         .and_then(|info| info.metadata.get(key).cloned())
 }
+
+// ---------------------------------------------------------------------------
+// Servers with another desk configuration (tests/api/queue.rs).
+
+impl TestServer {
+    /// Starts a server on a fresh data directory whose desk runs with
+    /// `desk`, e.g. a review lease short enough to watch it run out.
+    pub async fn spawn_with_desk(desk: claimdesk::desk::DeskConfig) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        Self::spawn_in_with_desk(dir, desk).await
+    }
+
+    /// Starts a server on `dir` (which may hold the data of an earlier one)
+    /// whose desk runs with `desk`.
+    pub async fn spawn_in_with_desk(dir: TempDir, desk: claimdesk::desk::DeskConfig) -> Self {
+        init_logging();
+        let config = server::Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_path_buf(),
+            cache_capacity: TEST_CACHE_BYTES,
+            shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
+            desk,
+        };
+        let server = Server::build(&config).await.unwrap_or_else(|e| {
+            panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
+        });
+        Self::run(server, Some(dir))
+    }
+}
