@@ -68,7 +68,8 @@ fn new_claim(i: usize) -> NewClaim {
         story: Slug::parse(&format!("story-{}", i % 100)).unwrap(),
         tags: vec![Slug::parse(["labour", "shipping", "weather"][i % 3]).unwrap()],
         priority: [Priority::Routine, Priority::Urgent, Priority::Breaking][i % 3],
-        deadline: i.is_multiple_of(2)
+        deadline: i
+            .is_multiple_of(2)
             .then(|| SystemTime::now() + Duration::from_secs((i % 10_000) as u64)),
     }
 }

@@ -2,11 +2,11 @@
 //! leaking its cause; a handler that panics answers INTERNAL and the server
 //! keeps serving. Faults come from a test store wrapping the real one.
 
-use std::time::SystemTime;
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
+use std::time::SystemTime;
 
 use claimdesk::{
     domain::{Claim, ClaimId, Event},
