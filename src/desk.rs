@@ -302,7 +302,18 @@ impl Desk {
     /// without gaps or duplicates. Ends with [`Error::WatcherTooSlow`] if
     /// the receiver falls [`WATCH_BUFFER`] events behind, and with
     /// [`Error::ShuttingDown`] when the server stops.
-    pub fn watch(&self, after: u64, filter: EventFilter) -> mpsc::Receiver<Result<Event, Error>> {
+    /// [`Error::RevisionAhead`] if `after` is beyond the last stored
+    /// revision (a client resuming against a store restored from an older
+    /// backup must not silently skip events).
+    pub fn watch(
+        &self,
+        after: u64,
+        filter: EventFilter,
+    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
+        let latest = self.store.durable_revision();
+        if after > latest {
+            return Err(Error::RevisionAhead { after, latest });
+        }
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let desk = self.clone();
         tokio::spawn(async move {
@@ -317,7 +328,7 @@ impl Desk {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        rx
+        Ok(rx)
     }
 
     /// Sends events to a watcher until it goes away (`Ok`) or must be ended
@@ -348,7 +359,13 @@ impl Desk {
             return Ok(());
         }
         loop {
-            let event = match live.events.recv().await {
+            // A watcher whose filter rarely matches must still notice that
+            // its client has gone.
+            let received = tokio::select! {
+                received = live.events.recv() => received,
+                () = tx.closed() => return Ok(()),
+            };
+            let event = match received {
                 Ok(event) => event,
                 Err(RecvError::Lagged(_)) => return Err(Error::WatcherTooSlow),
                 Err(RecvError::Closed) => return Err(Error::ShuttingDown),
@@ -378,6 +395,9 @@ impl Desk {
         tx: &mpsc::Sender<Result<Event, Error>>,
     ) -> Result<bool, Error> {
         while *last < up_to {
+            if tx.is_closed() {
+                return Ok(false);
+            }
             let after = *last;
             let page = self
                 .blocking(move |store| store.events_since(after, up_to, REPLAY_PAGE))

@@ -334,7 +334,7 @@ impl ClaimService for ClaimServiceImpl {
         let r = request.into_inner();
         rpc("WatchClaimEvents", "", async {
             let filter = convert::event_filter(&r)?;
-            let events = self.desk.watch(r.after_revision, filter);
+            let events = self.desk.watch(r.after_revision, filter)?;
             let stream = ReceiverStream::new(events).map(|item| {
                 item.map(convert::event_to_pb).map_err(|e| {
                     tracing::info!(error = %e, "watch ended");

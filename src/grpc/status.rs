@@ -108,6 +108,12 @@ impl From<Error> for Status {
             Error::WatcherTooSlow => {
                 status(Code::ResourceExhausted, "WATCHER_TOO_SLOW", message, &[])
             }
+            Error::RevisionAhead { latest, .. } => status(
+                Code::OutOfRange,
+                "REVISION_AHEAD",
+                message,
+                &[("latest_revision", latest.to_string())],
+            ),
             Error::ShuttingDown => status(Code::Unavailable, "SHUTTING_DOWN", message, &[]),
             Error::Storage(cause) => {
                 tracing::error!(error = %cause, "storage failure");

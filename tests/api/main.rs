@@ -12,5 +12,7 @@ mod faults;
 mod idempotency;
 mod lifecycle;
 mod listing;
+mod queue;
 mod restart;
 mod service;
+mod watch;

@@ -1666,7 +1666,9 @@ async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out(
         )
         .await
         .expect("the claim is submitted");
-    let mut events = desk.watch(0, EventFilter::default());
+    let mut events = desk
+        .watch(0, EventFilter::default())
+        .expect("revision 0 is never ahead");
     assert_eq!(
         next_desk_event(&mut events).await.action,
         domain::Action::Submit
@@ -1737,7 +1739,9 @@ async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
         "the renewal moved the expiry"
     );
 
-    let mut events = desk.watch(renewed.revision, EventFilter::default());
+    let mut events = desk
+        .watch(renewed.revision, EventFilter::default())
+        .expect("the renewal is stored");
     let expired = next_desk_event(&mut events).await;
     assert_eq!(expired.action, domain::Action::ExpireLease, "{expired:?}");
     assert!(
