@@ -2,11 +2,11 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
 
 use claimdesk::{
     desk::DeskConfig,
-    server::{Config, Server},
+    server::{self, Config, Exposure, Limits, Server},
     telemetry::{self, LogFormat},
 };
 
@@ -43,6 +43,18 @@ enum Command {
         /// Log format; filter with RUST_LOG (default `info`).
         #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Listen on an address other hosts can reach although callers are
+        /// not authenticated (anyone can act as any user). Without it,
+        /// `serve` only listens on loopback addresses.
+        #[arg(
+            long,
+            env = "CLAIMDESK_ALLOW_ANONYMOUS",
+            value_parser = BoolishValueParser::new(),
+            default_value_t = false
+        )]
+        allow_anonymous: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Check the tamper-evident history.
     Audit {
@@ -50,6 +62,81 @@ enum Command {
         command: AuditCommand,
     },
 }
+
+/// Transport limits; see [`Limits`]. The defaults here must be those of
+/// `Limits::default()` (a test checks).
+#[derive(Args)]
+struct LimitArgs {
+    /// Largest request message accepted, in bytes; larger ones fail with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CLAIMDESK_MAX_REQUEST_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_request_bytes: u32,
+    /// Largest response message sent, in bytes; larger ones fail with
+    /// OUT_OF_RANGE.
+    #[arg(long, env = "CLAIMDESK_MAX_RESPONSE_BYTES", default_value_t = 16 << 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_response_bytes: u32,
+    /// How long a unary call may run in the server before it fails with
+    /// DEADLINE_EXCEEDED, e.g. `30s`; `off` for no limit. Streams are not
+    /// limited.
+    #[arg(long, env = "CLAIMDESK_REQUEST_TIMEOUT", default_value = "30s",
+          value_parser = parse_optional_duration)]
+    request_timeout: Optional,
+    /// Calls and streams open at once on one connection (HTTP/2
+    /// SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "CLAIMDESK_MAX_STREAMS_PER_CONNECTION", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_connection: u32,
+    /// Calls of one connection handled at once; the others wait.
+    #[arg(long, env = "CLAIMDESK_MAX_CALLS_PER_CONNECTION", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_calls_per_connection: u32,
+    /// Interval of HTTP/2 PINGs checking that a peer is alive; `off` for
+    /// none.
+    #[arg(long, env = "CLAIMDESK_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s",
+          value_parser = parse_optional_duration)]
+    http2_keepalive_interval: Optional,
+    /// How long a PING may go unanswered before the connection is closed.
+    #[arg(long, env = "CLAIMDESK_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s",
+          value_parser = parse_duration)]
+    http2_keepalive_timeout: Duration,
+    /// Idle time before TCP keepalive probes start; `off` for none.
+    #[arg(long, env = "CLAIMDESK_TCP_KEEPALIVE", default_value = "60s",
+          value_parser = parse_optional_duration)]
+    tcp_keepalive: Optional,
+    /// Age after which a connection is asked to go away (GOAWAY; clients
+    /// reconnect); `off` for never.
+    #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE", default_value = "off",
+          value_parser = parse_optional_duration)]
+    max_connection_age: Optional,
+    /// How long calls and streams may go on after the connection's maximum
+    /// age before it is closed; `off` for until they end.
+    #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE_GRACE", default_value = "off",
+          value_parser = parse_optional_duration)]
+    max_connection_age_grace: Optional,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_request_bytes: self.max_request_bytes as usize,
+            max_response_bytes: self.max_response_bytes as usize,
+            request_timeout: self.request_timeout.0,
+            max_streams_per_connection: self.max_streams_per_connection,
+            max_calls_per_connection: self.max_calls_per_connection as usize,
+            http2_keepalive_interval: self.http2_keepalive_interval.0,
+            http2_keepalive_timeout: self.http2_keepalive_timeout,
+            tcp_keepalive: self.tcp_keepalive.0,
+            max_connection_age: self.max_connection_age.0,
+            max_connection_age_grace: self.max_connection_age_grace.0,
+        }
+    }
+}
+
+/// A duration, or `off` (`None`).
+#[derive(Debug, Clone, Copy)]
+struct Optional(Option<Duration>);
 
 #[derive(Subcommand)]
 enum AuditCommand {
@@ -71,8 +158,11 @@ fn main() -> ExitCode {
             shutdown_grace_secs,
             lease,
             log_format,
+            allow_anonymous,
+            limits,
         } => {
             telemetry::init(log_format);
+            let limits = limits.limits();
             let config = Config {
                 listen,
                 data_dir,
@@ -87,7 +177,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve_until_signal(&config)) {
+            match runtime.block_on(serve_until_signal(&config, limits, allow_anonymous)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -101,8 +191,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve_until_signal(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::build(config).await?;
+async fn serve_until_signal(
+    config: &Config,
+    limits: Limits,
+    allow_anonymous: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Decided before anything is bound or opened.
+    let exposure = server::exposure(config.listen, allow_anonymous)?;
+    let server = Server::build(config).await?.limits(limits);
+    if exposure == Exposure::Network {
+        tracing::warn!(
+            addr = %server.local_addr(),
+            "callers are not authenticated: anyone who can reach this address can act as \
+             any user (--allow-anonymous)"
+        );
+    }
     server.run_until(shutdown_signal()).await?;
     Ok(())
 }
@@ -138,4 +241,82 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
         return Err("must be at most 24h".into());
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// A duration as [`parse_duration`] reads it, or `off`.
+fn parse_optional_duration(raw: &str) -> Result<Optional, String> {
+    if raw == "off" {
+        return Ok(Optional(None));
+    }
+    parse_duration(raw)
+        .map(|d| Optional(Some(d)))
+        .map_err(|e| format!("{e} (or `off`)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn serve_limits(args: &[&str]) -> Result<Limits, clap::Error> {
+        let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
+        match cli.command {
+            Command::Serve { limits, .. } => Ok(limits.limits()),
+            Command::Audit { .. } => unreachable!("serve parses as serve"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_defaults_of_the_flags_are_the_default_limits() {
+        assert_eq!(serve_limits(&[]).expect("no flags"), Limits::default());
+    }
+
+    #[test]
+    fn limits_can_be_set_and_turned_off() {
+        let limits = serve_limits(&[
+            "--max-request-bytes",
+            "4096",
+            "--request-timeout",
+            "off",
+            "--max-calls-per-connection",
+            "8",
+            "--max-connection-age",
+            "2h",
+            "--max-connection-age-grace",
+            "90s",
+            "--tcp-keepalive",
+            "off",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            limits,
+            Limits {
+                max_request_bytes: 4096,
+                request_timeout: None,
+                max_calls_per_connection: 8,
+                max_connection_age: Some(Duration::from_secs(7200)),
+                max_connection_age_grace: Some(Duration::from_secs(90)),
+                tcp_keepalive: None,
+                ..Limits::default()
+            }
+        );
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        for flag in [
+            "--max-request-bytes",
+            "--max-streams-per-connection",
+            "--max-calls-per-connection",
+            "--request-timeout",
+        ] {
+            assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
+        }
+    }
 }

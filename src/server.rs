@@ -7,12 +7,35 @@
 //! get GOAWAY (no new RPCs), in-flight RPCs run to completion (streams that
 //! outlive the grace period are cut), then one last durable flush and the
 //! store is closed. Only then does `run_until` return.
+//!
+//! Transport [`Limits`] bound what one caller can ask of the server: the
+//! size of a request message, how long a unary call runs, how many calls and
+//! streams one connection carries, and how long a silent peer keeps its
+//! connection. [`exposure`] decides whether `serve` may listen on an
+//! address: callers are not authenticated, so only loopback unless the
+//! operator says otherwise.
 
-use std::{any::Any, future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    collections::{HashMap, HashSet},
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
+use prost::Message as _;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::{
+    Code, Status, body::Body, codegen::Service, server::NamedService,
+    transport::server::TcpIncoming,
+};
 use tonic_health::ServingStatus;
+use tonic_types::{ErrorDetails, StatusExt};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
@@ -39,6 +62,95 @@ impl Config {
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 }
 
+/// What one caller may ask of the server. [`Limits::default`] holds the
+/// defaults of `claimdesk serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request message accepted, in bytes. A larger one fails
+    /// with RESOURCE_EXHAUSTED / MESSAGE_TOO_LARGE before its handler runs.
+    pub max_request_bytes: usize,
+    /// The largest response message sent, in bytes. A larger one fails with
+    /// OUT_OF_RANGE (ask for a smaller page).
+    pub max_response_bytes: usize,
+    /// How long a unary call may run once the server has taken it; then it
+    /// fails with DEADLINE_EXCEEDED / REQUEST_TIMEOUT. Streams
+    /// (`WatchClaimEvents`, health `Watch`, reflection) are not limited.
+    /// `None`: only the client's deadline (`grpc-timeout`) applies.
+    pub request_timeout: Option<Duration>,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`: calls and streams open at
+    /// once on one connection. Clients queue the rest.
+    pub max_streams_per_connection: u32,
+    /// Calls of one connection handled at once (their handlers running);
+    /// the others wait in the server until one finishes. An open stream
+    /// counts only until its handler has answered the headers.
+    pub max_calls_per_connection: usize,
+    /// How often an HTTP/2 PING checks that the peer is still there; `None`:
+    /// never.
+    pub http2_keepalive_interval: Option<Duration>,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout: Duration,
+    /// Idle time before the kernel starts TCP keepalive probes; `None`: off.
+    pub tcp_keepalive: Option<Duration>,
+    /// After this long a connection is asked to go away (GOAWAY): calls in
+    /// flight finish, new calls go to a new connection. `None`: never.
+    pub max_connection_age: Option<Duration>,
+    /// How long calls and streams may go on after `max_connection_age`
+    /// before the connection is closed under them. `None`: until they end.
+    pub max_connection_age_grace: Option<Duration>,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 200;
+    pub const DEFAULT_MAX_CALLS_PER_CONNECTION: usize = 64;
+    pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+    pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+    pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            max_response_bytes: Self::DEFAULT_MAX_RESPONSE_BYTES,
+            request_timeout: Some(Self::DEFAULT_REQUEST_TIMEOUT),
+            max_streams_per_connection: Self::DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            max_calls_per_connection: Self::DEFAULT_MAX_CALLS_PER_CONNECTION,
+            http2_keepalive_interval: Some(Self::DEFAULT_HTTP2_KEEPALIVE_INTERVAL),
+            http2_keepalive_timeout: Self::DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+            tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+        }
+    }
+}
+
+/// Who can reach a server on a given address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Only this host (127.0.0.0/8, ::1).
+    Loopback,
+    /// Other hosts too, and the operator allowed unauthenticated callers.
+    Network,
+}
+
+/// Whether `serve` may listen on `listen`. Callers are not authenticated
+/// (anyone may name any user in `x-claimdesk-user`), so only a loopback
+/// address is allowed, unless `allow_anonymous` says that serving unknown
+/// callers on the network is intended.
+pub fn exposure(listen: SocketAddr, allow_anonymous: bool) -> Result<Exposure, StartError> {
+    // `::ffff:127.0.0.1` is loopback too.
+    if listen.ip().to_canonical().is_loopback() {
+        Ok(Exposure::Loopback)
+    } else if allow_anonymous {
+        Ok(Exposure::Network)
+    } else {
+        Err(StartError::AnonymousOnNetwork { addr: listen })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
@@ -48,6 +160,13 @@ pub enum StartError {
     },
     #[error("cannot open the data directory {dir}: {source}")]
     Store { dir: PathBuf, source: Error },
+    #[error(
+        "refusing to listen on {addr}: callers are not authenticated, so anyone who can \
+         reach this address could act as any user; listen on a loopback address \
+         (127.0.0.1 or ::1), or pass --allow-anonymous (CLAIMDESK_ALLOW_ANONYMOUS=true) \
+         to serve unauthenticated callers on the network anyway"
+    )]
+    AnonymousOnNetwork { addr: SocketAddr },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +184,9 @@ pub struct Server {
     store: Arc<dyn Store>,
     shutdown_grace: Duration,
     desk: DeskConfig,
+    limits: Limits,
+    /// Fires when the store is gone and its directory released.
+    store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Server {
@@ -85,11 +207,14 @@ impl Server {
             .await
             .map_err(|e| store_error(Error::Internal(e.to_string())))?
             .map_err(store_error)?;
+        let store_closed = store.on_close();
         Ok(Self {
             listener,
             store: Arc::new(store),
             shutdown_grace: config.shutdown_grace,
             desk: config.desk,
+            limits: Limits::default(),
+            store_closed,
         })
     }
 
@@ -100,6 +225,8 @@ impl Server {
             store,
             shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
             desk: DeskConfig::default(),
+            limits: Limits::default(),
+            store_closed: None,
         })
     }
 
@@ -116,6 +243,12 @@ impl Server {
         self
     }
 
+    /// The transport limits (by default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -126,6 +259,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let addr = self.local_addr();
+        let limits = self.limits;
         let desk = Desk::new(self.store, self.desk);
         let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -142,21 +276,62 @@ impl Server {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
+        let calls = CallLimits::new(&limits);
+        let claim_service = ClaimServiceServer::new(ClaimServiceImpl::new(desk.clone()))
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+        let health_service = health_service
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+        let reflection_v1 = reflection_v1
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+        let reflection_v1alpha = reflection_v1alpha
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .concurrency_limit_per_connection(limits.max_calls_per_connection)
+            .http2_keepalive_interval(limits.http2_keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout));
+        if let Some(age) = limits.max_connection_age {
+            builder = builder.max_connection_age(age);
+        }
+        if let Some(grace) = limits.max_connection_age_grace {
+            builder = builder.max_connection_age_grace(grace);
+        }
+
+        tracing::info!(
+            max_request_bytes = limits.max_request_bytes,
+            max_response_bytes = limits.max_response_bytes,
+            request_timeout = ?limits.request_timeout,
+            max_streams_per_connection = limits.max_streams_per_connection,
+            max_calls_per_connection = limits.max_calls_per_connection,
+            http2_keepalive_interval = ?limits.http2_keepalive_interval,
+            http2_keepalive_timeout = ?limits.http2_keepalive_timeout,
+            tcp_keepalive = ?limits.tcp_keepalive,
+            max_connection_age = ?limits.max_connection_age,
+            max_connection_age_grace = ?limits.max_connection_age_grace,
+            "transport limits"
+        );
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let stopping_desk = desk.clone();
-        let serving = tonic::transport::Server::builder()
+        let serving = builder
             .layer(CatchPanicLayer::custom(panic_to_status))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(ClaimServiceServer::new(ClaimServiceImpl::new(desk.clone())))
+            .add_service(Limited::new(health_service, &calls))
+            .add_service(Limited::new(reflection_v1, &calls))
+            .add_service(Limited::new(reflection_v1alpha, &calls))
+            .add_service(Limited::new(claim_service, &calls))
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY the tail of each response waits for the
                 // client's delayed ACK (~40 ms per call on a reused
-                // connection); tonic's own nodelay setting does not apply to
-                // a listener handed in, so set it here.
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                // connection); tonic's own nodelay and TCP keepalive settings
+                // do not apply to a listener handed in, so set them here.
+                TcpIncoming::from(self.listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(limits.tcp_keepalive),
                 async move {
                     shutdown.await;
                     tracing::info!("shutting down: finishing in-flight requests");
@@ -198,6 +373,16 @@ impl Server {
         tokio::task::spawn_blocking(move || drop(desk))
             .await
             .map_err(|e| ServeError::FinalFlush(Error::Internal(e.to_string())))?;
+        // A connection task may still hold the store for a moment after the
+        // server stopped; return only once the directory is free, so a
+        // restart or `audit verify` right after finds it unlocked.
+        if let Some(closed) = self.store_closed
+            && tokio::time::timeout(self.shutdown_grace, closed)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the store was still in use after the shutdown grace period");
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -218,4 +403,284 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
         .unwrap_or("(no message)");
     tracing::error!(panic = message, "handler panicked");
     grpc::status::internal().into_http()
+}
+
+// ---------------------------------------------------------------------------
+// Per-call limits.
+
+/// What [`Limited`] enforces, shared by the services of one server.
+struct CallLimits {
+    max_request_bytes: usize,
+    request_timeout: Option<Duration>,
+    /// Paths (`/package.Service/Method`) of the methods that stream in
+    /// either direction; the request timeout does not apply to them.
+    streaming: HashSet<String>,
+}
+
+impl CallLimits {
+    fn new(limits: &Limits) -> Arc<Self> {
+        Arc::new(Self {
+            max_request_bytes: limits.max_request_bytes,
+            request_timeout: limits.request_timeout,
+            streaming: streaming_methods(&[
+                grpc::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ]),
+        })
+    }
+}
+
+/// The paths of the streaming methods described in `descriptor_sets`.
+fn streaming_methods(descriptor_sets: &[&[u8]]) -> HashSet<String> {
+    let mut paths = HashSet::new();
+    for encoded in descriptor_sets {
+        let set = prost_types::FileDescriptorSet::decode(*encoded)
+            .expect("the built-in descriptor sets decode");
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    if method.client_streaming() || method.server_streaming() {
+                        paths.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// A gRPC service with [`CallLimits`] enforced around it:
+///
+/// - A unary call whose handler (reading the request included) runs longer
+///   than the request timeout is dropped and answered DEADLINE_EXCEEDED.
+///   Streaming methods are left alone: a `WatchClaimEvents` or health
+///   `Watch` stream is meant to stay open for hours. The deadline covers
+///   the handler up to its answer, so even applied to a stream it would
+///   only bound the stream's start; streams are left out all the same, so
+///   that this holds whatever a stream's handler does first. (tonic's
+///   `Server::timeout` is not used: it answers CANCELLED, not
+///   DEADLINE_EXCEEDED, and cannot leave streams out.)
+/// - tonic refuses a request message larger than its decoding limit with
+///   OUT_OF_RANGE; the gRPC convention, and what clients retry on, is
+///   RESOURCE_EXHAUSTED, so that answer is rewritten, with an `ErrorInfo`
+///   like every other error of the service.
+#[derive(Clone)]
+struct Limited<S> {
+    inner: S,
+    limits: Arc<CallLimits>,
+}
+
+impl<S> Limited<S> {
+    fn new(inner: S, limits: &Arc<CallLimits>) -> Self {
+        Self {
+            inner,
+            limits: limits.clone(),
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Limited<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Limited<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let timeout = self
+            .limits
+            .request_timeout
+            .filter(|_| !self.limits.streaming.contains(&path));
+        let max_request_bytes = self.limits.max_request_bytes;
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let response = match timeout {
+                None => call.await?,
+                Some(timeout) => match tokio::time::timeout(timeout, call).await {
+                    Ok(response) => response?,
+                    Err(_) => {
+                        tracing::warn!(
+                            method = path,
+                            timeout_ms = timeout.as_millis(),
+                            "call ran longer than the request timeout; ended"
+                        );
+                        return Ok(request_timeout(timeout).into_http());
+                    }
+                },
+            };
+            if is_oversized_request(&response) {
+                tracing::info!(
+                    method = path,
+                    max_request_bytes,
+                    "request message too large; refused"
+                );
+                return Ok(message_too_large(max_request_bytes).into_http());
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Whether `response` is tonic's refusal of a request message above its
+/// decoding limit (the status travels in the response's extensions).
+fn is_oversized_request(response: &http::Response<Body>) -> bool {
+    response.extensions().get::<Status>().is_some_and(|status| {
+        status.code() == Code::OutOfRange
+            && status
+                .message()
+                .starts_with("Error, decoded message length too large")
+    })
+}
+
+fn limit_status(code: Code, reason: &str, message: String, metadata: (&str, String)) -> Status {
+    let metadata = HashMap::from([(metadata.0.to_owned(), metadata.1)]);
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, grpc::status::ERROR_DOMAIN, metadata),
+    )
+}
+
+fn message_too_large(limit: usize) -> Status {
+    limit_status(
+        Code::ResourceExhausted,
+        "MESSAGE_TOO_LARGE",
+        format!("the request message is larger than the {limit} bytes the server accepts"),
+        ("max_request_bytes", limit.to_string()),
+    )
+}
+
+fn request_timeout(timeout: Duration) -> Status {
+    limit_status(
+        Code::DeadlineExceeded,
+        "REQUEST_TIMEOUT",
+        format!(
+            "the call ran longer than the server's request timeout ({} ms)",
+            timeout.as_millis()
+        ),
+        ("timeout_ms", timeout.as_millis().to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("a socket address")
+    }
+
+    #[test]
+    fn loopback_addresses_are_served_without_allow_anonymous() {
+        for listen in [
+            "127.0.0.1:50051",
+            "127.0.0.1:0",
+            "127.1.2.3:50051",
+            "[::1]:50051",
+            "[::ffff:127.0.0.1]:50051",
+        ] {
+            assert_eq!(
+                exposure(addr(listen), false).expect(listen),
+                Exposure::Loopback,
+                "{listen}"
+            );
+            assert_eq!(
+                exposure(addr(listen), true).expect(listen),
+                Exposure::Loopback,
+                "{listen}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_addresses_are_refused_without_allow_anonymous_naming_the_address_and_flag() {
+        for listen in [
+            "0.0.0.0:50051",
+            "0.0.0.0:0",
+            "[::]:50051",
+            "192.168.1.20:50051",
+            "10.0.0.7:50051",
+            "[2001:db8::1]:50051",
+            "[::ffff:10.0.0.7]:50051",
+            "128.0.0.1:50051",
+        ] {
+            let error = exposure(addr(listen), false).expect_err(listen);
+            assert!(
+                matches!(error, StartError::AnonymousOnNetwork { addr: a } if a == addr(listen)),
+                "{listen}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains(listen), "{message}");
+            assert!(message.contains("--allow-anonymous"), "{message}");
+            assert!(message.contains("not authenticated"), "{message}");
+        }
+    }
+
+    #[test]
+    fn network_addresses_are_served_with_allow_anonymous() {
+        for listen in ["0.0.0.0:50051", "[::]:0", "192.168.1.20:50051"] {
+            assert_eq!(
+                exposure(addr(listen), true).expect(listen),
+                Exposure::Network,
+                "{listen}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_streaming_methods_escape_the_request_timeout() {
+        let streaming = CallLimits::new(&Limits::default()).streaming.clone();
+        for path in [
+            "/claimdesk.v1.ClaimService/WatchClaimEvents",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(streaming.contains(path), "{path} in {streaming:?}");
+        }
+        assert_eq!(streaming.len(), 4, "{streaming:?}");
+        for path in [
+            "/claimdesk.v1.ClaimService/GetClaim",
+            "/claimdesk.v1.ClaimService/SubmitClaim",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert!(!streaming.contains(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_default_limits_are_the_documented_ones() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_request_bytes, 1 << 20);
+        assert_eq!(limits.max_response_bytes, 16 << 20);
+        assert_eq!(limits.request_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(limits.max_streams_per_connection, 200);
+        assert_eq!(limits.max_calls_per_connection, 64);
+        assert_eq!(
+            limits.http2_keepalive_interval,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(limits.http2_keepalive_timeout, Duration::from_secs(20));
+        assert_eq!(limits.tcp_keepalive, Some(Duration::from_secs(60)));
+        assert_eq!(limits.max_connection_age, None);
+        assert_eq!(limits.max_connection_age_grace, None);
+    }
 }

@@ -30,6 +30,7 @@ use sled::{
     Transactional,
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
 };
+use tokio::sync::oneshot;
 
 use super::{
     AuditReport, ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
@@ -78,6 +79,22 @@ pub struct SledStore {
     write_lock: Mutex<()>,
     hub: Arc<Hub>,
     committer: Committer,
+    /// Taken by whoever needs to know when the files are released.
+    on_close: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Last field: dropped after the trees and the committer (which holds
+    /// the database), so it fires once the data directory is released.
+    _close_notice: CloseNotice,
+}
+
+/// Fires its channel when dropped.
+struct CloseNotice(Option<oneshot::Sender<()>>);
+
+impl Drop for CloseNotice {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 fn storage(context: &'static str) -> impl FnOnce(sled::Error) -> Error {
@@ -268,6 +285,7 @@ impl SledStore {
         })
         .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
 
+        let (close_tx, close_rx) = oneshot::channel();
         let store = Self {
             claims: tree("claims")?,
             index: tree("index")?,
@@ -279,11 +297,26 @@ impl SledStore {
             write_lock: Mutex::new(()),
             hub,
             committer,
+            on_close: Mutex::new(Some(close_rx)),
+            _close_notice: CloseNotice(Some(close_tx)),
         };
         // Make the format marker and the trees durable before any client
         // relies on them.
         store.durable().wait_blocking()?;
         Ok(store)
+    }
+
+    /// Resolves once the store has been dropped and its data directory
+    /// released (another process or store may then open it). The server
+    /// awaits it so that it exits, or returns to a test, only when the
+    /// directory is free; the last holder of the store may be a connection
+    /// task that finishes just after the server stopped. `None` after the
+    /// first call.
+    pub fn on_close(&self) -> Option<oneshot::Receiver<()>> {
+        self.on_close
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
     }
 
     /// Takes the write lock: writers are serialised. Refused once a

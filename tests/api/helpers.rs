@@ -497,3 +497,41 @@ impl TestServer {
         Self::run(server, Some(dir))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Servers with other transport limits (tests/api/limits.rs).
+
+impl TestServer {
+    /// Starts a server on a fresh data directory with `limits` instead of
+    /// the default transport limits.
+    pub async fn spawn_with_limits(limits: server::Limits) -> Self {
+        init_logging();
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let config = server::Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_path_buf(),
+            cache_capacity: TEST_CACHE_BYTES,
+            shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
+            desk: claimdesk::desk::DeskConfig::default(),
+        };
+        let server = Server::build(&config)
+            .await
+            .unwrap_or_else(|e| panic!("the server starts on {}: {e}: {e:?}", dir.path().display()))
+            .limits(limits);
+        Self::run(server, Some(dir))
+    }
+
+    /// Starts a server on a store built by the test with `limits` instead of
+    /// the default transport limits.
+    pub async fn spawn_with_store_and_limits(
+        store: Arc<dyn Store>,
+        limits: server::Limits,
+    ) -> Self {
+        init_logging();
+        let server = Server::with_store(SocketAddr::from(([127, 0, 0, 1], 0)), store)
+            .await
+            .expect("the server starts on the given store")
+            .limits(limits);
+        Self::run(server, None)
+    }
+}

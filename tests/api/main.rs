@@ -11,6 +11,7 @@ mod events;
 mod faults;
 mod idempotency;
 mod lifecycle;
+mod limits;
 mod listing;
 mod queue;
 mod restart;

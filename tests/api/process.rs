@@ -1233,9 +1233,12 @@ async fn sigterm_lets_in_flight_writes_finish_exits_zero_and_keeps_every_acknowl
         let status = d.stopped_by.as_ref().expect("the writer ran until refused");
         // Refused by the server (GOAWAY, listener closed) or dropped by the
         // client before sending (connection closed); whether a refused
-        // request was stored anyway is checked after the restart.
+        // request was stored anyway is checked after the restart. A stream
+        // that raced the GOAWAY is reported by the client's HTTP/2 layer,
+        // which tonic maps to INTERNAL naming the GoAway.
+        let cut_by_goaway = status.code() == Code::Internal && status.message().contains("GoAway");
         assert!(
-            matches!(status.code(), Code::Unavailable | Code::Cancelled),
+            matches!(status.code(), Code::Unavailable | Code::Cancelled) || cut_by_goaway,
             "{status:?}"
         );
         done.push(d);

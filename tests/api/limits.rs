@@ -1,0 +1,894 @@
+//! Transport limits and the open-mode guard.
+//!
+//! In-process servers check what a client sees at each limit (an oversized
+//! request, a call running past the request timeout, a burst of calls on one
+//! connection, a flood of connections that never speak) and that other
+//! clients are served meanwhile. The `claimdesk` binary checks that `serve`
+//! listens on a network address only with `--allow-anonymous`.
+//!
+//! Nothing sleeps to synchronise: every wait is for an event and bounded by
+//! a timeout. The few waits that expect nothing to happen (a stream that
+//! must stay open past the request timeout) are bounded observation windows.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::Path,
+    process::{ExitStatus, Stdio},
+    sync::{Arc, Condvar, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+use claimdesk::{
+    domain::{Claim, ClaimId, Event},
+    error::Error,
+    pb::{self, GetClaimRequest, SubmitClaimRequest, WatchClaimEventsRequest, claim_event},
+    server::Limits,
+    storage::{
+        Change, ClaimFilter, Durable, Page, QueueCounts, QueueQuery, RequestKey, SledStore, Store,
+        Submitted, Subscription,
+    },
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
+    process::{Child, ChildStderr, Command},
+    sync::watch,
+    task::JoinSet,
+};
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::helpers::*;
+
+/// Bounds waits for events; not delays. Generous: the suite runs many
+/// servers at once on small machines.
+const WAIT: Duration = Duration::from_secs(60);
+/// Bounds the burst of calls of one connection.
+const BURST_WAIT: Duration = Duration::from_secs(300);
+
+/// Awaits `future`, failing the test if it takes longer than `limit`.
+async fn within<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not done within {limit:?}"))
+}
+
+async fn health_check(channel: tonic::transport::Channel, service: &str) -> ServingStatus {
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .expect("health Check succeeds")
+        .into_inner()
+        .status()
+}
+
+fn submit_request(claim: pb::Claim) -> tonic::Request<SubmitClaimRequest> {
+    as_user(
+        SubmitClaimRequest {
+            claim: Some(claim),
+            request_id: String::new(),
+        },
+        "ed.morgan",
+    )
+}
+
+// ---------------------------------------------------------------------------
+// A store whose reads can be held up.
+
+/// A gate that `Store::get` passes through: closed, reads wait until it
+/// opens. Counts the reads that reached it.
+struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+    entered: watch::Sender<usize>,
+}
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            closed: Mutex::new(false),
+            opened: Condvar::new(),
+            entered: watch::Sender::new(0),
+        })
+    }
+
+    /// Called by `get`, on the blocking pool.
+    fn pass(&self) {
+        self.entered.send_modify(|n| *n += 1);
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        while *closed {
+            closed = self.opened.wait(closed).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Closes the gate until the returned guard is dropped (also when a test
+    /// fails, so that no blocked read keeps the runtime from shutting down).
+    fn close(self: &Arc<Self>) -> Closed {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        Closed(self.clone())
+    }
+
+    fn entered(&self) -> usize {
+        *self.entered.borrow()
+    }
+
+    /// Waits until `n` reads in all have reached the gate.
+    async fn wait_for_entered(&self, n: usize) {
+        let mut rx = self.entered.subscribe();
+        within(
+            &format!("{n} reads reach the store"),
+            WAIT,
+            rx.wait_for(|entered| *entered >= n),
+        )
+        .await
+        .expect("the gate is alive");
+    }
+}
+
+struct Closed(Arc<Gate>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        *self.0.closed.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.opened.notify_all();
+    }
+}
+
+/// The real sled store; `get` goes through a [`Gate`].
+struct GatedStore {
+    inner: SledStore,
+    gate: Arc<Gate>,
+}
+
+impl Store for GatedStore {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        self.inner.submit(claim, request)
+    }
+
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        self.gate.pass();
+        self.inner.get(id)
+    }
+
+    fn list(
+        &self,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: usize,
+    ) -> Result<Page<Claim>, Error> {
+        self.inner.list(filter, after, limit)
+    }
+
+    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
+        self.inner.update(id, change)
+    }
+
+    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
+        self.inner.events(id, after, limit)
+    }
+
+    fn durable(&self) -> Durable {
+        self.inner.durable()
+    }
+
+    fn take_next(
+        &self,
+        query: &QueueQuery,
+        change: Change<'_>,
+    ) -> Result<Option<(Claim, Event)>, Error> {
+        self.inner.take_next(query, change)
+    }
+
+    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
+        self.inner.leases_due(now, limit)
+    }
+
+    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
+        self.inner.next_lease_expiry()
+    }
+
+    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
+        self.inner.queue_stats(story, now)
+    }
+
+    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        self.inner.events_since(after, up_to, limit)
+    }
+
+    fn subscribe(&self) -> Subscription {
+        self.inner.subscribe()
+    }
+
+    fn durable_revision(&self) -> u64 {
+        self.inner.durable_revision()
+    }
+}
+
+/// A server with `limits` on a gated store in a fresh directory (kept alive
+/// by the returned `TempDir`).
+async fn gated_server(limits: Limits) -> (TestServer, Arc<Gate>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let gate = Gate::new();
+    let store = GatedStore {
+        inner: open_sled_store(dir.path()).await,
+        gate: gate.clone(),
+    };
+    let server = TestServer::spawn_with_store_and_limits(Arc::new(store), limits).await;
+    (server, gate, dir)
+}
+
+// ---------------------------------------------------------------------------
+// Message size
+
+#[tokio::test]
+async fn an_oversized_submit_claim_fails_with_resource_exhausted_and_the_server_keeps_serving() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let mut huge = harbour_claim();
+    huge.statement = "x".repeat(2 * 1024 * 1024);
+    let result = within(
+        "the oversized SubmitClaim",
+        WAIT,
+        client.submit_claim(submit_request(huge)),
+    )
+    .await;
+    let (status, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        error_metadata(&details, "max_request_bytes").as_deref(),
+        Some("1048576"),
+        "{status:?}"
+    );
+    assert!(status.message().contains("1048576"), "{status:?}");
+
+    // The same client (the same connection) goes on working...
+    let claim = within("a normal SubmitClaim", WAIT, async {
+        submit(&mut client, "ed.morgan", harbour_claim()).await
+    })
+    .await;
+    assert_eq!(claim.statement, HARBOUR_STATEMENT);
+    // ...and so does a new one.
+    let mut other = server.client().await;
+    let read = within(
+        "GetClaim on a new client",
+        WAIT,
+        get(&mut other, &claim.name),
+    )
+    .await;
+    assert_eq!(read, claim);
+    // The refused claim was not stored.
+    let all = list_all(&mut other, pb::ListClaimsRequest::default()).await;
+    assert_eq!(names(&all), vec![claim.name.clone()]);
+    assert_eq!(
+        health_check(server.channel().await, "").await,
+        ServingStatus::Serving
+    );
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_just_under_the_size_limit_is_read_and_judged_on_its_content() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    // Well over the 2,000 characters a statement may have, but under 1 MiB
+    // as a message: the service reads it and names the field.
+    let mut long = harbour_claim();
+    long.statement = "x".repeat(1024 * 1024 - 4096);
+    let result = within(
+        "the long SubmitClaim",
+        WAIT,
+        client.submit_claim(submit_request(long)),
+    )
+    .await;
+    expect_invalid_fields(result, &["claim.statement"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_lower_configured_request_limit_is_enforced_and_named_in_the_error() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_request_bytes: 4096,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+
+    let mut big = harbour_claim();
+    big.statement = "Dock ".repeat(1000); // 5,000 bytes
+    let result = within(
+        "the big SubmitClaim",
+        WAIT,
+        client.submit_claim(submit_request(big)),
+    )
+    .await;
+    let (_, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        error_metadata(&details, "max_request_bytes").as_deref(),
+        Some("4096")
+    );
+
+    let claim = within("a small SubmitClaim", WAIT, async {
+        submit(&mut client, "ed.morgan", harbour_claim()).await
+    })
+    .await;
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_above_the_response_limit_fails_with_out_of_range_and_a_smaller_page_succeeds() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_response_bytes: 2048,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    for n in 0..20 {
+        submit(
+            &mut client,
+            "ed.morgan",
+            numbered_claim("convoy", "Vessa Radio", n),
+        )
+        .await;
+    }
+
+    let page = |page_size| pb::ListClaimsRequest {
+        story: "convoy".to_owned(),
+        page_size,
+        ..Default::default()
+    };
+    let result = within("a page of 20 claims", WAIT, client.list_claims(page(20))).await;
+    let status = result.expect_err("20 claims take more than 2,048 bytes");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let smaller = within("a page of 2 claims", WAIT, client.list_claims(page(2)))
+        .await
+        .expect("2 claims fit")
+        .into_inner();
+    assert_eq!(smaller.claims.len(), 2);
+
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Request timeout
+
+#[tokio::test]
+async fn a_unary_call_running_past_the_request_timeout_ends_with_deadline_exceeded() {
+    let timeout = Duration::from_millis(500);
+    let (server, gate, _dir) = gated_server(Limits {
+        request_timeout: Some(timeout),
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "ed.morgan", harbour_claim()).await;
+
+    let closed = gate.close();
+    let started = Instant::now();
+    let result = within(
+        "the held-up GetClaim",
+        WAIT,
+        client.get_claim(GetClaimRequest {
+            name: claim.name.clone(),
+        }),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let (status, details) = expect_error(result, Code::DeadlineExceeded, "REQUEST_TIMEOUT");
+    assert_eq!(
+        error_metadata(&details, "timeout_ms").as_deref(),
+        Some("500"),
+        "{status:?}"
+    );
+    assert!(
+        elapsed >= timeout,
+        "the server waited for its timeout, not less: {elapsed:?}"
+    );
+    assert_eq!(gate.entered(), 1, "the call did reach the store");
+
+    // Once reads flow again, the same connection is served.
+    drop(closed);
+    let read = within(
+        "GetClaim after the timeout",
+        WAIT,
+        get(&mut client, &claim.name),
+    )
+    .await;
+    assert_eq!(read, claim);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watch_streams_stay_open_past_the_request_timeout() {
+    let timeout = Duration::from_millis(300);
+    let server = TestServer::spawn_with_limits(Limits {
+        request_timeout: Some(timeout),
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+
+    let mut events = pb::claim_service_client::ClaimServiceClient::new(server.channel().await)
+        .watch_claim_events(WatchClaimEventsRequest::default())
+        .await
+        .expect("WatchClaimEvents starts")
+        .into_inner();
+    let mut health = HealthClient::new(server.channel().await)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health Watch starts")
+        .into_inner();
+    let first = within("the first health status", WAIT, health.message())
+        .await
+        .expect("health Watch")
+        .expect("a status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    // Three times the request timeout with nothing to send: a stream cut by
+    // the timeout would end (with an error) within this window.
+    let window = timeout * 3;
+    let quiet = tokio::time::timeout(window, events.message()).await;
+    assert!(
+        quiet.is_err(),
+        "the event stream ended or sent something: {quiet:?}"
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(100), health.message()).await;
+    assert!(
+        quiet.is_err(),
+        "the health stream ended or sent something: {quiet:?}"
+    );
+
+    // The event stream is alive: it delivers what happens now.
+    let claim = submit(&mut client, "ed.morgan", harbour_claim()).await;
+    let event = within("the submission's event", WAIT, events.message())
+        .await
+        .expect("WatchClaimEvents")
+        .expect("an event");
+    assert_eq!(event.claim, claim.name);
+    assert_eq!(event.r#type(), claim_event::Type::Submitted);
+
+    drop(events);
+    drop(health);
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Connection age
+
+#[tokio::test]
+async fn a_connection_past_its_maximum_age_and_grace_is_closed_and_clients_reconnect() {
+    let age = Duration::from_millis(300);
+    let grace = Duration::from_millis(300);
+    let server = TestServer::spawn_with_limits(Limits {
+        max_connection_age: Some(age),
+        max_connection_age_grace: Some(grace),
+        ..Limits::default()
+    })
+    .await;
+    let channel = server.channel().await;
+    let connected = Instant::now();
+    let mut client = pb::claim_service_client::ClaimServiceClient::new(channel.clone());
+    let mut events = client
+        .watch_claim_events(WatchClaimEventsRequest::default())
+        .await
+        .expect("WatchClaimEvents starts")
+        .into_inner();
+
+    // The stream never ends by itself; the connection's age ends it.
+    let end = within("the stream's end", WAIT, async {
+        loop {
+            match events.message().await {
+                Ok(Some(_)) => continue,
+                end => return end,
+            }
+        }
+    })
+    .await;
+    let lived = connected.elapsed();
+    assert!(
+        lived >= age + grace,
+        "the connection was closed after {lived:?}, before its age and grace ran out: {end:?}"
+    );
+
+    // The same channel connects again for the next call.
+    let claim = within("SubmitClaim on a reconnected channel", WAIT, async {
+        submit(&mut client, "ed.morgan", harbour_claim()).await
+    })
+    .await;
+    assert_eq!(get(&mut client, &claim.name).await, claim);
+
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Many calls on one connection
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_calls_on_one_connection_all_complete_and_another_client_is_served_meanwhile()
+{
+    const CALLS: usize = 10_000;
+    let per_connection = Limits::DEFAULT_MAX_CALLS_PER_CONNECTION;
+    let (server, gate, _dir) = gated_server(Limits::default()).await;
+    let mut setup = server.client().await;
+    let claim = submit(&mut setup, "ed.morgan", harbour_claim()).await;
+    let before = gate.entered();
+
+    // Reads wait at the gate, so the burst's calls pile up in the server.
+    let closed = gate.close();
+    let burst = pb::claim_service_client::ClaimServiceClient::new(server.channel().await);
+    let mut calls = JoinSet::new();
+    for _ in 0..CALLS {
+        let mut client = burst.clone();
+        let name = claim.name.clone();
+        calls.spawn(async move { client.get_claim(GetClaimRequest { name }).await });
+    }
+    gate.wait_for_entered(before + per_connection).await;
+
+    // Every call slot of that connection is taken: another client, on its
+    // own connection, is served all the same.
+    let mut other = server.client().await;
+    let submitted = within("another client's SubmitClaim", WAIT, async {
+        submit(
+            &mut other,
+            "kim.checker",
+            border_claim("Troops crossed", "Vessa Radio"),
+        )
+        .await
+    })
+    .await;
+    assert_eq!(submitted.statement, "Troops crossed");
+    let status = within(
+        "another client's health Check",
+        WAIT,
+        health_check(server.channel().await, "claimdesk.v1.ClaimService"),
+    )
+    .await;
+    assert_eq!(status, ServingStatus::Serving);
+    assert_eq!(
+        gate.entered() - before,
+        per_connection,
+        "one connection runs at most {per_connection} calls at once"
+    );
+
+    drop(closed);
+    let results = within("the burst", BURST_WAIT, calls.join_all()).await;
+    assert_eq!(results.len(), CALLS);
+    for result in results {
+        let read = result.expect("every call of the burst succeeds");
+        assert_eq!(read.into_inner(), claim);
+    }
+    assert_eq!(gate.entered() - before, CALLS);
+
+    // The server is none the worse.
+    let read = within(
+        "GetClaim after the burst",
+        WAIT,
+        get(&mut other, &claim.name),
+    )
+    .await;
+    assert_eq!(read, claim);
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Connections that never speak
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_silent_connections_do_not_stop_other_clients_from_being_served() {
+    let server = TestServer::spawn().await;
+    let mut before = server.client().await;
+    let claim = submit(&mut before, "ed.morgan", harbour_claim()).await;
+
+    // Half say nothing at all; half start the HTTP/2 preface and stop
+    // half-way ("PRI * HTTP/2.0\r\n\r\n" of "...\r\n\r\nSM\r\n\r\n").
+    let mut silent = Vec::new();
+    for i in 0..200 {
+        let mut stream = within("a raw connection", WAIT, TcpStream::connect(server.addr()))
+            .await
+            .expect("the server accepts TCP connections");
+        if i % 2 == 1 {
+            stream
+                .write_all(b"PRI * HTTP/2.0\r\n\r\n")
+                .await
+                .expect("part of the preface is sent");
+        }
+        silent.push(stream);
+    }
+
+    // A new client connects and is served...
+    let mut after = within("a new connection", WAIT, server.client()).await;
+    let read = within(
+        "GetClaim on a new connection",
+        WAIT,
+        get(&mut after, &claim.name),
+    )
+    .await;
+    assert_eq!(read, claim);
+    let submitted = within("SubmitClaim on a new connection", WAIT, async {
+        submit(
+            &mut after,
+            "kim.checker",
+            border_claim("Troops crossed", "Vessa Radio"),
+        )
+        .await
+    })
+    .await;
+    // ...and so is the client connected before the flood.
+    let read = within(
+        "GetClaim on the earlier connection",
+        WAIT,
+        get(&mut before, &submitted.name),
+    )
+    .await;
+    assert_eq!(read, submitted);
+    let status = within(
+        "health Check on a new connection",
+        WAIT,
+        health_check(server.channel().await, ""),
+    )
+    .await;
+    assert_eq!(status, ServingStatus::Serving);
+
+    // The silent connections are still open (the server has only sent its
+    // own SETTINGS): nothing above depended on the server dropping them.
+    for (i, stream) in silent.iter_mut().enumerate().take(2) {
+        assert!(
+            still_open(stream).await,
+            "the server closed silent connection {i}"
+        );
+    }
+
+    drop(silent);
+    server.stop().await;
+}
+
+/// Whether the server has left `stream` open: reads what it sent until
+/// nothing more comes for a moment, and checks that it did not close.
+async fn still_open(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await {
+            Err(_) => return true,
+            Ok(Ok(0)) | Ok(Err(_)) => return false,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Open mode: the `claimdesk` binary
+
+const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
+const ANONYMOUS_WARNING: &str = "callers are not authenticated";
+
+/// `claimdesk` with no `CLAIMDESK_*` variable of the test's environment.
+fn claimdesk() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_claimdesk"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CLAIMDESK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// A `claimdesk serve` process, killed when dropped, and its stderr lines
+/// as they arrive.
+struct Process {
+    child: Child,
+    log: watch::Receiver<Vec<String>>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Does nothing if it has already exited and been waited for.
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("claimdesk starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        Self {
+            child,
+            log: capture(stderr),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.log.borrow().join("\n")
+    }
+
+    /// The lines written so far, parsed as JSON.
+    fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.log
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// Waits for the readiness line; the address it names.
+    async fn wait_until_serving(&self) -> SocketAddr {
+        let mut rx = self.log.clone();
+        let _ = tokio::time::timeout(
+            WAIT,
+            rx.wait_for(|lines| lines.iter().any(|l| l.contains(READY_MESSAGE))),
+        )
+        .await;
+        self.json_lines()
+            .iter()
+            .find(|v| v["fields"]["message"] == READY_MESSAGE)
+            .and_then(|v| v["fields"]["addr"].as_str()?.parse().ok())
+            .unwrap_or_else(|| panic!("not serving within {WAIT:?}; log:\n{}", self.text()))
+    }
+
+    async fn exit_status(&mut self) -> ExitStatus {
+        within("the process exits", WAIT, self.child.wait())
+            .await
+            .expect("waiting for claimdesk")
+    }
+}
+
+fn capture(stderr: ChildStderr) -> watch::Receiver<Vec<String>> {
+    let (tx, rx) = watch::channel(Vec::new());
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tx.send_modify(|all| all.push(line));
+        }
+    });
+    rx
+}
+
+/// `claimdesk serve --log-format json --data-dir <data_dir> <args>`.
+fn serve(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = claimdesk();
+    command
+        .args(["serve", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .args(args);
+    command
+}
+
+/// Connects to the port of `addr` on loopback and checks that it serves.
+async fn check_serving(addr: SocketAddr) {
+    let url = format!("http://127.0.0.1:{}", addr.port());
+    let channel = within(
+        "connecting",
+        WAIT,
+        tonic::transport::Channel::from_shared(url)
+            .expect("a valid URL")
+            .connect(),
+    )
+    .await
+    .expect("the server accepts the connection");
+    let status = within("health Check", WAIT, health_check(channel, "")).await;
+    assert_eq!(status, ServingStatus::Serving);
+}
+
+/// The WARN lines logged before the readiness line.
+fn warnings_before_ready(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .take_while(|v| v["fields"]["message"] != READY_MESSAGE)
+        .filter(|v| v["level"] == "WARN")
+        .map(|v| v.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn serve_on_a_network_address_without_allow_anonymous_refuses_naming_the_address_and_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let mut command = claimdesk();
+    command
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(&data_dir);
+    let output = within("claimdesk gives up", WAIT, command.output())
+        .await
+        .expect("claimdesk runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "exit status {}; stderr:\n{stderr}",
+        output.status
+    );
+    let error = stderr
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("no error logged:\n{stderr}"));
+    assert!(
+        error.contains("0.0.0.0:0"),
+        "the error names the address: {error}"
+    );
+    assert!(
+        error.contains("--allow-anonymous"),
+        "the error names the flag: {error}"
+    );
+    assert!(
+        error.contains("not authenticated"),
+        "the error says why: {error}"
+    );
+    assert!(!stderr.contains(READY_MESSAGE), "{stderr}");
+    assert!(
+        !data_dir.exists(),
+        "the data directory is not touched before the check"
+    );
+}
+
+#[tokio::test]
+async fn serve_on_a_network_address_with_allow_anonymous_starts_and_warns_that_callers_are_not_authenticated()
+ {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut process = Process::spawn(serve(
+        dir.path(),
+        &["--listen", "0.0.0.0:0", "--allow-anonymous"],
+    ));
+    let addr = process.wait_until_serving().await;
+    assert!(addr.ip().is_unspecified(), "listening on {addr}");
+    assert_ne!(addr.port(), 0);
+
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains(ANONYMOUS_WARNING), "{warnings:?}");
+    assert!(
+        warnings[0].contains(&addr.to_string()),
+        "the warning names the address: {warnings:?}"
+    );
+    check_serving(addr).await;
+
+    process.child.start_kill().expect("the server is killed");
+    process.exit_status().await;
+}
+
+#[tokio::test]
+async fn claimdesk_allow_anonymous_in_the_environment_works_like_the_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = serve(dir.path(), &[]);
+    command
+        .env("CLAIMDESK_LISTEN", "0.0.0.0:0")
+        .env("CLAIMDESK_ALLOW_ANONYMOUS", "true");
+    let process = Process::spawn(command);
+    let addr = process.wait_until_serving().await;
+    assert!(addr.ip().is_unspecified(), "listening on {addr}");
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert!(
+        warnings.iter().any(|w| w.contains(ANONYMOUS_WARNING)),
+        "{warnings:?}"
+    );
+    check_serving(addr).await;
+}
+
+#[tokio::test]
+async fn serve_on_loopback_needs_no_flag_and_does_not_warn() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let process = Process::spawn(serve(dir.path(), &["--listen", "127.0.0.1:0"]));
+    let addr = process.wait_until_serving().await;
+    assert!(addr.ip().is_loopback(), "listening on {addr}");
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    check_serving(addr).await;
+}
