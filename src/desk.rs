@@ -220,27 +220,28 @@ impl Desk {
     pub async fn expire_due_leases(&self) -> Result<usize, Error> {
         let mut expired = 0;
         loop {
-            let now = self.now();
-            let due = self
-                .blocking(move |store| store.leases_due(now, EXPIRY_BATCH))
-                .await?;
-            let full_batch = due.len() == EXPIRY_BATCH;
-            for id in due {
-                let clock = self.clock;
-                let result = self
-                    .blocking(move |store| {
-                        store.update(id, &|claim: &Claim| {
+            // One trip to the blocking pool per batch: find the claims due
+            // and expire them.
+            let clock = self.clock;
+            let (done, full_batch) = self
+                .blocking(move |store| {
+                    let due = store.leases_due(clock.now(), EXPIRY_BATCH)?;
+                    let mut done = 0;
+                    for &id in &due {
+                        let result = store.update(id, &|claim: &Claim| {
                             claim.apply(Command::ExpireLease, &UserName::system(), clock.now())
-                        })
-                    })
-                    .await;
-                match result {
-                    Ok(_) => expired += 1,
-                    // Renewed, released or ruled on in the meantime.
-                    Err(Error::Rule(_) | Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+                        });
+                        match result {
+                            Ok(_) => done += 1,
+                            // Renewed, released or ruled on in the meantime.
+                            Err(Error::Rule(_) | Error::NotFound(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok((done, due.len() == EXPIRY_BATCH))
+                })
+                .await?;
+            expired += done;
             if !full_batch {
                 break;
             }

@@ -184,6 +184,26 @@ fn event_type(a: Action) -> claim_event::Type {
     }
 }
 
+/// A list of tags at `field`: at most [`NewClaim::MAX_TAGS`], each a slug,
+/// duplicates dropped, order kept.
+fn tags(v: &mut Violations, field: &str, raw: &[String]) -> Vec<Slug> {
+    if raw.len() > NewClaim::MAX_TAGS {
+        v.add(
+            field,
+            format!("must have at most {} entries", NewClaim::MAX_TAGS),
+        );
+    }
+    let mut tags: Vec<Slug> = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        if let Some(tag) = v.check(&format!("{field}[{i}]"), Slug::parse(t))
+            && !tags.contains(&tag)
+        {
+            tags.push(tag);
+        }
+    }
+    tags
+}
+
 /// Validates the claim of a `SubmitClaimRequest`.
 pub fn new_claim(claim: Option<&pb::Claim>) -> Result<NewClaim, Error> {
     let Some(c) = claim else {
@@ -230,20 +250,7 @@ pub fn new_claim(claim: Option<&pb::Claim>) -> Result<NewClaim, Error> {
         }
     };
     let story = v.check("claim.story", Slug::parse(&c.story));
-    if c.tags.len() > NewClaim::MAX_TAGS {
-        v.add(
-            "claim.tags",
-            format!("must have at most {} entries", NewClaim::MAX_TAGS),
-        );
-    }
-    let mut tags: Vec<Slug> = Vec::new();
-    for (i, t) in c.tags.iter().enumerate() {
-        if let Some(tag) = v.check(&format!("claim.tags[{i}]"), Slug::parse(t))
-            && !tags.contains(&tag)
-        {
-            tags.push(tag);
-        }
-    }
+    let tags = tags(&mut v, "claim.tags", &c.tags);
     let priority = v
         .check("claim.priority", enum_value::<claim::Priority>(c.priority))
         .map(priority_from_pb);
@@ -339,20 +346,10 @@ fn optional_story(v: &mut Violations, field: &str, raw: &str) -> Option<Slug> {
 pub fn queue_query(r: &pb::TakeNextClaimRequest) -> Result<QueueQuery, Error> {
     let mut v = Violations::default();
     let story = optional_story(&mut v, "story", &r.story).map(Slug::into_inner);
-    if r.tags.len() > NewClaim::MAX_TAGS {
-        v.add(
-            "tags",
-            format!("must have at most {} entries", NewClaim::MAX_TAGS),
-        );
-    }
-    let mut tags: Vec<String> = Vec::new();
-    for (i, t) in r.tags.iter().enumerate() {
-        if let Some(tag) = v.check(&format!("tags[{i}]"), Slug::parse(t))
-            && !tags.contains(&tag.as_str().to_owned())
-        {
-            tags.push(tag.into_inner());
-        }
-    }
+    let tags = tags(&mut v, "tags", &r.tags)
+        .into_iter()
+        .map(Slug::into_inner)
+        .collect();
     v.finish()?;
     Ok(QueueQuery { story, tags })
 }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     desk::Desk,
-    domain::{Claim, Command, UserName},
+    domain::{Command, UserName},
     error::Error,
 };
 
@@ -69,10 +69,6 @@ async fn rpc<T>(
     .await
 }
 
-fn claim_of(result: Result<Claim, Error>) -> Result<pb::Claim, Error> {
-    result.map(convert::claim_to_pb)
-}
-
 #[tonic::async_trait]
 impl ClaimService for ClaimServiceImpl {
     async fn submit_claim(
@@ -99,7 +95,7 @@ impl ClaimService for ClaimServiceImpl {
         let r = request.into_inner();
         rpc("GetClaim", &r.name, async {
             let id = convert::claim_id(&r.name)?;
-            claim_of(self.desk.get(id).await)
+            Ok(convert::claim_to_pb(self.desk.get(id).await?))
         })
         .await
     }
