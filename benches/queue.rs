@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use claimdesk::{
     domain::{
-        Attribution, Claim, ClaimId, Command, NewClaim, Priority, Slug, SourceName, Statement,
-        UserName,
+        Actor, Attribution, Claim, ClaimId, Command, NewClaim, Priority, Role, Slug, SourceName,
+        Statement, UserName,
     },
     pb::{self, claim_service_client::ClaimServiceClient},
     server::{Config, Server},
@@ -95,7 +95,7 @@ fn take_next(size: usize) -> Costs {
     store.durable().wait_blocking().unwrap();
     eprintln!("filled {size} claims in {:.1?}", filled.elapsed());
 
-    let checker = UserName::parse("bench.checker").unwrap();
+    let checker = Actor::new(UserName::parse("bench.checker").unwrap(), Role::Checker);
     let command = Command::StartReview {
         lease: Duration::from_secs(900),
     };

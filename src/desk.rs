@@ -16,7 +16,7 @@ use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
 use crate::{
     clock::Clock,
-    domain::{Claim, ClaimId, Command, Event, NewClaim, Slug, State, UserName},
+    domain::{Actor, Claim, ClaimId, Command, Event, NewClaim, Note, Slug, State, UserName},
     error::Error,
     storage::{ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted},
 };
@@ -162,7 +162,7 @@ impl Desk {
         &self,
         id: ClaimId,
         command: Command,
-        actor: UserName,
+        actor: Actor,
         etag: String,
     ) -> Result<Claim, Error> {
         let clock = self.clock;
@@ -188,9 +188,19 @@ impl Desk {
         }
     }
 
+    /// The command that gives a claim in review to `to` under the desk's
+    /// lease.
+    pub fn reassign_command(&self, to: UserName, note: Note) -> Command {
+        Command::Reassign {
+            to,
+            lease: self.config.lease,
+            note,
+        }
+    }
+
     /// Takes the most urgent waiting claim that `query` selects for
     /// `actor`, leased; [`Error::QueueEmpty`] if none waits.
-    pub async fn take_next(&self, query: QueueQuery, actor: UserName) -> Result<Claim, Error> {
+    pub async fn take_next(&self, query: QueueQuery, actor: Actor) -> Result<Claim, Error> {
         let clock = self.clock;
         let command = self.start_review_command();
         let taken = self
@@ -229,7 +239,7 @@ impl Desk {
                     let mut done = 0;
                     for &id in &due {
                         let result = store.update(id, &|claim: &Claim| {
-                            claim.apply(Command::ExpireLease, &UserName::system(), clock.now())
+                            claim.apply(Command::ExpireLease, &Actor::system(), clock.now())
                         });
                         match result {
                             Ok(_) => done += 1,

@@ -7,6 +7,7 @@
 //! - [`storage`]: the [`storage::Store`] trait and its sled implementation,
 //!   stored records, indexes and durable group commit. The only module that
 //!   knows sled.
+//! - [`auth`]: API tokens: the tokens file, hashing, reloading, new tokens.
 //! - [`clock`]: the service's clock (wall clock advancing with tokio's).
 //! - [`desk`]: the operations of the desk (submit, read, change), running
 //!   storage work off the async workers and waiting for durability.
@@ -18,6 +19,7 @@
 //! - [`cli`]: commands of the binary other than `serve` (`audit verify`).
 //! - [`error`]: the error type shared by the layers.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod desk;

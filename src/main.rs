@@ -3,9 +3,13 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use claimdesk::{
+    auth::Tokens,
     desk::DeskConfig,
+    domain::Role,
+    grpc::identity::Authentication,
     server::{self, Config, Exposure, Limits, Server},
     telemetry::{self, LogFormat},
 };
@@ -43,9 +47,15 @@ enum Command {
         /// Log format; filter with RUST_LOG (default `info`).
         #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
-        /// Listen on an address other hosts can reach although callers are
-        /// not authenticated (anyone can act as any user). Without it,
-        /// `serve` only listens on loopback addresses.
+        /// The tokens file (TOML): the SHA-256 of each API token with its
+        /// user and role. With it, every call needs `authorization: Bearer
+        /// <token>`; without it (open mode), callers name themselves and act
+        /// as chiefs. Re-read on SIGHUP.
+        #[arg(long, env = "CLAIMDESK_TOKENS_FILE")]
+        tokens_file: Option<PathBuf>,
+        /// Listen on an address other hosts can reach although no tokens
+        /// file is given (anyone can act as any user). Without it or a
+        /// tokens file, `serve` only listens on loopback addresses.
         #[arg(
             long,
             env = "CLAIMDESK_ALLOW_ANONYMOUS",
@@ -60,6 +70,25 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a fresh random token and the line that gives it to a user in
+    /// the tokens file.
+    New {
+        /// The user the token stands for, as the history will name them.
+        #[arg(long)]
+        user: String,
+        /// Their role: editor, checker or chief.
+        #[arg(long)]
+        role: Role,
     },
 }
 
@@ -158,6 +187,7 @@ fn main() -> ExitCode {
             shutdown_grace_secs,
             lease,
             log_format,
+            tokens_file,
             allow_anonymous,
             limits,
         } => {
@@ -177,7 +207,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve_until_signal(&config, limits, allow_anonymous)) {
+            let access = Access {
+                tokens_file,
+                allow_anonymous,
+            };
+            match runtime.block_on(serve_until_signal(&config, limits, access)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -188,31 +222,72 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => claimdesk::cli::audit_verify(&data_dir),
+        Command::Token {
+            command: TokenCommand::New { user, role },
+        } => claimdesk::cli::token_new(&user, role),
     }
+}
+
+/// How `serve` knows its callers.
+struct Access {
+    tokens_file: Option<PathBuf>,
+    allow_anonymous: bool,
 }
 
 async fn serve_until_signal(
     config: &Config,
     limits: Limits,
-    allow_anonymous: bool,
+    access: Access,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Decided before anything is bound or opened.
-    let exposure = server::exposure(config.listen, allow_anonymous)?;
-    let server = Server::build(config).await?.limits(limits);
-    if exposure == Exposure::Network {
+    let exposure = server::exposure(
+        config.listen,
+        access.tokens_file.is_some(),
+        access.allow_anonymous,
+    )?;
+    let tokens = access.tokens_file.map(Tokens::load).transpose()?;
+    // Installed before serving: SIGHUP's default action ends the process.
+    let hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(reload_on_hangup(hangups, tokens.clone()));
+    let authentication = tokens.map_or(Authentication::Open, Authentication::Tokens);
+    let server = Server::build(config)
+        .await?
+        .limits(limits)
+        .authentication(authentication);
+    if exposure == Exposure::NetworkAnonymous {
         tracing::warn!(
             addr = %server.local_addr(),
             "callers are not authenticated: anyone who can reach this address can act as \
-             any user (--allow-anonymous)"
+             any user (--allow-anonymous without --tokens-file)"
         );
     }
     server.run_until(shutdown_signal()).await?;
     Ok(())
 }
 
+/// Re-reads the tokens file on each SIGHUP. A file that fails to load is
+/// reported and the tokens in force stay.
+async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
+    while hangups.recv().await.is_some() {
+        let Some(tokens) = &tokens else {
+            tracing::info!("SIGHUP received; no tokens file to reload (open mode)");
+            continue;
+        };
+        let path = tokens.path().display().to_string();
+        let reloading = tokens.clone();
+        match tokio::task::spawn_blocking(move || reloading.reload()).await {
+            Ok(Ok(count)) => tracing::info!(tokens_file = path, tokens = count, "tokens reloaded"),
+            Ok(Err(e)) => tracing::error!(
+                tokens_file = path,
+                "tokens not reloaded, the tokens in force stay: {e}"
+            ),
+            Err(e) => tracing::error!(tokens_file = path, "tokens not reloaded: {e}"),
+        }
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
@@ -263,7 +338,9 @@ mod tests {
         let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
         match cli.command {
             Command::Serve { limits, .. } => Ok(limits.limits()),
-            Command::Audit { .. } => unreachable!("serve parses as serve"),
+            Command::Audit { .. } | Command::Token { .. } => {
+                unreachable!("serve parses as serve")
+            }
         }
     }
 

@@ -12,8 +12,8 @@
 //! size of a request message, how long a unary call runs, how many calls and
 //! streams one connection carries, and how long a silent peer keeps its
 //! connection. [`exposure`] decides whether `serve` may listen on an
-//! address: callers are not authenticated, so only loopback unless the
-//! operator says otherwise.
+//! address: without tokens callers are not authenticated, so only loopback
+//! unless the operator says otherwise.
 
 use std::{
     any::Any,
@@ -28,7 +28,6 @@ use std::{
     time::Duration,
 };
 
-use prost::Message as _;
 use tokio::net::TcpListener;
 use tonic::{
     Code, Status, body::Body, codegen::Service, server::NamedService,
@@ -41,7 +40,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::{
     desk::{Desk, DeskConfig},
     error::Error,
-    grpc::{self, ClaimServiceImpl, pb::claim_service_server::ClaimServiceServer},
+    grpc::{
+        self, ClaimServiceImpl,
+        identity::Authentication,
+        pb::claim_service_server::ClaimServiceServer,
+        policy::{Guarded, Policy},
+    },
     storage::{SledStore, Store, StoreConfig},
 };
 
@@ -132,20 +136,29 @@ impl Default for Limits {
 pub enum Exposure {
     /// Only this host (127.0.0.0/8, ::1).
     Loopback,
-    /// Other hosts too, and the operator allowed unauthenticated callers.
+    /// Other hosts too; callers authenticate with tokens.
     Network,
+    /// Other hosts too, and the operator allowed unauthenticated callers.
+    NetworkAnonymous,
 }
 
-/// Whether `serve` may listen on `listen`. Callers are not authenticated
-/// (anyone may name any user in `x-claimdesk-user`), so only a loopback
-/// address is allowed, unless `allow_anonymous` says that serving unknown
-/// callers on the network is intended.
-pub fn exposure(listen: SocketAddr, allow_anonymous: bool) -> Result<Exposure, StartError> {
+/// Whether `serve` may listen on `listen`. With tokens (`authenticated`),
+/// any address. Without, callers are not authenticated (anyone may name
+/// any user in `x-claimdesk-user`), so only a loopback address is allowed,
+/// unless `allow_anonymous` says that serving unknown callers on the
+/// network is intended.
+pub fn exposure(
+    listen: SocketAddr,
+    authenticated: bool,
+    allow_anonymous: bool,
+) -> Result<Exposure, StartError> {
     // `::ffff:127.0.0.1` is loopback too.
     if listen.ip().to_canonical().is_loopback() {
         Ok(Exposure::Loopback)
-    } else if allow_anonymous {
+    } else if authenticated {
         Ok(Exposure::Network)
+    } else if allow_anonymous {
+        Ok(Exposure::NetworkAnonymous)
     } else {
         Err(StartError::AnonymousOnNetwork { addr: listen })
     }
@@ -161,10 +174,11 @@ pub enum StartError {
     #[error("cannot open the data directory {dir}: {source}")]
     Store { dir: PathBuf, source: Error },
     #[error(
-        "refusing to listen on {addr}: callers are not authenticated, so anyone who can \
-         reach this address could act as any user; listen on a loopback address \
-         (127.0.0.1 or ::1), or pass --allow-anonymous (CLAIMDESK_ALLOW_ANONYMOUS=true) \
-         to serve unauthenticated callers on the network anyway"
+        "refusing to listen on {addr}: no tokens file is given, so callers are not \
+         authenticated and anyone who can reach this address could act as any user; give \
+         --tokens-file (CLAIMDESK_TOKENS_FILE), listen on a loopback address (127.0.0.1 or \
+         ::1), or pass --allow-anonymous (CLAIMDESK_ALLOW_ANONYMOUS=true) to serve \
+         unauthenticated callers on the network anyway"
     )]
     AnonymousOnNetwork { addr: SocketAddr },
 }
@@ -185,6 +199,7 @@ pub struct Server {
     shutdown_grace: Duration,
     desk: DeskConfig,
     limits: Limits,
+    authentication: Authentication,
     /// Fires when the store is gone and its directory released.
     store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
@@ -214,6 +229,7 @@ impl Server {
             shutdown_grace: config.shutdown_grace,
             desk: config.desk,
             limits: Limits::default(),
+            authentication: Authentication::Open,
             store_closed,
         })
     }
@@ -226,6 +242,7 @@ impl Server {
             shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
             desk: DeskConfig::default(),
             limits: Limits::default(),
+            authentication: Authentication::Open,
             store_closed: None,
         })
     }
@@ -246,6 +263,13 @@ impl Server {
     /// The transport limits (by default [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How callers are known (by default [`Authentication::Open`]: callers
+    /// name themselves and act as chiefs).
+    pub fn authentication(mut self, authentication: Authentication) -> Self {
+        self.authentication = authentication;
         self
     }
 
@@ -277,9 +301,13 @@ impl Server {
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
         let calls = CallLimits::new(&limits);
-        let claim_service = ClaimServiceServer::new(ClaimServiceImpl::new(desk.clone()))
-            .max_decoding_message_size(limits.max_request_bytes)
-            .max_encoding_message_size(limits.max_response_bytes);
+        let policy = Policy::new(self.authentication.clone());
+        let claim_service = ClaimServiceServer::new(ClaimServiceImpl::new(
+            desk.clone(),
+            self.authentication.clone(),
+        ))
+        .max_decoding_message_size(limits.max_request_bytes)
+        .max_encoding_message_size(limits.max_response_bytes);
         let health_service = health_service
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_response_bytes);
@@ -315,15 +343,28 @@ impl Server {
             max_connection_age_grace = ?limits.max_connection_age_grace,
             "transport limits"
         );
+        match &self.authentication {
+            Authentication::Open => tracing::info!(
+                "open mode: callers name themselves in x-claimdesk-user and act as chiefs"
+            ),
+            Authentication::Tokens(tokens) => tracing::info!(
+                tokens_file = %tokens.path().display(),
+                tokens = tokens.current().len(),
+                "callers authenticate with bearer tokens"
+            ),
+        }
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let stopping_desk = desk.clone();
         let serving = builder
             .layer(CatchPanicLayer::custom(panic_to_status))
-            .add_service(Limited::new(health_service, &calls))
-            .add_service(Limited::new(reflection_v1, &calls))
-            .add_service(Limited::new(reflection_v1alpha, &calls))
-            .add_service(Limited::new(claim_service, &calls))
+            .add_service(Limited::new(Guarded::new(health_service, &policy), &calls))
+            .add_service(Limited::new(Guarded::new(reflection_v1, &policy), &calls))
+            .add_service(Limited::new(
+                Guarded::new(reflection_v1alpha, &policy),
+                &calls,
+            ))
+            .add_service(Limited::new(Guarded::new(claim_service, &policy), &calls))
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY the tail of each response waits for the
                 // client's delayed ACK (~40 ms per call on a reused
@@ -422,38 +463,13 @@ impl CallLimits {
         Arc::new(Self {
             max_request_bytes: limits.max_request_bytes,
             request_timeout: limits.request_timeout,
-            streaming: streaming_methods(&[
-                grpc::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            ]),
+            streaming: grpc::served_methods()
+                .into_iter()
+                .filter(|m| m.streaming)
+                .map(|m| m.path)
+                .collect(),
         })
     }
-}
-
-/// The paths of the streaming methods described in `descriptor_sets`.
-fn streaming_methods(descriptor_sets: &[&[u8]]) -> HashSet<String> {
-    let mut paths = HashSet::new();
-    for encoded in descriptor_sets {
-        let set = prost_types::FileDescriptorSet::decode(*encoded)
-            .expect("the built-in descriptor sets decode");
-        for file in &set.file {
-            for service in &file.service {
-                for method in &service.method {
-                    if method.client_streaming() || method.server_streaming() {
-                        paths.insert(format!(
-                            "/{}.{}/{}",
-                            file.package(),
-                            service.name(),
-                            method.name()
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    paths
 }
 
 /// A gRPC service with [`CallLimits`] enforced around it:
@@ -597,16 +613,15 @@ mod tests {
             "[::1]:50051",
             "[::ffff:127.0.0.1]:50051",
         ] {
-            assert_eq!(
-                exposure(addr(listen), false).expect(listen),
-                Exposure::Loopback,
-                "{listen}"
-            );
-            assert_eq!(
-                exposure(addr(listen), true).expect(listen),
-                Exposure::Loopback,
-                "{listen}"
-            );
+            for (authenticated, allow_anonymous) in
+                [(false, false), (false, true), (true, false), (true, true)]
+            {
+                assert_eq!(
+                    exposure(addr(listen), authenticated, allow_anonymous).expect(listen),
+                    Exposure::Loopback,
+                    "{listen}"
+                );
+            }
         }
     }
 
@@ -622,7 +637,7 @@ mod tests {
             "[::ffff:10.0.0.7]:50051",
             "128.0.0.1:50051",
         ] {
-            let error = exposure(addr(listen), false).expect_err(listen);
+            let error = exposure(addr(listen), false, false).expect_err(listen);
             assert!(
                 matches!(error, StartError::AnonymousOnNetwork { addr: a } if a == addr(listen)),
                 "{listen}: {error:?}"
@@ -631,17 +646,25 @@ mod tests {
             assert!(message.contains(listen), "{message}");
             assert!(message.contains("--allow-anonymous"), "{message}");
             assert!(message.contains("not authenticated"), "{message}");
+            assert!(message.contains("--tokens-file"), "{message}");
         }
     }
 
     #[test]
-    fn network_addresses_are_served_with_allow_anonymous() {
+    fn network_addresses_are_served_with_tokens_or_allow_anonymous() {
         for listen in ["0.0.0.0:50051", "[::]:0", "192.168.1.20:50051"] {
             assert_eq!(
-                exposure(addr(listen), true).expect(listen),
-                Exposure::Network,
+                exposure(addr(listen), false, true).expect(listen),
+                Exposure::NetworkAnonymous,
                 "{listen}"
             );
+            for allow_anonymous in [false, true] {
+                assert_eq!(
+                    exposure(addr(listen), true, allow_anonymous).expect(listen),
+                    Exposure::Network,
+                    "{listen}"
+                );
+            }
         }
     }
 

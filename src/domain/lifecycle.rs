@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::{
+    access::{Actor, Role},
     claim::{Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewEvidence, Stance},
     fields::{Note, Slug, SourceName, UserName},
 };
@@ -38,6 +39,7 @@ impl State {
             (StartReview, Unverified) => Some(InReview),
             (Release, InReview) => Some(Unverified),
             (RenewLease, InReview) => Some(InReview),
+            (Reassign, InReview) => Some(InReview),
             (ExpireLease, InReview) => Some(Unverified),
             (AddEvidence, Unverified | InReview) => Some(self),
             (Verify, InReview) => Some(Verified),
@@ -48,8 +50,8 @@ impl State {
                 Some(Withdrawn)
             }
             (
-                StartReview | Release | RenewLease | ExpireLease | AddEvidence | Verify | Dispute
-                | MarkInconclusive | Reopen | Withdraw,
+                StartReview | Release | RenewLease | ExpireLease | Reassign | AddEvidence | Verify
+                | Dispute | MarkInconclusive | Reopen | Withdraw,
                 _,
             ) => None,
         }
@@ -87,6 +89,7 @@ pub enum Action {
     Release,
     RenewLease,
     ExpireLease,
+    Reassign,
     AddEvidence,
     Verify,
     Dispute,
@@ -96,12 +99,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Submit,
         Action::StartReview,
         Action::Release,
         Action::RenewLease,
         Action::ExpireLease,
+        Action::Reassign,
         Action::AddEvidence,
         Action::Verify,
         Action::Dispute,
@@ -118,6 +122,7 @@ impl Action {
             Action::Release => "release",
             Action::RenewLease => "renew the lease of",
             Action::ExpireLease => "expire the lease of",
+            Action::Reassign => "reassign",
             Action::AddEvidence => "add evidence",
             Action::Verify => "verify",
             Action::Dispute => "dispute",
@@ -154,6 +159,13 @@ pub enum Command {
     RenewLease,
     /// Return a claim whose lease ran out to the queue (by the system).
     ExpireLease,
+    /// Give a claim in review to another checker, leased to them for
+    /// `lease` (by a chief).
+    Reassign {
+        to: UserName,
+        lease: Duration,
+        note: Note,
+    },
     AddEvidence {
         id: EvidenceId,
         evidence: NewEvidence,
@@ -182,6 +194,7 @@ impl Command {
             Command::Release { .. } => Action::Release,
             Command::RenewLease => Action::RenewLease,
             Command::ExpireLease => Action::ExpireLease,
+            Command::Reassign { .. } => Action::Reassign,
             Command::AddEvidence { .. } => Action::AddEvidence,
             Command::Verify { .. } => Action::Verify,
             Command::Dispute { .. } => Action::Dispute,
@@ -216,6 +229,20 @@ pub enum DomainError {
     LeaseNotExpired,
     #[error("only the system may {}", action.as_str())]
     SystemOnly { action: Action },
+    /// The actor's role does not allow this change of this claim; `role`
+    /// would.
+    #[error("{}", role_required_message(*action, *role))]
+    RoleRequired { action: Action, role: Role },
+}
+
+fn role_required_message(action: Action, role: Role) -> String {
+    match action {
+        Action::Withdraw => format!("only its submitter or a {role} may withdraw a claim"),
+        Action::Release => {
+            format!("only the assignee or a {role} may release a claim in review")
+        }
+        _ => format!("only a {role} may {} a claim", action.as_str()),
+    }
 }
 
 /// What an accepted change records in the history; the store gives it its
@@ -229,6 +256,8 @@ pub struct EventDraft {
     pub to: State,
     pub note: Note,
     pub evidence: Option<Evidence>,
+    /// Whom a reassignment gave the claim to.
+    pub assignee: Option<UserName>,
 }
 
 /// One entry of a claim's history.
@@ -246,6 +275,8 @@ pub struct Event {
     pub to: State,
     pub note: Note,
     pub evidence: Option<Evidence>,
+    /// Whom a reassignment gave the claim to.
+    pub assignee: Option<UserName>,
 }
 
 impl EventDraft {
@@ -259,6 +290,7 @@ impl EventDraft {
             to: claim.state,
             note: Note::default(),
             evidence: None,
+            assignee: None,
         }
     }
 
@@ -275,6 +307,7 @@ impl EventDraft {
             to: self.to,
             note: self.note,
             evidence: self.evidence,
+            assignee: self.assignee,
         }
     }
 }
@@ -359,18 +392,39 @@ impl Claim {
         }
     }
 
+    /// Fails with [`DomainError::RoleRequired`] if the actor's role does
+    /// not allow `action` on this claim: withdrawing another's claim,
+    /// releasing another checker's, and reassigning need a chief.
+    fn check_role(&self, action: Action, actor: &Actor) -> Result<(), DomainError> {
+        let needs_chief = match action {
+            Action::Withdraw => self.submitted_by != actor.name,
+            Action::Release => self.assignee.as_ref() != Some(&actor.name),
+            Action::Reassign => true,
+            _ => false,
+        };
+        if needs_chief && !actor.role.includes(Role::Chief) {
+            Err(DomainError::RoleRequired {
+                action,
+                role: Role::Chief,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     /// Applies `command` by `actor` at `now`: the changed claim (its revision
     /// still to be set by the store) and the history entry, or why the rules
-    /// refuse it. Checks run in a fixed order: lease, state, assignee,
+    /// refuse it. Checks run in a fixed order: lease, state, role, assignee,
     /// evidence.
     pub fn apply(
         &self,
         command: Command,
-        actor: &UserName,
+        actor: &Actor,
         now: SystemTime,
     ) -> Result<(Claim, EventDraft), DomainError> {
         let action = command.action();
-        self.check_lease(action, actor, now)?;
+        let name = &actor.name;
+        self.check_lease(action, name, now)?;
         let to = self
             .state
             .after(action)
@@ -378,7 +432,11 @@ impl Claim {
                 action,
                 state: self.state,
             })?;
-        if action.needs_assignee() && self.assignee.as_ref() != Some(actor) {
+        self.check_role(action, actor)?;
+        // A chief may release another checker's claim; every other action
+        // of the assignee stays theirs alone.
+        let chief_release = action == Action::Release && actor.role.includes(Role::Chief);
+        if action.needs_assignee() && !chief_release && self.assignee.as_ref() != Some(name) {
             return Err(DomainError::NotAssignee {
                 action,
                 assignee: self.assignee.clone(),
@@ -390,15 +448,16 @@ impl Claim {
         next.update_time = now;
         if to != State::InReview {
             next.lease = None;
-        } else if self.assignee.as_ref() == Some(actor) {
+        } else if self.assignee.as_ref() == Some(name) {
             // Any action of the assignee renews their lease.
             next.lease = self.lease.map(|lease| lease.renewed(now));
         }
         let mut note = Note::default();
         let mut added = None;
+        let mut reassigned_to = None;
         match command {
             Command::StartReview { lease } => {
-                next.assignee = Some(actor.clone());
+                next.assignee = Some(name.clone());
                 next.lease = Some(Lease::starting(now, lease));
             }
             Command::Release { note: n } => {
@@ -406,6 +465,12 @@ impl Claim {
                 note = n;
             }
             Command::RenewLease => {}
+            Command::Reassign { to, lease, note: n } => {
+                next.assignee = Some(to.clone());
+                next.lease = Some(Lease::starting(now, lease));
+                reassigned_to = Some(to);
+                note = n;
+            }
             Command::ExpireLease => {
                 if !self.lease.is_some_and(|l| l.has_expired(now)) {
                     return Err(DomainError::LeaseNotExpired);
@@ -422,7 +487,7 @@ impl Claim {
                     summary: evidence.summary,
                     source: evidence.source,
                     stance: evidence.stance,
-                    added_by: actor.clone(),
+                    added_by: name.clone(),
                     add_time: now,
                 };
                 next.evidence.push(evidence.clone());
@@ -466,7 +531,7 @@ impl Claim {
         // does not make the old holder's lease any less expired.
         let keeps_expired_holder = match action {
             Action::ExpireLease | Action::AddEvidence | Action::RenewLease => true,
-            Action::StartReview => self.expired_holder.as_ref() != Some(actor),
+            Action::StartReview => self.expired_holder.as_ref() != Some(name),
             _ => false,
         };
         if !keeps_expired_holder {
@@ -474,12 +539,13 @@ impl Claim {
         }
         let event = EventDraft {
             action,
-            actor: actor.clone(),
+            actor: name.clone(),
             time: now,
             from: Some(self.state),
             to,
             note,
             evidence: added,
+            assignee: reassigned_to,
         };
         Ok((next, event))
     }

@@ -3,10 +3,12 @@
 //! may use. Nothing here knows about gRPC, protobuf or sled; time and ids are
 //! passed in, so every rule is a plain function that unit tests can drive.
 
+mod access;
 mod claim;
 mod fields;
 mod lifecycle;
 
+pub use access::{Actor, Role};
 pub use claim::{
     Attribution, Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewClaim,
     NewEvidence, Priority, Stance,

@@ -202,13 +202,24 @@ fn in_review_with_lease_run_out() -> Claim {
     claim
 }
 
+/// `name` acting as a checker.
+fn by(name: UserName) -> Actor {
+    Actor::new(name, Role::Checker)
+}
+
+/// `name` acting as a chief.
+fn chief(name: UserName) -> Actor {
+    Actor::new(name, Role::Chief)
+}
+
 /// Who applies `action` in the generic tests, and when: the system expires
 /// leases once they have run out; everything else is done by [`checker`]
-/// at [`now`].
-fn actor_and_time(action: Action) -> (UserName, SystemTime) {
+/// (the assignee of claims in review), as a chief so that no role stands in
+/// the way, at [`now`].
+fn actor_and_time(action: Action) -> (Actor, SystemTime) {
     match action {
-        Action::ExpireLease => (UserName::system(), after_expiry()),
-        _ => (checker(), now()),
+        Action::ExpireLease => (Actor::system(), after_expiry()),
+        _ => (chief(checker()), now()),
     }
 }
 
@@ -226,6 +237,11 @@ fn command_for(action: Action) -> Option<Command> {
         },
         Action::RenewLease => Command::RenewLease,
         Action::ExpireLease => Command::ExpireLease,
+        Action::Reassign => Command::Reassign {
+            to: other(),
+            lease: START_LEASE,
+            note: note("Bo reads Valdorian; handing the claim over."),
+        },
         Action::AddEvidence => Command::AddEvidence {
             id: evidence_id(50),
             evidence: new_evidence("Kelmar Pass residents' council", Stance::Context),
@@ -256,6 +272,7 @@ fn expected_note(command: &Command) -> Note {
         | Command::ExpireLease
         | Command::AddEvidence { .. } => Note::default(),
         Command::Release { note }
+        | Command::Reassign { note, .. }
         | Command::Verify { note }
         | Command::Dispute { note }
         | Command::MarkInconclusive { note } => note.clone(),
@@ -291,7 +308,7 @@ fn commands() -> impl Iterator<Item = (Action, Command)> {
 // ---------------------------------------------------------------------------
 
 /// Every allowed (from, action, to); every other pair is forbidden.
-const ALLOWED: [(State, Action, State); 17] = {
+const ALLOWED: [(State, Action, State); 18] = {
     use Action::*;
     use State::*;
     [
@@ -299,6 +316,7 @@ const ALLOWED: [(State, Action, State); 17] = {
         (InReview, Release, Unverified),
         (InReview, RenewLease, InReview),
         (InReview, ExpireLease, Unverified),
+        (InReview, Reassign, InReview),
         (Unverified, AddEvidence, Unverified),
         (InReview, AddEvidence, InReview),
         (InReview, Verify, Verified),
@@ -362,6 +380,7 @@ fn state_and_action_lists_name_every_variant_once() {
             Action::MarkInconclusive => 8,
             Action::Reopen => 9,
             Action::Withdraw => 10,
+            Action::Reassign => 11,
         }
     }
     let mut states: Vec<usize> = State::ALL.into_iter().map(state_index).collect();
@@ -369,7 +388,7 @@ fn state_and_action_lists_name_every_variant_once() {
     assert_eq!(states, (0..6).collect::<Vec<_>>());
     let mut actions: Vec<usize> = Action::ALL.into_iter().map(action_index).collect();
     actions.sort_unstable();
-    assert_eq!(actions, (0..11).collect::<Vec<_>>());
+    assert_eq!(actions, (0..12).collect::<Vec<_>>());
 }
 
 #[test]
@@ -465,22 +484,29 @@ fn every_allowed_transition_is_applied() {
             let claim = claim_in(state);
             let (actor, time) = actor_and_time(action);
             let note = expected_note(&command);
-            let evidence = expected_evidence(&command, &actor, time);
+            let evidence = expected_evidence(&command, &actor.name, time);
+            let assignee = match &command {
+                Command::Reassign { to, .. } => Some(to.clone()),
+                _ => None,
+            };
             // Written out independently of `Lease::starting`/`renewed`.
             let lease = match (action, to) {
-                (Action::StartReview, _) => Some(Lease {
+                (Action::StartReview | Action::Reassign, _) => Some(Lease {
                     expires: time + START_LEASE,
                     duration: START_LEASE,
                 }),
-                (_, State::InReview) if claim.assignee.as_ref() == Some(&actor) => Some(Lease {
-                    expires: time + FIXTURE_LEASE,
-                    duration: FIXTURE_LEASE,
-                }),
+                (_, State::InReview) if claim.assignee.as_ref() == Some(&actor.name) => {
+                    Some(Lease {
+                        expires: time + FIXTURE_LEASE,
+                        duration: FIXTURE_LEASE,
+                    })
+                }
                 (_, State::InReview) => claim.lease,
                 _ => None,
             };
             let expired_holder = match action {
                 Action::ExpireLease => claim.assignee.clone(),
+                Action::Reassign => None,
                 _ => claim.expired_holder.clone(),
             };
             let (next, event) = claim
@@ -510,12 +536,13 @@ fn every_allowed_transition_is_applied() {
                 event,
                 EventDraft {
                     action,
-                    actor,
+                    actor: actor.name,
                     time,
                     from: Some(state),
                     to,
                     note,
                     evidence,
+                    assignee,
                 },
                 "{action:?} from {state:?}"
             );
@@ -550,14 +577,14 @@ fn every_forbidden_transition_is_refused_naming_the_current_state() {
             refused += 1;
         }
     }
-    // 6 states x 10 commands, less the allowed ones.
-    assert_eq!(refused, 6 * 10 - ALLOWED.len());
+    // 6 states x 11 commands, less the allowed ones.
+    assert_eq!(refused, 6 * 11 - ALLOWED.len());
 }
 
 #[test]
 fn a_refused_transition_names_action_and_state_in_words() {
     let error = claim_in(State::Withdrawn)
-        .apply(command_for(Action::Verify).unwrap(), &checker(), now())
+        .apply(command_for(Action::Verify).unwrap(), &by(checker()), now())
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -565,7 +592,11 @@ fn a_refused_transition_names_action_and_state_in_words() {
     );
 
     let error = claim_in(State::Verified)
-        .apply(command_for(Action::StartReview).unwrap(), &checker(), now())
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &by(checker()),
+            now(),
+        )
         .unwrap_err();
     let message = error.to_string();
     assert!(
@@ -583,31 +614,39 @@ fn a_claim_can_go_round_the_whole_lifecycle() {
                 id: evidence_id(1),
                 evidence: new_evidence(INDEPENDENT, Stance::Supports),
             },
-            &researcher(),
+            &by(researcher()),
             at(1),
         )
         .unwrap();
     let (claim, _) = claim
         .apply(
             Command::StartReview { lease: START_LEASE },
-            &checker(),
+            &by(checker()),
             at(2),
         )
         .unwrap();
     let (claim, _) = claim
-        .apply(command_for(Action::Verify).unwrap(), &checker(), at(3))
+        .apply(command_for(Action::Verify).unwrap(), &by(checker()), at(3))
         .unwrap();
     assert_eq!(claim.state, State::Verified);
     let (claim, _) = claim
-        .apply(command_for(Action::Reopen).unwrap(), &other(), at(4))
+        .apply(command_for(Action::Reopen).unwrap(), &by(other()), at(4))
         .unwrap();
     assert_eq!(claim.state, State::Unverified);
     let (claim, _) = claim
-        .apply(Command::StartReview { lease: START_LEASE }, &other(), at(5))
+        .apply(
+            Command::StartReview { lease: START_LEASE },
+            &by(other()),
+            at(5),
+        )
         .unwrap();
     assert_eq!(claim.assignee, Some(other()));
     let (claim, _) = claim
-        .apply(command_for(Action::Withdraw).unwrap(), &submitter(), at(6))
+        .apply(
+            command_for(Action::Withdraw).unwrap(),
+            &by(submitter()),
+            at(6),
+        )
         .unwrap();
     assert_eq!(claim.state, State::Withdrawn);
     assert_eq!(claim.update_time, at(6));
@@ -619,30 +658,66 @@ fn a_claim_can_go_round_the_whole_lifecycle() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn only_the_assignee_may_release_renew_or_rule() {
+fn only_the_assignee_may_renew_or_rule_not_even_a_chief() {
     for action in ASSIGNEE_ONLY {
-        let error = claim_in(State::InReview)
-            .apply(command_for(action).unwrap(), &other(), now())
-            .expect_err("someone other than the assignee was let through");
-        assert_eq!(
-            error,
-            DomainError::NotAssignee {
-                action,
-                assignee: Some(checker()),
-            },
-            "{action:?}"
-        );
+        if action == Action::Release {
+            continue;
+        }
+        for actor in [by(other()), chief(other())] {
+            let error = claim_in(State::InReview)
+                .apply(command_for(action).unwrap(), &actor, now())
+                .expect_err("someone other than the assignee was let through");
+            assert_eq!(
+                error,
+                DomainError::NotAssignee {
+                    action,
+                    assignee: Some(checker()),
+                },
+                "{action:?} by {actor:?}"
+            );
+        }
     }
+}
+
+#[test]
+fn another_checker_may_not_release_a_claim_in_review_but_a_chief_may() {
+    let claim = claim_in(State::InReview);
+    let error = claim
+        .apply(command_for(Action::Release).unwrap(), &by(other()), now())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DomainError::RoleRequired {
+            action: Action::Release,
+            role: Role::Chief,
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "only the assignee or a chief may release a claim in review"
+    );
+
+    let (next, event) = claim
+        .apply(
+            command_for(Action::Release).unwrap(),
+            &chief(other()),
+            now(),
+        )
+        .expect("a chief releases another checker's claim");
+    assert_eq!(next.state, State::Unverified);
+    assert_eq!(next.assignee, None);
+    assert_eq!(next.lease, None);
+    assert_eq!(event.actor, other(), "the history names the chief");
 }
 
 #[test]
 fn the_assignee_is_named_in_the_refusal() {
     let error = claim_in(State::InReview)
-        .apply(command_for(Action::Release).unwrap(), &other(), now())
+        .apply(command_for(Action::Verify).unwrap(), &by(other()), now())
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "only the assignee (Ana Ferreira) may release this claim"
+        "only the assignee (Ana Ferreira) may verify this claim"
     );
 }
 
@@ -652,7 +727,7 @@ fn assignee_names_are_compared_exactly() {
     let error = claim_in(State::InReview)
         .apply(
             command_for(Action::MarkInconclusive).unwrap(),
-            &user("ana ferreira"),
+            &by(user("ana ferreira")),
             now(),
         )
         .unwrap_err();
@@ -666,8 +741,12 @@ fn a_claim_in_review_without_assignee_refuses_assignee_only_actions_to_all() {
     claim.lease = None;
     for action in ASSIGNEE_ONLY {
         let error = claim
-            .apply(command_for(action).unwrap(), &checker(), now())
+            .apply(command_for(action).unwrap(), &by(checker()), now())
             .unwrap_err();
+        if action == Action::Release {
+            assert!(matches!(error, DomainError::RoleRequired { .. }), "{error}");
+            continue;
+        }
         assert_eq!(
             error,
             DomainError::NotAssignee {
@@ -682,7 +761,11 @@ fn a_claim_in_review_without_assignee_refuses_assignee_only_actions_to_all() {
 #[test]
 fn starting_review_assigns_the_actor() {
     let (next, event) = submitted()
-        .apply(command_for(Action::StartReview).unwrap(), &other(), now())
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &by(other()),
+            now(),
+        )
         .unwrap();
     assert_eq!(next.state, State::InReview);
     assert_eq!(next.assignee, Some(other()));
@@ -694,7 +777,7 @@ fn starting_review_assigns_the_actor() {
 #[test]
 fn releasing_clears_the_assignee() {
     let (next, _) = claim_in(State::InReview)
-        .apply(command_for(Action::Release).unwrap(), &checker(), now())
+        .apply(command_for(Action::Release).unwrap(), &by(checker()), now())
         .unwrap();
     assert_eq!(next.state, State::Unverified);
     assert_eq!(next.assignee, None);
@@ -703,10 +786,18 @@ fn releasing_clears_the_assignee() {
 #[test]
 fn a_released_claim_can_be_taken_by_someone_else() {
     let (released, _) = claim_in(State::InReview)
-        .apply(command_for(Action::Release).unwrap(), &checker(), at(150))
+        .apply(
+            command_for(Action::Release).unwrap(),
+            &by(checker()),
+            at(150),
+        )
         .unwrap();
     let (taken, _) = released
-        .apply(command_for(Action::StartReview).unwrap(), &other(), now())
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &by(other()),
+            now(),
+        )
         .unwrap();
     assert_eq!(taken.assignee, Some(other()));
 }
@@ -716,9 +807,10 @@ fn reopening_clears_the_assignee_and_the_verdict_note() {
     for state in [State::Verified, State::Disputed, State::Inconclusive] {
         let claim = claim_in(state);
         assert!(!claim.verdict_note.is_empty());
-        // Anyone may reopen, not only who ruled.
+        // Not only who ruled may reopen (who may at all is the API's
+        // policy: chiefs).
         let (next, event) = claim
-            .apply(command_for(Action::Reopen).unwrap(), &other(), now())
+            .apply(command_for(Action::Reopen).unwrap(), &by(other()), now())
             .unwrap();
         assert_eq!(next.state, State::Unverified, "from {state:?}");
         assert_eq!(next.assignee, None, "from {state:?}");
@@ -730,9 +822,13 @@ fn reopening_clears_the_assignee_and_the_verdict_note() {
 
 #[test]
 fn withdrawing_a_claim_in_review_clears_the_assignee() {
-    // Anyone may withdraw, even a claim someone else has in review.
+    // The submitter may withdraw, even a claim someone else has in review.
     let (next, event) = claim_in(State::InReview)
-        .apply(command_for(Action::Withdraw).unwrap(), &submitter(), now())
+        .apply(
+            command_for(Action::Withdraw).unwrap(),
+            &by(submitter()),
+            now(),
+        )
         .unwrap();
     assert_eq!(next.state, State::Withdrawn);
     assert_eq!(next.assignee, None);
@@ -742,7 +838,11 @@ fn withdrawing_a_claim_in_review_clears_the_assignee() {
 #[test]
 fn withdrawing_an_unverified_claim_leaves_it_unassigned() {
     let (next, _) = claim_in(State::Unverified)
-        .apply(command_for(Action::Withdraw).unwrap(), &other(), now())
+        .apply(
+            command_for(Action::Withdraw).unwrap(),
+            &chief(other()),
+            now(),
+        )
         .unwrap();
     assert_eq!(next.state, State::Withdrawn);
     assert_eq!(next.assignee, None);
@@ -752,7 +852,11 @@ fn withdrawing_an_unverified_claim_leaves_it_unassigned() {
 fn withdrawing_a_ruled_claim_keeps_who_ruled_and_the_verdict_note() {
     for state in [State::Verified, State::Disputed, State::Inconclusive] {
         let (next, _) = claim_in(state)
-            .apply(command_for(Action::Withdraw).unwrap(), &other(), now())
+            .apply(
+                command_for(Action::Withdraw).unwrap(),
+                &chief(other()),
+                now(),
+            )
             .unwrap();
         assert_eq!(next.state, State::Withdrawn, "from {state:?}");
         assert_eq!(next.assignee, Some(checker()), "from {state:?}");
@@ -766,7 +870,7 @@ fn rulings_keep_the_assignee_and_record_the_verdict_note() {
         let command = command_for(action).unwrap();
         let verdict = expected_note(&command);
         let (next, event) = claim_in(State::InReview)
-            .apply(command, &checker(), now())
+            .apply(command, &by(checker()), now())
             .unwrap();
         assert_eq!(next.assignee, Some(checker()), "{action:?}");
         assert_eq!(next.verdict_note, verdict, "{action:?}");
@@ -777,7 +881,11 @@ fn rulings_keep_the_assignee_and_record_the_verdict_note() {
 #[test]
 fn anyone_may_add_evidence_to_a_claim_someone_else_has_in_review() {
     let (next, event) = claim_in(State::InReview)
-        .apply(command_for(Action::AddEvidence).unwrap(), &other(), now())
+        .apply(
+            command_for(Action::AddEvidence).unwrap(),
+            &by(other()),
+            now(),
+        )
         .unwrap();
     assert_eq!(next.state, State::InReview);
     assert_eq!(next.assignee, Some(checker()));
@@ -789,7 +897,7 @@ fn adding_evidence_to_an_unverified_claim_assigns_nobody() {
     let (next, _) = submitted()
         .apply(
             command_for(Action::AddEvidence).unwrap(),
-            &researcher(),
+            &by(researcher()),
             now(),
         )
         .unwrap();
@@ -802,11 +910,11 @@ fn adding_evidence_to_an_unverified_claim_assigns_nobody() {
 // ---------------------------------------------------------------------------
 
 fn verify(claim: &Claim) -> Result<(Claim, EventDraft), DomainError> {
-    claim.apply(command_for(Action::Verify).unwrap(), &checker(), now())
+    claim.apply(command_for(Action::Verify).unwrap(), &by(checker()), now())
 }
 
 fn dispute(claim: &Claim) -> Result<(Claim, EventDraft), DomainError> {
-    claim.apply(command_for(Action::Dispute).unwrap(), &checker(), now())
+    claim.apply(command_for(Action::Dispute).unwrap(), &by(checker()), now())
 }
 
 #[test]
@@ -937,7 +1045,7 @@ fn marking_inconclusive_needs_no_evidence() {
     let (next, _) = in_review_with(vec![])
         .apply(
             command_for(Action::MarkInconclusive).unwrap(),
-            &checker(),
+            &by(checker()),
             now(),
         )
         .unwrap();
@@ -952,7 +1060,7 @@ fn evidence_is_accepted_up_to_the_limit_and_no_further() {
         let (full, _) = claim
             .apply(
                 command_for(Action::AddEvidence).unwrap(),
-                &researcher(),
+                &by(researcher()),
                 now(),
             )
             .unwrap();
@@ -961,7 +1069,7 @@ fn evidence_is_accepted_up_to_the_limit_and_no_further() {
         let error = full
             .apply(
                 command_for(Action::AddEvidence).unwrap(),
-                &researcher(),
+                &by(researcher()),
                 now(),
             )
             .unwrap_err();
@@ -989,7 +1097,7 @@ fn added_evidence_carries_who_added_it_and_when() {
             stance: Stance::Supports,
         },
     };
-    let (next, event) = claim.apply(command, &researcher(), now()).unwrap();
+    let (next, event) = claim.apply(command, &by(researcher()), now()).unwrap();
 
     let expected = Evidence {
         id: evidence_id(77),
@@ -1039,7 +1147,7 @@ fn a_forbidden_state_wins_over_a_wrong_assignee() {
             let mut claim = claim_in(state);
             claim.evidence.clear();
             let error = claim
-                .apply(command_for(action).unwrap(), &other(), now())
+                .apply(command_for(action).unwrap(), &by(other()), now())
                 .unwrap_err();
             assert_eq!(
                 error,
@@ -1055,7 +1163,7 @@ fn a_wrong_assignee_wins_over_missing_evidence() {
     let claim = in_review_with(vec![]);
     for action in [Action::Verify, Action::Dispute] {
         let error = claim
-            .apply(command_for(action).unwrap(), &other(), now())
+            .apply(command_for(action).unwrap(), &by(other()), now())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1088,7 +1196,7 @@ fn a_forbidden_state_wins_over_too_much_evidence() {
     let error = claim
         .apply(
             command_for(Action::AddEvidence).unwrap(),
-            &researcher(),
+            &by(researcher()),
             now(),
         )
         .unwrap_err();
@@ -1106,13 +1214,13 @@ fn a_lost_lease_wins_over_a_forbidden_state() {
     // Back in the queue, the claim allows none of these actions to anyone;
     // its old holder is told why they lost it instead.
     let (claim, _) = claim_in(State::InReview)
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     assert_eq!(claim.state, State::Unverified);
     for action in ASSIGNEE_ONLY {
         assert_eq!(State::Unverified.after(action), None, "{action:?}");
         let error = claim
-            .apply(command_for(action).unwrap(), &checker(), after_expiry())
+            .apply(command_for(action).unwrap(), &by(checker()), after_expiry())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1125,18 +1233,18 @@ fn a_lost_lease_wins_over_a_forbidden_state() {
 #[test]
 fn a_lost_lease_wins_over_a_wrong_assignee() {
     let (expired, _) = claim_in(State::InReview)
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     let (taken, _) = expired
         .apply(
             command_for(Action::StartReview).unwrap(),
-            &other(),
+            &by(other()),
             at(1_600),
         )
         .unwrap();
     for action in ASSIGNEE_ONLY {
         let error = taken
-            .apply(command_for(action).unwrap(), &checker(), at(1_700))
+            .apply(command_for(action).unwrap(), &by(checker()), at(1_700))
             .unwrap_err();
         assert_eq!(
             error,
@@ -1152,7 +1260,7 @@ fn an_expired_lease_wins_over_missing_evidence() {
     claim.evidence.clear();
     for action in [Action::Verify, Action::Dispute] {
         let error = claim
-            .apply(command_for(action).unwrap(), &checker(), now())
+            .apply(command_for(action).unwrap(), &by(checker()), now())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1171,7 +1279,7 @@ fn a_forbidden_state_wins_over_a_lease_that_has_not_run_out() {
             continue;
         }
         let error = claim_in(state)
-            .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+            .apply(Command::ExpireLease, &Actor::system(), after_expiry())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1307,6 +1415,7 @@ fn a_submission_is_recorded_from_nothing_to_unverified_by_the_submitter() {
             to: State::Unverified,
             note: Note::default(),
             evidence: None,
+            assignee: None,
         }
     );
 }
@@ -1341,7 +1450,7 @@ fn the_release_note_is_recorded() {
             Command::Release {
                 note: note("Off shift; the troop count still needs a second source."),
             },
-            &checker(),
+            &by(checker()),
             now(),
         )
         .unwrap();
@@ -1365,7 +1474,7 @@ fn verdict_notes_are_recorded() {
         let verdict = expected_note(&command);
         assert!(!verdict.is_empty());
         let (_, event) = claim_in(State::InReview)
-            .apply(command, &checker(), now())
+            .apply(command, &by(checker()), now())
             .unwrap();
         assert_eq!(event.action, action);
         assert_eq!(event.from, Some(State::InReview));
@@ -1383,7 +1492,7 @@ fn reopen_and_withdraw_reasons_are_recorded() {
             Command::Reopen {
                 reason: note("A second monitor report doubles the earlier count."),
             },
-            &other(),
+            &by(other()),
             now(),
         )
         .unwrap();
@@ -1401,7 +1510,7 @@ fn reopen_and_withdraw_reasons_are_recorded() {
             Command::Withdraw {
                 reason: note("Submitted twice; the other copy is in review."),
             },
-            &submitter(),
+            &by(submitter()),
             now(),
         )
         .unwrap();
@@ -1422,7 +1531,7 @@ fn an_empty_note_is_recorded_as_empty() {
             Command::MarkInconclusive {
                 note: Note::default(),
             },
-            &checker(),
+            &by(checker()),
             now(),
         )
         .unwrap();
@@ -1435,7 +1544,7 @@ fn a_draft_with_its_revision_keeps_every_field() {
     let (claim, draft) = claim_in(State::InReview)
         .apply(
             command_for(Action::AddEvidence).unwrap(),
-            &researcher(),
+            &by(researcher()),
             now(),
         )
         .unwrap();
@@ -1465,7 +1574,7 @@ fn start_review_leases_the_claim_to_the_actor_for_the_given_duration() {
             Command::StartReview {
                 lease: three_quarters_of_an_hour,
             },
-            &other(),
+            &by(other()),
             now(),
         )
         .unwrap();
@@ -1491,7 +1600,11 @@ fn any_action_of_the_assignee_renews_the_lease() {
     assert!(!claim.lease.unwrap().has_expired(later));
 
     let (renewed, _) = claim
-        .apply(command_for(Action::AddEvidence).unwrap(), &checker(), later)
+        .apply(
+            command_for(Action::AddEvidence).unwrap(),
+            &by(checker()),
+            later,
+        )
         .unwrap();
     assert_eq!(
         renewed.lease,
@@ -1505,7 +1618,7 @@ fn any_action_of_the_assignee_renews_the_lease() {
     let (kept, _) = claim
         .apply(
             command_for(Action::AddEvidence).unwrap(),
-            &researcher(),
+            &by(researcher()),
             later,
         )
         .unwrap();
@@ -1518,7 +1631,7 @@ fn renewing_needs_the_assignee() {
     let claim = claim_in(State::InReview);
     for someone in [other(), researcher(), submitter(), UserName::system()] {
         let error = claim
-            .apply(Command::RenewLease, &someone, now())
+            .apply(Command::RenewLease, &by(someone.clone()), now())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1530,7 +1643,7 @@ fn renewing_needs_the_assignee() {
         );
     }
     let error = claim
-        .apply(Command::RenewLease, &other(), now())
+        .apply(Command::RenewLease, &by(other()), now())
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -1543,7 +1656,7 @@ fn renew_lease_extends_from_now() {
     // Renewed shortly before it runs out, the lease lasts its duration from
     // the renewal, not from the old expiry.
     let (claim, event) = claim_in(State::InReview)
-        .apply(Command::RenewLease, &checker(), at(900))
+        .apply(Command::RenewLease, &by(checker()), at(900))
         .unwrap();
     assert_eq!(
         claim.lease,
@@ -1565,12 +1678,13 @@ fn renew_lease_extends_from_now() {
             to: State::InReview,
             note: Note::default(),
             evidence: None,
+            assignee: None,
         }
     );
 
     // Renewing again keeps the same duration rather than adding up.
     let (claim, _) = claim
-        .apply(Command::RenewLease, &checker(), at(1_700))
+        .apply(Command::RenewLease, &by(checker()), at(1_700))
         .unwrap();
     assert_eq!(
         claim.lease,
@@ -1592,7 +1706,7 @@ fn release_verdicts_and_withdraw_end_the_lease() {
         (Action::Withdraw, submitter(), State::Withdrawn),
     ] {
         let (next, _) = claim_in(State::InReview)
-            .apply(command_for(action).unwrap(), &actor, now())
+            .apply(command_for(action).unwrap(), &chief(actor.clone()), now())
             .unwrap();
         assert_eq!(next.state, to, "{action:?} by {actor}");
         assert_eq!(next.lease, None, "{action:?} by {actor}");
@@ -1605,7 +1719,7 @@ fn expiring_before_the_lease_runs_out_is_refused() {
     let claim = claim_in(State::InReview);
     for time in [now(), at(999)] {
         let error = claim
-            .apply(Command::ExpireLease, &UserName::system(), time)
+            .apply(Command::ExpireLease, &Actor::system(), time)
             .unwrap_err();
         assert_eq!(error, DomainError::LeaseNotExpired, "at {time:?}");
         assert_eq!(error.to_string(), "the review lease has not expired yet");
@@ -1616,7 +1730,7 @@ fn expiring_before_the_lease_runs_out_is_refused() {
 fn expiring_after_returns_the_claim_unassigned_to_unverified() {
     let claim = claim_in(State::InReview);
     let (next, event) = claim
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     assert_eq!(next.state, State::Unverified);
     assert_eq!(next.assignee, None);
@@ -1635,6 +1749,7 @@ fn expiring_after_returns_the_claim_unassigned_to_unverified() {
             to: State::Unverified,
             note: Note::default(),
             evidence: None,
+            assignee: None,
         }
     );
 }
@@ -1648,7 +1763,7 @@ fn the_holder_and_the_system_agree_on_the_instant_a_lease_runs_out() {
     assert!(verify_at(&claim, just_before).is_ok());
     assert_eq!(
         claim
-            .apply(Command::ExpireLease, &UserName::system(), just_before)
+            .apply(Command::ExpireLease, &Actor::system(), just_before)
             .unwrap_err(),
         DomainError::LeaseNotExpired
     );
@@ -1659,13 +1774,13 @@ fn the_holder_and_the_system_agree_on_the_instant_a_lease_runs_out() {
     );
     assert!(
         claim
-            .apply(Command::ExpireLease, &UserName::system(), lease_expiry())
+            .apply(Command::ExpireLease, &Actor::system(), lease_expiry())
             .is_ok()
     );
 }
 
 fn verify_at(claim: &Claim, time: SystemTime) -> Result<(Claim, EventDraft), DomainError> {
-    claim.apply(command_for(Action::Verify).unwrap(), &checker(), time)
+    claim.apply(command_for(Action::Verify).unwrap(), &by(checker()), time)
 }
 
 #[test]
@@ -1681,7 +1796,7 @@ fn the_holder_of_an_expired_lease_gets_lease_expired_even_before_the_system_retu
         Action::MarkInconclusive,
     ] {
         let error = claim
-            .apply(command_for(action).unwrap(), &checker(), now())
+            .apply(command_for(action).unwrap(), &by(checker()), now())
             .unwrap_err();
         assert_eq!(
             error,
@@ -1695,7 +1810,7 @@ fn the_holder_of_an_expired_lease_gets_lease_expired_even_before_the_system_retu
     }
     // The system may now return it.
     let (next, _) = claim
-        .apply(Command::ExpireLease, &UserName::system(), now())
+        .apply(Command::ExpireLease, &Actor::system(), now())
         .unwrap();
     assert_eq!(next.state, State::Unverified);
 }
@@ -1704,7 +1819,7 @@ fn the_holder_of_an_expired_lease_gets_lease_expired_even_before_the_system_retu
 fn someone_else_is_told_they_are_not_the_assignee_of_a_claim_whose_lease_ran_out() {
     let claim = in_review_with_lease_run_out();
     let error = claim
-        .apply(command_for(Action::Verify).unwrap(), &other(), now())
+        .apply(command_for(Action::Verify).unwrap(), &by(other()), now())
         .unwrap_err();
     assert_eq!(
         error,
@@ -1718,7 +1833,7 @@ fn someone_else_is_told_they_are_not_the_assignee_of_a_claim_whose_lease_ran_out
 #[test]
 fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
     let (back, _) = claim_in(State::InReview)
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
 
     // Verifying an unverified claim would be an invalid transition for
@@ -1728,8 +1843,12 @@ fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
         DomainError::LeaseExpired { holder: checker() }
     );
     assert_eq!(
-        back.apply(command_for(Action::Verify).unwrap(), &other(), at(1_600))
-            .unwrap_err(),
+        back.apply(
+            command_for(Action::Verify).unwrap(),
+            &by(other()),
+            at(1_600)
+        )
+        .unwrap_err(),
         DomainError::InvalidTransition {
             action: Action::Verify,
             state: State::Unverified,
@@ -1741,7 +1860,7 @@ fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
     let (taken, _) = back
         .apply(
             command_for(Action::StartReview).unwrap(),
-            &other(),
+            &by(other()),
             at(1_700),
         )
         .unwrap();
@@ -1751,7 +1870,11 @@ fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
         DomainError::LeaseExpired { holder: checker() }
     );
     let (ruled, event) = taken
-        .apply(command_for(Action::Verify).unwrap(), &other(), at(1_800))
+        .apply(
+            command_for(Action::Verify).unwrap(),
+            &by(other()),
+            at(1_800),
+        )
         .unwrap();
     assert_eq!(ruled.state, State::Verified);
     assert_eq!(ruled.assignee, Some(other()));
@@ -1761,12 +1884,12 @@ fn a_stale_holder_gets_lease_expired_after_the_claim_went_back() {
 #[test]
 fn the_old_holder_may_take_the_claim_again_after_it_went_back() {
     let (back, _) = claim_in(State::InReview)
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     let (taken, _) = back
         .apply(
             command_for(Action::StartReview).unwrap(),
-            &checker(),
+            &by(checker()),
             at(1_600),
         )
         .unwrap();
@@ -1785,7 +1908,7 @@ fn the_old_holder_may_take_the_claim_again_after_it_went_back() {
 #[test]
 fn an_expiry_event_carries_the_story_of_its_claim() {
     let (claim, draft) = claim_in(State::InReview)
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     let event = draft.with_revision(&claim, 9);
     assert_eq!(event.revision, 9);
@@ -1798,7 +1921,7 @@ fn an_expiry_event_carries_the_story_of_its_claim() {
 #[test]
 fn only_the_system_expires_leases() {
     let error = in_review_with_lease_run_out()
-        .apply(Command::ExpireLease, &checker(), after_expiry())
+        .apply(Command::ExpireLease, &by(checker()), after_expiry())
         .unwrap_err();
     assert_eq!(
         error,
@@ -1811,7 +1934,11 @@ fn only_the_system_expires_leases() {
 #[test]
 fn the_holder_of_a_run_out_lease_cannot_revive_it_by_adding_evidence() {
     let error = in_review_with_lease_run_out()
-        .apply(command_for(Action::AddEvidence).unwrap(), &checker(), now())
+        .apply(
+            command_for(Action::AddEvidence).unwrap(),
+            &by(checker()),
+            now(),
+        )
         .unwrap_err();
     assert_eq!(error, DomainError::LeaseExpired { holder: checker() });
 }
@@ -1819,13 +1946,13 @@ fn the_holder_of_a_run_out_lease_cannot_revive_it_by_adding_evidence() {
 #[test]
 fn the_lost_lease_marker_ends_when_the_old_holder_takes_the_claim_again() {
     let (returned, _) = in_review_with_lease_run_out()
-        .apply(Command::ExpireLease, &UserName::system(), after_expiry())
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
         .unwrap();
     assert_eq!(returned.expired_holder, Some(checker()));
     let (retaken, _) = returned
         .apply(
             command_for(Action::StartReview).unwrap(),
-            &checker(),
+            &by(checker()),
             after_expiry(),
         )
         .unwrap();
@@ -1833,7 +1960,7 @@ fn the_lost_lease_marker_ends_when_the_old_holder_takes_the_claim_again() {
     let (released, _) = retaken
         .apply(
             command_for(Action::Release).unwrap(),
-            &checker(),
+            &by(checker()),
             after_expiry(),
         )
         .unwrap();
@@ -1841,7 +1968,7 @@ fn the_lost_lease_marker_ends_when_the_old_holder_takes_the_claim_again() {
     let error = released
         .apply(
             command_for(Action::Verify).unwrap(),
-            &checker(),
+            &by(checker()),
             after_expiry(),
         )
         .unwrap_err();
@@ -1856,4 +1983,151 @@ fn leases_longer_than_a_day_are_cut_to_a_day() {
     let lease = Lease::starting(now(), Duration::MAX);
     assert_eq!(lease.duration, Lease::MAX);
     assert_eq!(lease.expires, now() + Lease::MAX);
+}
+
+// ---------------------------------------------------------------------------
+// Roles that depend on the claim: withdrawing and reassigning.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn only_the_submitter_or_a_chief_may_withdraw_a_claim() {
+    for state in [State::Unverified, State::InReview, State::Verified] {
+        let claim = claim_in(state);
+        for role in [Role::Editor, Role::Checker] {
+            let (next, _) = claim
+                .apply(
+                    command_for(Action::Withdraw).unwrap(),
+                    &Actor::new(submitter(), role),
+                    now(),
+                )
+                .unwrap_or_else(|e| panic!("the submitter as {role} withdraws: {e}"));
+            assert_eq!(next.state, State::Withdrawn);
+            let error = claim
+                .apply(
+                    command_for(Action::Withdraw).unwrap(),
+                    &Actor::new(other(), role),
+                    now(),
+                )
+                .expect_err("another editor or checker withdrew the claim");
+            assert_eq!(
+                error,
+                DomainError::RoleRequired {
+                    action: Action::Withdraw,
+                    role: Role::Chief,
+                },
+                "{role} from {state:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                "only its submitter or a chief may withdraw a claim"
+            );
+        }
+        let (next, event) = claim
+            .apply(
+                command_for(Action::Withdraw).unwrap(),
+                &chief(other()),
+                now(),
+            )
+            .expect("a chief withdraws any claim");
+        assert_eq!(next.state, State::Withdrawn);
+        assert_eq!(event.actor, other());
+    }
+}
+
+#[test]
+fn a_chief_reassigns_a_claim_in_review_with_a_fresh_lease_for_the_new_checker() {
+    let claim = claim_in(State::InReview);
+    let (next, event) = claim
+        .apply(
+            command_for(Action::Reassign).unwrap(),
+            &chief(submitter()),
+            at(500),
+        )
+        .expect("a chief reassigns");
+    assert_eq!(next.state, State::InReview);
+    assert_eq!(next.assignee, Some(other()));
+    assert_eq!(
+        next.lease,
+        Some(Lease {
+            expires: at(500) + START_LEASE,
+            duration: START_LEASE,
+        })
+    );
+    assert_eq!(event.action, Action::Reassign);
+    assert_eq!(event.actor, submitter(), "the chief is the actor");
+    assert_eq!(
+        event.assignee,
+        Some(other()),
+        "the history names the new checker"
+    );
+
+    // The new checker may now rule; the old one may not.
+    let mut ready = next.clone();
+    ready.evidence = many_evidence(1);
+    assert!(
+        ready
+            .apply(
+                command_for(Action::MarkInconclusive).unwrap(),
+                &by(other()),
+                at(600)
+            )
+            .is_ok()
+    );
+    assert!(matches!(
+        next.apply(
+            command_for(Action::MarkInconclusive).unwrap(),
+            &by(checker()),
+            at(600)
+        ),
+        Err(DomainError::NotAssignee { .. })
+    ));
+}
+
+#[test]
+fn only_a_chief_may_reassign_even_the_assignee_may_not() {
+    for actor in [
+        by(checker()),
+        by(other()),
+        Actor::new(submitter(), Role::Editor),
+    ] {
+        let error = claim_in(State::InReview)
+            .apply(command_for(Action::Reassign).unwrap(), &actor, now())
+            .expect_err("reassigned without being a chief");
+        assert_eq!(
+            error,
+            DomainError::RoleRequired {
+                action: Action::Reassign,
+                role: Role::Chief,
+            },
+            "{actor:?}"
+        );
+        assert_eq!(error.to_string(), "only a chief may reassign a claim");
+    }
+}
+
+#[test]
+fn a_reassigned_claim_no_longer_tells_its_expired_holder_their_lease_ran_out() {
+    let (back, _) = in_review_with_lease_run_out()
+        .apply(Command::ExpireLease, &Actor::system(), after_expiry())
+        .unwrap();
+    let (taken, _) = back
+        .apply(
+            command_for(Action::StartReview).unwrap(),
+            &by(other()),
+            after_expiry(),
+        )
+        .unwrap();
+    let (reassigned, _) = taken
+        .apply(
+            Command::Reassign {
+                to: researcher(),
+                lease: START_LEASE,
+                note: Note::default(),
+            },
+            &chief(submitter()),
+            after_expiry(),
+        )
+        .unwrap();
+    assert_eq!(reassigned.expired_holder, None);
+    assert_eq!(reassigned.assignee, Some(researcher()));
 }

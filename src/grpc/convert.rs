@@ -175,6 +175,7 @@ fn event_type(a: Action) -> claim_event::Type {
         Action::Release => claim_event::Type::Released,
         Action::RenewLease => claim_event::Type::LeaseRenewed,
         Action::ExpireLease => claim_event::Type::LeaseExpired,
+        Action::Reassign => claim_event::Type::Reassigned,
         Action::AddEvidence => claim_event::Type::EvidenceAdded,
         Action::Verify => claim_event::Type::Verified,
         Action::Dispute => claim_event::Type::Disputed,
@@ -500,6 +501,7 @@ pub fn event_to_pb(e: Event) -> pb::ClaimEvent {
         to_state: state_to_pb(e.to).into(),
         note: e.note.into_inner(),
         evidence: e.evidence.map(evidence_to_pb),
+        assignee: e.assignee.map(UserName::into_inner).unwrap_or_default(),
     }
 }
 

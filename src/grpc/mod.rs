@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod identity;
+pub mod policy;
 mod service;
 pub mod status;
 
@@ -18,3 +19,42 @@ pub mod pb {
 /// served by reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/claimdesk_descriptor.bin"));
+
+/// The encoded descriptors of every service the server offers: the API,
+/// health and reflection (v1 and v1alpha).
+pub const SERVED_DESCRIPTOR_SETS: [&[u8]; 4] = [
+    FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
+
+/// A method the server offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Method {
+    /// `/package.Service/Method`, the HTTP/2 path of its calls.
+    pub path: String,
+    /// Whether requests or responses stream.
+    pub streaming: bool,
+}
+
+/// Every method of [`SERVED_DESCRIPTOR_SETS`].
+pub fn served_methods() -> Vec<Method> {
+    use prost::Message as _;
+    let mut methods = Vec::new();
+    for encoded in SERVED_DESCRIPTOR_SETS {
+        let set = prost_types::FileDescriptorSet::decode(encoded)
+            .expect("the built-in descriptor sets decode");
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.push(Method {
+                        path: format!("/{}.{}/{}", file.package(), service.name(), method.name()),
+                        streaming: method.client_streaming() || method.server_streaming(),
+                    });
+                }
+            }
+        }
+    }
+    methods
+}

@@ -10,22 +10,28 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, field};
 
 use super::{
-    convert, identity,
+    convert,
+    identity::{self, Authentication},
     pb::{self, claim_service_server::ClaimService},
 };
 use crate::{
     desk::Desk,
-    domain::{Command, UserName},
+    domain::{Actor, Command, Invalid, UserName},
     error::Error,
 };
 
 pub struct ClaimServiceImpl {
     desk: Desk,
+    /// How callers are known; asked whom a claim may be reassigned to.
+    authentication: Authentication,
 }
 
 impl ClaimServiceImpl {
-    pub fn new(desk: Desk) -> Self {
-        Self { desk }
+    pub fn new(desk: Desk, authentication: Authentication) -> Self {
+        Self {
+            desk,
+            authentication,
+        }
     }
 
     /// Applies a command to the claim named `name` and answers the claim.
@@ -33,7 +39,7 @@ impl ClaimServiceImpl {
         &self,
         name: &str,
         etag: String,
-        actor: Result<UserName, Error>,
+        actor: Result<Actor, Error>,
         command: impl FnOnce() -> Result<Command, Error>,
     ) -> Result<pb::Claim, Error> {
         let id = convert::claim_id(name)?;
@@ -80,7 +86,7 @@ impl ClaimService for ClaimServiceImpl {
         rpc("SubmitClaim", "", async {
             let new = convert::new_claim(r.claim.as_ref())?;
             let request_id = convert::request_id(&r.request_id)?;
-            let claim = self.desk.submit(new, actor?, request_id).await?;
+            let claim = self.desk.submit(new, actor?.name, request_id).await?;
             let claim = convert::claim_to_pb(claim);
             tracing::Span::current().record("claim", claim.name.as_str());
             Ok(claim)
@@ -338,6 +344,26 @@ impl ClaimService for ClaimServiceImpl {
                 })
             });
             Ok(Box::pin(stream) as Self::WatchClaimEventsStream)
+        })
+        .await
+    }
+
+    async fn reassign_claim(
+        &self,
+        request: Request<pb::ReassignClaimRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("ReassignClaim", &r.name, async {
+            self.change(&r.name, r.etag.clone(), actor, || {
+                let to = UserName::parse(&r.assignee)
+                    .and_then(|to| self.authentication.check_reviewer(&to).map(|()| to))
+                    .map_err(|Invalid(d)| Error::invalid("assignee", d))?;
+                Ok(self
+                    .desk
+                    .reassign_command(to, convert::note("note", &r.note)?))
+            })
+            .await
         })
         .await
     }

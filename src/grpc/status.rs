@@ -14,6 +14,10 @@ use crate::{domain::DomainError, error::Error};
 /// The `ErrorInfo.domain` of every error of the service.
 pub const ERROR_DOMAIN: &str = "claimdesk.v1";
 
+/// The reason of a call refused because the caller's role does not allow
+/// it; the `role` metadata names the role that would.
+pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
+
 fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
     let metadata: HashMap<String, String> = metadata
         .iter()
@@ -85,6 +89,15 @@ impl From<Error> for Status {
                 DomainError::SystemOnly { .. } => {
                     status(Code::FailedPrecondition, "SYSTEM_ONLY", message, &[])
                 }
+                DomainError::RoleRequired { action, role } => status(
+                    Code::PermissionDenied,
+                    ROLE_REQUIRED,
+                    message,
+                    &[
+                        ("role", role.as_str().to_owned()),
+                        ("action", action.as_str().to_owned()),
+                    ],
+                ),
                 DomainError::StaleEtag { current } => status(
                     Code::Aborted,
                     "ETAG_MISMATCH",

@@ -95,6 +95,10 @@ pub struct EventRecord {
     pub note: String,
     #[serde(default)]
     pub evidence: Option<EvidenceRecord>,
+    /// Whom a reassignment gave the claim to; absent otherwise (and in
+    /// events written before reassignment existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 /// What a used request id stands for.
@@ -144,6 +148,7 @@ fn action_name(a: Action) -> &'static str {
         Action::Release => "release",
         Action::RenewLease => "renew_lease",
         Action::ExpireLease => "expire_lease",
+        Action::Reassign => "reassign",
         Action::AddEvidence => "add_evidence",
         Action::Verify => "verify",
         Action::Dispute => "dispute",
@@ -340,6 +345,7 @@ impl From<&Event> for EventRecord {
             to: state_name(e.to).to_owned(),
             note: e.note.as_str().to_owned(),
             evidence: e.evidence.as_ref().map(EvidenceRecord::from),
+            assignee: e.assignee.as_ref().map(|a| a.as_str().to_owned()),
         }
     }
 }
@@ -409,6 +415,7 @@ impl EventRecord {
             to: parse_state(&r.to)?,
             note: Note::from_stored(r.note),
             evidence: r.evidence.map(EvidenceRecord::into_domain).transpose()?,
+            assignee: r.assignee.map(UserName::from_stored),
         })
     }
 }

@@ -945,7 +945,9 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
 }
 
 #[tokio::test]
-async fn only_the_assignee_may_rule_on_or_release_a_claim() {
+async fn only_the_assignee_may_rule_on_a_claim() {
+    // Releasing another's claim is a chief's right, and in open mode every
+    // caller acts as a chief: the access tests cover who may release.
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
@@ -1003,18 +1005,6 @@ async fn only_the_assignee_may_rule_on_or_release_a_claim() {
             client
                 .mark_claim_inconclusive(as_user(
                     pb::MarkClaimInconclusiveRequest {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    user,
-                ))
-                .await
-                .map(|r| r.into_inner()),
-        );
-        check(
-            client
-                .release_claim(as_user(
-                    pb::ReleaseClaimRequest {
                         name: name.clone(),
                         ..Default::default()
                     },

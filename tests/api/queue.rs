@@ -15,7 +15,10 @@ use std::{
 
 use claimdesk::{
     desk::{Desk, DeskConfig, EventFilter},
-    domain::{self, ClaimId, Command, DomainError, Note, Slug, SourceName, Statement, UserName},
+    domain::{
+        self, Actor, ClaimId, Command, DomainError, Note, Role, Slug, SourceName, Statement,
+        UserName,
+    },
     error::{Error, StorageError},
     pb::{self, Attribution, Claim, claim, claim_event, evidence},
     storage::{
@@ -1186,6 +1189,11 @@ fn user(name: &str) -> UserName {
     UserName::parse(name).expect("a valid user name")
 }
 
+/// `name` acting as a checker.
+fn checker(name: &UserName) -> Actor {
+    Actor::new(name.clone(), Role::Checker)
+}
+
 /// A claim about a fictional dam, built with the domain's parse functions.
 fn dam_claim(statement: &str) -> domain::NewClaim {
     domain::NewClaim {
@@ -1249,7 +1257,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         .await
         .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), kofi.clone())
+        .take_next(QueueQuery::default(), checker(&kofi))
         .await
         .expect("the claim is taken");
     assert_eq!(taken.id, submitted.id);
@@ -1260,7 +1268,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         .change(
             submitted.id,
             supporting_evidence(desk),
-            kofi.clone(),
+            checker(&kofi),
             String::new(),
         )
         .await
@@ -1270,8 +1278,13 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // Refused at once, before anything has returned the claim to the queue.
     expect_lease_expired(
-        desk.change(submitted.id, verify_command(), kofi.clone(), String::new())
-            .await,
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
         "checker-kofi",
     );
     assert_eq!(
@@ -1318,15 +1331,20 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // The old holder is told why, whatever they try.
     expect_lease_expired(
-        desk.change(submitted.id, verify_command(), kofi.clone(), String::new())
-            .await,
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
         "checker-kofi",
     );
     expect_lease_expired(
         desk.change(
             submitted.id,
             Command::RenewLease,
-            kofi.clone(),
+            checker(&kofi),
             String::new(),
         )
         .await,
@@ -1336,7 +1354,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
     // Another checker takes it again, and may rule on it.
     let lena = user("checker-lena");
     let retaken = desk
-        .take_next(QueueQuery::default(), lena.clone())
+        .take_next(QueueQuery::default(), checker(&lena))
         .await
         .expect("the claim waits again");
     assert_eq!(retaken.id, submitted.id);
@@ -1347,12 +1365,22 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         "a fresh lease from now"
     );
     expect_lease_expired(
-        desk.change(submitted.id, verify_command(), kofi, String::new())
-            .await,
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
         "checker-kofi",
     );
     let verified = desk
-        .change(submitted.id, verify_command(), lena, String::new())
+        .change(
+            submitted.id,
+            verify_command(),
+            checker(&lena),
+            String::new(),
+        )
         .await
         .expect("the new holder rules");
     assert_eq!(verified.state, domain::State::Verified);
@@ -1372,7 +1400,7 @@ async fn a_lease_has_not_run_out_after_fourteen_minutes() {
         .await
         .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), kofi.clone())
+        .take_next(QueueQuery::default(), checker(&kofi))
         .await
         .expect("the claim is taken");
 
@@ -1387,7 +1415,12 @@ async fn a_lease_has_not_run_out_after_fourteen_minutes() {
     assert_eq!(count(&counts, domain::State::InReview), 1);
     // The holder still holds it: acting works, and renews.
     let renewed = desk
-        .change(submitted.id, Command::RenewLease, kofi, String::new())
+        .change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
         .await
         .expect("the holder still holds the lease");
     assert_eq!(
@@ -1410,7 +1443,7 @@ async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
         .await
         .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), kofi.clone())
+        .take_next(QueueQuery::default(), checker(&kofi))
         .await
         .expect("the claim is taken");
     let start = taken.update_time;
@@ -1420,7 +1453,7 @@ async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
         .change(
             submitted.id,
             Command::RenewLease,
-            kofi.clone(),
+            checker(&kofi),
             String::new(),
         )
         .await
@@ -1485,7 +1518,7 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
         .await
         .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), kofi.clone())
+        .take_next(QueueQuery::default(), checker(&kofi))
         .await
         .expect("the claim is taken");
     let expired_at = taken.lease.expect("a lease").expires;
@@ -1498,7 +1531,7 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
         .change(
             submitted.id,
             supporting_evidence(desk),
-            kofi.clone(),
+            checker(&kofi),
             String::new(),
         )
         .await
@@ -1516,7 +1549,7 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
         .change(
             submitted.id,
             supporting_evidence(desk),
-            user("checker-lena"),
+            checker(&user("checker-lena")),
             String::new(),
         )
         .await
@@ -1674,7 +1707,7 @@ async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out(
         domain::Action::Submit
     );
     let taken = desk
-        .take_next(QueueQuery::default(), user("checker-kofi"))
+        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
         .await
         .expect("the claim is taken");
     let expires = taken.lease.expect("a lease").expires;
@@ -1721,7 +1754,7 @@ async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
         .await
         .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), kofi.clone())
+        .take_next(QueueQuery::default(), checker(&kofi))
         .await
         .expect("the claim is taken");
     let first_expiry = taken.lease.expect("a lease").expires;
@@ -1730,7 +1763,12 @@ async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
 
     tokio::time::advance(10 * MINUTE).await;
     let renewed = desk
-        .change(submitted.id, Command::RenewLease, kofi, String::new())
+        .change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
         .await
         .expect("the holder renews");
     let expires = renewed.lease.expect("a lease").expires;
@@ -1766,7 +1804,7 @@ async fn the_sweeper_does_not_spin_while_storage_refuses_to_expire_leases() {
     .await
     .expect("the claim is submitted");
     let taken = desk
-        .take_next(QueueQuery::default(), user("checker-kofi"))
+        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
         .await
         .expect("the claim is taken");
     let expires = taken.lease.expect("a lease").expires;

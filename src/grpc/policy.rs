@@ -1,0 +1,276 @@
+//! Who may call what, deny by default: [`POLICY`] has one entry per RPC the
+//! server offers, naming the least role it needs; [`Guarded`] checks it
+//! before any handler runs. A method without an entry is refused, so a new
+//! RPC is unreachable until it is given one (and a test fails until then).
+//!
+//! The rules that depend on the claim itself (withdrawing another's claim,
+//! releasing another checker's) are the domain's: see
+//! [`crate::domain::Claim::apply`].
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tonic::{Code, Status, body::Body, codegen::Service, server::NamedService};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::{
+    identity::{Authentication, Refused, Unauthenticated},
+    status::{ERROR_DOMAIN, ROLE_REQUIRED},
+};
+use crate::domain::Role;
+
+/// What a method asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token: health checks (load balancers, probes) and
+    /// reflection (the API's shape is public).
+    Anyone,
+    /// An authenticated caller whose role includes this one.
+    Role(Role),
+}
+
+const SERVICE: &str = "/claimdesk.v1.ClaimService/";
+
+/// The policy: every method of the server, by path, and what it needs.
+pub const POLICY: &[(&str, Access)] = {
+    use Access::{Anyone, Role as R};
+    use Role::{Checker, Chief, Editor};
+    &[
+        // Reading: editors and up.
+        ("/claimdesk.v1.ClaimService/GetClaim", R(Editor)),
+        ("/claimdesk.v1.ClaimService/ListClaims", R(Editor)),
+        ("/claimdesk.v1.ClaimService/ListClaimEvents", R(Editor)),
+        ("/claimdesk.v1.ClaimService/GetQueueStats", R(Editor)),
+        ("/claimdesk.v1.ClaimService/WatchClaimEvents", R(Editor)),
+        // Submitting and sourcing: editors and up.
+        ("/claimdesk.v1.ClaimService/SubmitClaim", R(Editor)),
+        ("/claimdesk.v1.ClaimService/AddEvidence", R(Editor)),
+        // Editors withdraw only what they submitted (the domain checks).
+        ("/claimdesk.v1.ClaimService/WithdrawClaim", R(Editor)),
+        // Reviewing: checkers and up.
+        ("/claimdesk.v1.ClaimService/TakeNextClaim", R(Checker)),
+        ("/claimdesk.v1.ClaimService/StartReview", R(Checker)),
+        // Only the assignee, or a chief (the domain checks).
+        ("/claimdesk.v1.ClaimService/ReleaseClaim", R(Checker)),
+        ("/claimdesk.v1.ClaimService/RenewLease", R(Checker)),
+        ("/claimdesk.v1.ClaimService/VerifyClaim", R(Checker)),
+        ("/claimdesk.v1.ClaimService/DisputeClaim", R(Checker)),
+        (
+            "/claimdesk.v1.ClaimService/MarkClaimInconclusive",
+            R(Checker),
+        ),
+        // Overruling: chiefs.
+        ("/claimdesk.v1.ClaimService/ReopenClaim", R(Chief)),
+        ("/claimdesk.v1.ClaimService/ReassignClaim", R(Chief)),
+        // Infrastructure.
+        ("/grpc.health.v1.Health/Check", Anyone),
+        ("/grpc.health.v1.Health/Watch", Anyone),
+        (
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            Anyone,
+        ),
+        (
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            Anyone,
+        ),
+    ]
+};
+
+/// [`POLICY`] by path.
+#[derive(Debug)]
+pub struct Policy {
+    by_path: HashMap<&'static str, Access>,
+    authentication: Authentication,
+}
+
+impl Policy {
+    pub fn new(authentication: Authentication) -> Arc<Self> {
+        Arc::new(Self {
+            by_path: POLICY.iter().copied().collect(),
+            authentication,
+        })
+    }
+
+    /// What the method at `path` needs; `None`: it has no entry.
+    pub fn access(&self, path: &str) -> Option<Access> {
+        self.by_path.get(path).copied()
+    }
+
+    /// Lets the call through (with its caller's [`crate::domain::Actor`]
+    /// in its extensions) or says why not.
+    fn admit(&self, request: &mut http::Request<Body>) -> Result<(), Status> {
+        let path = request.uri().path();
+        let needed = match self.access(path) {
+            Some(Access::Anyone) => return Ok(()),
+            Some(Access::Role(role)) => role,
+            None => return Err(no_policy(path)),
+        };
+        let actor = match self.authentication.authenticate(request.headers()) {
+            Ok(actor) => actor,
+            Err(Refused::Unauthenticated(why)) => {
+                tracing::info!(
+                    method = path,
+                    reason = why.reason(),
+                    "call refused: not authenticated"
+                );
+                return Err(unauthenticated(why));
+            }
+            Err(Refused::Invalid(error)) => return Err(error.into()),
+        };
+        if !actor.role.includes(needed) {
+            tracing::info!(
+                method = path,
+                user = actor.name.as_str(),
+                role = actor.role.as_str(),
+                needed = needed.as_str(),
+                "call refused: role"
+            );
+            return Err(role_required(path, needed));
+        }
+        request.extensions_mut().insert(actor);
+        Ok(())
+    }
+}
+
+fn error_status(code: Code, reason: &str, message: String, metadata: &[(&str, &str)]) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+fn unauthenticated(why: Unauthenticated) -> Status {
+    error_status(Code::Unauthenticated, why.reason(), why.to_string(), &[])
+}
+
+fn role_required(path: &str, role: Role) -> Status {
+    let method = path.strip_prefix(SERVICE).unwrap_or(path);
+    error_status(
+        Code::PermissionDenied,
+        ROLE_REQUIRED,
+        format!("{method} needs the role {role} or above"),
+        &[("role", role.as_str()), ("method", method)],
+    )
+}
+
+fn no_policy(path: &str) -> Status {
+    tracing::warn!(
+        method = path,
+        "call refused: the method has no access policy"
+    );
+    error_status(
+        Code::PermissionDenied,
+        "NO_POLICY",
+        format!("{path} has no access policy on this server; refused"),
+        &[("method", path)],
+    )
+}
+
+/// A gRPC service whose calls pass [`Policy`] first. A refused call is
+/// answered here: its handler never runs and its request is never read.
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    policy: Arc<Policy>,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, policy: &Arc<Policy>) -> Self {
+        Self {
+            inner,
+            policy: policy.clone(),
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Guarded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Guarded<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        match self.policy.admit(&mut request) {
+            Ok(()) => Box::pin(self.inner.call(request)),
+            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::grpc;
+
+    #[test]
+    fn every_method_of_the_server_has_exactly_one_policy_entry() {
+        let served: HashSet<String> = grpc::served_methods().into_iter().map(|m| m.path).collect();
+        let mut listed = HashSet::new();
+        for (path, _) in POLICY {
+            assert!(listed.insert(*path), "{path} is listed twice");
+            assert!(
+                served.contains(*path),
+                "{path} is not a method of the server"
+            );
+        }
+        for path in &served {
+            assert!(
+                listed.contains(path.as_str()),
+                "{path} has no access policy: add it to POLICY"
+            );
+        }
+    }
+
+    #[test]
+    fn the_claim_service_needs_a_role_for_every_method_and_only_infrastructure_is_open() {
+        for (path, access) in POLICY {
+            if path.starts_with(SERVICE) {
+                assert!(matches!(access, Access::Role(_)), "{path}");
+            } else {
+                assert_eq!(*access, Access::Anyone, "{path}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_method_without_an_entry_is_refused_before_authentication() {
+        let policy = Policy::new(Authentication::Open);
+        let mut request = http::Request::builder()
+            .uri("/claimdesk.v1.ClaimService/DeleteEverything")
+            .body(Body::empty())
+            .expect("a request");
+        let status = policy.admit(&mut request).expect_err("refused");
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(
+            status
+                .get_error_details()
+                .error_info()
+                .map(|i| i.reason.as_str()),
+            Some("NO_POLICY")
+        );
+    }
+}
