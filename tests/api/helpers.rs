@@ -46,6 +46,18 @@ fn init_logging() {
     });
 }
 
+/// The configuration of a test server on `127.0.0.1:<free port>` with its
+/// data in `dir`.
+pub fn test_config(dir: &Path) -> server::Config {
+    server::Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.to_path_buf(),
+        cache_capacity: TEST_CACHE_BYTES,
+        shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
+        desk: claimdesk::desk::DeskConfig::default(),
+    }
+}
+
 /// A claimdesk server running in this process on `127.0.0.1:<free port>`.
 pub struct TestServer {
     addr: SocketAddr,
@@ -77,6 +89,19 @@ impl TestServer {
             panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
         });
         Self::run(server, Some(dir))
+    }
+
+    /// Starts a server on a fresh data directory, configured by `configure`
+    /// (authentication, limits...) before it runs.
+    pub async fn spawn_configured(configure: impl FnOnce(Server) -> Server) -> Self {
+        init_logging();
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let server = Server::build(&test_config(dir.path()))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
+            });
+        Self::run(configure(server), Some(dir))
     }
 
     /// Starts a server on a store built by the test (e.g. one that injects

@@ -771,10 +771,10 @@ fn serve(data_dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Connects to the port of `addr` on loopback and checks that it serves.
-async fn check_serving(addr: SocketAddr) {
+/// A channel to the port of `addr` on loopback.
+async fn loopback_channel(addr: SocketAddr) -> tonic::transport::Channel {
     let url = format!("http://127.0.0.1:{}", addr.port());
-    let channel = within(
+    within(
         "connecting",
         WAIT,
         tonic::transport::Channel::from_shared(url)
@@ -782,7 +782,12 @@ async fn check_serving(addr: SocketAddr) {
             .connect(),
     )
     .await
-    .expect("the server accepts the connection");
+    .expect("the server accepts the connection")
+}
+
+/// Connects to the port of `addr` on loopback and checks that it serves.
+async fn check_serving(addr: SocketAddr) {
+    let channel = loopback_channel(addr).await;
     let status = within("health Check", WAIT, health_check(channel, "")).await;
     assert_eq!(status, ServingStatus::Serving);
 }
@@ -891,4 +896,237 @@ async fn serve_on_loopback_needs_no_flag_and_does_not_warn() {
     let warnings = warnings_before_ready(&process.json_lines());
     assert!(warnings.is_empty(), "{warnings:?}");
     check_serving(addr).await;
+}
+
+// ---------------------------------------------------------------------------
+// Tokens: the tokens file, `token new` and SIGHUP, through the binary.
+
+/// `claimdesk token new --user <user> --role <role>`: the token and the
+/// line for the tokens file.
+async fn token_new(user: &str, role: &str) -> (String, String) {
+    let mut command = claimdesk();
+    command.args(["token", "new", "--user", user, "--role", role]);
+    command.stdout(Stdio::piped());
+    let output = within("token new", WAIT, command.output())
+        .await
+        .expect("claimdesk runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(
+        output.status.success(),
+        "token new failed: {}; {stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a token and a line: {stdout}");
+    assert!(lines[0].starts_with("cdt_"), "{stdout}");
+    assert!(
+        !lines[1].contains(lines[0]),
+        "the line does not hold the token"
+    );
+    (lines[0].to_owned(), lines[1].to_owned())
+}
+
+fn write_tokens_file(path: &Path, lines: &[&str]) {
+    std::fs::write(path, format!("[tokens]\n{}\n", lines.join("\n")))
+        .expect("the tokens file is written");
+}
+
+async fn connect(addr: SocketAddr) -> Client {
+    pb::claim_service_client::ClaimServiceClient::new(loopback_channel(addr).await)
+}
+
+fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII"),
+    );
+    request
+}
+
+/// Submits a claim with `token`; the user the history names.
+async fn submit_with(client: &mut Client, token: &str) -> Result<String, tonic::Status> {
+    let claim = client
+        .submit_claim(with_token(
+            token,
+            SubmitClaimRequest {
+                claim: Some(harbour_claim()),
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(claim.submitted_by)
+}
+
+impl Process {
+    /// Waits until `n` log lines contain `needle`.
+    async fn wait_for_lines(&self, needle: &str, n: usize) {
+        let mut rx = self.log.clone();
+        let seen = within(
+            needle,
+            WAIT,
+            rx.wait_for(|lines| lines.iter().filter(|l| l.contains(needle)).count() >= n),
+        )
+        .await;
+        assert!(seen.is_ok(), "stderr closed; log:\n{}", self.text());
+    }
+
+    /// Sends SIGHUP with kill(1).
+    fn hang_up(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -HUP failed: {status}");
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_tokens_file_admitting_new_tokens_and_refusing_revoked_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    let (old, old_line) = token_new("mara", "editor").await;
+    write_tokens_file(&tokens_file, &[&old_line]);
+    let process = Process::spawn(serve(
+        &dir.path().join("data"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens-file",
+            tokens_file.to_str().expect("UTF-8 path"),
+        ],
+    ));
+    let addr = process.wait_until_serving().await;
+    let mut client = connect(addr).await;
+    assert_eq!(
+        submit_with(&mut client, &old).await.expect("old works"),
+        "mara"
+    );
+
+    // Revoke mara's old token, give her a new one, add a chief.
+    let (new, new_line) = token_new("mara", "editor").await;
+    let (chief, chief_line) = token_new("ines", "chief").await;
+    assert_eq!(
+        submit_with(&mut client, &new).await.unwrap_err().code(),
+        Code::Unauthenticated,
+        "not before the reload"
+    );
+    write_tokens_file(&tokens_file, &[&new_line, &chief_line]);
+    process.hang_up();
+    process.wait_for_lines("tokens reloaded", 1).await;
+
+    let (status, _) = expect_error(
+        submit_with(&mut client, &old).await,
+        Code::Unauthenticated,
+        "TOKEN_UNKNOWN",
+    );
+    assert!(status.message().contains("not known"), "{status:?}");
+    assert_eq!(
+        submit_with(&mut client, &new).await.expect("new works"),
+        "mara"
+    );
+    assert_eq!(
+        submit_with(&mut client, &chief).await.expect("chief works"),
+        "ines"
+    );
+
+    // A broken file is reported and changes nothing.
+    std::fs::write(&tokens_file, "[tokens\n").expect("written");
+    process.hang_up();
+    process.wait_for_lines("tokens not reloaded", 1).await;
+    assert_eq!(
+        submit_with(&mut client, &new).await.expect("still works"),
+        "mara"
+    );
+    assert_eq!(
+        submit_with(&mut client, &old).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // Raw tokens never reach the log.
+    let log = process.text();
+    for token in [&old, &new, &chief] {
+        assert!(!log.contains(token.as_str()), "a token was logged:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn serve_on_a_network_address_with_a_tokens_file_starts_without_warning_and_needs_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    let (token, line) = token_new("kofi", "checker").await;
+    write_tokens_file(&tokens_file, &[&line]);
+    let mut command = serve(&dir.path().join("data"), &["--listen", "0.0.0.0:0"]);
+    command.env("CLAIMDESK_TOKENS_FILE", &tokens_file);
+    let process = Process::spawn(command);
+    let addr = process.wait_until_serving().await;
+    assert!(addr.ip().is_unspecified(), "listening on {addr}");
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    let mut client = connect(addr).await;
+    let (status, _) = expect_error(
+        client
+            .get_queue_stats(pb::GetQueueStatsRequest::default())
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_MISSING",
+    );
+    assert!(status.message().contains("Bearer"), "{status:?}");
+    client
+        .get_queue_stats(with_token(&token, pb::GetQueueStatsRequest::default()))
+        .await
+        .expect("the token works");
+    check_serving(addr).await;
+}
+
+#[tokio::test]
+async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens_file,
+        "[tokens]\n\"abc\" = { user = \"mara\", role = \"editor\" }\n",
+    )
+    .expect("written");
+    let missing = dir.path().join("missing.toml");
+    for (file, why) in [(&tokens_file, "64 hex digits"), (&missing, "cannot read")] {
+        let mut command = serve(
+            &dir.path().join("data"),
+            &["--listen", "127.0.0.1:0", "--tokens-file"],
+        );
+        command.arg(file);
+        let output = within("claimdesk gives up", WAIT, command.output())
+            .await
+            .expect("claimdesk runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(
+            stderr.contains(&file.display().to_string()),
+            "names the file: {stderr}"
+        );
+        assert!(!stderr.contains(READY_MESSAGE), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn token_new_refuses_unknown_roles_and_invalid_names() {
+    for args in [
+        ["--user", "mara", "--role", "admin"],
+        ["--user", "system", "--role", "chief"],
+        ["--user", "", "--role", "editor"],
+    ] {
+        let mut command = claimdesk();
+        command.args(["token", "new"]).args(args);
+        command.stdout(Stdio::piped());
+        let output = within("token new", WAIT, command.output())
+            .await
+            .expect("claimdesk runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "no token printed for {args:?}");
+    }
 }

@@ -2,6 +2,7 @@
 //! directory, driven through the generated client. One test binary; each
 //! file is a module.
 
+mod access;
 mod audit;
 mod helpers;
 mod process;
