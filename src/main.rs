@@ -1,4 +1,5 @@
-//! The `claimdesk` command: `claimdesk serve` runs the service.
+//! The `claimdesk` command: `claimdesk serve` runs the service; `claimdesk
+//! claim` and `claimdesk queue` call a running one.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -8,6 +9,7 @@ use claimdesk::{
     desk::DeskConfig,
     server::{self, Config, Exposure, Limits, Server},
     telemetry::{self, LogFormat},
+    tls::{TlsArgs, TlsConfig},
 };
 
 #[derive(Parser)]
@@ -55,12 +57,18 @@ enum Command {
         allow_anonymous: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Check the tamper-evident history.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Read claims from a running server.
+    Claim(claimdesk::cli::client::ClaimArgs),
+    /// Read the verification queue of a running server.
+    Queue(claimdesk::cli::client::QueueArgs),
 }
 
 /// Transport limits; see [`Limits`]. The defaults here must be those of
@@ -160,9 +168,18 @@ fn main() -> ExitCode {
             log_format,
             allow_anonymous,
             limits,
+            tls,
         } => {
             telemetry::init(log_format);
             let limits = limits.limits();
+            // Read and checked before anything is bound or opened.
+            let tls = match tls.load() {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let config = Config {
                 listen,
                 data_dir,
@@ -177,7 +194,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve_until_signal(&config, limits, allow_anonymous)) {
+            match runtime.block_on(serve_until_signal(&config, limits, allow_anonymous, tls)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -188,6 +205,8 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { data_dir },
         } => claimdesk::cli::audit_verify(&data_dir),
+        Command::Claim(args) => claimdesk::cli::client::claim(args),
+        Command::Queue(args) => claimdesk::cli::client::queue(args),
     }
 }
 
@@ -195,10 +214,14 @@ async fn serve_until_signal(
     config: &Config,
     limits: Limits,
     allow_anonymous: bool,
+    tls: Option<TlsConfig>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Decided before anything is bound or opened.
     let exposure = server::exposure(config.listen, allow_anonymous)?;
-    let server = Server::build(config).await?.limits(limits);
+    let mut server = Server::build(config).await?.limits(limits);
+    if let Some(tls) = tls {
+        server = server.tls(tls);
+    }
     if exposure == Exposure::Network {
         tracing::warn!(
             addr = %server.local_addr(),
@@ -263,7 +286,7 @@ mod tests {
         let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
         match cli.command {
             Command::Serve { limits, .. } => Ok(limits.limits()),
-            Command::Audit { .. } => unreachable!("serve parses as serve"),
+            _ => unreachable!("serve parses as serve"),
         }
     }
 

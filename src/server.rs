@@ -43,6 +43,7 @@ use crate::{
     error::Error,
     grpc::{self, ClaimServiceImpl, pb::claim_service_server::ClaimServiceServer},
     storage::{SledStore, Store, StoreConfig},
+    tls::TlsConfig,
 };
 
 /// What `serve` needs to know.
@@ -187,6 +188,9 @@ pub struct Server {
     limits: Limits,
     /// Fires when the store is gone and its directory released.
     store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// TLS, and whether clients must present certificates; `None`:
+    /// plaintext.
+    tls: Option<TlsConfig>,
 }
 
 impl Server {
@@ -215,6 +219,7 @@ impl Server {
             desk: config.desk,
             limits: Limits::default(),
             store_closed,
+            tls: None,
         })
     }
 
@@ -227,6 +232,7 @@ impl Server {
             desk: DeskConfig::default(),
             limits: Limits::default(),
             store_closed: None,
+            tls: None,
         })
     }
 
@@ -246,6 +252,13 @@ impl Server {
     /// The transport limits (by default [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Serves TLS only (mutual TLS if `tls` has a client CA) instead of
+    /// plaintext HTTP/2.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -301,6 +314,13 @@ impl Server {
         if let Some(grace) = limits.max_connection_age_grace {
             builder = builder.max_connection_age_grace(grace);
         }
+        // tonic runs the TLS handshake of each connection from the incoming
+        // stream below in a task of its own; one that fails drops only that
+        // connection.
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
+        TlsConfig::log_mode(self.tls.as_ref());
 
         tracing::info!(
             max_request_bytes = limits.max_request_bytes,
