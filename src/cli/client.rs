@@ -9,9 +9,11 @@
 //!
 //! Answers are printed to stdout as JSON (field names as in the protos,
 //! enums by name, times in RFC 3339). Exit status: 0 on success, 1 when the
-//! call failed (the gRPC code, message and `ErrorInfo` reason go to
-//! stderr), 2 when it could not be made: bad options or files, or no
-//! connection to the server.
+//! server answered with an error (the gRPC code, message and `ErrorInfo`
+//! reason go to stderr), 2 when the call could not be made or got no
+//! answer: bad options or files, no connection, or a connection refused or
+//! broken during the call (e.g. a client certificate refused at the TLS
+//! handshake, which TLS 1.3 reports only after the client's side of it).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -236,6 +238,14 @@ pub enum ClientError {
     Tls(#[from] TlsError),
     #[error("cannot connect to {server}: {reason}")]
     Connect { server: String, reason: String },
+    /// The connection failed during the call (refused at the TLS
+    /// handshake, reset): whether the server acted on it is unknown.
+    #[error("{method}: no answer from {server}: {reason}")]
+    NoAnswer {
+        method: &'static str,
+        server: String,
+        reason: String,
+    },
     #[error("{method} failed: {}", describe_status(.status))]
     Call {
         method: &'static str,
@@ -244,18 +254,31 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    fn call(method: &'static str) -> impl FnOnce(Status) -> Self {
-        move |status| Self::Call {
-            method,
-            status: Box::new(status),
+    /// The error of `method` on `server` failing with `status`.
+    pub fn call(method: &'static str, server: &str) -> impl FnOnce(Status) -> Self {
+        move |status| match std::error::Error::source(&status) {
+            // Not an answer of the server but of the connection under the
+            // call.
+            Some(source) if source.is::<tonic::transport::Error>() => Self::NoAnswer {
+                method,
+                server: server.to_owned(),
+                reason: error_chain(source),
+            },
+            _ => Self::Call {
+                method,
+                status: Box::new(status),
+            },
         }
     }
 
-    /// The exit status for this error.
+    /// The exit status for this error: 1 if the server answered with an
+    /// error, 2 if the call could not be made or got no answer.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Call { .. } => ExitCode::from(1),
-            Self::Usage(_) | Self::Tls(_) | Self::Connect { .. } => ExitCode::from(2),
+            Self::Usage(_) | Self::Tls(_) | Self::Connect { .. } | Self::NoAnswer { .. } => {
+                ExitCode::from(2)
+            }
         }
     }
 }
@@ -356,7 +379,7 @@ pub fn claim(args: ClaimArgs) -> ExitCode {
                 let claim = client
                     .get_claim(pb::GetClaimRequest { name })
                     .await
-                    .map_err(ClientError::call("GetClaim"))?
+                    .map_err(ClientError::call("GetClaim", &args.connect.server))?
                     .into_inner();
                 Ok(claim_json(&claim))
             }
@@ -375,7 +398,7 @@ pub fn queue(args: QueueArgs) -> ExitCode {
                         story: story.unwrap_or_default(),
                     })
                     .await
-                    .map_err(ClientError::call("GetQueueStats"))?
+                    .map_err(ClientError::call("GetQueueStats", &args.connect.server))?
                     .into_inner();
                 Ok(queue_stats_json(&stats))
             }
@@ -681,7 +704,7 @@ mod tests {
                 )],
             ),
         );
-        let error = ClientError::call("GetClaim")(status);
+        let error = ClientError::call("GetClaim", "http://127.0.0.1:50051")(status);
         let text = error.to_string();
         assert!(
             text.starts_with(
