@@ -524,15 +524,16 @@ struct ServeProcess {
     start_log: Vec<String>,
 }
 
-/// Starts `claimdesk serve` on 127.0.0.1:0 with `args` and JSON logs, and
-/// waits for it to say it is serving.
-async fn serve(data_dir: &Path, args: &[&std::ffi::OsStr]) -> ServeProcess {
+/// Starts `claimdesk serve` on 127.0.0.1:0 with `args`, `envs` and JSON
+/// logs, and waits for it to say it is serving.
+async fn serve(data_dir: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &Path)]) -> ServeProcess {
     let mut command = claimdesk();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
+        .envs(envs.iter().copied())
         .stdout(Stdio::null());
     let mut child = command.spawn().expect("claimdesk starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
@@ -574,9 +575,9 @@ async fn serve_with_a_client_ca_admits_only_the_clients_it_signed() {
             files.server_cert.as_os_str(),
             "--tls-key".as_ref(),
             files.server_key.as_os_str(),
-            "--tls-client-ca".as_ref(),
-            files.ca.as_os_str(),
         ],
+        // The client CA from the environment.
+        &[("CLAIMDESK_TLS_CLIENT_CA", &files.ca)],
     )
     .await;
     let said_mutual = server.start_log.iter().any(|line| {
