@@ -16,7 +16,10 @@
 //! - [`server`]: wiring: listener, health, reflection, panic guard,
 //!   graceful shutdown.
 //! - [`telemetry`]: logging set-up.
-//! - [`cli`]: commands of the binary other than `serve` (`audit verify`).
+//! - [`tls`]: TLS and mutual TLS of the server: flags, PEM files checked at
+//!   start.
+//! - [`cli`]: commands of the binary other than `serve` (`audit verify`, and
+//!   the client commands `claim get`, `queue stats`).
 //! - [`error`]: the error type shared by the layers.
 
 pub mod auth;
@@ -29,5 +32,6 @@ pub mod grpc;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 
 pub use grpc::pb;

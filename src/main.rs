@@ -1,4 +1,5 @@
-//! The `claimdesk` command: `claimdesk serve` runs the service.
+//! The `claimdesk` command: `claimdesk serve` runs the service; `claimdesk
+//! claim` and `claimdesk queue` call a running one.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -12,6 +13,7 @@ use claimdesk::{
     grpc::identity::Authentication,
     server::{self, Config, Exposure, Limits, Server},
     telemetry::{self, LogFormat},
+    tls::{TlsArgs, TlsConfig},
 };
 
 #[derive(Parser)]
@@ -65,6 +67,8 @@ enum Command {
         allow_anonymous: bool,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Check the tamper-evident history.
     Audit {
@@ -76,6 +80,10 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Read claims from a running server.
+    Claim(claimdesk::cli::client::ClaimArgs),
+    /// Read the verification queue of a running server.
+    Queue(claimdesk::cli::client::QueueArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,9 +198,18 @@ fn main() -> ExitCode {
             tokens_file,
             allow_anonymous,
             limits,
+            tls,
         } => {
             telemetry::init(log_format);
             let limits = limits.limits();
+            // Read and checked before anything is bound or opened.
+            let tls = match tls.load() {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let config = Config {
                 listen,
                 data_dir,
@@ -211,7 +228,7 @@ fn main() -> ExitCode {
                 tokens_file,
                 allow_anonymous,
             };
-            match runtime.block_on(serve_until_signal(&config, limits, access)) {
+            match runtime.block_on(serve_until_signal(&config, limits, access, tls)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -225,6 +242,8 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::New { user, role },
         } => claimdesk::cli::token_new(&user, role),
+        Command::Claim(args) => claimdesk::cli::client::claim(args),
+        Command::Queue(args) => claimdesk::cli::client::queue(args),
     }
 }
 
@@ -238,6 +257,7 @@ async fn serve_until_signal(
     config: &Config,
     limits: Limits,
     access: Access,
+    tls: Option<TlsConfig>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Decided before anything is bound or opened.
     let exposure = server::exposure(
@@ -250,10 +270,13 @@ async fn serve_until_signal(
     let hangups = signal(SignalKind::hangup())?;
     tokio::spawn(reload_on_hangup(hangups, tokens.clone()));
     let authentication = tokens.map_or(Authentication::Open, Authentication::Tokens);
-    let server = Server::build(config)
+    let mut server = Server::build(config)
         .await?
         .limits(limits)
         .authentication(authentication);
+    if let Some(tls) = tls {
+        server = server.tls(tls);
+    }
     if exposure == Exposure::NetworkAnonymous {
         tracing::warn!(
             addr = %server.local_addr(),
@@ -338,9 +361,7 @@ mod tests {
         let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
         match cli.command {
             Command::Serve { limits, .. } => Ok(limits.limits()),
-            Command::Audit { .. } | Command::Token { .. } => {
-                unreachable!("serve parses as serve")
-            }
+            _ => unreachable!("serve parses as serve"),
         }
     }
 

@@ -47,6 +47,7 @@ use crate::{
         policy::{Guarded, Policy},
     },
     storage::{SledStore, Store, StoreConfig},
+    tls::TlsConfig,
 };
 
 /// What `serve` needs to know.
@@ -202,6 +203,9 @@ pub struct Server {
     authentication: Authentication,
     /// Fires when the store is gone and its directory released.
     store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// TLS, and whether clients must present certificates; `None`:
+    /// plaintext.
+    tls: Option<TlsConfig>,
 }
 
 impl Server {
@@ -231,6 +235,7 @@ impl Server {
             limits: Limits::default(),
             authentication: Authentication::Open,
             store_closed,
+            tls: None,
         })
     }
 
@@ -244,6 +249,7 @@ impl Server {
             limits: Limits::default(),
             authentication: Authentication::Open,
             store_closed: None,
+            tls: None,
         })
     }
 
@@ -270,6 +276,13 @@ impl Server {
     /// name themselves and act as chiefs).
     pub fn authentication(mut self, authentication: Authentication) -> Self {
         self.authentication = authentication;
+        self
+    }
+
+    /// Serves TLS only (mutual TLS if `tls` has a client CA) instead of
+    /// plaintext HTTP/2.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -329,6 +342,13 @@ impl Server {
         if let Some(grace) = limits.max_connection_age_grace {
             builder = builder.max_connection_age_grace(grace);
         }
+        // tonic runs the TLS handshake of each connection from the incoming
+        // stream below in a task of its own; one that fails drops only that
+        // connection.
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
+        TlsConfig::log_mode(self.tls.as_ref());
 
         tracing::info!(
             max_request_bytes = limits.max_request_bytes,

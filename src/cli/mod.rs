@@ -1,5 +1,7 @@
 //! Commands of the `claimdesk` binary other than `serve`.
 
+pub mod client;
+
 use std::{path::Path, process::ExitCode};
 
 use crate::{

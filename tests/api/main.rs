@@ -17,4 +17,5 @@ mod listing;
 mod queue;
 mod restart;
 mod service;
+mod tls;
 mod watch;

@@ -1,0 +1,740 @@
+//! TLS and mutual TLS: servers in this process and `claimdesk serve`,
+//! called by tonic clients and by the `claimdesk` client commands.
+//!
+//! Every test makes its own certificates with rcgen: a CA, a server
+//! certificate for `localhost` and `127.0.0.1`, a client certificate signed
+//! by the CA, and a second CA, trusted by no server, with a client
+//! certificate of its own. Nothing sleeps: waits are for an answer, a log
+//! line or a process to end, each bounded by a timeout.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use claimdesk::{
+    pb::{GetQueueStatsRequest, claim::State, claim_service_client::ClaimServiceClient},
+    tls::TlsConfig,
+};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::helpers::{Client, TestServer, get, harbour_claim, submit};
+
+/// Bounds on waits for answers and processes; not delays.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
+
+// ---------------------------------------------------------------------------
+// Certificates.
+
+/// A certificate and its private key, in PEM.
+struct Pem {
+    cert: String,
+    key: String,
+}
+
+/// Everything the tests need, in PEM.
+struct Pki {
+    /// The CA that servers trust for client certificates and clients trust
+    /// for the server's.
+    ca: String,
+    /// For `localhost` and `127.0.0.1`, signed by `ca`.
+    server: Pem,
+    /// Signed by `ca`.
+    client: Pem,
+    /// A CA nobody trusts.
+    rogue_ca: String,
+    /// Signed by `rogue_ca`.
+    rogue_client: Pem,
+}
+
+fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::new()).expect("CA parameters");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("a CA")
+}
+
+fn issue(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    alt_names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+) -> Pem {
+    let alt_names = alt_names
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect::<Vec<_>>();
+    let mut params = CertificateParams::new(alt_names).expect("certificate parameters");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().expect("a key");
+    let cert = params.signed_by(&key, ca).expect("a signed certificate");
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+impl Pki {
+    fn new() -> Self {
+        let ca = new_ca("claimdesk test CA");
+        let rogue_ca = new_ca("rogue test CA");
+        Self {
+            server: issue(
+                &ca,
+                "claimdesk test server",
+                &["localhost", "127.0.0.1"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ),
+            client: issue(&ca, "kim.checker", &[], ExtendedKeyUsagePurpose::ClientAuth),
+            rogue_client: issue(
+                &rogue_ca,
+                "kim.checker",
+                &[],
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ),
+            ca: ca.pem(),
+            rogue_ca: rogue_ca.pem(),
+        }
+    }
+
+    /// The server's TLS: mutual if `mutual`.
+    fn server_tls(&self, mutual: bool) -> TlsConfig {
+        TlsConfig::from_pem(
+            self.server.cert.as_bytes(),
+            self.server.key.as_bytes(),
+            mutual.then_some(self.ca.as_bytes()),
+        )
+        .expect("the server's TLS configuration")
+    }
+
+    /// Writes every PEM to a file in `dir`.
+    fn write(&self, dir: &Path) -> PkiFiles {
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write a PEM file");
+            path
+        };
+        PkiFiles {
+            ca: file("ca.pem", &self.ca),
+            server_cert: file("server.pem", &self.server.cert),
+            server_key: file("server.key", &self.server.key),
+            client_cert: file("client.pem", &self.client.cert),
+            client_key: file("client.key", &self.client.key),
+            rogue_ca: file("rogue-ca.pem", &self.rogue_ca),
+            rogue_client_cert: file("rogue-client.pem", &self.rogue_client.cert),
+            rogue_client_key: file("rogue-client.key", &self.rogue_client.key),
+        }
+    }
+}
+
+struct PkiFiles {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    rogue_ca: PathBuf,
+    rogue_client_cert: PathBuf,
+    rogue_client_key: PathBuf,
+}
+
+// ---------------------------------------------------------------------------
+// tonic clients.
+
+/// `https://127.0.0.1:<port>` of `server`.
+fn https(server: &TestServer) -> String {
+    format!("https://{}", server.addr())
+}
+
+/// A client TLS configuration trusting `ca`, presenting `identity` if any.
+fn client_tls(ca: &str, identity: Option<&Pem>) -> ClientTlsConfig {
+    let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    match identity {
+        Some(pem) => config.identity(Identity::from_pem(&pem.cert, &pem.key)),
+        None => config,
+    }
+}
+
+fn endpoint(url: String, tls: Option<ClientTlsConfig>) -> Endpoint {
+    let endpoint = Endpoint::from_shared(url).expect("a valid URL");
+    match tls {
+        Some(tls) => endpoint.tls_config(tls).expect("a valid client TLS config"),
+        None => endpoint,
+    }
+}
+
+/// An error and its causes.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Connects through `endpoint` and makes one call (GetQueueStats). The
+/// error says whether connecting or the call failed: with TLS 1.3 a client
+/// learns that the server refused its certificate only after its side of
+/// the handshake, so the refusal may come with the first call.
+async fn attempt(endpoint: Endpoint) -> Result<(), String> {
+    let channel = tokio::time::timeout(ANSWER_TIMEOUT, endpoint.connect())
+        .await
+        .expect("connecting ends in time")
+        .map_err(|e| format!("connect: {}", chain(&e)))?;
+    let mut client = ClaimServiceClient::new(channel);
+    tokio::time::timeout(
+        ANSWER_TIMEOUT,
+        client.get_queue_stats(GetQueueStatsRequest::default()),
+    )
+    .await
+    .expect("the call ends in time")
+    .map(drop)
+    .map_err(|status| {
+        let cause = std::error::Error::source(&status).map(chain);
+        format!("call: {:?}: {}: {cause:?}", status.code(), status.message())
+    })
+}
+
+/// Checks that an [`attempt`] failed for the connection's sake, not with an
+/// answer of the service: the TLS alert `alert` arrived, or (when the client
+/// was writing as the server hung up) the connection broke.
+#[track_caller]
+fn assert_refused(error: &str, alert: &str) {
+    assert!(
+        error.starts_with("connect: ")
+            || error.starts_with("call: Unknown: transport error")
+            || error.starts_with("call: Unavailable: "),
+        "{error}"
+    );
+    assert!(
+        [
+            &format!("received fatal alert: {alert}"),
+            "broken pipe",
+            "reset",
+            "connection closed"
+        ]
+        .iter()
+        .any(|cause| error.contains(cause)),
+        "{error}"
+    );
+}
+
+async fn connect(endpoint: Endpoint) -> Client {
+    let channel: Channel = tokio::time::timeout(ANSWER_TIMEOUT, endpoint.connect())
+        .await
+        .expect("connecting ends in time")
+        .unwrap_or_else(|e| panic!("the client connects: {}", chain(&e)));
+    ClaimServiceClient::new(channel)
+}
+
+/// Submits a claim and reads it back on `client`: the server answers.
+async fn round_trip(client: &mut Client) {
+    let submitted = submit(client, "ed.morgan", harbour_claim()).await;
+    assert_eq!(submitted.state(), State::Unverified);
+    assert_eq!(get(client, &submitted.name).await, submitted);
+}
+
+// ---------------------------------------------------------------------------
+// TLS: servers in this process, tonic clients.
+
+#[tokio::test]
+async fn a_tls_server_answers_a_client_that_trusts_its_ca() {
+    let pki = Pki::new();
+    let server = TestServer::spawn_tls(pki.server_tls(false)).await;
+
+    let mut client = connect(endpoint(https(&server), Some(client_tls(&pki.ca, None)))).await;
+    round_trip(&mut client).await;
+
+    // By name as well as by address: the certificate covers both.
+    let by_name = format!("https://localhost:{}", server.addr().port());
+    let tls = client_tls(&pki.ca, None).domain_name("localhost");
+    let mut client = connect(endpoint(by_name, Some(tls))).await;
+    round_trip(&mut client).await;
+
+    // A client certificate is not needed without a client CA, nor in the
+    // way.
+    let mut client = connect(endpoint(
+        https(&server),
+        Some(client_tls(&pki.ca, Some(&pki.rogue_client))),
+    ))
+    .await;
+    round_trip(&mut client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_plaintext_client_gets_no_answer_from_a_tls_server() {
+    let pki = Pki::new();
+    let server = TestServer::spawn_tls(pki.server_tls(false)).await;
+
+    let refused = attempt(endpoint(server.url(), None)).await;
+    assert!(refused.is_err(), "a plaintext client was answered");
+
+    // The server is unharmed.
+    let mut client = connect(endpoint(https(&server), Some(client_tls(&pki.ca, None)))).await;
+    round_trip(&mut client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_servers_ca_refuses_it() {
+    let pki = Pki::new();
+    let server = TestServer::spawn_tls(pki.server_tls(false)).await;
+
+    let error = attempt(endpoint(
+        https(&server),
+        Some(client_tls(&pki.rogue_ca, None)),
+    ))
+    .await
+    .expect_err("a server signed by an unknown CA was trusted");
+    assert!(error.starts_with("connect:"), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+
+    // A certificate for another name is refused too.
+    let tls = client_tls(&pki.ca, None).domain_name("claims.elsewhere.example");
+    let error = attempt(endpoint(https(&server), Some(tls)))
+        .await
+        .expect_err("a certificate for other names was accepted");
+    assert!(error.contains("not valid for name"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca() {
+    let pki = Pki::new();
+    let server = TestServer::spawn_tls(pki.server_tls(true)).await;
+
+    let mut admitted = connect(endpoint(
+        https(&server),
+        Some(client_tls(&pki.ca, Some(&pki.client))),
+    ))
+    .await;
+    round_trip(&mut admitted).await;
+
+    let without_certificate = attempt(endpoint(https(&server), Some(client_tls(&pki.ca, None))))
+        .await
+        .expect_err("a client without a certificate was answered");
+    assert_refused(&without_certificate, "CertificateRequired");
+    let rogue = attempt(endpoint(
+        https(&server),
+        Some(client_tls(&pki.ca, Some(&pki.rogue_client))),
+    ))
+    .await
+    .expect_err("a client with a certificate from another CA was answered");
+    assert_refused(&rogue, "UnknownCA");
+    let plaintext = attempt(endpoint(server.url(), None)).await;
+    assert!(plaintext.is_err(), "a plaintext client was answered");
+
+    // The server goes on answering: on the connection it had, and on new
+    // ones.
+    round_trip(&mut admitted).await;
+    let mut client = connect(endpoint(
+        https(&server),
+        Some(client_tls(&pki.ca, Some(&pki.client))),
+    ))
+    .await;
+    round_trip(&mut client).await;
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Processes: the `claimdesk` client commands, and `claimdesk serve`.
+
+/// `claimdesk` with no `CLAIMDESK_*` variables but those the test sets.
+fn claimdesk() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_claimdesk"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CLAIMDESK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// What a finished `claimdesk` command did.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    /// The JSON it printed, checking that it succeeded.
+    #[track_caller]
+    fn json(&self) -> Value {
+        assert!(
+            self.status.success(),
+            "exit status {}; stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// Checks that it failed with `code` and says `words` on stderr.
+    #[track_caller]
+    fn failed(&self, code: i32, words: &[&str]) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "exit status {}; stdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        assert!(self.stdout.is_empty(), "stdout:\n{}", self.stdout);
+        for word in words {
+            assert!(self.stderr.contains(word), "{word:?} in:\n{}", self.stderr);
+        }
+    }
+}
+
+async fn run(mut command: Command) -> Finished {
+    let output = tokio::time::timeout(ANSWER_TIMEOUT, command.output())
+        .await
+        .expect("claimdesk ends in time")
+        .expect("claimdesk runs");
+    Finished {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `claimdesk <args>` with `--server url`.
+fn client_command(url: &str, args: &[&str]) -> Command {
+    let mut command = claimdesk();
+    command.args(args).args(["--server", url]);
+    command
+}
+
+fn count_of(stats: &Value, state: &str) -> i64 {
+    stats["state_counts"]
+        .as_array()
+        .expect("state_counts")
+        .iter()
+        .find(|c| c["state"] == state)
+        .unwrap_or_else(|| panic!("{state} in {stats}"))["count"]
+        .as_i64()
+        .expect("a count")
+}
+
+#[tokio::test]
+async fn the_client_commands_call_a_tls_server_trusting_the_ca_given() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = pki.write(dir.path());
+    let server = TestServer::spawn_tls(pki.server_tls(false)).await;
+    let url = https(&server);
+    let mut client = connect(endpoint(url.clone(), Some(client_tls(&pki.ca, None)))).await;
+    let claim = submit(&mut client, "ed.morgan", harbour_claim()).await;
+
+    let ca = files.ca.display().to_string();
+    let get = client_command(&url, &["claim", "get", &claim.name, "--ca-cert", &ca]);
+    let json = run(get).await.json();
+    assert_eq!(json["name"], claim.name);
+    assert_eq!(json["statement"], claim.statement);
+    assert_eq!(json["attribution"]["source"], "Harbour Gazette");
+    assert_eq!(json["story"], claim.story);
+    assert_eq!(json["state"], "STATE_UNVERIFIED");
+    assert_eq!(json["label"], claim.label);
+    assert_eq!(json["assignee"], "");
+    assert_eq!(json["etag"], claim.etag);
+    assert_eq!(json["evidence_count"], 0);
+
+    // The options from the environment, with the name to check given
+    // apart from the address.
+    let mut stats = claimdesk();
+    stats
+        .args(["queue", "stats", "--tls-server-name", "localhost"])
+        .env("CLAIMDESK_SERVER", &url)
+        .env("CLAIMDESK_CA_CERT", &files.ca)
+        .env("CLAIMDESK_TOKEN", "test-token");
+    let json = run(stats).await.json();
+    assert_eq!(count_of(&json, "STATE_UNVERIFIED"), 1);
+    assert_eq!(count_of(&json, "STATE_VERIFIED"), 0);
+
+    // Without the CA, the server's certificate is not trusted.
+    run(client_command(&url, &["queue", "stats"]))
+        .await
+        .failed(2, &["cannot connect to", &url, "UnknownIssuer"]);
+    let rogue_ca = files.rogue_ca.display().to_string();
+    let rogue = client_command(&url, &["queue", "stats", "--ca-cert", &rogue_ca]);
+    run(rogue)
+        .await
+        .failed(2, &["cannot connect to", "UnknownIssuer"]);
+    // Plaintext to a TLS server: no answer.
+    let plain = format!("http://{}", server.addr());
+    run(client_command(&plain, &["queue", "stats"]))
+        .await
+        .failed(2, &[&plain]);
+    // A CA file that is not PEM is named.
+    let client_key = files.client_key.display().to_string();
+    let broken = client_command(&url, &["queue", "stats", "--ca-cert", &client_key]);
+    run(broken)
+        .await
+        .failed(2, &["--ca-cert", &client_key, "no PEM CERTIFICATE"]);
+
+    // An error of the service: code, message and reason.
+    let missing = "claims/01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let get = client_command(&url, &["claim", "get", missing, "--ca-cert", &ca]);
+    run(get)
+        .await
+        .failed(1, &["GetClaim failed: NOT_FOUND", missing, "reason: "]);
+    server.stop().await;
+}
+
+/// A running `claimdesk serve`, killed when dropped.
+struct ServeProcess {
+    _child: Child,
+    url: String,
+    /// The log lines up to the one saying it serves.
+    start_log: Vec<String>,
+}
+
+/// Starts `claimdesk serve` on 127.0.0.1:0 with `args`, `envs` and JSON
+/// logs, and waits for it to say it is serving.
+async fn serve(data_dir: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &Path)]) -> ServeProcess {
+    let mut command = claimdesk();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null());
+    let mut child = command.spawn().expect("claimdesk starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut start_log = Vec::new();
+    let addr = tokio::time::timeout(START_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("stderr reads") {
+            start_log.push(line.clone());
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == READY_MESSAGE {
+                return v["fields"]["addr"].as_str().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .expect("claimdesk starts in time")
+    .unwrap_or_else(|| panic!("claimdesk did not serve; log:\n{}", start_log.join("\n")));
+    // Keep reading, so that a full pipe never blocks the server.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ServeProcess {
+        _child: child,
+        url: format!("https://{addr}"),
+        start_log,
+    }
+}
+
+#[tokio::test]
+async fn serve_with_a_client_ca_admits_only_the_clients_it_signed() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = pki.write(dir.path());
+    let data = tempfile::tempdir().expect("data dir");
+    let server = serve(
+        data.path(),
+        &[
+            "--tls-cert".as_ref(),
+            files.server_cert.as_os_str(),
+            "--tls-key".as_ref(),
+            files.server_key.as_os_str(),
+        ],
+        // The client CA from the environment.
+        &[("CLAIMDESK_TLS_CLIENT_CA", &files.ca)],
+    )
+    .await;
+    let said_mutual = server.start_log.iter().any(|line| {
+        serde_json::from_str::<Value>(line).is_ok_and(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("mutual TLS on"))
+        })
+    });
+    assert!(said_mutual, "{}", server.start_log.join("\n"));
+    let url = server.url.clone();
+
+    let mut client = connect(endpoint(
+        url.clone(),
+        Some(client_tls(&pki.ca, Some(&pki.client))),
+    ))
+    .await;
+    let claim = submit(&mut client, "ed.morgan", harbour_claim()).await;
+
+    let with = |command: &mut Command, cert: &Path, key: &Path| {
+        command
+            .arg("--ca-cert")
+            .arg(&files.ca)
+            .arg("--client-cert")
+            .arg(cert)
+            .arg("--client-key")
+            .arg(key);
+    };
+    let mut get = client_command(&url, &["claim", "get", &claim.name]);
+    with(&mut get, &files.client_cert, &files.client_key);
+    let json = run(get).await.json();
+    assert_eq!(json["name"], claim.name);
+    assert_eq!(json["etag"], claim.etag);
+
+    // The client certificate from the environment.
+    let mut stats = client_command(&url, &["queue", "stats"]);
+    stats
+        .env("CLAIMDESK_CA_CERT", &files.ca)
+        .env("CLAIMDESK_CLIENT_CERT", &files.client_cert)
+        .env("CLAIMDESK_CLIENT_KEY", &files.client_key);
+    assert_eq!(count_of(&run(stats).await.json(), "STATE_UNVERIFIED"), 1);
+
+    // Without a client certificate, or with one of another CA: refused at
+    // the handshake, so no answer (exit status 2). TLS 1.3 tells the client
+    // only after its side of the handshake, so this may surface when
+    // connecting or with the call; the message names the server either way.
+    let ca = files.ca.display().to_string();
+    let without = client_command(&url, &["queue", "stats", "--ca-cert", &ca]);
+    run(without).await.failed(2, &[&url]);
+    let mut rogue = client_command(&url, &["claim", "get", &claim.name]);
+    with(
+        &mut rogue,
+        &files.rogue_client_cert,
+        &files.rogue_client_key,
+    );
+    run(rogue).await.failed(2, &[&url]);
+
+    // The server goes on serving the clients it admits.
+    let mut get = client_command(&url, &["claim", "get", &claim.name]);
+    with(&mut get, &files.client_cert, &files.client_key);
+    assert_eq!(run(get).await.json()["state"], "STATE_UNVERIFIED");
+    round_trip(&mut client).await;
+}
+
+/// Runs `claimdesk serve` that is expected to fail at start; its exit status
+/// and stderr.
+async fn failed_serve(data_dir: &Path, args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
+    let mut command = claimdesk();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("NO_COLOR", "1");
+    let finished = run(command).await;
+    (finished.status, finished.stderr)
+}
+
+#[tokio::test]
+async fn serve_with_half_a_tls_configuration_or_a_bad_pem_file_exits_saying_which() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = pki.write(dir.path());
+    let not_pem = dir.path().join("not-pem.pem");
+    std::fs::write(&not_pem, "this is not a certificate\n").expect("write");
+    let missing = dir.path().join("missing.pem");
+    let data = tempfile::tempdir().expect("data dir");
+
+    let cert = files.server_cert.as_os_str();
+    let key = files.server_key.as_os_str();
+    let cases: [(&[&std::ffi::OsStr], &[&str]); 6] = [
+        (
+            &["--tls-cert".as_ref(), cert],
+            &["--tls-cert", "without --tls-key"],
+        ),
+        (
+            &["--tls-key".as_ref(), key],
+            &["--tls-key", "without --tls-cert"],
+        ),
+        (
+            &["--tls-client-ca".as_ref(), files.ca.as_os_str()],
+            &["--tls-client-ca", "needs --tls-cert and --tls-key"],
+        ),
+        (
+            &[
+                "--tls-cert".as_ref(),
+                not_pem.as_os_str(),
+                "--tls-key".as_ref(),
+                key,
+            ],
+            &[
+                "--tls-cert",
+                &not_pem.display().to_string(),
+                "no PEM CERTIFICATE",
+            ],
+        ),
+        (
+            &[
+                "--tls-cert".as_ref(),
+                cert,
+                "--tls-key".as_ref(),
+                missing.as_os_str(),
+            ],
+            &["--tls-key", &missing.display().to_string(), "No such file"],
+        ),
+        (
+            // The key of another certificate.
+            &[
+                "--tls-cert".as_ref(),
+                cert,
+                "--tls-key".as_ref(),
+                files.client_key.as_os_str(),
+            ],
+            &[&files.server_cert.display().to_string(), "KeyMismatch"],
+        ),
+    ];
+    for (args, words) in cases {
+        let (status, stderr) = failed_serve(data.path(), args).await;
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{args:?}: {status}; stderr:\n{stderr}"
+        );
+        let error = stderr
+            .lines()
+            .find(|l| l.contains("ERROR"))
+            .unwrap_or_else(|| panic!("{args:?}: no error logged:\n{stderr}"));
+        for word in words {
+            assert!(error.contains(word), "{args:?}: {word:?} in {error}");
+        }
+        assert!(!stderr.contains(READY_MESSAGE), "{stderr}");
+    }
+    // Refused before the data directory was touched.
+    assert!(
+        std::fs::read_dir(data.path())
+            .expect("data dir")
+            .next()
+            .is_none(),
+        "serve opened the data directory before checking its TLS files"
+    );
+}
