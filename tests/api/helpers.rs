@@ -117,14 +117,7 @@ impl TestServer {
     /// Starts a server speaking TLS (mutual TLS if `tls` has a client CA)
     /// on a fresh data directory.
     pub async fn spawn_tls(tls: claimdesk::tls::TlsConfig) -> Self {
-        init_logging();
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let store = open_sled_store(dir.path()).await;
-        let server = Server::with_store(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(store))
-            .await
-            .expect("the server starts")
-            .tls(tls);
-        Self::run(server, Some(dir))
+        Self::spawn_configured(|server| server.tls(tls)).await
     }
 
     /// The listener is bound once `Server` is built, so the server is ready

@@ -14,6 +14,9 @@ use std::{
 };
 
 use claimdesk::{
+    auth::{self, Tokens},
+    domain::{Role, UserName},
+    grpc::identity::Authentication,
     pb::{GetQueueStatsRequest, claim::State, claim_service_client::ClaimServiceClient},
     tls::TlsConfig,
 };
@@ -513,6 +516,73 @@ async fn the_client_commands_call_a_tls_server_trusting_the_ca_given() {
     run(get)
         .await
         .failed(1, &["GetClaim failed: NOT_FOUND", missing, "reason: "]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_commands_send_their_token_over_mutual_tls() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = pki.write(dir.path());
+    let token = auth::new_token().expect("randomness");
+    let tokens_file = dir.path().join("tokens.toml");
+    let line = auth::tokens_file_line(
+        &token,
+        &UserName::parse("ed.morgan").expect("a valid name"),
+        Role::Editor,
+    );
+    std::fs::write(&tokens_file, format!("[tokens]\n{line}\n")).expect("written");
+    let tokens = Tokens::load(&tokens_file).expect("loads");
+    let server = TestServer::spawn_configured(|server| {
+        server
+            .tls(pki.server_tls(true))
+            .authentication(Authentication::Tokens(tokens))
+    })
+    .await;
+    let url = https(&server);
+    let tls_args = |args: &[&str]| {
+        let mut command = client_command(&url, args);
+        command
+            .arg("--ca-cert")
+            .arg(&files.ca)
+            .arg("--client-cert")
+            .arg(&files.client_cert)
+            .arg("--client-key")
+            .arg(&files.client_key);
+        command
+    };
+
+    let mut stats = tls_args(&["queue", "stats"]);
+    stats.env("CLAIMDESK_TOKEN", &token);
+    let json = run(stats).await.json();
+    assert_eq!(count_of(&json, "STATE_UNVERIFIED"), 0);
+
+    // Without the token the server refuses the call, naming why.
+    run(tls_args(&["queue", "stats"])).await.failed(
+        1,
+        &["GetQueueStats failed: UNAUTHENTICATED", "TOKEN_MISSING"],
+    );
+    let mut wrong = tls_args(&["queue", "stats"]);
+    wrong.args(["--token", "cdt_not-a-token-of-this-server"]);
+    run(wrong)
+        .await
+        .failed(1, &["UNAUTHENTICATED", "TOKEN_UNKNOWN"]);
+    // The raw token is not echoed when the call fails.
+    let mut unreachable = claimdesk();
+    unreachable
+        .args([
+            "queue",
+            "stats",
+            "--server",
+            "https://127.0.0.1:1",
+            "--token",
+            &token,
+        ])
+        .arg("--ca-cert")
+        .arg(&files.ca);
+    let failed = run(unreachable).await;
+    failed.failed(2, &["127.0.0.1:1"]);
+    assert!(!failed.stderr.contains(&token), "{}", failed.stderr);
     server.stop().await;
 }
 
