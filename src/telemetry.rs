@@ -30,7 +30,7 @@ pub fn init(format: LogFormat) {
                 fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false)
+                    .with_span_list(true)
                     .with_writer(std::io::stderr),
             )
             .init(),

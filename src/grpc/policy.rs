@@ -18,6 +18,7 @@ use std::{
 
 use tonic::{Code, Status, body::Body, codegen::Service, server::NamedService};
 use tonic_types::{ErrorDetails, StatusExt};
+use tracing::{Instrument, Span};
 
 use super::{
     identity::{Authentication, Refused, Unauthenticated},
@@ -104,10 +105,10 @@ impl Policy {
 
     /// Lets the call through (with its caller's [`crate::domain::Actor`]
     /// in its extensions) or says why not.
-    fn admit(&self, request: &mut http::Request<Body>) -> Result<(), Status> {
+    fn admit(&self, request: &mut http::Request<Body>) -> Result<Option<Span>, Status> {
         let path = request.uri().path();
         let needed = match self.access(path) {
-            Some(Access::Anyone) => return Ok(()),
+            Some(Access::Anyone) => return Ok(None),
             Some(Access::Role(role)) => role,
             None => return Err(no_policy(path)),
         };
@@ -133,8 +134,14 @@ impl Policy {
             );
             return Err(role_required(path, needed));
         }
+        // The handler's logs name the caller (never the token).
+        let span = tracing::info_span!(
+            "caller",
+            user = actor.name.as_str(),
+            role = actor.role.as_str()
+        );
         request.extensions_mut().insert(actor);
-        Ok(())
+        Ok(Some(span))
     }
 }
 
@@ -213,7 +220,11 @@ where
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         match self.policy.admit(&mut request) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(None) => Box::pin(self.inner.call(request)),
+            Ok(Some(span)) => {
+                let call = span.in_scope(|| self.inner.call(request));
+                Box::pin(call.instrument(span))
+            }
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }
     }

@@ -1046,6 +1046,17 @@ async fn sighup_reloads_the_tokens_file_admitting_new_tokens_and_refusing_revoke
         Code::Unauthenticated
     );
 
+    // Calls are logged with the caller's name and role.
+    let named = process.json_lines().into_iter().any(|v| {
+        v["fields"]["message"] == "done"
+            && v["spans"].as_array().is_some_and(|spans| {
+                spans.iter().any(|span| {
+                    span["name"] == "caller" && span["user"] == "ines" && span["role"] == "chief"
+                })
+            })
+    });
+    assert!(named, "no call logged as ines (chief):\n{}", process.text());
+
     // Raw tokens never reach the log.
     let log = process.text();
     for token in [&old, &new, &chief] {
