@@ -8,10 +8,11 @@
 //! outlive the grace period are cut), then one last durable flush and the
 //! store is closed. Only then does `run_until` return.
 //!
-//! Transport [`Limits`] bound what one caller can ask of the server: the
-//! size of a request message, how long a unary call runs, how many calls and
-//! streams one connection carries, and how long a silent peer keeps its
-//! connection. [`exposure`] decides whether `serve` may listen on an
+//! Every call passes the access policy ([`crate::grpc::policy`]) before its
+//! handler runs. Transport [`Limits`] bound what one caller can ask of the
+//! server: the size of a request message, how long a unary call runs, how
+//! many calls and streams one connection carries, and how long a silent
+//! peer keeps its connection. [`exposure`] decides whether `serve` may listen on an
 //! address: without tokens callers are not authenticated, so only loopback
 //! unless the operator says otherwise.
 
@@ -36,15 +37,14 @@ use tonic::{
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::{Instrument, Span};
 
 use crate::{
     desk::{Desk, DeskConfig},
     error::Error,
     grpc::{
-        self, ClaimServiceImpl,
-        identity::Authentication,
-        pb::claim_service_server::ClaimServiceServer,
-        policy::{Guarded, Policy},
+        self, ClaimServiceImpl, identity::Authentication,
+        pb::claim_service_server::ClaimServiceServer, policy::Policy,
     },
     storage::{SledStore, Store, StoreConfig},
     tls::TlsConfig,
@@ -378,13 +378,10 @@ impl Server {
         let stopping_desk = desk.clone();
         let serving = builder
             .layer(CatchPanicLayer::custom(panic_to_status))
-            .add_service(Limited::new(Guarded::new(health_service, &policy), &calls))
-            .add_service(Limited::new(Guarded::new(reflection_v1, &policy), &calls))
-            .add_service(Limited::new(
-                Guarded::new(reflection_v1alpha, &policy),
-                &calls,
-            ))
-            .add_service(Limited::new(Guarded::new(claim_service, &policy), &calls))
+            .add_service(Gated::new(health_service, &policy, &calls))
+            .add_service(Gated::new(reflection_v1, &policy, &calls))
+            .add_service(Gated::new(reflection_v1alpha, &policy, &calls))
+            .add_service(Gated::new(claim_service, &policy, &calls))
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY the tail of each response waits for the
                 // client's delayed ACK (~40 ms per call on a reused
@@ -467,9 +464,9 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
 }
 
 // ---------------------------------------------------------------------------
-// Per-call limits.
+// Per-call access policy and limits.
 
-/// What [`Limited`] enforces, shared by the services of one server.
+/// The limits [`Gated`] enforces, shared by the services of one server.
 struct CallLimits {
     max_request_bytes: usize,
     request_timeout: Option<Duration>,
@@ -492,8 +489,13 @@ impl CallLimits {
     }
 }
 
-/// A gRPC service with [`CallLimits`] enforced around it:
+/// A gRPC service whose calls first pass the access [`Policy`], then run
+/// within [`CallLimits`]:
 ///
+/// - A call the policy refuses (no or unknown token, a role that does not
+///   allow the method, a method without a policy) is answered at once: its
+///   handler never runs and its request is never read. An admitted call
+///   runs in a span naming the caller.
 /// - A unary call whose handler (reading the request included) runs longer
 ///   than the request timeout is dropped and answered DEADLINE_EXCEEDED.
 ///   Streaming methods are left alone: a `WatchClaimEvents` or health
@@ -508,25 +510,27 @@ impl CallLimits {
 ///   RESOURCE_EXHAUSTED, so that answer is rewritten, with an `ErrorInfo`
 ///   like every other error of the service.
 #[derive(Clone)]
-struct Limited<S> {
+struct Gated<S> {
     inner: S,
+    policy: Arc<Policy>,
     limits: Arc<CallLimits>,
 }
 
-impl<S> Limited<S> {
-    fn new(inner: S, limits: &Arc<CallLimits>) -> Self {
+impl<S> Gated<S> {
+    fn new(inner: S, policy: &Arc<Policy>, limits: &Arc<CallLimits>) -> Self {
         Self {
             inner,
+            policy: policy.clone(),
             limits: limits.clone(),
         }
     }
 }
 
-impl<S: NamedService> NamedService for Limited<S> {
+impl<S: NamedService> NamedService for Gated<S> {
     const NAME: &'static str = S::NAME;
 }
 
-impl<S> Service<http::Request<Body>> for Limited<S>
+impl<S> Service<http::Request<Body>> for Gated<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
     S::Future: Send + 'static,
@@ -539,15 +543,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let span = match self.policy.admit(&mut request) {
+            Ok(span) => span.unwrap_or_else(Span::none),
+            Err(refusal) => return Box::pin(std::future::ready(Ok(refusal.into_http()))),
+        };
         let path = request.uri().path().to_owned();
         let timeout = self
             .limits
             .request_timeout
             .filter(|_| !self.limits.streaming.contains(&path));
         let max_request_bytes = self.limits.max_request_bytes;
-        let call = self.inner.call(request);
-        Box::pin(async move {
+        let call = span.in_scope(|| self.inner.call(request));
+        let gated = async move {
             let response = match timeout {
                 None => call.await?,
                 Some(timeout) => match tokio::time::timeout(timeout, call).await {
@@ -571,7 +579,8 @@ where
                 return Ok(message_too_large(max_request_bytes).into_http());
             }
             Ok(response)
-        })
+        };
+        Box::pin(gated.instrument(span))
     }
 }
 

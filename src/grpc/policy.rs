@@ -1,24 +1,17 @@
 //! Who may call what, deny by default: [`POLICY`] has one entry per RPC the
-//! server offers, naming the least role it needs; [`Guarded`] checks it
-//! before any handler runs. A method without an entry is refused, so a new
+//! server offers, naming the least role it needs; [`Policy::admit`] checks
+//! it before any handler runs (the server calls it for every call). A method without an entry is refused, so a new
 //! RPC is unreachable until it is given one (and a test fails until then).
 //!
 //! The rules that depend on the claim itself (withdrawing another's claim,
 //! releasing another checker's) are the domain's: see
 //! [`crate::domain::Claim::apply`].
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{collections::HashMap, sync::Arc};
 
-use tonic::{Code, Status, body::Body, codegen::Service, server::NamedService};
+use tonic::{Code, Status, body::Body};
 use tonic_types::{ErrorDetails, StatusExt};
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use super::{
     identity::{Authentication, Refused, Unauthenticated},
@@ -103,9 +96,11 @@ impl Policy {
         self.by_path.get(path).copied()
     }
 
-    /// Lets the call through (with its caller's [`crate::domain::Actor`]
-    /// in its extensions) or says why not.
-    fn admit(&self, request: &mut http::Request<Body>) -> Result<Option<Span>, Status> {
+    /// Lets the call through, with its caller's [`crate::domain::Actor`]
+    /// in its extensions and a span naming them to run it in (`None` for
+    /// methods open to anyone), or says why not. The server calls this for
+    /// every call before its handler, without reading the request.
+    pub fn admit(&self, request: &mut http::Request<Body>) -> Result<Option<Span>, Status> {
         let path = request.uri().path();
         let needed = match self.access(path) {
             Some(Access::Anyone) => return Ok(None),
@@ -182,52 +177,6 @@ fn no_policy(path: &str) -> Status {
         format!("{path} has no access policy on this server; refused"),
         &[("method", path)],
     )
-}
-
-/// A gRPC service whose calls pass [`Policy`] first. A refused call is
-/// answered here: its handler never runs and its request is never read.
-#[derive(Clone)]
-pub struct Guarded<S> {
-    inner: S,
-    policy: Arc<Policy>,
-}
-
-impl<S> Guarded<S> {
-    pub fn new(inner: S, policy: &Arc<Policy>) -> Self {
-        Self {
-            inner,
-            policy: policy.clone(),
-        }
-    }
-}
-
-impl<S: NamedService> NamedService for Guarded<S> {
-    const NAME: &'static str = S::NAME;
-}
-
-impl<S> Service<http::Request<Body>> for Guarded<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        match self.policy.admit(&mut request) {
-            Ok(None) => Box::pin(self.inner.call(request)),
-            Ok(Some(span)) => {
-                let call = span.in_scope(|| self.inner.call(request));
-                Box::pin(call.instrument(span))
-            }
-            Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -566,3 +566,26 @@ impl TestServer {
         Self::run(server, None)
     }
 }
+
+// ---------------------------------------------------------------------------
+// The `claimdesk` binary.
+
+/// `claimdesk` with no `CLAIMDESK_*` variable of the test's environment,
+/// logging at `info`, stderr piped, stdout discarded (pipe it to read it),
+/// killed if dropped while it runs.
+pub fn claimdesk_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_claimdesk"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CLAIMDESK_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}

@@ -673,22 +673,8 @@ async fn still_open(stream: &mut TcpStream) -> bool {
 const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
 const ANONYMOUS_WARNING: &str = "callers are not authenticated";
 
-/// `claimdesk` with no `CLAIMDESK_*` variable of the test's environment.
 fn claimdesk() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_claimdesk"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CLAIMDESK_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("RUST_LOG", "info")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
+    claimdesk_command()
 }
 
 /// A `claimdesk serve` process, killed when dropped, and its stderr lines

@@ -367,21 +367,10 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca() 
 // ---------------------------------------------------------------------------
 // Processes: the `claimdesk` client commands, and `claimdesk serve`.
 
-/// `claimdesk` with no `CLAIMDESK_*` variables but those the test sets.
+/// `claimdesk` as the tests run it, its stdout piped.
 fn claimdesk() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_claimdesk"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CLAIMDESK_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env_remove("NO_COLOR")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = crate::helpers::claimdesk_command();
+    command.stdout(Stdio::piped());
     command
 }
 
