@@ -23,6 +23,7 @@ use std::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::domain::{Actor, Role, UserName};
 
@@ -192,6 +193,36 @@ impl TokenSet {
 pub struct Tokens {
     path: PathBuf,
     current: Arc<RwLock<Arc<TokenSet>>>,
+    /// Told of every successful reload.
+    reloads: Arc<watch::Sender<()>>,
+}
+
+/// The token a caller presented, to find out later that it was revoked.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    hash: TokenHash,
+    actor: Actor,
+    tokens: Tokens,
+}
+
+impl Credential {
+    /// Whether the tokens in force still give this token to the same user
+    /// with the same role.
+    pub fn is_valid(&self) -> bool {
+        self.tokens.current().by_hash.get(&self.hash) == Some(&self.actor)
+    }
+
+    /// Resolves once a reload revokes the token (or gives it to someone
+    /// else, or another role); never if that does not happen.
+    pub async fn revoked(self) {
+        let mut reloads = self.tokens.reloads.subscribe();
+        while self.is_valid() {
+            if reloads.changed().await.is_err() {
+                // Nothing can reload the tokens any more.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 impl Tokens {
@@ -202,7 +233,21 @@ impl Tokens {
         Ok(Self {
             path,
             current: Arc::new(RwLock::new(Arc::new(set))),
+            reloads: Arc::new(watch::channel(()).0),
         })
+    }
+
+    /// Who `token` stands for now, with the credential that finds out
+    /// whether it is revoked later.
+    pub fn authenticate(&self, token: &str) -> Option<(Actor, Credential)> {
+        let hash = TokenHash::of(token);
+        let actor = self.current().by_hash.get(&hash)?.clone();
+        let credential = Credential {
+            hash,
+            actor: actor.clone(),
+            tokens: self.clone(),
+        };
+        Some((actor, credential))
     }
 
     pub fn path(&self) -> &Path {
@@ -229,6 +274,7 @@ impl Tokens {
             .current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+        self.reloads.send_replace(());
         Ok(count)
     }
 }
@@ -376,5 +422,44 @@ mod tests {
         std::fs::remove_file(&path).expect("removed");
         assert!(matches!(tokens.reload(), Err(TokensFileError::Read { .. })));
         assert!(tokens.current().actor("b").is_some(), "still in force");
+    }
+
+    #[tokio::test]
+    async fn a_credential_is_revoked_when_a_reload_drops_or_changes_its_token() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("tokens.toml");
+        let write = |lines: &[String]| {
+            std::fs::write(&path, format!("[tokens]\n{}\n", lines.join("\n"))).expect("written")
+        };
+        write(&[
+            tokens_file_line("a", &user("ana"), Role::Editor),
+            tokens_file_line("b", &user("bo"), Role::Checker),
+        ]);
+        let tokens = Tokens::load(&path).expect("loads");
+        let (_, ana) = tokens.authenticate("a").expect("known");
+        let (bo_actor, bo) = tokens.authenticate("b").expect("known");
+        assert_eq!(bo_actor, Actor::new(user("bo"), Role::Checker));
+        assert!(tokens.authenticate("c").is_none());
+
+        // Bo's token now stands for a chief: a changed credential.
+        let bo_revoked = tokio::spawn(bo.clone().revoked());
+        write(&[
+            tokens_file_line("a", &user("ana"), Role::Editor),
+            tokens_file_line("b", &user("bo"), Role::Chief),
+        ]);
+        tokens.reload().expect("reloads");
+        tokio::time::timeout(std::time::Duration::from_secs(10), bo_revoked)
+            .await
+            .expect("resolves once the reload changed it")
+            .expect("does not panic");
+        assert!(!bo.is_valid());
+        assert!(ana.is_valid(), "an unchanged token stays valid");
+
+        write(&[]);
+        tokens.reload().expect("reloads");
+        assert!(!ana.is_valid());
+        tokio::time::timeout(std::time::Duration::from_secs(10), ana.revoked())
+            .await
+            .expect("an already revoked credential resolves at once");
     }
 }

@@ -7,6 +7,7 @@
 //! Knows the domain and the [`Store`] trait; knows neither protobuf nor sled.
 
 use std::{
+    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -321,6 +322,18 @@ impl Desk {
         after: u64,
         filter: EventFilter,
     ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
+        self.watch_until(after, filter, std::future::pending())
+    }
+
+    /// As [`Desk::watch`], and the watch also ends, with the error `until`
+    /// resolves to, when it does (e.g. once the watcher's credentials are
+    /// revoked).
+    pub fn watch_until(
+        &self,
+        after: u64,
+        filter: EventFilter,
+        until: impl Future<Output = Error> + Send + 'static,
+    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
         let latest = self.store.durable_revision();
         if after > latest {
             return Err(Error::RevisionAhead { after, latest });
@@ -332,6 +345,7 @@ impl Desk {
             let end = tokio::select! {
                 end = desk.feed(after, &filter, &tx) => end,
                 _ = stopping.wait_for(|stop| *stop) => Err(Error::ShuttingDown),
+                error = until => Err(error),
             };
             if let Err(e) = end {
                 // Waits for room: the watcher gets what is buffered, then the

@@ -28,6 +28,8 @@ pub enum Error {
     WatcherTooSlow,
     #[error("the server is shutting down; reconnect and resume")]
     ShuttingDown,
+    #[error("the caller's token was revoked or changed")]
+    CredentialRevoked,
     #[error("revision {after} is beyond the last stored revision {latest}")]
     RevisionAhead { after: u64, latest: u64 },
     #[error("storage failure: {0}")]

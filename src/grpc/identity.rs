@@ -7,7 +7,7 @@ use http::HeaderMap;
 use tonic::Request;
 
 use crate::{
-    auth::Tokens,
+    auth::{Credential, Tokens},
     domain::{Actor, Invalid, Role, UserName},
     error::Error,
 };
@@ -64,16 +64,21 @@ pub enum Refused {
 }
 
 impl Authentication {
-    /// The caller of a request with `headers`.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, Refused> {
+    /// The caller of a request with `headers`, and with tokens the
+    /// credential that tells when their token is revoked.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Actor, Option<Credential>), Refused> {
         match self {
-            Authentication::Open => open_caller(headers).map_err(Refused::Invalid),
+            Authentication::Open => open_caller(headers)
+                .map(|actor| (actor, None))
+                .map_err(Refused::Invalid),
             Authentication::Tokens(tokens) => {
                 let token = bearer_token(headers).map_err(Refused::Unauthenticated)?;
                 tokens
-                    .current()
-                    .actor(token)
-                    .cloned()
+                    .authenticate(token)
+                    .map(|(actor, credential)| (actor, Some(credential)))
                     .ok_or(Refused::Unauthenticated(Unauthenticated::Unknown))
             }
         }
@@ -131,6 +136,19 @@ fn open_caller(headers: &HeaderMap) -> Result<Actor, Error> {
         }
     };
     Ok(Actor::new(name, Role::Chief))
+}
+
+/// Resolves when the token of `request`'s caller is revoked: never in
+/// open mode.
+pub fn revoked<T>(request: &Request<T>) -> impl Future<Output = Error> + Send + 'static {
+    let credential = request.extensions().get::<Credential>().cloned();
+    async move {
+        match credential {
+            Some(credential) => credential.revoked().await,
+            None => std::future::pending().await,
+        }
+        Error::CredentialRevoked
+    }
 }
 
 /// The caller of `request`, as authenticated before the handler ran.

@@ -107,8 +107,8 @@ impl Policy {
             Some(Access::Role(role)) => role,
             None => return Err(no_policy(path)),
         };
-        let actor = match self.authentication.authenticate(request.headers()) {
-            Ok(actor) => actor,
+        let (actor, credential) = match self.authentication.authenticate(request.headers()) {
+            Ok(authenticated) => authenticated,
             Err(Refused::Unauthenticated(why)) => {
                 tracing::info!(
                     method = path,
@@ -136,6 +136,9 @@ impl Policy {
             role = actor.role.as_str()
         );
         request.extensions_mut().insert(actor);
+        if let Some(credential) = credential {
+            request.extensions_mut().insert(credential);
+        }
         Ok(Some(span))
     }
 }

@@ -333,10 +333,13 @@ impl ClaimService for ClaimServiceImpl {
         &self,
         request: Request<pb::WatchClaimEventsRequest>,
     ) -> Result<Response<Self::WatchClaimEventsStream>, Status> {
+        // A watch outlives the check of its token: it ends when the token
+        // is revoked.
+        let revoked = identity::revoked(&request);
         let r = request.into_inner();
         rpc("WatchClaimEvents", "", async {
             let filter = convert::event_filter(&r)?;
-            let events = self.desk.watch(r.after_revision, filter)?;
+            let events = self.desk.watch_until(r.after_revision, filter, revoked)?;
             let stream = ReceiverStream::new(events).map(|item| {
                 item.map(convert::event_to_pb).map_err(|e| {
                     tracing::info!(error = %e, "watch ended");

@@ -128,6 +128,9 @@ impl From<Error> for Status {
                 &[("latest_revision", latest.to_string())],
             ),
             Error::ShuttingDown => status(Code::Unavailable, "SHUTTING_DOWN", message, &[]),
+            Error::CredentialRevoked => {
+                status(Code::Unauthenticated, "TOKEN_REVOKED", message, &[])
+            }
             Error::Storage(cause) => {
                 tracing::error!(error = %cause, "storage failure");
                 status(

@@ -933,3 +933,54 @@ async fn refusals_say_what_is_wrong_with_the_token() {
     }
     newsroom.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_revoked_token_ends_the_watches_it_opened_and_no_other() {
+    let newsroom = Newsroom::start().await;
+    let mut desk = Desk {
+        newsroom: &newsroom,
+        client: newsroom.server.client().await,
+    };
+    desk.prepare(Setup::Unverified, 1).await;
+    let watch = |caller| {
+        let mut client = desk.client.clone();
+        let request = signed(&newsroom, caller, pb::WatchClaimEventsRequest::default());
+        async move {
+            client
+                .watch_claim_events(request)
+                .await
+                .expect("the watch starts")
+                .into_inner()
+        }
+    };
+    let mut noor = watch(Caller::OtherEditor).await;
+    let mut kofi = watch(Caller::Assignee).await;
+    for events in [&mut noor, &mut kofi] {
+        let first = events.message().await.expect("an event").expect("open");
+        assert_eq!(first.r#type(), pb::claim_event::Type::Submitted);
+    }
+
+    // Revoke noor's token.
+    let noor_hash = auth::TokenHash::of(newsroom.token("noor")).to_hex();
+    let text = std::fs::read_to_string(&newsroom.tokens_file).expect("readable");
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(&noor_hash)).collect();
+    std::fs::write(&newsroom.tokens_file, kept.join("\n")).expect("written");
+    newsroom.handle.reload().expect("reloads");
+
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), noor.message())
+        .await
+        .expect("the revoked watch ends in time")
+        .expect_err("the revoked watch ends with an error");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    assert_eq!(
+        details.error_info().map(|i| i.reason.as_str()),
+        Some("TOKEN_REVOKED")
+    );
+
+    // kofi's watch goes on: it sees the next claim.
+    let next = desk.submit("after-revocation").await;
+    let event = kofi.message().await.expect("an event").expect("open");
+    assert_eq!(event.claim, next.name);
+    newsroom.server.stop().await;
+}
