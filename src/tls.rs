@@ -90,10 +90,10 @@ impl TlsConfig {
     /// private key and, for mutual TLS, the CA certificates clients'
     /// certificates must be signed by.
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, TlsError> {
-        let cert = PemFile::read(Role::ServerCert, cert)?;
-        let key = PemFile::read(Role::ServerKey, key)?;
+        let cert = PemFile::read(PemFileRole::ServerCert, cert)?;
+        let key = PemFile::read(PemFileRole::ServerKey, key)?;
         let client_ca = client_ca
-            .map(|path| PemFile::read(Role::ClientCa, path))
+            .map(|path| PemFile::read(PemFileRole::ClientCa, path))
             .transpose()?;
         Self::new(&cert, &key, client_ca.as_ref())
     }
@@ -106,9 +106,11 @@ impl TlsConfig {
             pem: pem.to_vec(),
         };
         Self::new(
-            &in_memory(Role::ServerCert, cert),
-            &in_memory(Role::ServerKey, key),
-            client_ca.map(|pem| in_memory(Role::ClientCa, pem)).as_ref(),
+            &in_memory(PemFileRole::ServerCert, cert),
+            &in_memory(PemFileRole::ServerKey, key),
+            client_ca
+                .map(|pem| in_memory(PemFileRole::ClientCa, pem))
+                .as_ref(),
         )
     }
 
@@ -189,13 +191,13 @@ pub enum TlsError {
     ClientCaWithoutTls,
     #[error("cannot read {role} {path}: {source}")]
     Read {
-        role: Role,
+        role: PemFileRole,
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{role} {name} is not usable: {reason}")]
     Invalid {
-        role: Role,
+        role: PemFileRole,
         name: String,
         reason: String,
     },
@@ -209,7 +211,7 @@ pub enum TlsError {
 
 /// What a PEM file is for, as error messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum PemFileRole {
     ServerCert,
     ServerKey,
     ClientCa,
@@ -218,7 +220,7 @@ pub enum Role {
     ClientKey,
 }
 
-impl fmt::Display for Role {
+impl fmt::Display for PemFileRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::ServerCert => "the TLS certificate (--tls-cert)",
@@ -233,14 +235,14 @@ impl fmt::Display for Role {
 
 /// The text of a PEM file and what it is for.
 pub(crate) struct PemFile {
-    role: Role,
+    role: PemFileRole,
     /// The path, for messages.
     name: String,
     pub(crate) pem: Vec<u8>,
 }
 
 impl PemFile {
-    pub(crate) fn read(role: Role, path: &Path) -> Result<Self, TlsError> {
+    pub(crate) fn read(role: PemFileRole, path: &Path) -> Result<Self, TlsError> {
         let pem = std::fs::read(path).map_err(|source| TlsError::Read {
             role,
             path: path.to_owned(),

@@ -28,7 +28,7 @@ use tonic_types::StatusExt;
 
 use crate::{
     pb::{self, claim_service_client::ClaimServiceClient},
-    tls::{PemFile, Role, TlsError, error_chain},
+    tls::{PemFile, PemFileRole, TlsError, error_chain},
 };
 
 /// How to reach the server; shared by every client command.
@@ -132,7 +132,7 @@ impl ConnectArgs {
         let mut config = ClientTlsConfig::new();
         config = match &self.ca_cert {
             Some(path) => {
-                let ca = PemFile::read(Role::CaCert, path)?;
+                let ca = PemFile::read(PemFileRole::CaCert, path)?;
                 ca.trust_anchors()?;
                 config.ca_certificate(Certificate::from_pem(&ca.pem))
             }
@@ -141,9 +141,9 @@ impl ConnectArgs {
         match (&self.client_cert, &self.client_key) {
             (None, None) => {}
             (Some(cert), Some(key)) => {
-                let cert = PemFile::read(Role::ClientCert, cert)?;
+                let cert = PemFile::read(PemFileRole::ClientCert, cert)?;
                 cert.certificates()?;
-                let key = PemFile::read(Role::ClientKey, key)?;
+                let key = PemFile::read(PemFileRole::ClientKey, key)?;
                 key.private_key()?;
                 config = config.identity(Identity::from_pem(&cert.pem, &key.pem));
             }
