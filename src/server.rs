@@ -18,7 +18,7 @@
 
 use std::{
     any::Any,
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     convert::Infallible,
     future::Future,
     net::SocketAddr,
@@ -35,7 +35,6 @@ use tonic::{
     transport::server::TcpIncoming,
 };
 use tonic_health::ServingStatus;
-use tonic_types::{ErrorDetails, StatusExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{Instrument, Span};
 
@@ -595,33 +594,24 @@ fn is_oversized_request(response: &http::Response<Body>) -> bool {
     })
 }
 
-fn limit_status(code: Code, reason: &str, message: String, metadata: (&str, String)) -> Status {
-    let metadata = HashMap::from([(metadata.0.to_owned(), metadata.1)]);
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, grpc::status::ERROR_DOMAIN, metadata),
-    )
-}
-
 fn message_too_large(limit: usize) -> Status {
-    limit_status(
+    grpc::status::status(
         Code::ResourceExhausted,
         "MESSAGE_TOO_LARGE",
         format!("the request message is larger than the {limit} bytes the server accepts"),
-        ("max_request_bytes", limit.to_string()),
+        &[("max_request_bytes", limit.to_string())],
     )
 }
 
 fn request_timeout(timeout: Duration) -> Status {
-    limit_status(
+    grpc::status::status(
         Code::DeadlineExceeded,
         "REQUEST_TIMEOUT",
         format!(
             "the call ran longer than the server's request timeout ({} ms)",
             timeout.as_millis()
         ),
-        ("timeout_ms", timeout.as_millis().to_string()),
+        &[("timeout_ms", timeout.as_millis().to_string())],
     )
 }
 

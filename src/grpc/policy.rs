@@ -10,12 +10,11 @@
 use std::{collections::HashMap, sync::Arc};
 
 use tonic::{Code, Status, body::Body};
-use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Span;
 
 use super::{
     identity::{Authentication, Refused, Unauthenticated},
-    status::{ERROR_DOMAIN, ROLE_REQUIRED},
+    status::{ROLE_REQUIRED, status},
 };
 use crate::domain::Role;
 
@@ -143,29 +142,20 @@ impl Policy {
     }
 }
 
-fn error_status(code: Code, reason: &str, message: String, metadata: &[(&str, &str)]) -> Status {
-    let metadata: HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
-    )
-}
-
 fn unauthenticated(why: Unauthenticated) -> Status {
-    error_status(Code::Unauthenticated, why.reason(), why.to_string(), &[])
+    status(Code::Unauthenticated, why.reason(), why.to_string(), &[])
 }
 
 fn role_required(path: &str, role: Role) -> Status {
     let method = path.strip_prefix(SERVICE).unwrap_or(path);
-    error_status(
+    status(
         Code::PermissionDenied,
         ROLE_REQUIRED,
         format!("{method} needs the role {role} or above"),
-        &[("role", role.as_str()), ("method", method)],
+        &[
+            ("role", role.as_str().to_owned()),
+            ("method", method.to_owned()),
+        ],
     )
 }
 
@@ -174,17 +164,19 @@ fn no_policy(path: &str) -> Status {
         method = path,
         "call refused: the method has no access policy"
     );
-    error_status(
+    status(
         Code::PermissionDenied,
         "NO_POLICY",
         format!("{path} has no access policy on this server; refused"),
-        &[("method", path)],
+        &[("method", path.to_owned())],
     )
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
+
+    use tonic_types::StatusExt;
 
     use super::*;
     use crate::grpc;

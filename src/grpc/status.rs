@@ -18,7 +18,9 @@ pub const ERROR_DOMAIN: &str = "claimdesk.v1";
 /// it; the `role` metadata names the role that would.
 pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
 
-fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
+/// A status with an `ErrorInfo` of the service's domain: every error the
+/// service sends is built here.
+pub fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
     let metadata: HashMap<String, String> = metadata
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
