@@ -589,3 +589,107 @@ pub fn claimdesk_command() -> tokio::process::Command {
         .kill_on_drop(true);
     command
 }
+
+/// The line `claimdesk serve` logs once it serves, naming its address.
+pub const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
+
+/// Bounds waits for a `claimdesk` process (start-up on a busy two-core
+/// machine can be slow); not a delay.
+const PROCESS_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `claimdesk serve --log-format json --data-dir <data_dir> <args>`.
+pub fn serve_command(data_dir: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = claimdesk_command();
+    command
+        .args(["serve", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .args(args);
+    command
+}
+
+/// A `claimdesk serve` process, killed when dropped, and its stderr lines
+/// as they arrive.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    log: tokio::sync::watch::Receiver<Vec<String>>,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // Does nothing if it has already exited and been waited for.
+        let _ = self.child.start_kill();
+    }
+}
+
+impl ServeProcess {
+    pub fn spawn(mut command: tokio::process::Command) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = command.spawn().expect("claimdesk starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, log) = tokio::sync::watch::channel(Vec::new());
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tx.send_modify(|all| all.push(line));
+            }
+        });
+        Self { child, log }
+    }
+
+    pub fn text(&self) -> String {
+        self.log.borrow().join("\n")
+    }
+
+    /// The lines written so far, parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.log
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// Waits for the readiness line; the address it names.
+    pub async fn wait_until_serving(&self) -> SocketAddr {
+        let mut rx = self.log.clone();
+        let _ = tokio::time::timeout(
+            PROCESS_WAIT,
+            rx.wait_for(|lines| lines.iter().any(|l| l.contains(READY_MESSAGE))),
+        )
+        .await;
+        self.json_lines()
+            .iter()
+            .find(|v| v["fields"]["message"] == READY_MESSAGE)
+            .and_then(|v| v["fields"]["addr"].as_str()?.parse().ok())
+            .unwrap_or_else(|| panic!("not serving within {PROCESS_WAIT:?}; log:\n{}", self.text()))
+    }
+
+    /// Waits until `n` log lines contain `needle`.
+    pub async fn wait_for_lines(&self, needle: &str, n: usize) {
+        let mut rx = self.log.clone();
+        let seen = tokio::time::timeout(
+            PROCESS_WAIT,
+            rx.wait_for(|lines| lines.iter().filter(|l| l.contains(needle)).count() >= n),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{needle}: not logged within {PROCESS_WAIT:?}"));
+        assert!(seen.is_ok(), "stderr closed; log:\n{}", self.text());
+    }
+
+    /// Sends SIGHUP with kill(1).
+    pub fn hang_up(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -HUP failed: {status}");
+    }
+
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(PROCESS_WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the process exits: not done within {PROCESS_WAIT:?}"))
+            .expect("waiting for claimdesk")
+    }
+}

@@ -14,7 +14,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::Path,
-    process::{ExitStatus, Stdio},
+    process::Stdio,
     sync::{Arc, Condvar, Mutex},
     time::{Duration, Instant, SystemTime},
 };
@@ -30,9 +30,9 @@ use claimdesk::{
     },
 };
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    process::{Child, ChildStderr, Command},
+    process::Command,
     sync::watch,
     task::JoinSet,
 };
@@ -670,91 +670,16 @@ async fn still_open(stream: &mut TcpStream) -> bool {
 // ---------------------------------------------------------------------------
 // Open mode: the `claimdesk` binary
 
-const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
 const ANONYMOUS_WARNING: &str = "callers are not authenticated";
 
 fn claimdesk() -> Command {
     claimdesk_command()
 }
 
-/// A `claimdesk serve` process, killed when dropped, and its stderr lines
-/// as they arrive.
-struct Process {
-    child: Child,
-    log: watch::Receiver<Vec<String>>,
-}
+type Process = ServeProcess;
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Does nothing if it has already exited and been waited for.
-        let _ = self.child.start_kill();
-    }
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Self {
-        let mut child = command.spawn().expect("claimdesk starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        Self {
-            child,
-            log: capture(stderr),
-        }
-    }
-
-    fn text(&self) -> String {
-        self.log.borrow().join("\n")
-    }
-
-    /// The lines written so far, parsed as JSON.
-    fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.log
-            .borrow()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    /// Waits for the readiness line; the address it names.
-    async fn wait_until_serving(&self) -> SocketAddr {
-        let mut rx = self.log.clone();
-        let _ = tokio::time::timeout(
-            WAIT,
-            rx.wait_for(|lines| lines.iter().any(|l| l.contains(READY_MESSAGE))),
-        )
-        .await;
-        self.json_lines()
-            .iter()
-            .find(|v| v["fields"]["message"] == READY_MESSAGE)
-            .and_then(|v| v["fields"]["addr"].as_str()?.parse().ok())
-            .unwrap_or_else(|| panic!("not serving within {WAIT:?}; log:\n{}", self.text()))
-    }
-
-    async fn exit_status(&mut self) -> ExitStatus {
-        within("the process exits", WAIT, self.child.wait())
-            .await
-            .expect("waiting for claimdesk")
-    }
-}
-
-fn capture(stderr: ChildStderr) -> watch::Receiver<Vec<String>> {
-    let (tx, rx) = watch::channel(Vec::new());
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tx.send_modify(|all| all.push(line));
-        }
-    });
-    rx
-}
-
-/// `claimdesk serve --log-format json --data-dir <data_dir> <args>`.
 fn serve(data_dir: &Path, args: &[&str]) -> Command {
-    let mut command = claimdesk();
-    command
-        .args(["serve", "--log-format", "json", "--data-dir"])
-        .arg(data_dir)
-        .args(args);
-    command
+    serve_command(data_dir, args)
 }
 
 /// A channel to the port of `addr` on loopback.
@@ -944,30 +869,6 @@ async fn submit_with(client: &mut Client, token: &str) -> Result<String, tonic::
         .await?
         .into_inner();
     Ok(claim.submitted_by)
-}
-
-impl Process {
-    /// Waits until `n` log lines contain `needle`.
-    async fn wait_for_lines(&self, needle: &str, n: usize) {
-        let mut rx = self.log.clone();
-        let seen = within(
-            needle,
-            WAIT,
-            rx.wait_for(|lines| lines.iter().filter(|l| l.contains(needle)).count() >= n),
-        )
-        .await;
-        assert!(seen.is_ok(), "stderr closed; log:\n{}", self.text());
-    }
-
-    /// Sends SIGHUP with kill(1).
-    fn hang_up(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill(1) runs");
-        assert!(status.success(), "kill -HUP failed: {status}");
-    }
 }
 
 #[tokio::test]

@@ -25,19 +25,15 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 use serde_json::Value;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Command;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::helpers::{Client, TestServer, get, harbour_claim, submit};
+use crate::helpers::{
+    Client, READY_MESSAGE, ServeProcess, TestServer, get, harbour_claim, serve_command, submit,
+};
 
 /// Bounds on waits for answers and processes; not delays.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-const START_TIMEOUT: Duration = Duration::from_secs(120);
-
-const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
 
 // ---------------------------------------------------------------------------
 // Certificates.
@@ -575,50 +571,18 @@ async fn the_client_commands_send_their_token_over_mutual_tls() {
     server.stop().await;
 }
 
-/// A running `claimdesk serve`, killed when dropped.
-struct ServeProcess {
-    _child: Child,
-    url: String,
-    /// The log lines up to the one saying it serves.
-    start_log: Vec<String>,
-}
-
 /// Starts `claimdesk serve` on 127.0.0.1:0 with `args`, `envs` and JSON
-/// logs, and waits for it to say it is serving.
-async fn serve(data_dir: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &Path)]) -> ServeProcess {
-    let mut command = claimdesk();
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::null());
-    let mut child = command.spawn().expect("claimdesk starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
-    let mut start_log = Vec::new();
-    let addr = tokio::time::timeout(START_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await.expect("stderr reads") {
-            start_log.push(line.clone());
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v["fields"]["message"] == READY_MESSAGE {
-                return v["fields"]["addr"].as_str().map(str::to_owned);
-            }
-        }
-        None
-    })
-    .await
-    .expect("claimdesk starts in time")
-    .unwrap_or_else(|| panic!("claimdesk did not serve; log:\n{}", start_log.join("\n")));
-    // Keep reading, so that a full pipe never blocks the server.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    ServeProcess {
-        _child: child,
-        url: format!("https://{addr}"),
-        start_log,
-    }
+/// logs, and waits for it to say it is serving; the process and its URL.
+async fn serve(
+    data_dir: &Path,
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &Path)],
+) -> (ServeProcess, String) {
+    let mut command = serve_command(data_dir, &["--listen", "127.0.0.1:0"]);
+    command.args(args).envs(envs.iter().copied());
+    let process = ServeProcess::spawn(command);
+    let addr = process.wait_until_serving().await;
+    (process, format!("https://{addr}"))
 }
 
 #[tokio::test]
@@ -627,7 +591,7 @@ async fn serve_with_a_client_ca_admits_only_the_clients_it_signed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = pki.write(dir.path());
     let data = tempfile::tempdir().expect("data dir");
-    let server = serve(
+    let (server, url) = serve(
         data.path(),
         &[
             "--tls-cert".as_ref(),
@@ -639,15 +603,12 @@ async fn serve_with_a_client_ca_admits_only_the_clients_it_signed() {
         &[("CLAIMDESK_TLS_CLIENT_CA", &files.ca)],
     )
     .await;
-    let said_mutual = server.start_log.iter().any(|line| {
-        serde_json::from_str::<Value>(line).is_ok_and(|v| {
-            v["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("mutual TLS on"))
-        })
+    let said_mutual = server.json_lines().iter().any(|v| {
+        v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("mutual TLS on"))
     });
-    assert!(said_mutual, "{}", server.start_log.join("\n"));
-    let url = server.url.clone();
+    assert!(said_mutual, "{}", server.text());
 
     let mut client = connect(endpoint(
         url.clone(),
