@@ -421,176 +421,112 @@ async fn invoke(
     } else {
         claim.map(|c| c.story.clone()).unwrap_or_default()
     };
+    // One call of the claim service, as `caller`.
+    macro_rules! call {
+        ($method:ident, $message:expr) => {{
+            client.$method(signed(newsroom, caller, $message)).await?;
+        }};
+    }
     match rpc {
-        Rpc::SubmitClaim => {
-            let claim = (!garbled).then(harbour_claim);
-            client
-                .submit_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::SubmitClaimRequest {
-                        claim,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::GetClaim => {
-            client
-                .get_claim(signed(newsroom, caller, pb::GetClaimRequest { name }))
-                .await?;
-        }
-        Rpc::ListClaims => {
-            client
-                .list_claims(signed(
-                    newsroom,
-                    caller,
-                    pb::ListClaimsRequest {
-                        page_size: if garbled { -1 } else { 10 },
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::StartReview => {
-            client
-                .start_review(signed(
-                    newsroom,
-                    caller,
-                    pb::StartReviewRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::ReleaseClaim => {
-            client
-                .release_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::ReleaseClaimRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::AddEvidence => {
-            client
-                .add_evidence(signed(
-                    newsroom,
-                    caller,
-                    pb::AddEvidenceRequest {
-                        name,
-                        evidence: Some(evidence(
-                            "Dock registry",
-                            evidence::Stance::Context,
-                            "Shift rosters",
-                        )),
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::VerifyClaim => {
-            client
-                .verify_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::VerifyClaimRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::DisputeClaim => {
-            client
-                .dispute_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::DisputeClaimRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::MarkClaimInconclusive => {
-            client
-                .mark_claim_inconclusive(signed(
-                    newsroom,
-                    caller,
-                    pb::MarkClaimInconclusiveRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::ReopenClaim => {
-            client
-                .reopen_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::ReopenClaimRequest {
-                        name,
-                        reason: "A corrected figure came in".to_owned(),
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::WithdrawClaim => {
-            client
-                .withdraw_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::WithdrawClaimRequest {
-                        name,
-                        reason: "Cut from the story".to_owned(),
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::ListClaimEvents => {
-            client
-                .list_claim_events(signed(
-                    newsroom,
-                    caller,
-                    pb::ListClaimEventsRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::TakeNextClaim => {
-            client
-                .take_next_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::TakeNextClaimRequest {
-                        story,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
-        Rpc::RenewLease => {
-            client
-                .renew_lease(signed(
-                    newsroom,
-                    caller,
-                    pb::RenewLeaseRequest {
-                        name,
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
+        Rpc::SubmitClaim => call!(
+            submit_claim,
+            pb::SubmitClaimRequest {
+                claim: (!garbled).then(harbour_claim),
+                ..Default::default()
+            }
+        ),
+        Rpc::GetClaim => call!(get_claim, pb::GetClaimRequest { name }),
+        Rpc::ListClaims => call!(
+            list_claims,
+            pb::ListClaimsRequest {
+                page_size: if garbled { -1 } else { 10 },
+                ..Default::default()
+            }
+        ),
+        Rpc::StartReview => call!(
+            start_review,
+            pb::StartReviewRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::ReleaseClaim => call!(
+            release_claim,
+            pb::ReleaseClaimRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::AddEvidence => call!(
+            add_evidence,
+            pb::AddEvidenceRequest {
+                name,
+                evidence: Some(evidence(
+                    "Dock registry",
+                    evidence::Stance::Context,
+                    "Shift rosters",
+                )),
+                ..Default::default()
+            }
+        ),
+        Rpc::VerifyClaim => call!(
+            verify_claim,
+            pb::VerifyClaimRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::DisputeClaim => call!(
+            dispute_claim,
+            pb::DisputeClaimRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::MarkClaimInconclusive => call!(
+            mark_claim_inconclusive,
+            pb::MarkClaimInconclusiveRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::ReopenClaim => call!(
+            reopen_claim,
+            pb::ReopenClaimRequest {
+                name,
+                reason: "A corrected figure came in".to_owned(),
+                ..Default::default()
+            }
+        ),
+        Rpc::WithdrawClaim => call!(
+            withdraw_claim,
+            pb::WithdrawClaimRequest {
+                name,
+                reason: "Cut from the story".to_owned(),
+                ..Default::default()
+            }
+        ),
+        Rpc::ListClaimEvents => call!(
+            list_claim_events,
+            pb::ListClaimEventsRequest {
+                name,
+                ..Default::default()
+            }
+        ),
+        Rpc::TakeNextClaim => call!(
+            take_next_claim,
+            pb::TakeNextClaimRequest {
+                story,
+                ..Default::default()
+            }
+        ),
+        Rpc::RenewLease => call!(
+            renew_lease,
+            pb::RenewLeaseRequest {
+                name,
+                ..Default::default()
+            }
+        ),
         Rpc::GetQueueStats => {
             client
                 .get_queue_stats(signed(newsroom, caller, pb::GetQueueStatsRequest { story }))
@@ -612,19 +548,14 @@ async fn invoke(
             let first = events.message().await?;
             assert!(first.is_some(), "the watch replays stored events");
         }
-        Rpc::ReassignClaim => {
-            client
-                .reassign_claim(signed(
-                    newsroom,
-                    caller,
-                    pb::ReassignClaimRequest {
-                        name,
-                        assignee: "lena".to_owned(),
-                        ..Default::default()
-                    },
-                ))
-                .await?;
-        }
+        Rpc::ReassignClaim => call!(
+            reassign_claim,
+            pb::ReassignClaimRequest {
+                name,
+                assignee: "lena".to_owned(),
+                ..Default::default()
+            }
+        ),
         Rpc::HealthCheck => {
             HealthClient::new(newsroom.server.channel().await)
                 .check(signed(newsroom, caller, HealthCheckRequest::default()))
