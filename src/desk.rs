@@ -19,7 +19,9 @@ use crate::{
     clock::Clock,
     domain::{Actor, Claim, ClaimId, Command, Event, NewClaim, Note, Slug, State, UserName},
     error::Error,
-    storage::{ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted},
+    storage::{
+        ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
+    },
 };
 
 /// How the desk runs.
@@ -56,6 +58,10 @@ impl EventFilter {
     }
 }
 
+/// Stored bytes one page of a listing reads, unless the server says
+/// otherwise ([`Desk::with_page_bytes`]).
+pub const DEFAULT_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Events a watcher may have waiting for it before it counts as too slow.
 pub const WATCH_BUFFER: usize = 1024;
 /// Events read from storage at a time while a watcher catches up.
@@ -75,6 +81,10 @@ pub struct Desk {
     lease_taken: Arc<Notify>,
     /// Turns true when the server begins to shut down.
     stopping: Arc<watch::Sender<bool>>,
+    /// Turns true once the store reports that it has failed for good.
+    store_failed: Arc<watch::Sender<bool>>,
+    /// Stored bytes a page of a listing reads before it ends early.
+    page_bytes: usize,
 }
 
 impl Desk {
@@ -87,7 +97,48 @@ impl Desk {
             config,
             lease_taken: Arc::new(Notify::new()),
             stopping: Arc::new(watch::channel(false).0),
+            store_failed: Arc::new(watch::channel(false).0),
+            page_bytes: DEFAULT_PAGE_BYTES,
         }
+    }
+
+    /// Ends pages of listings early, with more to come, once they have
+    /// read `bytes` of stored claims or events (a page holds at least one).
+    pub fn with_page_bytes(mut self, bytes: usize) -> Self {
+        self.page_bytes = bytes;
+        self
+    }
+
+    fn page_limit(&self, items: usize) -> PageLimit {
+        PageLimit {
+            items,
+            bytes: self.page_bytes,
+        }
+    }
+
+    /// Passes `result` on, noting a failure of the store for good (see
+    /// [`Desk::store_failed`]).
+    fn noticed<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result
+            && e.is_store_failure()
+        {
+            self.store_failed
+                .send_if_modified(|failed| !std::mem::replace(failed, true));
+        }
+        result
+    }
+
+    /// Resolves once the store has failed for good (a durable flush
+    /// failed): it refuses writes until the server is restarted, so the
+    /// server should stop taking work (health NOT_SERVING).
+    pub async fn store_failed(&self) {
+        let mut failed = self.store_failed.subscribe();
+        let _ = failed.wait_for(|failed| *failed).await;
+    }
+
+    /// Waits until every write made so far is durable.
+    async fn durable(&self) -> Result<(), Error> {
+        self.noticed(self.store.durable().wait().await)
     }
 
     /// The desk's current time.
@@ -110,9 +161,11 @@ impl Desk {
         f: impl FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
+        let result = tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
-            .map_err(|e| Error::Internal(format!("storage task failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("storage task failed: {e}")))
+            .and_then(|r| r);
+        self.noticed(result)
     }
 
     /// Submits a claim by `by`. With a request id, a retry of the same
@@ -136,7 +189,7 @@ impl Desk {
             .await?;
         // A replayed claim may come from a request still waiting for its own
         // flush: wait for durability in both cases.
-        self.store.durable().wait().await?;
+        self.durable().await?;
         Ok(match submitted {
             Submitted::Created(claim) | Submitted::Replayed(claim) => claim,
         })
@@ -153,6 +206,7 @@ impl Desk {
         after: Option<ClaimId>,
         limit: usize,
     ) -> Result<Page<Claim>, Error> {
+        let limit = self.page_limit(limit);
         self.blocking(move |store| store.list(&filter, after, limit))
             .await
     }
@@ -175,7 +229,7 @@ impl Desk {
                 })
             })
             .await?;
-        self.store.durable().wait().await?;
+        self.durable().await?;
         if claim.lease.is_some() {
             self.lease_taken.notify_one();
         }
@@ -214,7 +268,7 @@ impl Desk {
         let Some((claim, _event)) = taken else {
             return Err(Error::QueueEmpty);
         };
-        self.store.durable().wait().await?;
+        self.durable().await?;
         self.lease_taken.notify_one();
         Ok(claim)
     }
@@ -258,7 +312,7 @@ impl Desk {
             }
         }
         if expired > 0 {
-            self.store.durable().wait().await?;
+            self.durable().await?;
             tracing::info!(expired, "returned claims with expired leases to the queue");
         }
         Ok(expired)
@@ -453,13 +507,14 @@ impl Desk {
         after: u64,
         limit: usize,
     ) -> Result<Page<Event>, Error> {
+        let limit = self.page_limit(limit);
         self.blocking(move |store| store.events(id, after, limit))
             .await
     }
 
     /// Resolves once everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), Error> {
-        self.store.durable().wait().await
+        self.durable().await
     }
 }
 

@@ -63,6 +63,9 @@ impl Error {
 pub struct StorageError {
     context: &'static str,
     source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    /// The store can no longer make writes durable (a durable flush
+    /// failed): it refuses writes until the server is restarted.
+    failed: bool,
 }
 
 impl StorageError {
@@ -73,6 +76,34 @@ impl StorageError {
         Self {
             context,
             source: std::sync::Arc::from(source.into()),
+            failed: false,
         }
+    }
+
+    /// A failure that leaves the store unable to make writes durable until
+    /// it is reopened: after a failed fsync the kernel may have dropped the
+    /// dirty pages, so no later success proves anything.
+    pub fn failed(
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            failed: true,
+            ..Self::new(context, source)
+        }
+    }
+
+    /// Whether the store has failed for good (see [`StorageError::failed`]),
+    /// rather than for this one call.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+}
+
+impl Error {
+    /// Whether this error says the store has failed for good and the
+    /// server must be restarted.
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, Error::Storage(e) if e.is_failed())
     }
 }

@@ -39,7 +39,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{Instrument, Span};
 
 use crate::{
-    desk::{Desk, DeskConfig},
+    desk::{DEFAULT_PAGE_BYTES, Desk, DeskConfig},
     error::Error,
     grpc::{
         self, ClaimServiceImpl, identity::Authentication,
@@ -214,8 +214,8 @@ impl Server {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let listener = bind(config.listen).await?;
         let store_config = StoreConfig {
-            path: config.data_dir.clone(),
             cache_capacity: config.cache_capacity,
+            ..StoreConfig::new(&config.data_dir)
         };
         let store_error = |source| StartError::Store {
             dir: config.data_dir.clone(),
@@ -296,12 +296,33 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let addr = self.local_addr();
         let limits = self.limits;
-        let desk = Desk::new(self.store, self.desk);
+        // Pages end early rather than near the response limit: their
+        // stored size only approximates their encoded size, and the last
+        // entry may be large.
+        let page_bytes = (limits.max_response_bytes / 2).min(DEFAULT_PAGE_BYTES);
+        let desk = Desk::new(self.store, self.desk).with_page_bytes(page_bytes);
         let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<ClaimServiceServer<ClaimServiceImpl>>()
             .await;
+        // A store that failed for good refuses every write until restarted:
+        // tell load balancers and orchestrators to stop sending work.
+        let failure_watch = tokio::spawn({
+            let (desk, health) = (desk.clone(), health.clone());
+            async move {
+                desk.store_failed().await;
+                tracing::error!(
+                    "storage failed: health is NOT_SERVING until the server is restarted"
+                );
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
+                    .await;
+            }
+        });
 
         // v1 for current clients, v1alpha for grpcurl 1.8 and older tools.
         let reflection = || {
@@ -421,6 +442,8 @@ impl Server {
         }
 
         desk.begin_shutdown();
+        failure_watch.abort();
+        let _ = failure_watch.await;
         if sweeper.await.is_err() {
             tracing::error!("the lease sweeper panicked");
         }

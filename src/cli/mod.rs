@@ -20,8 +20,8 @@ pub fn audit_verify(data_dir: &Path) -> ExitCode {
         return ExitCode::from(2);
     }
     let report = SledStore::open(&StoreConfig {
-        path: data_dir.to_owned(),
         cache_capacity: 64 * 1024 * 1024,
+        ..StoreConfig::new(data_dir)
     })
     .and_then(|store| store.audit());
     match report {

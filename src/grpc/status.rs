@@ -18,6 +18,11 @@ pub const ERROR_DOMAIN: &str = "claimdesk.v1";
 /// it; the `role` metadata names the role that would.
 pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
 
+/// The reason of a call refused because the store failed for good (a
+/// durable flush failed): retrying does not help until the server is
+/// restarted.
+pub const STORAGE_FAILED: &str = "STORAGE_FAILED";
+
 /// A status with an `ErrorInfo` of the service's domain: every error the
 /// service sends is built here.
 pub fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
@@ -132,6 +137,17 @@ impl From<Error> for Status {
             Error::ShuttingDown => status(Code::Unavailable, "SHUTTING_DOWN", message, &[]),
             Error::CredentialRevoked => {
                 status(Code::Unauthenticated, "TOKEN_REVOKED", message, &[])
+            }
+            Error::Storage(cause) if cause.is_failed() => {
+                tracing::error!(error = %cause, "storage failed; refusing writes until restarted");
+                status(
+                    Code::Unavailable,
+                    STORAGE_FAILED,
+                    "storage failed and cannot make changes durable; the server must be \
+                     restarted"
+                        .to_owned(),
+                    &[],
+                )
             }
             Error::Storage(cause) => {
                 tracing::error!(error = %cause, "storage failure");

@@ -36,7 +36,7 @@ pub struct Durable(oneshot::Receiver<Result<(), StorageError>>);
 
 /// What a waiter learns when the committer is gone without answering.
 fn committer_stopped() -> StorageError {
-    StorageError::new("durable flush", "the committer thread has stopped")
+    StorageError::failed("durable flush", "the committer thread has stopped")
 }
 
 impl Durable {
@@ -94,12 +94,12 @@ impl Committer {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
                     let result = if thread_failed.load(Ordering::Acquire) {
-                        Err(StorageError::new(
+                        Err(StorageError::failed(
                             "durable flush",
                             "an earlier flush failed; the store must be reopened",
                         ))
                     } else {
-                        flush()
+                        flush().map_err(|e| StorageError::failed("durable flush", e))
                     };
                     if let Err(e) = &result {
                         thread_failed.store(true, Ordering::Release);

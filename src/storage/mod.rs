@@ -6,8 +6,11 @@
 //! sled.
 //!
 //! Every method blocks on disk I/O, so async callers run them on tokio's
-//! blocking pool. Writes become visible when their transaction commits but
-//! are acknowledged only after [`Store::durable`] says they reached the disk.
+//! blocking pool. Writes are acknowledged only after [`Store::durable`] says
+//! they reached the disk, and no read shows a write before then: a read
+//! that meets a change newer than the last durable flush waits for the next
+//! one (so does a refusal by the rules, which tells the claim's state and
+//! etag). A crash can thus take back only what no client has seen.
 
 mod durability;
 mod hub;
@@ -17,7 +20,7 @@ mod sled_store;
 
 pub use durability::Durable;
 pub use hub::Subscription;
-pub use sled_store::{SledStore, StoreConfig};
+pub use sled_store::{FlushHook, SledStore, StoreConfig};
 
 use std::time::SystemTime;
 
@@ -115,6 +118,23 @@ pub enum AuditReport {
     Broken { revision: u64, reason: String },
 }
 
+/// How much one page of a listing may hold: at most `items` entries, and
+/// no entry after the stored entries read reach `bytes` (a page always
+/// holds at least one entry, if any is left). Bounds the memory and the
+/// response of one call whatever the entries' sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    pub items: usize,
+    pub bytes: usize,
+}
+
+impl PageLimit {
+    /// Whether a page of `items` entries, `bytes` of them read, is full.
+    pub fn is_full(&self, items: usize, bytes: usize) -> bool {
+        items >= self.items || (items > 0 && bytes >= self.bytes)
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -138,13 +158,13 @@ pub trait Store: Send + Sync + 'static {
 
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error>;
 
-    /// Up to `limit` claims matching `filter` with ids greater than `after`,
+    /// A page of claims matching `filter` with ids greater than `after`,
     /// in id (that is, submission) order, served from the indexes.
     fn list(
         &self,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Claim>, Error>;
 
     /// Applies `change` to the claim and stores the result with its index
@@ -152,9 +172,9 @@ pub trait Store: Send + Sync + 'static {
     /// event.
     fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error>;
 
-    /// Up to `limit` events of a claim with revisions greater than `after`,
+    /// A page of the events of a claim with revisions greater than `after`,
     /// oldest first. [`Error::NotFound`] if the claim does not exist.
-    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error>;
+    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error>;
 
     /// Resolves once every write committed before the call is on disk.
     /// Concurrent callers share one flush (group commit).

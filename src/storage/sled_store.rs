@@ -19,10 +19,13 @@
 
 use std::{
     cell::RefCell,
-    collections::HashSet,
+    collections::HashMap,
     fs::File,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::SystemTime,
 };
 
@@ -33,8 +36,8 @@ use sled::{
 use tokio::sync::oneshot;
 
 use super::{
-    AuditReport, ClaimFilter, Page, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
-    Subscription,
+    AuditReport, ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store,
+    Submitted, Subscription,
     durability::{Committer, Durable},
     hub::Hub,
     keys,
@@ -55,6 +58,20 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Upper bound of sled's page cache, in bytes.
     pub cache_capacity: u64,
+    /// Runs in the committer before each durable flush; an error fails the
+    /// flush as a failed fsync would. For fault injection: delaying or
+    /// failing the disk is otherwise out of a test's reach.
+    pub before_flush: Option<FlushHook>,
+}
+
+/// See [`StoreConfig::before_flush`].
+#[derive(Clone)]
+pub struct FlushHook(pub Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for FlushHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushHook")
+    }
 }
 
 impl StoreConfig {
@@ -64,6 +81,7 @@ impl StoreConfig {
         Self {
             path: path.into(),
             cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
+            before_flush: None,
         }
     }
 }
@@ -77,6 +95,13 @@ pub struct SledStore {
     counters: sled::Tree,
     meta: sled::Tree,
     write_lock: Mutex<()>,
+    /// The highest revision a write may have made visible to readers: set
+    /// before a transaction commits, so a reader that saw a write also sees
+    /// its revision here (see [`SledStore::settle`]).
+    visible: AtomicU64,
+    /// The revision of the last committed write; changed under the write
+    /// lock only.
+    committed: AtomicU64,
     hub: Arc<Hub>,
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
@@ -239,6 +264,8 @@ impl SledStore {
     /// Opens (or creates) the store at `config.path` and starts its
     /// committer thread. Refuses stores written in an unknown format.
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        create_dir_durably(&config.path)
+            .map_err(|e| Error::from(StorageError::new("create data directory", e)))?;
         let db = sled::Config::new()
             .path(&config.path)
             .cache_capacity(config.cache_capacity)
@@ -277,8 +304,12 @@ impl SledStore {
         let flusher = Flusher::new(db.clone(), &config.path)
             .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
         let publisher = hub.clone();
+        let before_flush = config.before_flush.clone();
         let committer = Committer::start(move || {
             let committed = publisher.take_pending();
+            if let Some(FlushHook(hook)) = &before_flush {
+                hook().map_err(|e| StorageError::new("flush", e))?;
+            }
             flusher.flush()?;
             publisher.publish(committed);
             Ok(())
@@ -295,6 +326,8 @@ impl SledStore {
             counters: tree("counters")?,
             meta,
             write_lock: Mutex::new(()),
+            visible: AtomicU64::new(last_revision),
+            committed: AtomicU64::new(last_revision),
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
@@ -323,7 +356,7 @@ impl SledStore {
     /// durable flush has failed.
     fn lock_writes(&self, context: &'static str) -> Result<MutexGuard<'_, ()>, Error> {
         if self.committer.has_failed() {
-            return Err(StorageError::new(context, "an earlier durable flush failed").into());
+            return Err(StorageError::failed(context, "an earlier durable flush failed").into());
         }
         Ok(self
             .write_lock
@@ -340,6 +373,11 @@ impl SledStore {
         context: &'static str,
         f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
     ) -> Result<T, Error> {
+        // Every write stores one event: the revision it takes is the next.
+        // Announced before the commit, so no reader can see the write and
+        // then miss that it is not durable yet.
+        let committed = self.committed.load(Ordering::SeqCst);
+        self.visible.store(committed + 1, Ordering::SeqCst);
         let result = (
             &self.claims,
             &self.index,
@@ -364,9 +402,49 @@ impl SledStore {
                     Ok((value, tx.written.into_inner()))
                 },
             );
-        let (value, written) = tx_result(result, context)?;
+        let (value, written) = match tx_result(result, context) {
+            Ok(done) => done,
+            Err(e) => {
+                // Nothing became visible.
+                self.visible.store(committed, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        if let Some(last) = written.last() {
+            self.committed.store(last.revision, Ordering::SeqCst);
+        }
+        self.visible
+            .store(self.committed.load(Ordering::SeqCst), Ordering::SeqCst);
         self.hub.committed(written);
         Ok(value)
+    }
+
+    /// Returns once the write of `revision`, which a read has just seen, is
+    /// durable: at once if the last durable flush covered it, else after
+    /// the next flush. Readers thus never show a change that a crash could
+    /// still take back (its claim, its revision or its etag could then be
+    /// gone or given to another change); only what changed in the last
+    /// moments waits.
+    fn settle(&self, revision: u64) -> Result<(), Error> {
+        if revision > self.hub.durable_revision() {
+            self.durable().wait_blocking()?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::settle`] for a read whose answer may depend on any write so
+    /// far, such as a count or the absence of something.
+    fn settle_all(&self) -> Result<(), Error> {
+        self.settle(self.visible.load(Ordering::SeqCst))
+    }
+
+    /// A refusal by the rules tells what the claim is now (its state, its
+    /// etag): it waits, like a read, until that is durable.
+    fn settle_refusal<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(Error::Rule(_) | Error::RequestIdReused(_)) = &result {
+            self.settle_all()?;
+        }
+        result
     }
 
     /// [`Self::transact`] under the write lock.
@@ -493,11 +571,93 @@ impl SledStore {
             return Ok(Some(candidate));
         }
     }
+
+    /// A page of [`Store::list`], read without waiting for durability.
+    fn list_from(
+        &self,
+        filter: &ClaimFilter,
+        prefixes: &[Vec<u8>],
+        mut from: ClaimId,
+        limit: PageLimit,
+    ) -> Result<Page<Claim>, Error> {
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let next = if prefixes.is_empty() {
+                match self.claims.range(from.to_bytes()..).next() {
+                    None => None,
+                    Some(entry) => {
+                        let (key, _) = entry.map_err(storage("read claims"))?;
+                        let id: [u8; 16] = key
+                            .as_ref()
+                            .try_into()
+                            .map_err(|_| corrupt("read claims", "bad claim key"))?;
+                        Some(ClaimId::from_bytes(id))
+                    }
+                }
+            } else {
+                self.next_in_all(prefixes, from)?
+            };
+            let Some(id) = next else {
+                return Ok(Page { items, more: false });
+            };
+            if limit.is_full(items.len(), bytes) {
+                return Ok(Page { items, more: true });
+            }
+            // The index and the claim are read at different moments: a write
+            // in between may have moved the claim out of the filter.
+            if let Some(record) = self
+                .claims
+                .get(id.to_bytes())
+                .map_err(storage("read claim"))?
+            {
+                let claim = ClaimRecord::decode(&record).map_err(|e| corrupt("read claim", e))?;
+                if filter.matches(&claim) {
+                    bytes += record.len();
+                    items.push(claim);
+                }
+            }
+            match keys::successor(id) {
+                Some(id) => from = id,
+                None => return Ok(Page { items, more: false }),
+            }
+        }
+    }
+
+    /// A page of [`Store::events`], read without waiting for durability.
+    fn events_of(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
+        if !self
+            .claims
+            .contains_key(id.to_bytes())
+            .map_err(storage("read claim"))?
+        {
+            return Err(Error::NotFound(id));
+        }
+        let start = keys::claim_event(id, after.saturating_add(1));
+        let end = keys::claim_event(id, u64::MAX);
+        let mut items = Vec::new();
+        let mut read = 0;
+        for entry in self.events_by_claim.range(start..=end) {
+            let (key, _) = entry.map_err(storage("read history"))?;
+            if limit.is_full(items.len(), read) {
+                return Ok(Page { items, more: true });
+            }
+            let revision = &key[16..];
+            let bytes = self
+                .events
+                .get(revision)
+                .map_err(storage("read history"))?
+                .ok_or_else(|| corrupt("read history", "indexed event missing"))?;
+            read += bytes.len();
+            items.push(EventRecord::decode_stored(&bytes).map_err(|e| corrupt("read history", e))?);
+        }
+        Ok(Page { items, more: false })
+    }
 }
 
 impl Store for SledStore {
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
-        self.write("submit claim", |tx, requests| {
+        let submitted = self.write("submit claim", |tx, requests| {
             if let Some(request) = request {
                 if let Some(bytes) = tx_get(requests, &request.storage_key())? {
                     let known =
@@ -528,98 +688,63 @@ impl Store for SledStore {
             let draft = EventDraft::submitted(&claim);
             tx.write(None, &mut claim, draft)?;
             Ok(Submitted::Created(claim))
-        })
+        });
+        self.settle_refusal(submitted)
     }
 
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
-        self.load(&id.to_bytes())
+        let claim = self.load(&id.to_bytes())?;
+        if let Some(claim) = &claim {
+            self.settle(claim.revision)?;
+        }
+        Ok(claim)
     }
 
     fn list(
         &self,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Claim>, Error> {
-        let mut items = Vec::new();
-        let mut from = match after {
+        let from = match after {
             Some(id) => match keys::successor(id) {
                 Some(id) => id,
-                None => return Ok(Page { items, more: false }),
+                None => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        more: false,
+                    });
+                }
             },
             None => ClaimId::from_bytes([0; 16]),
         };
         let prefixes = keys::filter_prefixes(filter);
-        loop {
-            let next = if prefixes.is_empty() {
-                match self.claims.range(from.to_bytes()..).next() {
-                    None => None,
-                    Some(entry) => {
-                        let (key, _) = entry.map_err(storage("read claims"))?;
-                        let id: [u8; 16] = key
-                            .as_ref()
-                            .try_into()
-                            .map_err(|_| corrupt("read claims", "bad claim key"))?;
-                        Some(ClaimId::from_bytes(id))
-                    }
-                }
-            } else {
-                self.next_in_all(&prefixes, from)?
-            };
-            let Some(id) = next else {
-                return Ok(Page { items, more: false });
-            };
-            if items.len() == limit {
-                return Ok(Page { items, more: true });
-            }
-            // The index and the claim are read at different moments: a write
-            // in between may have moved the claim out of the filter.
-            if let Some(claim) = self.load(&id.to_bytes())?
-                && filter.matches(&claim)
-            {
-                items.push(claim);
-            }
-            match keys::successor(id) {
-                Some(id) => from = id,
-                None => return Ok(Page { items, more: false }),
-            }
+        // A filtered listing also shows what is absent: a claim that a
+        // write not yet durable moved out of the filter.
+        let page = self.list_from(filter, &prefixes, from, limit)?;
+        if prefixes.is_empty() {
+            let newest = page.items.iter().map(|c| c.revision).max().unwrap_or(0);
+            self.settle(newest)?;
+        } else {
+            self.settle_all()?;
         }
+        Ok(page)
     }
 
     fn update(&self, id: ClaimId, change: super::Change<'_>) -> Result<(Claim, Event), Error> {
-        self.write("update claim", |tx, _| {
+        let updated = self.write("update claim", |tx, _| {
             let old = tx.claim(id)?.ok_or(Error::NotFound(id))?;
             let (mut claim, draft) = change(&old)?;
             let event = tx.write(Some(&old), &mut claim, draft)?;
             Ok((claim, event))
-        })
+        });
+        self.settle_refusal(updated)
     }
 
-    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
-        if !self
-            .claims
-            .contains_key(id.to_bytes())
-            .map_err(storage("read claim"))?
-        {
-            return Err(Error::NotFound(id));
-        }
-        let start = keys::claim_event(id, after.saturating_add(1));
-        let end = keys::claim_event(id, u64::MAX);
-        let mut items = Vec::new();
-        for entry in self.events_by_claim.range(start..=end) {
-            let (key, _) = entry.map_err(storage("read history"))?;
-            if items.len() == limit {
-                return Ok(Page { items, more: true });
-            }
-            let revision = &key[16..];
-            let bytes = self
-                .events
-                .get(revision)
-                .map_err(storage("read history"))?
-                .ok_or_else(|| corrupt("read history", "indexed event missing"))?;
-            items.push(EventRecord::decode_stored(&bytes).map_err(|e| corrupt("read history", e))?);
-        }
-        Ok(Page { items, more: false })
+    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
+        let page = self.events_of(id, after, limit)?;
+        self.settle(page.items.last().map_or(0, |e| e.revision))?;
+        Ok(page)
     }
 
     fn durable(&self) -> Durable {
@@ -647,17 +772,22 @@ impl Store for SledStore {
             }
         }
         let Some((order, _)) = head else {
+            drop(writing);
+            // An empty queue may be the work of a take not durable yet.
+            self.settle_all()?;
             return Ok(None);
         };
         let id = keys::id_at_end(&order).ok_or_else(|| corrupt("read queue", "bad queue key"))?;
-        self.transact(&writing, "take next claim", |tx, _| {
+        let taken = self.transact(&writing, "take next claim", |tx, _| {
             let old = tx
                 .claim(id)?
                 .ok_or_else(|| corrupt("read queue", "queued claim missing"))?;
             let (mut claim, draft) = change(&old)?;
             let event = tx.write(Some(&old), &mut claim, draft)?;
             Ok(Some((claim, event)))
-        })
+        });
+        drop(writing);
+        self.settle_refusal(taken)
     }
 
     fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
@@ -719,6 +849,7 @@ impl Store for SledStore {
             }
             overdue += 1;
         }
+        self.settle_all()?;
         Ok(QueueCounts {
             states,
             waiting,
@@ -773,40 +904,76 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Creates the data directory if it is missing, and makes its creation
+/// durable: an fsync of each new directory and of the existing directory
+/// that holds the first of them, so a crash cannot lose the directory under
+/// data acknowledged later.
+fn create_dir_durably(path: &Path) -> std::io::Result<()> {
+    // The directories to create, deepest first, and the one that exists.
+    let mut missing = Vec::new();
+    let mut existing = path;
+    while !existing.exists() {
+        missing.push(existing);
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path)?;
+    for dir in missing.into_iter().chain([existing]) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Makes sled's written data durable: `flush` (write out the buffers), then
-/// `fsync` of the log file and of any blob files sled has added since the
-/// last flush (large values live in files of their own under `blobs/`,
-/// written once and never fsynced by sled).
+/// `fsync` of the log file and of the blob files (large values and nodes
+/// live in files of their own under `blobs/`, written once, never fsynced
+/// by sled).
+///
+/// A blob is written in full before the log entry that points to it can be
+/// flushed, so after `flush` every blob that flush made reachable is
+/// complete. Blobs of writes still running may be caught half-written: a
+/// blob counts as synced only at the length it had when it was fsynced, and
+/// is fsynced again if it has grown since.
 struct Flusher {
     db: sled::Db,
     log: File,
     blobs_dir: PathBuf,
-    synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+    synced_blobs: Mutex<HashMap<std::ffi::OsString, u64>>,
 }
 
 impl Flusher {
     fn new(db: sled::Db, path: &Path) -> std::io::Result<Self> {
         let log = File::open(path.join("db"))?;
+        // sled writes its configuration once, at creation, and never
+        // fsyncs it; a store whose `conf` is lost cannot be opened.
+        File::open(path.join("conf"))?.sync_all()?;
         // The directory entries of the files sled created must be durable too.
         File::open(path)?.sync_all()?;
         Ok(Self {
             db,
             log,
             blobs_dir: path.join("blobs"),
-            synced_blobs: Mutex::new(HashSet::new()),
+            synced_blobs: Mutex::new(HashMap::new()),
         })
     }
 
     fn flush(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(|e| StorageError::new("flush", e))?;
+        self.sync_blobs()
+            .map_err(|e| StorageError::new("fsync blobs", e))?;
         self.log
             .sync_all()
-            .map_err(|e| StorageError::new("fsync log", e))?;
-        self.sync_new_blobs()
-            .map_err(|e| StorageError::new("fsync blobs", e))
+            .map_err(|e| StorageError::new("fsync log", e))
     }
 
-    fn sync_new_blobs(&self) -> std::io::Result<()> {
+    /// Fsyncs every blob that is new or has grown since its last fsync, then
+    /// the directory if a blob was added.
+    fn sync_blobs(&self) -> std::io::Result<()> {
         let entries = match std::fs::read_dir(&self.blobs_dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -816,16 +983,25 @@ impl Flusher {
             .synced_blobs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut present = HashSet::new();
+        let mut present = HashMap::new();
         let mut added = false;
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name();
-            if !synced.contains(&name) {
-                File::open(entry.path())?.sync_all()?;
-                added = true;
+            // sled removes blobs it no longer needs, at any moment.
+            let file = match File::open(entry.path()) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // The length before the fsync: what the fsync covers at least.
+            let len = file.metadata()?.len();
+            let known = synced.get(&name).copied();
+            if known != Some(len) {
+                file.sync_all()?;
+                added |= known.is_none();
             }
-            present.insert(name);
+            present.insert(name, len);
         }
         if added {
             File::open(&self.blobs_dir)?.sync_all()?;

@@ -13,8 +13,8 @@ use claimdesk::{
     error::{Error, StorageError},
     pb::{self, ListClaimEventsRequest, ListClaimsRequest, claim},
     storage::{
-        Change, ClaimFilter, Durable, Page, QueueCounts, QueueQuery, RequestKey, SledStore, Store,
-        Submitted, Subscription,
+        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
+        SledStore, Store, Submitted, Subscription,
     },
 };
 use tempfile::TempDir;
@@ -85,7 +85,7 @@ impl Store for FaultyStore {
         &self,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Claim>, Error> {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
@@ -105,7 +105,7 @@ impl Store for FaultyStore {
         self.inner.update(id, change)
     }
 
-    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
+    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }

@@ -25,8 +25,8 @@ use claimdesk::{
     pb::{self, GetClaimRequest, SubmitClaimRequest, WatchClaimEventsRequest, claim_event},
     server::Limits,
     storage::{
-        Change, ClaimFilter, Durable, Page, QueueCounts, QueueQuery, RequestKey, SledStore, Store,
-        Submitted, Subscription,
+        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
+        SledStore, Store, Submitted, Subscription,
     },
 };
 use tokio::{
@@ -159,7 +159,7 @@ impl Store for GatedStore {
         &self,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Claim>, Error> {
         self.inner.list(filter, after, limit)
     }
@@ -168,7 +168,7 @@ impl Store for GatedStore {
         self.inner.update(id, change)
     }
 
-    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<Event>, Error> {
+    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
         self.inner.events(id, after, limit)
     }
 
@@ -325,37 +325,103 @@ async fn a_lower_configured_request_limit_is_enforced_and_named_in_the_error() {
 }
 
 #[tokio::test]
-async fn a_response_above_the_response_limit_fails_with_out_of_range_and_a_smaller_page_succeeds() {
+async fn a_page_ends_early_with_a_token_rather_than_exceed_the_response_limit() {
     let server = TestServer::spawn_with_limits(Limits {
         max_response_bytes: 2048,
         ..Limits::default()
     })
     .await;
     let mut client = server.client().await;
+    let mut submitted = Vec::new();
     for n in 0..20 {
-        submit(
-            &mut client,
-            "ed.morgan",
-            numbered_claim("convoy", "Vessa Radio", n),
-        )
-        .await;
+        let claim = numbered_claim("convoy", "Vessa Radio", n);
+        submitted.push(submit(&mut client, "ed.morgan", claim).await.name);
     }
 
-    let page = |page_size| pb::ListClaimsRequest {
+    let page = |page_token: String| pb::ListClaimsRequest {
         story: "convoy".to_owned(),
-        page_size,
+        page_size: 20,
+        page_token,
         ..Default::default()
     };
-    let result = within("a page of 20 claims", WAIT, client.list_claims(page(20))).await;
-    let status = result.expect_err("20 claims take more than 2,048 bytes");
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    let smaller = within("a page of 2 claims", WAIT, client.list_claims(page(2)))
-        .await
-        .expect("2 claims fit")
-        .into_inner();
-    assert_eq!(smaller.claims.len(), 2);
-
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let response = within("a page of claims", WAIT, client.list_claims(page(token)))
+            .await
+            .expect("a page ended early fits the response limit")
+            .into_inner();
+        assert!(!response.claims.is_empty(), "every page holds a claim");
+        listed.extend(response.claims.into_iter().map(|c| c.name));
+        pages += 1;
+        token = response.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(listed, submitted, "every claim once, in order");
+    assert!(pages > 1, "20 claims do not fit 2,048 bytes: pages ended early");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_claim_above_the_response_limit_fails_with_out_of_range() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_response_bytes: 2048,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    let mut big = harbour_claim();
+    big.statement = "Dock ".repeat(400); // 2,000 bytes
+    let big = submit_ignoring_answer(&mut client, big).await;
+    let result = within(
+        "a claim too big to send",
+        WAIT,
+        client.get_claim(GetClaimRequest { name: big }),
+    )
+    .await;
+    let status = result.expect_err("the claim takes more than 2,048 bytes");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    server.stop().await;
+}
+
+/// Submits `claim` and returns its name, found by listing: its own answer
+/// is too large to be sent.
+async fn submit_ignoring_answer(client: &mut Client, claim: pb::Claim) -> String {
+    let result = client.submit_claim(as_user(
+        pb::SubmitClaimRequest {
+            claim: Some(claim),
+            request_id: String::new(),
+        },
+        "ed.morgan",
+    ));
+    let status = within("the big SubmitClaim", WAIT, result)
+        .await
+        .expect_err("the answer is too large");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let listed = within(
+        "ListClaims",
+        WAIT,
+        client.list_claims(pb::ListClaimsRequest {
+            page_size: 1,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let status = listed.expect_err("a page of one claim too large to be sent");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let events = client.watch_claim_events(pb::WatchClaimEventsRequest::default());
+    let mut events = within("WatchClaimEvents", WAIT, events)
+        .await
+        .expect("a watch")
+        .into_inner();
+    let first = within("the first event", WAIT, events.message())
+        .await
+        .expect("an event")
+        .expect("the stream is open");
+    first.claim
 }
 
 // ---------------------------------------------------------------------------

@@ -22,8 +22,8 @@ use claimdesk::{
     error::{Error, StorageError},
     pb::{self, Attribution, Claim, claim, claim_event, evidence},
     storage::{
-        Change, ClaimFilter, Durable, Page, QueueCounts, QueueQuery, RequestKey, SledStore, Store,
-        Submitted, Subscription,
+        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
+        SledStore, Store, Submitted, Subscription,
     },
 };
 use tempfile::TempDir;
@@ -1608,7 +1608,7 @@ impl Store for SweptStore {
         &self,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<domain::Claim>, Error> {
         self.inner.list(filter, after, limit)
     }
@@ -1627,7 +1627,12 @@ impl Store for SweptStore {
         self.inner.update(id, change)
     }
 
-    fn events(&self, id: ClaimId, after: u64, limit: usize) -> Result<Page<domain::Event>, Error> {
+    fn events(
+        &self,
+        id: ClaimId,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page<domain::Event>, Error> {
         self.inner.events(id, after, limit)
     }
 
