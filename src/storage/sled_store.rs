@@ -102,6 +102,8 @@ pub struct SledStore {
     /// The revision of the last committed write; changed under the write
     /// lock only.
     committed: AtomicU64,
+    /// Reads that met a change not durable yet and waited for a flush.
+    reads_held: AtomicU64,
     hub: Arc<Hub>,
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
@@ -328,6 +330,7 @@ impl SledStore {
             write_lock: Mutex::new(()),
             visible: AtomicU64::new(last_revision),
             committed: AtomicU64::new(last_revision),
+            reads_held: AtomicU64::new(0),
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
@@ -427,9 +430,16 @@ impl SledStore {
     /// moments waits.
     fn settle(&self, revision: u64) -> Result<(), Error> {
         if revision > self.hub.durable_revision() {
+            self.reads_held.fetch_add(1, Ordering::SeqCst);
             self.durable().wait_blocking()?;
         }
         Ok(())
+    }
+
+    /// How many reads so far met a change not durable yet and waited for
+    /// the flush that made it durable.
+    pub fn reads_held(&self) -> u64 {
+        self.reads_held.load(Ordering::SeqCst)
     }
 
     /// [`Self::settle`] for a read whose answer may depend on any write so

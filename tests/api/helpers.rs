@@ -16,7 +16,7 @@ use claimdesk::{
         evidence,
     },
     server::{self, Server},
-    storage::{SledStore, Store, StoreConfig},
+    storage::{FlushHook, SledStore, Store, StoreConfig},
 };
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -206,8 +206,15 @@ impl Drop for TestServer {
 
 /// Opens a sled store in `dir` (a test that wraps the real store).
 pub async fn open_sled_store(dir: &Path) -> SledStore {
+    open_sled_store_with(dir, None).await
+}
+
+/// Opens a sled store in `dir` that runs `before_flush` before each durable
+/// flush (to delay or fail the disk).
+pub async fn open_sled_store_with(dir: &Path, before_flush: Option<FlushHook>) -> SledStore {
     let mut config = StoreConfig::new(dir);
     config.cache_capacity = TEST_CACHE_BYTES;
+    config.before_flush = before_flush;
     // Opening waits for a durable flush, which must not block the runtime.
     tokio::task::spawn_blocking(move || SledStore::open(&config))
         .await

@@ -361,7 +361,10 @@ async fn a_page_ends_early_with_a_token_rather_than_exceed_the_response_limit() 
         }
     }
     assert_eq!(listed, submitted, "every claim once, in order");
-    assert!(pages > 1, "20 claims do not fit 2,048 bytes: pages ended early");
+    assert!(
+        pages > 1,
+        "20 claims do not fit 2,048 bytes: pages ended early"
+    );
     server.stop().await;
 }
 

@@ -7,6 +7,7 @@ mod audit;
 mod helpers;
 mod process;
 
+mod durability;
 mod errors;
 mod events;
 mod faults;
