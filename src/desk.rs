@@ -8,12 +8,16 @@
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
+use tokio::sync::{
+    Notify, OwnedSemaphorePermit, Semaphore, broadcast::error::RecvError, mpsc, watch,
+};
+use tokio_stream::Stream;
 
 use crate::{
     clock::Clock,
@@ -64,6 +68,11 @@ pub const DEFAULT_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Events a watcher may have waiting for it before it counts as too slow.
 pub const WATCH_BUFFER: usize = 1024;
+/// Bytes of events (their text, approximately) a watcher may have waiting
+/// for it before it counts as too slow: events carry notes and evidence of
+/// up to some kilobytes each, so a count alone would let one slow watcher
+/// hold many megabytes.
+pub const WATCH_BUFFER_BYTES: usize = 1024 * 1024;
 /// Events read from storage at a time while a watcher catches up.
 const REPLAY_PAGE: usize = 512;
 /// Expired leases looked up per storage pass.
@@ -371,11 +380,7 @@ impl Desk {
     /// [`Error::RevisionAhead`] if `after` is beyond the last stored
     /// revision (a client resuming against a store restored from an older
     /// backup must not silently skip events).
-    pub fn watch(
-        &self,
-        after: u64,
-        filter: EventFilter,
-    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
+    pub fn watch(&self, after: u64, filter: EventFilter) -> Result<EventStream, Error> {
         self.watch_until(after, filter, std::future::pending())
     }
 
@@ -387,12 +392,12 @@ impl Desk {
         after: u64,
         filter: EventFilter,
         until: impl Future<Output = Error> + Send + 'static,
-    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
+    ) -> Result<EventStream, Error> {
         let latest = self.store.durable_revision();
         if after > latest {
             return Err(Error::RevisionAhead { after, latest });
         }
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let (tx, rx) = watch_channel(WATCH_BUFFER, WATCH_BUFFER_BYTES);
         let desk = self.clone();
         tokio::spawn(async move {
             let mut stopping = desk.stopping.subscribe();
@@ -404,7 +409,7 @@ impl Desk {
             if let Err(e) = end {
                 // Waits for room: the watcher gets what is buffered, then the
                 // reason; or it has gone away.
-                let _ = tx.send(Err(e)).await;
+                tx.end(e).await;
             }
         });
         Ok(rx)
@@ -416,7 +421,7 @@ impl Desk {
         &self,
         mut last: u64,
         filter: &EventFilter,
-        tx: &mpsc::Sender<Result<Event, Error>>,
+        tx: &WatchSender,
     ) -> Result<(), Error> {
         // Catch up from storage first, without holding a live feed that a
         // long replay would overflow.
@@ -456,10 +461,10 @@ impl Desk {
             if !filter.matches(&event) {
                 continue;
             }
-            match tx.try_send(Ok(Event::clone(&event))) {
+            match tx.try_send(Event::clone(&event)) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => return Err(Error::WatcherTooSlow),
-                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(())) => return Err(Error::WatcherTooSlow),
+                Err(mpsc::error::TrySendError::Closed(())) => return Ok(()),
             }
         }
     }
@@ -471,7 +476,7 @@ impl Desk {
         last: &mut u64,
         up_to: u64,
         filter: &EventFilter,
-        tx: &mpsc::Sender<Result<Event, Error>>,
+        tx: &WatchSender,
     ) -> Result<bool, Error> {
         while *last < up_to {
             if tx.is_closed() {
@@ -487,7 +492,7 @@ impl Desk {
                 )));
             };
             for event in page {
-                if filter.matches(&event) && tx.send(Ok(event)).await.is_err() {
+                if filter.matches(&event) && !tx.send(event).await {
                     return Ok(false);
                 }
             }
@@ -554,4 +559,111 @@ fn fingerprint(new: &NewClaim) -> [u8; 32] {
         .as_bytes(),
     );
     h.finalize().into()
+}
+
+// ---------------------------------------------------------------------------
+// A watcher's buffer, bounded in events and in bytes.
+
+/// The events of one watch, in order; ends with the error that ended the
+/// watch, if any. Each event frees its room in the buffer as it is taken.
+pub struct EventStream {
+    rx: mpsc::Receiver<(Result<Event, Error>, Option<OwnedSemaphorePermit>)>,
+}
+
+impl EventStream {
+    /// The next event, or the error that ended the watch; `None` after it.
+    pub async fn recv(&mut self) -> Option<Result<Event, Error>> {
+        self.rx.recv().await.map(|(event, _room)| event)
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Event, Error>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|(event, _room)| event))
+    }
+}
+
+/// The feeding side of an [`EventStream`].
+struct WatchSender {
+    tx: mpsc::Sender<(Result<Event, Error>, Option<OwnedSemaphorePermit>)>,
+    /// One permit per byte of room.
+    room: Arc<Semaphore>,
+    max_bytes: usize,
+}
+
+fn watch_channel(events: usize, bytes: usize) -> (WatchSender, EventStream) {
+    let (tx, rx) = mpsc::channel(events);
+    let sender = WatchSender {
+        tx,
+        room: Arc::new(Semaphore::new(bytes)),
+        max_bytes: bytes,
+    };
+    (sender, EventStream { rx })
+}
+
+impl WatchSender {
+    /// The room `event` takes: its text and a little for the rest, at most
+    /// the whole buffer (so any one event fits an empty buffer).
+    fn size(&self, event: &Event) -> u32 {
+        let evidence = event.evidence.as_ref().map_or(0, |e| {
+            e.summary.as_str().len()
+                + e.source.as_str().len()
+                + e.url.as_ref().map_or(0, |u| u.as_str().len())
+                + e.added_by.as_str().len()
+        });
+        let text = event.note.as_str().len()
+            + event.actor.as_str().len()
+            + event.story.as_str().len()
+            + event.assignee.as_ref().map_or(0, |a| a.as_str().len());
+        let size = (128 + evidence + text).min(self.max_bytes);
+        u32::try_from(size).unwrap_or(u32::MAX)
+    }
+
+    /// Sends `event`, waiting for room; `false` if the watcher went away.
+    async fn send(&self, event: Event) -> bool {
+        let Ok(room) = self
+            .room
+            .clone()
+            .acquire_many_owned(self.size(&event))
+            .await
+        else {
+            return false;
+        };
+        self.tx.send((Ok(event), Some(room))).await.is_ok()
+    }
+
+    /// Sends `event` if there is room at once.
+    fn try_send(&self, event: Event) -> Result<(), mpsc::error::TrySendError<()>> {
+        let room = self
+            .room
+            .clone()
+            .try_acquire_many_owned(self.size(&event))
+            .map_err(|_| mpsc::error::TrySendError::Full(()))?;
+        self.tx
+            .try_send((Ok(event), Some(room)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+            })
+    }
+
+    /// Sends the error that ends the watch, after what is buffered.
+    async fn end(&self, error: Error) {
+        let _ = self.tx.send((Err(error), None)).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    async fn closed(&self) {
+        self.tx.closed().await;
+    }
 }

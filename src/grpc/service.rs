@@ -4,7 +4,7 @@
 
 use std::{future::Future, pin::Pin, time::Instant};
 
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt};
 
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, field};
@@ -340,7 +340,7 @@ impl ClaimService for ClaimServiceImpl {
         rpc("WatchClaimEvents", "", async {
             let filter = convert::event_filter(&r)?;
             let events = self.desk.watch_until(r.after_revision, filter, revoked)?;
-            let stream = ReceiverStream::new(events).map(|item| {
+            let stream = events.map(|item| {
                 item.map(convert::event_to_pb).map_err(|e| {
                     tracing::info!(error = %e, "watch ended");
                     Status::from(e)

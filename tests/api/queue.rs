@@ -1682,9 +1682,7 @@ impl Store for SweptStore {
 
 /// The next event of `events` (a desk watcher); under paused time the
 /// runtime moves the clock on to the sweeper's next wake-up while waiting.
-async fn next_desk_event(
-    events: &mut tokio::sync::mpsc::Receiver<Result<domain::Event, Error>>,
-) -> domain::Event {
+async fn next_desk_event(events: &mut claimdesk::desk::EventStream) -> domain::Event {
     events
         .recv()
         .await

@@ -765,6 +765,72 @@ async fn a_watcher_that_stops_reading_is_ended_as_too_slow_without_holding_back_
 // ---------------------------------------------------------------------------
 // 6. What an event says.
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_holds_a_megabyte() {
+    const CLAIMS: usize = 12;
+    const PER_CLAIM: usize = 100;
+    let server = TestServer::spawn().await;
+    let channel = Endpoint::from_shared(server.url())
+        .expect("a valid URL")
+        .initial_stream_window_size(64 * 1024 - 1)
+        .initial_connection_window_size(1024 * 1024)
+        .connect()
+        .await
+        .expect("the slow watcher connects");
+    let mut slow_client = ClaimServiceClient::new(channel);
+    let mut slow = watch_after(&mut slow_client, 0).await;
+    let mut editor = server.client().await;
+    let first = submit(&mut editor, "maria", sighting(0, 0)).await;
+    assert_eq!(next_event(&mut slow).await.revision, 1);
+
+    // Each event carries about 4 KB of evidence: far fewer than the
+    // buffer's count of events fill its megabyte.
+    let summary = "A long account of the convoy's route. ".repeat(100);
+    let mut writers = Vec::new();
+    for c in 0..CLAIMS {
+        let mut client = server.client().await;
+        let summary = summary.clone();
+        let name = if c == 0 {
+            first.name.clone()
+        } else {
+            submit(&mut client, "maria", sighting(0, c as u64))
+                .await
+                .name
+        };
+        writers.push(tokio::spawn(async move {
+            for n in 0..PER_CLAIM {
+                let e = evidence(
+                    &format!("Port Authority {n}"),
+                    evidence::Stance::Context,
+                    &summary,
+                );
+                add_evidence(&mut client, "kim", &name, e).await;
+            }
+        }));
+    }
+    for writer in writers {
+        timeout(WAIT * 6, writer)
+            .await
+            .expect("the writers finish")
+            .expect("a writer does not panic");
+    }
+
+    let (caught_up, end) = read_to_failure(&mut slow).await;
+    expect_error(
+        Err::<(), _>(end),
+        Code::ResourceExhausted,
+        "WATCHER_TOO_SLOW",
+    );
+    let last = 1 + caught_up.len() as u64;
+    assert_revisions(&caught_up, 2..=last);
+    assert!(
+        caught_up.len() < WATCH_BUFFER / 2,
+        "about a megabyte of events, not {WATCH_BUFFER}, wait for a slow watcher; got {}",
+        caught_up.len()
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each_change() {
     let server = TestServer::spawn().await;
