@@ -152,6 +152,12 @@ struct LimitArgs {
     #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE_GRACE", default_value = "off",
           value_parser = parse_optional_duration)]
     max_connection_age_grace: Optional,
+    /// Connections open at once, over the whole server; connections beyond
+    /// it are closed as soon as they are accepted (clients see UNAVAILABLE).
+    /// Keep it below the open-files limit (`ulimit -n`).
+    #[arg(long, env = "CLAIMDESK_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 impl LimitArgs {
@@ -167,6 +173,7 @@ impl LimitArgs {
             tcp_keepalive: self.tcp_keepalive.0,
             max_connection_age: self.max_connection_age.0,
             max_connection_age_grace: self.max_connection_age_grace.0,
+            max_connections: self.max_connections as usize,
         }
     }
 }
@@ -390,6 +397,8 @@ mod tests {
             "90s",
             "--tcp-keepalive",
             "off",
+            "--max-connections",
+            "16",
         ])
         .expect("valid flags");
         assert_eq!(
@@ -401,6 +410,7 @@ mod tests {
                 max_connection_age: Some(Duration::from_secs(7200)),
                 max_connection_age_grace: Some(Duration::from_secs(90)),
                 tcp_keepalive: None,
+                max_connections: 16,
                 ..Limits::default()
             }
         );
@@ -413,6 +423,7 @@ mod tests {
             "--max-streams-per-connection",
             "--max-calls-per-connection",
             "--request-timeout",
+            "--max-connections",
         ] {
             assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
         }

@@ -11,8 +11,8 @@
 //! Every call passes the access policy ([`crate::grpc::policy`]) before its
 //! handler runs. Transport [`Limits`] bound what one caller can ask of the
 //! server: the size of a request message, how long a unary call runs, how
-//! many calls and streams one connection carries, and how long a silent
-//! peer keeps its connection. [`exposure`] decides whether `serve` may listen on an
+//! many calls and streams one connection carries, how long a silent peer
+//! keeps its connection, and how many connections are open at once. [`exposure`] decides whether `serve` may listen on an
 //! address: without tokens callers are not authenticated, so only loopback
 //! unless the operator says otherwise.
 
@@ -29,10 +29,19 @@ use std::{
     time::Duration,
 };
 
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{
-    Code, Status, body::Body, codegen::Service, server::NamedService,
-    transport::server::TcpIncoming,
+    Code, Status,
+    body::Body,
+    codegen::Service,
+    server::NamedService,
+    transport::server::{Connected, TcpConnectInfo, TcpIncoming},
 };
 use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -101,6 +110,11 @@ pub struct Limits {
     /// How long calls and streams may go on after `max_connection_age`
     /// before the connection is closed under them. `None`: until they end.
     pub max_connection_age_grace: Option<Duration>,
+    /// Connections open at once, over the whole server. A connection
+    /// accepted beyond it is closed at once (the client sees UNAVAILABLE and
+    /// may retry), while the connections already open are served as usual;
+    /// a slot is free again when its connection ends.
+    pub max_connections: usize,
 }
 
 impl Limits {
@@ -112,6 +126,15 @@ impl Limits {
     pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
     pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
     pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+    /// A newsroom desk has at most a few hundred clients, each multiplexing
+    /// its calls and watches over one or two HTTP/2 connections: 1024 leaves
+    /// them ample room, while bounding what unauthenticated callers (health
+    /// and reflection need no token) can make the server hold open: a task,
+    /// a socket and HTTP/2 buffers per connection. It also stays below the
+    /// open-files limits services usually get (systemd's `LimitNOFILE`,
+    /// 65536 in `deploy/README.md`), so refusals happen here, in order,
+    /// rather than as failing `accept` calls.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 }
 
 impl Default for Limits {
@@ -127,6 +150,7 @@ impl Default for Limits {
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
             max_connection_age: None,
             max_connection_age_grace: None,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -360,6 +384,7 @@ impl Server {
             tcp_keepalive = ?limits.tcp_keepalive,
             max_connection_age = ?limits.max_connection_age,
             max_connection_age_grace = ?limits.max_connection_age_grace,
+            max_connections = limits.max_connections,
             "transport limits"
         );
         match &self.authentication {
@@ -386,9 +411,12 @@ impl Server {
                 // client's delayed ACK (~40 ms per call on a reused
                 // connection); tonic's own nodelay and TCP keepalive settings
                 // do not apply to a listener handed in, so set them here.
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(limits.tcp_keepalive),
+                admit(
+                    TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(limits.tcp_keepalive),
+                    limits.max_connections,
+                ),
                 async move {
                     shutdown.await;
                     tracing::info!("shutting down: finishing in-flight requests");
@@ -460,6 +488,139 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
         .unwrap_or("(no message)");
     tracing::error!(panic = message, "handler panicked");
     grpc::status::internal().into_http()
+}
+
+// ---------------------------------------------------------------------------
+// The connection limit.
+
+/// The connections of `incoming` that find one of `max_connections` slots
+/// free; the others are reset as soon as they are accepted.
+///
+/// Accepting and resetting, rather than leaving connections in the listen
+/// backlog, tells a client at once that the server is full (its call fails
+/// with UNAVAILABLE) instead of leaving it hanging until its deadline. The
+/// check takes no lock and never waits, so the accept loop goes on at full
+/// speed however many connections are refused. TLS handshakes run after
+/// this (tonic wraps the admitted connection), so a connection that never
+/// finishes its handshake holds a slot until it is dropped.
+fn admit(
+    incoming: TcpIncoming,
+    max_connections: usize,
+) -> impl Stream<Item = std::io::Result<Admitted>> {
+    let slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+    let mut refusals = Refusals::default();
+    incoming.filter_map(move |accepted| match accepted {
+        Err(e) => Some(Err(e)),
+        Ok(stream) => match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(Ok(Admitted {
+                stream,
+                _slot: slot,
+            })),
+            Err(_) => {
+                if let Some(refused) = refusals.refused(Instant::now()) {
+                    tracing::warn!(
+                        max_connections,
+                        refused,
+                        latest_peer = ?stream.peer_addr().ok(),
+                        "connections refused: the server holds as many as --max-connections \
+                         allows"
+                    );
+                }
+                // A reset rather than an orderly close: tonic clients then
+                // report UNAVAILABLE (retryable), not CANCELLED, and the
+                // socket skips TIME_WAIT, which a flood would fill.
+                let _ = stream.set_zero_linger();
+                drop(stream);
+                None
+            }
+        },
+    })
+}
+
+/// Counts refused connections so that a flood of them logs one line a
+/// second, not one line each; the refusals held back are counted in the
+/// line of the next refusal a second or more later.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// Refusals not yet logged.
+    unlogged: u64,
+    last_logged: Option<Instant>,
+}
+
+impl Refusals {
+    const LOG_EVERY: Duration = Duration::from_secs(1);
+
+    /// Notes a refusal at `now`; if a line is due, how many refusals it
+    /// reports (this one and those since the last line).
+    fn refused(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|last| now.duration_since(last) < Self::LOG_EVERY)
+        {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+/// An accepted connection with the slot it holds until it is dropped (the
+/// connection ended, or failed its TLS handshake).
+struct Admitted {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The peer's and local address, as for a bare `TcpStream`: what handlers
+/// and TLS see of the connection does not change.
+impl Connected for Admitted {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for Admitted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Admitted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    // hyper writes a frame's header and body in one vectored write.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -724,5 +885,31 @@ mod tests {
         assert_eq!(limits.tcp_keepalive, Some(Duration::from_secs(60)));
         assert_eq!(limits.max_connection_age, None);
         assert_eq!(limits.max_connection_age_grace, None);
+        assert_eq!(limits.max_connections, 1024);
+    }
+
+    #[test]
+    fn a_flood_of_refused_connections_logs_one_line_a_second_counting_them_all() {
+        let start = Instant::now();
+        let mut refusals = Refusals::default();
+        assert_eq!(
+            refusals.refused(start),
+            Some(1),
+            "the first is logged at once"
+        );
+        for ms in [1, 10, 500, 999] {
+            assert_eq!(refusals.refused(start + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(
+            refusals.refused(start + Duration::from_millis(1000)),
+            Some(5),
+            "a second later: the four held back and this one"
+        );
+        assert_eq!(refusals.refused(start + Duration::from_millis(1500)), None);
+        assert_eq!(
+            refusals.refused(start + Duration::from_secs(60)),
+            Some(2),
+            "after a quiet spell, at once"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! In-process servers check what a client sees at each limit (an oversized
 //! request, a call running past the request timeout, a burst of calls on one
-//! connection, a flood of connections that never speak) and that other
-//! clients are served meanwhile. The `claimdesk` binary checks that `serve`
+//! connection, a flood of connections that never speak, connections beyond
+//! the server's maximum) and that other clients are served meanwhile. The `claimdesk` binary checks that `serve`
 //! listens on a network address only with `--allow-anonymous`.
 //!
 //! Nothing sleeps to synchronise: every wait is for an event and bounded by
@@ -665,6 +665,126 @@ async fn still_open(stream: &mut TcpStream) -> bool {
             Ok(Ok(_)) => continue,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Connections over the whole server
+
+/// A client on a connection of its own, which it holds with an open health
+/// `Watch` (needing no token, like anyone's).
+struct Held {
+    client: Client,
+    watch: tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+}
+
+/// A lazily connecting channel: its connection is made by its first call,
+/// so a refused connection shows as that call's status.
+fn new_connection(addr: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URL")
+        .connect_lazy()
+}
+
+/// Opens a connection and a health `Watch` on it; the `Watch`'s status if
+/// the server refuses the connection.
+async fn hold_connection(addr: SocketAddr) -> Result<Held, tonic::Status> {
+    let channel = new_connection(addr);
+    let mut watch = within(
+        "health Watch on a new connection",
+        WAIT,
+        HealthClient::new(channel.clone()).watch(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await?
+    .into_inner();
+    let first = within("the Watch's first answer", WAIT, watch.message())
+        .await?
+        .expect("the Watch answers the current status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+    Ok(Held {
+        client: pb::claim_service_client::ClaimServiceClient::new(channel),
+        watch,
+    })
+}
+
+impl Held {
+    /// Checks that the connection still serves calls and that the `Watch`
+    /// is still open.
+    async fn still_served(&mut self, name: &str) {
+        let read = within(
+            "GetClaim on a held connection",
+            WAIT,
+            get(&mut self.client, name),
+        )
+        .await;
+        assert_eq!(read.name, name);
+        // The call's answer came after anything the server sent earlier on
+        // this connection, an end of the `Watch` included: nothing is there.
+        tokio::select! {
+            biased;
+            ended = self.watch.message() => panic!("the Watch ended: {ended:?}"),
+            () = std::future::ready(()) => {}
+        }
+    }
+}
+
+/// The status of a call on a connection the server refuses.
+#[track_caller]
+fn assert_refused(result: Result<Held, tonic::Status>) {
+    match result {
+        Ok(_) => panic!("a connection beyond max_connections was admitted"),
+        Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_are_refused_at_once_and_a_freed_slot_admits_the_next() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut first = hold_connection(server.addr()).await.expect("admitted");
+    let claim = submit(&mut first.client, "ed.morgan", harbour_claim()).await;
+    let mut second = hold_connection(server.addr()).await.expect("admitted");
+    second.still_served(&claim.name).await;
+
+    // A third connection is closed as soon as it is accepted: its call
+    // fails at once (no deadline is set on it), and so does the next one.
+    assert_refused(hold_connection(server.addr()).await);
+    assert_refused(hold_connection(server.addr()).await);
+    first.still_served(&claim.name).await;
+    second.still_served(&claim.name).await;
+
+    // The second client goes away; the server frees its slot once it sees
+    // the connection end, which happens after the drop returns: retry a
+    // bounded number of times, each attempt waiting for its answer.
+    drop(second);
+    const ATTEMPTS: usize = 1000;
+    let mut refused = 0;
+    let mut third = loop {
+        match hold_connection(server.addr()).await {
+            Ok(held) => break held,
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                refused += 1;
+                assert!(
+                    refused < ATTEMPTS,
+                    "no connection admitted in {ATTEMPTS} attempts after a client left"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    third.still_served(&claim.name).await;
+
+    // Two connections again: the next one is refused, the others served.
+    assert_refused(hold_connection(server.addr()).await);
+    first.still_served(&claim.name).await;
+    third.still_served(&claim.name).await;
+    drop((first, third));
+    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------
