@@ -52,7 +52,8 @@ enum Command {
         /// The tokens file (TOML): the SHA-256 of each API token with its
         /// user and role. With it, every call needs `authorization: Bearer
         /// <token>`; without it (open mode), callers name themselves and act
-        /// as chiefs. Re-read on SIGHUP.
+        /// as chiefs. Re-read on SIGHUP. A file listing no tokens is refused
+        /// (at start and on reload) unless it says `allow_no_tokens = true`.
         #[arg(long, env = "CLAIMDESK_TOKENS_FILE")]
         tokens_file: Option<PathBuf>,
         /// Listen on an address other hosts can reach although no tokens
@@ -295,8 +296,9 @@ async fn serve_until_signal(
     Ok(())
 }
 
-/// Re-reads the tokens file on each SIGHUP. A file that fails to load is
-/// reported and the tokens in force stay.
+/// Re-reads the tokens file on each SIGHUP. A file that fails to load
+/// (one listing no tokens without saying `allow_no_tokens = true` among
+/// them) is reported and the tokens in force stay.
 async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
     while hangups.recv().await.is_some() {
         let Some(tokens) = &tokens else {
@@ -306,6 +308,11 @@ async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
         let path = tokens.path().display().to_string();
         let reloading = tokens.clone();
         match tokio::task::spawn_blocking(move || reloading.reload()).await {
+            Ok(Ok(0)) => tracing::warn!(
+                tokens_file = path,
+                tokens = 0,
+                "tokens reloaded: none (allow_no_tokens), every call needing a token is refused"
+            ),
             Ok(Ok(count)) => tracing::info!(tokens_file = path, tokens = count, "tokens reloaded"),
             Ok(Err(e)) => tracing::error!(
                 tokens_file = path,

@@ -391,6 +391,12 @@ impl Server {
             Authentication::Open => tracing::info!(
                 "open mode: callers name themselves in x-claimdesk-user and act as chiefs"
             ),
+            Authentication::Tokens(tokens) if tokens.current().is_empty() => tracing::warn!(
+                tokens_file = %tokens.path().display(),
+                tokens = 0,
+                "callers authenticate with bearer tokens, but the tokens file lists none \
+                 (allow_no_tokens): every call needing a token is refused"
+            ),
             Authentication::Tokens(tokens) => tracing::info!(
                 tokens_file = %tokens.path().display(),
                 tokens = tokens.current().len(),

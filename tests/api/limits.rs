@@ -1072,6 +1072,81 @@ async fn sighup_reloads_the_tokens_file_admitting_new_tokens_and_refusing_revoke
 }
 
 #[tokio::test]
+async fn sighup_with_a_tokens_file_listing_no_tokens_keeps_the_tokens_unless_the_file_allows_none()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    let (token, line) = token_new("mara", "editor").await;
+    write_tokens_file(&tokens_file, &[&line]);
+    let process = Process::spawn(serve(
+        &dir.path().join("data"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens-file",
+            tokens_file.to_str().expect("UTF-8 path"),
+        ],
+    ));
+    let addr = process.wait_until_serving().await;
+    let mut client = connect(addr).await;
+    assert_eq!(
+        submit_with(&mut client, &token).await.expect("works"),
+        "mara"
+    );
+
+    // An editor saving the file: empty for a moment, or its table without
+    // lines yet. Each reload is refused and logged; the token still works.
+    for (n, half_written) in ["", "[tokens]\n"].into_iter().enumerate() {
+        std::fs::write(&tokens_file, half_written).expect("written");
+        process.hang_up();
+        process.wait_for_lines("tokens not reloaded", n + 1).await;
+        assert_eq!(
+            submit_with(&mut client, &token)
+                .await
+                .unwrap_or_else(|e| panic!("after {half_written:?}: {e:?}")),
+            "mara"
+        );
+    }
+    let refusals: Vec<_> = process
+        .json_lines()
+        .into_iter()
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("tokens not reloaded"))
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    for refusal in &refusals {
+        assert_eq!(refusal["level"], "ERROR", "{refusal}");
+        let message = refusal["fields"]["message"].as_str().expect("a message");
+        assert!(message.contains("lists no tokens"), "{message}");
+        assert!(message.contains("allow_no_tokens = true"), "{message}");
+    }
+
+    // Said explicitly, the file revokes every token.
+    std::fs::write(&tokens_file, "allow_no_tokens = true\n[tokens]\n").expect("written");
+    process.hang_up();
+    process.wait_for_lines("tokens reloaded", 1).await;
+    expect_error(
+        submit_with(&mut client, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_UNKNOWN",
+    );
+    let reloaded = process
+        .json_lines()
+        .into_iter()
+        .find(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("tokens reloaded"))
+        })
+        .expect("the reload is logged");
+    assert_eq!(reloaded["level"], "WARN", "{reloaded}");
+    assert_eq!(reloaded["fields"]["tokens"], 0, "{reloaded}");
+}
+
+#[tokio::test]
 async fn serve_on_a_network_address_with_a_tokens_file_starts_without_warning_and_needs_tokens() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tokens_file = dir.path().join("tokens.toml");
@@ -1111,7 +1186,13 @@ async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
     )
     .expect("written");
     let missing = dir.path().join("missing.toml");
-    for (file, why) in [(&tokens_file, "64 hex digits"), (&missing, "cannot read")] {
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "[tokens]\n").expect("written");
+    for (file, why) in [
+        (&tokens_file, "64 hex digits"),
+        (&missing, "cannot read"),
+        (&empty, "allow_no_tokens = true"),
+    ] {
         let mut command = serve(
             &dir.path().join("data"),
             &["--listen", "127.0.0.1:0", "--tokens-file"],
@@ -1129,6 +1210,28 @@ async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
         );
         assert!(!stderr.contains(READY_MESSAGE), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn serve_with_a_tokens_file_that_allows_no_tokens_starts_warning_and_refuses_every_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_file, "allow_no_tokens = true\n").expect("written");
+    let (token, _) = token_new("mara", "editor").await;
+    let mut command = serve(&dir.path().join("data"), &["--listen", "127.0.0.1:0"]);
+    command.env("CLAIMDESK_TOKENS_FILE", &tokens_file);
+    let process = Process::spawn(command);
+    let addr = process.wait_until_serving().await;
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("lists none"), "{warnings:?}");
+    let mut client = connect(addr).await;
+    expect_error(
+        submit_with(&mut client, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_UNKNOWN",
+    );
+    check_serving(addr).await;
 }
 
 #[tokio::test]
