@@ -24,7 +24,10 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -32,8 +35,8 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
-    time::Instant,
+    sync::{Notify, OwnedSemaphorePermit, Semaphore},
+    task::JoinSet,
 };
 use tokio_stream::{Stream, StreamExt};
 use tonic::{
@@ -403,6 +406,18 @@ impl Server {
                 "callers authenticate with bearer tokens"
             ),
         }
+        // Dropped when serving ends, however it ends, which stops the
+        // reporter.
+        let mut background = JoinSet::new();
+        let refusals = Arc::new(Refusals::default());
+        let max_connections = limits.max_connections;
+        background.spawn(report_refusals(refusals.clone(), move |refused| {
+            tracing::warn!(
+                max_connections,
+                refused,
+                "connections refused: the server holds as many as --max-connections allows"
+            );
+        }));
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let stopping_desk = desk.clone();
@@ -422,6 +437,7 @@ impl Server {
                         .with_nodelay(Some(true))
                         .with_keepalive(limits.tcp_keepalive),
                     limits.max_connections,
+                    refusals,
                 ),
                 async move {
                     shutdown.await;
@@ -500,7 +516,8 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
 // The connection limit.
 
 /// The connections of `incoming` that find one of `max_connections` slots
-/// free; the others are reset as soon as they are accepted.
+/// free; the others are reset as soon as they are accepted, and counted in
+/// `refusals`.
 ///
 /// Accepting and resetting, rather than leaving connections in the listen
 /// backlog, tells a client at once that the server is full (its call fails
@@ -512,9 +529,9 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
 fn admit(
     incoming: TcpIncoming,
     max_connections: usize,
+    refusals: Arc<Refusals>,
 ) -> impl Stream<Item = std::io::Result<Admitted>> {
     let slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
-    let mut refusals = Refusals::default();
     incoming.filter_map(move |accepted| match accepted {
         Err(e) => Some(Err(e)),
         Ok(stream) => match slots.clone().try_acquire_owned() {
@@ -523,15 +540,7 @@ fn admit(
                 _slot: slot,
             })),
             Err(_) => {
-                if let Some(refused) = refusals.refused(Instant::now()) {
-                    tracing::warn!(
-                        max_connections,
-                        refused,
-                        latest_peer = ?stream.peer_addr().ok(),
-                        "connections refused: the server holds as many as --max-connections \
-                         allows"
-                    );
-                }
+                refusals.note();
                 // A reset rather than an orderly close: tonic clients then
                 // report UNAVAILABLE (retryable), not CANCELLED, and the
                 // socket skips TIME_WAIT, which a flood would fill.
@@ -543,31 +552,41 @@ fn admit(
     })
 }
 
-/// Counts refused connections so that a flood of them logs one line a
-/// second, not one line each; the refusals held back are counted in the
-/// line of the next refusal a second or more later.
+/// Connections refused and not reported yet: counted by the accept loop,
+/// reported by [`report_refusals`].
 #[derive(Debug, Default)]
 struct Refusals {
-    /// Refusals not yet logged.
-    unlogged: u64,
-    last_logged: Option<Instant>,
+    count: AtomicU64,
+    /// Wakes the reporter at the first refusal after a quiet spell.
+    first: Notify,
 }
 
 impl Refusals {
-    const LOG_EVERY: Duration = Duration::from_secs(1);
-
-    /// Notes a refusal at `now`; if a line is due, how many refusals it
-    /// reports (this one and those since the last line).
-    fn refused(&mut self, now: Instant) -> Option<u64> {
-        self.unlogged += 1;
-        if self
-            .last_logged
-            .is_some_and(|last| now.duration_since(last) < Self::LOG_EVERY)
-        {
-            return None;
+    fn note(&self) {
+        if self.count.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Stores a wake-up if the reporter is not waiting yet.
+            self.first.notify_one();
         }
-        self.last_logged = Some(now);
-        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+/// How often a flood of refused connections is reported.
+const REPORT_REFUSALS_EVERY: Duration = Duration::from_secs(1);
+
+/// Hands `report` the number of refused connections: at once for the first
+/// refusal after a quiet spell, then once a second while refusals go on. A
+/// flood logs one line a second, and every refusal is counted in one.
+async fn report_refusals(refusals: Arc<Refusals>, mut report: impl FnMut(u64)) {
+    loop {
+        refusals.first.notified().await;
+        loop {
+            let refused = refusals.count.swap(0, Ordering::Relaxed);
+            if refused == 0 {
+                break;
+            }
+            report(refused);
+            tokio::time::sleep(REPORT_REFUSALS_EVERY).await;
+        }
     }
 }
 
@@ -894,28 +913,31 @@ mod tests {
         assert_eq!(limits.max_connections, 1024);
     }
 
-    #[test]
-    fn a_flood_of_refused_connections_logs_one_line_a_second_counting_them_all() {
-        let start = Instant::now();
-        let mut refusals = Refusals::default();
-        assert_eq!(
-            refusals.refused(start),
-            Some(1),
-            "the first is logged at once"
-        );
-        for ms in [1, 10, 500, 999] {
-            assert_eq!(refusals.refused(start + Duration::from_millis(ms)), None);
+    #[tokio::test(start_paused = true)]
+    async fn refused_connections_are_reported_at_once_then_once_a_second_all_counted() {
+        let refusals = Arc::new(Refusals::default());
+        let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let start = tokio::time::Instant::now();
+        let reporter = tokio::spawn(report_refusals(refusals.clone(), move |refused| {
+            let _ = tx.send((tokio::time::Instant::now() - start, refused));
+        }));
+        for _ in 0..3 {
+            refusals.note();
         }
-        assert_eq!(
-            refusals.refused(start + Duration::from_millis(1000)),
-            Some(5),
-            "a second later: the four held back and this one"
-        );
-        assert_eq!(refusals.refused(start + Duration::from_millis(1500)), None);
-        assert_eq!(
-            refusals.refused(start + Duration::from_secs(60)),
-            Some(2),
-            "after a quiet spell, at once"
-        );
+        assert_eq!(reports.recv().await, Some((Duration::ZERO, 3)), "at once");
+
+        // More during the next second: one line when it is over.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        for _ in 0..1000 {
+            refusals.note();
+        }
+        assert_eq!(reports.recv().await, Some((Duration::from_secs(1), 1000)));
+
+        // A quiet spell logs nothing; the next refusal is reported at once.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(reports.try_recv().is_err(), "nothing to report");
+        refusals.note();
+        assert_eq!(reports.recv().await, Some((Duration::from_secs(6), 1)));
+        reporter.abort();
     }
 }
