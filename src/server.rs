@@ -12,9 +12,10 @@
 //! handler runs. Transport [`Limits`] bound what one caller can ask of the
 //! server: the size of a request message, how long a unary call runs, how
 //! many calls and streams one connection carries, how long a silent peer
-//! keeps its connection, and how many connections are open at once. [`exposure`] decides whether `serve` may listen on an
-//! address: without tokens callers are not authenticated, so only loopback
-//! unless the operator says otherwise.
+//! keeps its connection, and how many connections are open at once.
+//! [`exposure`] decides whether `serve` may listen on an address: without
+//! tokens callers are not authenticated, so only loopback unless the
+//! operator says otherwise.
 
 use std::{
     any::Any,
@@ -114,7 +115,7 @@ pub struct Limits {
     /// before the connection is closed under them. `None`: until they end.
     pub max_connection_age_grace: Option<Duration>,
     /// Connections open at once, over the whole server. A connection
-    /// accepted beyond it is closed at once (the client sees UNAVAILABLE and
+    /// accepted beyond it is reset at once (the client sees UNAVAILABLE and
     /// may retry), while the connections already open are served as usual;
     /// a slot is free again when its connection ends.
     pub max_connections: usize,
@@ -406,8 +407,8 @@ impl Server {
                 "callers authenticate with bearer tokens"
             ),
         }
-        // Dropped when serving ends, however it ends, which stops the
-        // reporter.
+        // Dropped when `run_until` returns, however it returns, which stops
+        // the reporter.
         let mut background = JoinSet::new();
         let refusals = Arc::new(Refusals::default());
         let max_connections = limits.max_connections;

@@ -729,7 +729,8 @@ impl Held {
     }
 }
 
-/// The status of a call on a connection the server refuses.
+/// Checks that the server refused the connection: its first call failed
+/// with UNAVAILABLE.
 #[track_caller]
 fn assert_refused(result: Result<Held, tonic::Status>) {
     match result {
@@ -750,8 +751,10 @@ async fn connections_beyond_max_connections_are_refused_at_once_and_a_freed_slot
     let mut second = hold_connection(server.addr()).await.expect("admitted");
     second.still_served(&claim.name).await;
 
-    // A third connection is closed as soon as it is accepted: its call
-    // fails at once (no deadline is set on it), and so does the next one.
+    // A third connection is reset as soon as it is accepted: its call fails
+    // rather than waiting (no deadline is set on it; a connection left in
+    // the listen backlog would hang until `within` gives up), and so does
+    // the next one's.
     assert_refused(hold_connection(server.addr()).await);
     assert_refused(hold_connection(server.addr()).await);
     first.still_served(&claim.name).await;
