@@ -12,6 +12,15 @@
 //! raw tokens are never logged. [`Tokens`] holds the file's current
 //! contents and swaps them on [`Tokens::reload`] (`serve` reloads on
 //! SIGHUP); a file that fails to load leaves the tokens in force unchanged.
+//!
+//! A file that lists no tokens fails to load (at start and on reload): it
+//! would refuse every caller, and is more likely a file caught half-written
+//! than a wish. A file that means it says so at its top, before `[tokens]`:
+//!
+//! ```toml
+//! allow_no_tokens = true
+//! [tokens]
+//! ```
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -96,11 +105,24 @@ pub enum TokensFileError {
     },
     #[error("the tokens file {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "the tokens file {path} lists no tokens (is it empty or half-written?); with it every \
+         call would be refused. To lock every caller out on purpose, put \
+         `{ALLOW_NO_TOKENS} = true` at the top of the file, before [tokens]"
+    )]
+    NoTokens { path: PathBuf },
 }
+
+/// The top-level key of the tokens file that lets it list no tokens.
+pub const ALLOW_NO_TOKENS: &str = "allow_no_tokens";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileFormat {
+    /// Says that a file listing no tokens is meant (every call refused),
+    /// not an empty or half-written one.
+    #[serde(default)]
+    allow_no_tokens: bool,
     #[serde(default)]
     tokens: BTreeMap<String, Entry>,
 }
@@ -123,12 +145,21 @@ pub struct TokenSet {
 
 impl TokenSet {
     /// Parses the text of a tokens file; `path` only names it in errors.
+    /// A file listing no tokens is refused unless it says
+    /// `allow_no_tokens = true`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, TokensFileError> {
         let invalid = |message: String| TokensFileError::Invalid {
             path: path.to_path_buf(),
             message,
         };
         let file: FileFormat = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // An editor saving the file, or a script writing it, may leave it
+        // empty for a moment: loaded then, it would revoke every token.
+        if file.tokens.is_empty() && !file.allow_no_tokens {
+            return Err(TokensFileError::NoTokens {
+                path: path.to_path_buf(),
+            });
+        }
         let mut set = Self::default();
         for (hex, entry) in file.tokens {
             let hash = TokenHash::parse_hex(&hex.to_ascii_lowercase()).ok_or_else(|| {
@@ -331,9 +362,45 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_holds_no_tokens() {
-        assert!(parse("").expect("empty is valid").is_empty());
-        assert!(parse("[tokens]\n").expect("an empty table").is_empty());
+    fn a_file_listing_no_tokens_is_refused_naming_the_key_that_allows_it() {
+        for text in [
+            "",
+            "\n",
+            "# tokens\n",
+            "[tokens]\n",
+            "allow_no_tokens = false\n[tokens]\n",
+        ] {
+            let error = parse(text).expect_err(text);
+            assert!(
+                matches!(error, TokensFileError::NoTokens { .. }),
+                "{text:?}: {error:?}"
+            );
+            let message = error.to_string();
+            assert!(message.contains("lists no tokens"), "{message}");
+            assert!(message.contains("allow_no_tokens = true"), "{message}");
+            assert!(message.contains("tokens.toml"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_allows_no_tokens_may_list_none_or_some() {
+        for text in [
+            "allow_no_tokens = true\n",
+            "allow_no_tokens = true\n[tokens]\n",
+        ] {
+            assert!(parse(text).expect(text).is_empty(), "{text:?}");
+        }
+        let line = tokens_file_line("a", &user("ana"), Role::Editor);
+        let set = parse(&format!("allow_no_tokens = true\n[tokens]\n{line}\n")).expect("valid");
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn allow_no_tokens_inside_the_tokens_table_is_refused_showing_the_line() {
+        let error = parse("[tokens]\nallow_no_tokens = true\n").expect_err("misplaced");
+        let message = error.to_string();
+        assert!(message.contains("allow_no_tokens = true"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
     }
 
     #[test]
@@ -424,6 +491,54 @@ mod tests {
         assert!(tokens.current().actor("b").is_some(), "still in force");
     }
 
+    #[test]
+    fn reload_keeps_the_tokens_when_the_file_lists_none_unless_it_allows_that() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("tokens.toml");
+        let line = tokens_file_line("a", &user("ana"), Role::Editor);
+        std::fs::write(&path, format!("[tokens]\n{line}\n")).expect("written");
+        let tokens = Tokens::load(&path).expect("loads");
+        let reloads = tokens.reloads.subscribe();
+
+        for half_written in [
+            "",
+            "[tokens]\n",
+            "[tokens]\n# the next line is being typed\n",
+        ] {
+            std::fs::write(&path, half_written).expect("written");
+            assert!(
+                matches!(tokens.reload(), Err(TokensFileError::NoTokens { .. })),
+                "{half_written:?}"
+            );
+            assert!(tokens.current().actor("a").is_some(), "still in force");
+        }
+        assert!(
+            !reloads.has_changed().expect("alive"),
+            "no reload announced"
+        );
+
+        std::fs::write(&path, "allow_no_tokens = true\n[tokens]\n").expect("written");
+        assert_eq!(tokens.reload().expect("allowed"), 0);
+        assert!(tokens.current().actor("a").is_none(), "revoked");
+        assert!(
+            reloads.has_changed().expect("alive"),
+            "the reload is announced"
+        );
+    }
+
+    #[test]
+    fn loading_a_file_that_lists_no_tokens_fails_unless_it_allows_that() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, "[tokens]\n").expect("written");
+        assert!(matches!(
+            Tokens::load(&path),
+            Err(TokensFileError::NoTokens { .. })
+        ));
+        std::fs::write(&path, "allow_no_tokens = true\n").expect("written");
+        assert!(Tokens::load(&path).expect("allowed").current().is_empty());
+    }
+
     #[tokio::test]
     async fn a_credential_is_revoked_when_a_reload_drops_or_changes_its_token() {
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -455,7 +570,7 @@ mod tests {
         assert!(!bo.is_valid());
         assert!(ana.is_valid(), "an unchanged token stays valid");
 
-        write(&[]);
+        std::fs::write(&path, "allow_no_tokens = true\n[tokens]\n").expect("written");
         tokens.reload().expect("reloads");
         assert!(!ana.is_valid());
         tokio::time::timeout(std::time::Duration::from_secs(10), ana.revoked())

@@ -52,7 +52,8 @@ enum Command {
         /// The tokens file (TOML): the SHA-256 of each API token with its
         /// user and role. With it, every call needs `authorization: Bearer
         /// <token>`; without it (open mode), callers name themselves and act
-        /// as chiefs. Re-read on SIGHUP.
+        /// as chiefs. Re-read on SIGHUP. A file listing no tokens is refused
+        /// (at start and on reload) unless it says `allow_no_tokens = true`.
         #[arg(long, env = "CLAIMDESK_TOKENS_FILE")]
         tokens_file: Option<PathBuf>,
         /// Listen on an address other hosts can reach although no tokens
@@ -152,6 +153,12 @@ struct LimitArgs {
     #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE_GRACE", default_value = "off",
           value_parser = parse_optional_duration)]
     max_connection_age_grace: Optional,
+    /// Connections open at once, over the whole server; connections beyond
+    /// it are closed as soon as they are accepted (clients see UNAVAILABLE).
+    /// Keep it below the open-files limit (`ulimit -n`).
+    #[arg(long, env = "CLAIMDESK_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 impl LimitArgs {
@@ -167,6 +174,7 @@ impl LimitArgs {
             tcp_keepalive: self.tcp_keepalive.0,
             max_connection_age: self.max_connection_age.0,
             max_connection_age_grace: self.max_connection_age_grace.0,
+            max_connections: self.max_connections as usize,
         }
     }
 }
@@ -288,8 +296,9 @@ async fn serve_until_signal(
     Ok(())
 }
 
-/// Re-reads the tokens file on each SIGHUP. A file that fails to load is
-/// reported and the tokens in force stay.
+/// Re-reads the tokens file on each SIGHUP. A file that fails to load
+/// (one listing no tokens without saying `allow_no_tokens = true` among
+/// them) is reported and the tokens in force stay.
 async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
     while hangups.recv().await.is_some() {
         let Some(tokens) = &tokens else {
@@ -299,6 +308,11 @@ async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
         let path = tokens.path().display().to_string();
         let reloading = tokens.clone();
         match tokio::task::spawn_blocking(move || reloading.reload()).await {
+            Ok(Ok(0)) => tracing::warn!(
+                tokens_file = path,
+                tokens = 0,
+                "tokens reloaded: none (allow_no_tokens), every call needing a token is refused"
+            ),
             Ok(Ok(count)) => tracing::info!(tokens_file = path, tokens = count, "tokens reloaded"),
             Ok(Err(e)) => tracing::error!(
                 tokens_file = path,
@@ -390,6 +404,8 @@ mod tests {
             "90s",
             "--tcp-keepalive",
             "off",
+            "--max-connections",
+            "16",
         ])
         .expect("valid flags");
         assert_eq!(
@@ -401,6 +417,7 @@ mod tests {
                 max_connection_age: Some(Duration::from_secs(7200)),
                 max_connection_age_grace: Some(Duration::from_secs(90)),
                 tcp_keepalive: None,
+                max_connections: 16,
                 ..Limits::default()
             }
         );
@@ -413,6 +430,7 @@ mod tests {
             "--max-streams-per-connection",
             "--max-calls-per-connection",
             "--request-timeout",
+            "--max-connections",
         ] {
             assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
         }

@@ -11,10 +11,11 @@
 //! Every call passes the access policy ([`crate::grpc::policy`]) before its
 //! handler runs. Transport [`Limits`] bound what one caller can ask of the
 //! server: the size of a request message, how long a unary call runs, how
-//! many calls and streams one connection carries, and how long a silent
-//! peer keeps its connection. [`exposure`] decides whether `serve` may listen on an
-//! address: without tokens callers are not authenticated, so only loopback
-//! unless the operator says otherwise.
+//! many calls and streams one connection carries, how long a silent peer
+//! keeps its connection, and how many connections are open at once.
+//! [`exposure`] decides whether `serve` may listen on an address: without
+//! tokens callers are not authenticated, so only loopback unless the
+//! operator says otherwise.
 
 use std::{
     any::Any,
@@ -24,15 +25,27 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
 
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore},
+    task::JoinSet,
+};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{
-    Code, Status, body::Body, codegen::Service, server::NamedService,
-    transport::server::TcpIncoming,
+    Code, Status,
+    body::Body,
+    codegen::Service,
+    server::NamedService,
+    transport::server::{Connected, TcpConnectInfo, TcpIncoming},
 };
 use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -101,6 +114,11 @@ pub struct Limits {
     /// How long calls and streams may go on after `max_connection_age`
     /// before the connection is closed under them. `None`: until they end.
     pub max_connection_age_grace: Option<Duration>,
+    /// Connections open at once, over the whole server. A connection
+    /// accepted beyond it is reset at once (the client sees UNAVAILABLE and
+    /// may retry), while the connections already open are served as usual;
+    /// a slot is free again when its connection ends.
+    pub max_connections: usize,
 }
 
 impl Limits {
@@ -112,6 +130,15 @@ impl Limits {
     pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
     pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
     pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+    /// A newsroom desk has at most a few hundred clients, each multiplexing
+    /// its calls and watches over one or two HTTP/2 connections: 1024 leaves
+    /// them ample room, while bounding what unauthenticated callers (health
+    /// and reflection need no token) can make the server hold open: a task,
+    /// a socket and HTTP/2 buffers per connection. It also stays below the
+    /// open-files limits services usually get (systemd's `LimitNOFILE`,
+    /// 65536 in `deploy/README.md`), so refusals happen here, in order,
+    /// rather than as failing `accept` calls.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 }
 
 impl Default for Limits {
@@ -127,6 +154,7 @@ impl Default for Limits {
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
             max_connection_age: None,
             max_connection_age_grace: None,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -381,11 +409,18 @@ impl Server {
             tcp_keepalive = ?limits.tcp_keepalive,
             max_connection_age = ?limits.max_connection_age,
             max_connection_age_grace = ?limits.max_connection_age_grace,
+            max_connections = limits.max_connections,
             "transport limits"
         );
         match &self.authentication {
             Authentication::Open => tracing::info!(
                 "open mode: callers name themselves in x-claimdesk-user and act as chiefs"
+            ),
+            Authentication::Tokens(tokens) if tokens.current().is_empty() => tracing::warn!(
+                tokens_file = %tokens.path().display(),
+                tokens = 0,
+                "callers authenticate with bearer tokens, but the tokens file lists none \
+                 (allow_no_tokens): every call needing a token is refused"
             ),
             Authentication::Tokens(tokens) => tracing::info!(
                 tokens_file = %tokens.path().display(),
@@ -393,6 +428,18 @@ impl Server {
                 "callers authenticate with bearer tokens"
             ),
         }
+        // Dropped when `run_until` returns, however it returns, which stops
+        // the reporter.
+        let mut background = JoinSet::new();
+        let refusals = Arc::new(Refusals::default());
+        let max_connections = limits.max_connections;
+        background.spawn(report_refusals(refusals.clone(), move |refused| {
+            tracing::warn!(
+                max_connections,
+                refused,
+                "connections refused: the server holds as many as --max-connections allows"
+            );
+        }));
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
         let stopping_desk = desk.clone();
@@ -407,9 +454,13 @@ impl Server {
                 // client's delayed ACK (~40 ms per call on a reused
                 // connection); tonic's own nodelay and TCP keepalive settings
                 // do not apply to a listener handed in, so set them here.
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(limits.tcp_keepalive),
+                admit(
+                    TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(limits.tcp_keepalive),
+                    limits.max_connections,
+                    refusals,
+                ),
                 async move {
                     shutdown.await;
                     tracing::info!("shutting down: finishing in-flight requests");
@@ -483,6 +534,142 @@ fn panic_to_status(panic: Box<dyn Any + Send + 'static>) -> http::Response<tonic
         .unwrap_or("(no message)");
     tracing::error!(panic = message, "handler panicked");
     grpc::status::internal().into_http()
+}
+
+// ---------------------------------------------------------------------------
+// The connection limit.
+
+/// The connections of `incoming` that find one of `max_connections` slots
+/// free; the others are reset as soon as they are accepted, and counted in
+/// `refusals`.
+///
+/// Accepting and resetting, rather than leaving connections in the listen
+/// backlog, tells a client at once that the server is full (its call fails
+/// with UNAVAILABLE) instead of leaving it hanging until its deadline. The
+/// check takes no lock and never waits, so the accept loop goes on at full
+/// speed however many connections are refused. TLS handshakes run after
+/// this (tonic wraps the admitted connection), so a connection that never
+/// finishes its handshake holds a slot until it is dropped.
+fn admit(
+    incoming: TcpIncoming,
+    max_connections: usize,
+    refusals: Arc<Refusals>,
+) -> impl Stream<Item = std::io::Result<Admitted>> {
+    let slots = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+    incoming.filter_map(move |accepted| match accepted {
+        Err(e) => Some(Err(e)),
+        Ok(stream) => match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(Ok(Admitted {
+                stream,
+                _slot: slot,
+            })),
+            Err(_) => {
+                refusals.note();
+                // A reset rather than an orderly close: tonic clients then
+                // report UNAVAILABLE (retryable), not CANCELLED, and the
+                // socket skips TIME_WAIT, which a flood would fill.
+                let _ = stream.set_zero_linger();
+                drop(stream);
+                None
+            }
+        },
+    })
+}
+
+/// Connections refused and not reported yet: counted by the accept loop,
+/// reported by [`report_refusals`].
+#[derive(Debug, Default)]
+struct Refusals {
+    count: AtomicU64,
+    /// Wakes the reporter at the first refusal after a quiet spell.
+    first: Notify,
+}
+
+impl Refusals {
+    fn note(&self) {
+        if self.count.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Stores a wake-up if the reporter is not waiting yet.
+            self.first.notify_one();
+        }
+    }
+}
+
+/// How often a flood of refused connections is reported.
+const REPORT_REFUSALS_EVERY: Duration = Duration::from_secs(1);
+
+/// Hands `report` the number of refused connections: at once for the first
+/// refusal after a quiet spell, then once a second while refusals go on. A
+/// flood logs one line a second, and every refusal is counted in one.
+async fn report_refusals(refusals: Arc<Refusals>, mut report: impl FnMut(u64)) {
+    loop {
+        refusals.first.notified().await;
+        loop {
+            let refused = refusals.count.swap(0, Ordering::Relaxed);
+            if refused == 0 {
+                break;
+            }
+            report(refused);
+            tokio::time::sleep(REPORT_REFUSALS_EVERY).await;
+        }
+    }
+}
+
+/// An accepted connection with the slot it holds until it is dropped (the
+/// connection ended, or failed its TLS handshake).
+struct Admitted {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The peer's and local address, as for a bare `TcpStream`: what handlers
+/// and TLS see of the connection does not change.
+impl Connected for Admitted {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for Admitted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Admitted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    // hyper writes a frame's header and body in one vectored write.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -747,5 +934,34 @@ mod tests {
         assert_eq!(limits.tcp_keepalive, Some(Duration::from_secs(60)));
         assert_eq!(limits.max_connection_age, None);
         assert_eq!(limits.max_connection_age_grace, None);
+        assert_eq!(limits.max_connections, 1024);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_connections_are_reported_at_once_then_once_a_second_all_counted() {
+        let refusals = Arc::new(Refusals::default());
+        let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let start = tokio::time::Instant::now();
+        let reporter = tokio::spawn(report_refusals(refusals.clone(), move |refused| {
+            let _ = tx.send((tokio::time::Instant::now() - start, refused));
+        }));
+        for _ in 0..3 {
+            refusals.note();
+        }
+        assert_eq!(reports.recv().await, Some((Duration::ZERO, 3)), "at once");
+
+        // More during the next second: one line when it is over.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        for _ in 0..1000 {
+            refusals.note();
+        }
+        assert_eq!(reports.recv().await, Some((Duration::from_secs(1), 1000)));
+
+        // A quiet spell logs nothing; the next refusal is reported at once.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(reports.try_recv().is_err(), "nothing to report");
+        refusals.note();
+        assert_eq!(reports.recv().await, Some((Duration::from_secs(6), 1)));
+        reporter.abort();
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! In-process servers check what a client sees at each limit (an oversized
 //! request, a call running past the request timeout, a burst of calls on one
-//! connection, a flood of connections that never speak) and that other
-//! clients are served meanwhile. The `claimdesk` binary checks that `serve`
+//! connection, a flood of connections that never speak, connections beyond
+//! the server's maximum) and that other clients are served meanwhile. The `claimdesk` binary checks that `serve`
 //! listens on a network address only with `--allow-anonymous`.
 //!
 //! Nothing sleeps to synchronise: every wait is for an event and bounded by
@@ -737,6 +737,129 @@ async fn still_open(stream: &mut TcpStream) -> bool {
 }
 
 // ---------------------------------------------------------------------------
+// Connections over the whole server
+
+/// A client on a connection of its own, which it holds with an open health
+/// `Watch` (needing no token, like anyone's).
+struct Held {
+    client: Client,
+    watch: tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+}
+
+/// A lazily connecting channel: its connection is made by its first call,
+/// so a refused connection shows as that call's status.
+fn new_connection(addr: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URL")
+        .connect_lazy()
+}
+
+/// Opens a connection and a health `Watch` on it; the `Watch`'s status if
+/// the server refuses the connection.
+async fn hold_connection(addr: SocketAddr) -> Result<Held, tonic::Status> {
+    let channel = new_connection(addr);
+    let mut watch = within(
+        "health Watch on a new connection",
+        WAIT,
+        HealthClient::new(channel.clone()).watch(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await?
+    .into_inner();
+    let first = within("the Watch's first answer", WAIT, watch.message())
+        .await?
+        .expect("the Watch answers the current status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+    Ok(Held {
+        client: pb::claim_service_client::ClaimServiceClient::new(channel),
+        watch,
+    })
+}
+
+impl Held {
+    /// Checks that the connection still serves calls and that the `Watch`
+    /// is still open.
+    async fn still_served(&mut self, name: &str) {
+        let read = within(
+            "GetClaim on a held connection",
+            WAIT,
+            get(&mut self.client, name),
+        )
+        .await;
+        assert_eq!(read.name, name);
+        // The call's answer came after anything the server sent earlier on
+        // this connection, an end of the `Watch` included: nothing is there.
+        tokio::select! {
+            biased;
+            ended = self.watch.message() => panic!("the Watch ended: {ended:?}"),
+            () = std::future::ready(()) => {}
+        }
+    }
+}
+
+/// Checks that the server refused the connection: its first call failed
+/// with UNAVAILABLE.
+#[track_caller]
+fn assert_refused(result: Result<Held, tonic::Status>) {
+    match result {
+        Ok(_) => panic!("a connection beyond max_connections was admitted"),
+        Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_are_refused_at_once_and_a_freed_slot_admits_the_next() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut first = hold_connection(server.addr()).await.expect("admitted");
+    let claim = submit(&mut first.client, "ed.morgan", harbour_claim()).await;
+    let mut second = hold_connection(server.addr()).await.expect("admitted");
+    second.still_served(&claim.name).await;
+
+    // A third connection is reset as soon as it is accepted: its call fails
+    // rather than waiting (no deadline is set on it; a connection left in
+    // the listen backlog would hang until `within` gives up), and so does
+    // the next one's.
+    assert_refused(hold_connection(server.addr()).await);
+    assert_refused(hold_connection(server.addr()).await);
+    first.still_served(&claim.name).await;
+    second.still_served(&claim.name).await;
+
+    // The second client goes away; the server frees its slot once it sees
+    // the connection end, which happens after the drop returns: retry a
+    // bounded number of times, each attempt waiting for its answer.
+    drop(second);
+    const ATTEMPTS: usize = 1000;
+    let mut refused = 0;
+    let mut third = loop {
+        match hold_connection(server.addr()).await {
+            Ok(held) => break held,
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                refused += 1;
+                assert!(
+                    refused < ATTEMPTS,
+                    "no connection admitted in {ATTEMPTS} attempts after a client left"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    third.still_served(&claim.name).await;
+
+    // Two connections again: the next one is refused, the others served.
+    assert_refused(hold_connection(server.addr()).await);
+    first.still_served(&claim.name).await;
+    third.still_served(&claim.name).await;
+    drop((first, third));
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
 // Open mode: the `claimdesk` binary
 
 const ANONYMOUS_WARNING: &str = "callers are not authenticated";
@@ -1021,6 +1144,81 @@ async fn sighup_reloads_the_tokens_file_admitting_new_tokens_and_refusing_revoke
 }
 
 #[tokio::test]
+async fn sighup_with_a_tokens_file_listing_no_tokens_keeps_the_tokens_unless_the_file_allows_none()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    let (token, line) = token_new("mara", "editor").await;
+    write_tokens_file(&tokens_file, &[&line]);
+    let process = Process::spawn(serve(
+        &dir.path().join("data"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tokens-file",
+            tokens_file.to_str().expect("UTF-8 path"),
+        ],
+    ));
+    let addr = process.wait_until_serving().await;
+    let mut client = connect(addr).await;
+    assert_eq!(
+        submit_with(&mut client, &token).await.expect("works"),
+        "mara"
+    );
+
+    // An editor saving the file: empty for a moment, or its table without
+    // lines yet. Each reload is refused and logged; the token still works.
+    for (n, half_written) in ["", "[tokens]\n"].into_iter().enumerate() {
+        std::fs::write(&tokens_file, half_written).expect("written");
+        process.hang_up();
+        process.wait_for_lines("tokens not reloaded", n + 1).await;
+        assert_eq!(
+            submit_with(&mut client, &token)
+                .await
+                .unwrap_or_else(|e| panic!("after {half_written:?}: {e:?}")),
+            "mara"
+        );
+    }
+    let refusals: Vec<_> = process
+        .json_lines()
+        .into_iter()
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("tokens not reloaded"))
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    for refusal in &refusals {
+        assert_eq!(refusal["level"], "ERROR", "{refusal}");
+        let message = refusal["fields"]["message"].as_str().expect("a message");
+        assert!(message.contains("lists no tokens"), "{message}");
+        assert!(message.contains("allow_no_tokens = true"), "{message}");
+    }
+
+    // Said explicitly, the file revokes every token.
+    std::fs::write(&tokens_file, "allow_no_tokens = true\n[tokens]\n").expect("written");
+    process.hang_up();
+    process.wait_for_lines("tokens reloaded", 1).await;
+    expect_error(
+        submit_with(&mut client, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_UNKNOWN",
+    );
+    let reloaded = process
+        .json_lines()
+        .into_iter()
+        .find(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("tokens reloaded"))
+        })
+        .expect("the reload is logged");
+    assert_eq!(reloaded["level"], "WARN", "{reloaded}");
+    assert_eq!(reloaded["fields"]["tokens"], 0, "{reloaded}");
+}
+
+#[tokio::test]
 async fn serve_on_a_network_address_with_a_tokens_file_starts_without_warning_and_needs_tokens() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tokens_file = dir.path().join("tokens.toml");
@@ -1060,7 +1258,13 @@ async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
     )
     .expect("written");
     let missing = dir.path().join("missing.toml");
-    for (file, why) in [(&tokens_file, "64 hex digits"), (&missing, "cannot read")] {
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "[tokens]\n").expect("written");
+    for (file, why) in [
+        (&tokens_file, "64 hex digits"),
+        (&missing, "cannot read"),
+        (&empty, "allow_no_tokens = true"),
+    ] {
         let mut command = serve(
             &dir.path().join("data"),
             &["--listen", "127.0.0.1:0", "--tokens-file"],
@@ -1078,6 +1282,28 @@ async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
         );
         assert!(!stderr.contains(READY_MESSAGE), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn serve_with_a_tokens_file_that_allows_no_tokens_starts_warning_and_refuses_every_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens_file = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_file, "allow_no_tokens = true\n").expect("written");
+    let (token, _) = token_new("mara", "editor").await;
+    let mut command = serve(&dir.path().join("data"), &["--listen", "127.0.0.1:0"]);
+    command.env("CLAIMDESK_TOKENS_FILE", &tokens_file);
+    let process = Process::spawn(command);
+    let addr = process.wait_until_serving().await;
+    let warnings = warnings_before_ready(&process.json_lines());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("lists none"), "{warnings:?}");
+    let mut client = connect(addr).await;
+    expect_error(
+        submit_with(&mut client, &token).await,
+        Code::Unauthenticated,
+        "TOKEN_UNKNOWN",
+    );
+    check_serving(addr).await;
 }
 
 #[tokio::test]
