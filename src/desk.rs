@@ -13,7 +13,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use sha2::{Digest, Sha256};
 use tokio::sync::{
     Notify, OwnedSemaphorePermit, Semaphore, broadcast::error::RecvError, mpsc, watch,
 };
@@ -23,6 +22,7 @@ use crate::{
     clock::Clock,
     domain::{Actor, Claim, ClaimId, Command, Event, NewClaim, Note, Slug, State, UserName},
     error::Error,
+    fingerprint,
     storage::{
         ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
     },
@@ -189,7 +189,7 @@ impl Desk {
     ) -> Result<Claim, Error> {
         let request = request_id.map(|id| RequestKey {
             caller: by.as_str().to_owned(),
-            fingerprint: fingerprint(&new),
+            fingerprint: fingerprint::submission(&new, by.as_str()),
             id,
         });
         let claim = Claim::submitted(ClaimId::from_ulid(self.next_id()), new, by, self.now());
@@ -521,44 +521,6 @@ impl Desk {
     pub async fn flush(&self) -> Result<(), Error> {
         self.durable().await
     }
-}
-
-/// SHA-256 over every submitted field, each length-prefixed so that no two
-/// different claims encode alike.
-fn fingerprint(new: &NewClaim) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_be_bytes());
-        h.update(bytes);
-    };
-    field(new.statement.as_str().as_bytes());
-    field(new.attribution.source.as_str().as_bytes());
-    field(&(new.attribution.relayed_from.len() as u64).to_be_bytes());
-    for r in &new.attribution.relayed_from {
-        field(r.as_str().as_bytes());
-    }
-    field(
-        new.attribution
-            .url
-            .as_ref()
-            .map_or("", |u| u.as_str())
-            .as_bytes(),
-    );
-    field(new.story.as_str().as_bytes());
-    field(&(new.tags.len() as u64).to_be_bytes());
-    for t in &new.tags {
-        field(t.as_str().as_bytes());
-    }
-    field(format!("{:?}", new.priority).as_bytes());
-    field(
-        format!(
-            "{:?}",
-            new.deadline
-                .map(|d| d.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default())
-        )
-        .as_bytes(),
-    );
-    h.finalize().into()
 }
 
 // ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ pub mod clock;
 pub mod desk;
 pub mod domain;
 pub mod error;
+pub mod fingerprint;
 pub mod grpc;
 pub mod server;
 pub mod storage;

@@ -35,7 +35,32 @@ use crate::{
 pub struct RequestKey {
     pub caller: String,
     pub id: String,
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Fingerprint,
+}
+
+/// The fingerprint of a request in every version a stored request id may
+/// have been recorded with (see [`crate::fingerprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The version stored with new request ids (2).
+    pub current: [u8; 32],
+    /// Version 1, to recognise retries of requests stored by earlier
+    /// releases.
+    pub v1: [u8; 32],
+}
+
+impl Fingerprint {
+    /// The version new request records are stored with.
+    pub const CURRENT_VERSION: u32 = 2;
+
+    /// The fingerprint in `version`, if known.
+    pub fn in_version(&self, version: u32) -> Option<&[u8; 32]> {
+        match version {
+            1 => Some(&self.v1),
+            Self::CURRENT_VERSION => Some(&self.current),
+            _ => None,
+        }
+    }
 }
 
 impl RequestKey {

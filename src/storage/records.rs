@@ -106,8 +106,12 @@ pub struct EventRecord {
 pub struct RequestRecord {
     pub format: u32,
     pub claim_id: String,
-    /// Hex SHA-256 of the request's payload and caller.
+    /// Hex SHA-256 of the request (see [`crate::fingerprint`]).
     pub fingerprint: String,
+    /// How `fingerprint` was made; absent in records of earlier releases,
+    /// which made version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_version: Option<u32>,
 }
 
 /// Nanoseconds since 1970, in 128 bits: 64 would end in 2554, and

@@ -36,8 +36,8 @@ use sled::{
 use tokio::sync::oneshot;
 
 use super::{
-    AuditReport, ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store,
-    Submitted, Subscription,
+    AuditReport, ClaimFilter, Fingerprint, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
+    Store, Submitted, Subscription,
     durability::{Committer, Durable},
     hub::Hub,
     keys,
@@ -672,7 +672,11 @@ impl Store for SledStore {
                 if let Some(bytes) = tx_get(requests, &request.storage_key())? {
                     let known =
                         RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
-                    if known.fingerprint != hex(&request.fingerprint) {
+                    let version = known.fingerprint_version.unwrap_or(1);
+                    let expected = request.fingerprint.in_version(version).ok_or_else(|| {
+                        corrupt("read request", format!("fingerprint version {version}"))
+                    })?;
+                    if known.fingerprint != hex(expected) {
                         return Err(Error::RequestIdReused(request.id.clone()).into());
                     }
                     let id: ClaimId = known
@@ -689,7 +693,8 @@ impl Store for SledStore {
                     RequestRecord {
                         format: records::FORMAT,
                         claim_id: claim.id.to_string(),
-                        fingerprint: hex(&request.fingerprint),
+                        fingerprint: hex(&request.fingerprint.current),
+                        fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
                     }
                     .encode(),
                 )?;
@@ -1018,5 +1023,99 @@ impl Flusher {
         }
         *synced = present;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::domain::{Attribution, NewClaim, Priority, Slug, SourceName, Statement, UserName};
+
+    fn new_claim() -> NewClaim {
+        NewClaim {
+            statement: Statement::parse("Ferry services resume on Monday").unwrap(),
+            attribution: Attribution {
+                source: SourceName::parse("Harbour Gazette").unwrap(),
+                relayed_from: Vec::new(),
+                url: None,
+            },
+            story: Slug::parse("lindell-port-strike").unwrap(),
+            tags: Vec::new(),
+            priority: Priority::Routine,
+            deadline: None,
+        }
+    }
+
+    fn claim(n: u8) -> Claim {
+        Claim::submitted(
+            ClaimId::from_bytes([n; 16]),
+            new_claim(),
+            UserName::parse("ed.morgan").unwrap(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000),
+        )
+    }
+
+    fn key(fingerprint: Fingerprint) -> RequestKey {
+        RequestKey {
+            caller: "ed.morgan".to_owned(),
+            id: "retry-1".to_owned(),
+            fingerprint,
+        }
+    }
+
+    #[test]
+    fn a_retry_of_a_request_stored_by_an_earlier_release_replays_its_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        let fingerprint = crate::fingerprint::submission(&new_claim(), "ed.morgan");
+        let Submitted::Created(first) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        // What an earlier release stored for the request that made `first`:
+        // a version 1 fingerprint and no version field.
+        let legacy = format!(
+            r#"{{"format":1,"claim_id":"{}","fingerprint":"{}"}}"#,
+            first.id,
+            hex(&fingerprint.v1)
+        );
+        store
+            .requests
+            .insert(key(fingerprint).storage_key(), legacy.as_bytes())
+            .unwrap();
+
+        let retried = store.submit(claim(2), Some(&key(fingerprint))).unwrap();
+        assert_eq!(retried, Submitted::Replayed(first));
+
+        let mut other = fingerprint;
+        other.v1[0] ^= 1;
+        assert!(matches!(
+            store.submit(claim(3), Some(&key(other))),
+            Err(Error::RequestIdReused(_))
+        ));
+    }
+
+    #[test]
+    fn new_request_ids_are_stored_with_the_current_fingerprint_and_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        let fingerprint = crate::fingerprint::submission(&new_claim(), "ed.morgan");
+        let Submitted::Created(first) = store.submit(claim(1), Some(&key(fingerprint))).unwrap()
+        else {
+            panic!("a new claim");
+        };
+        let stored = store
+            .requests
+            .get(key(fingerprint).storage_key())
+            .unwrap()
+            .unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(stored["fingerprint_version"], 2);
+        assert_eq!(stored["fingerprint"], hex(&fingerprint.current));
+        assert_eq!(
+            store.submit(claim(2), Some(&key(fingerprint))).unwrap(),
+            Submitted::Replayed(first)
+        );
     }
 }
