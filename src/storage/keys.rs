@@ -97,6 +97,18 @@ fn time(t: Option<SystemTime>) -> [u8; TIME_LEN] {
 }
 
 /// The index keys of a claim.
+/// Every entry of the source index starts with this.
+pub fn source_index() -> [u8; 1] {
+    [SOURCE]
+}
+
+/// The source index entry of `claim`: its source's comparison key.
+pub fn source_entry(claim: &Claim) -> Vec<u8> {
+    let mut key = source(&claim.attribution.source.normalized());
+    key.extend_from_slice(&claim.id.to_bytes());
+    key
+}
+
 pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
     let story_name = claim.story.as_str();
     let id = claim.id.to_bytes();
@@ -110,7 +122,7 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
     let mut keys = vec![
         with(story(story_name), &[]),
         with(state(state_code(claim.state)), &[]),
-        with(source(&claim.attribution.source.normalized()), &[]),
+        source_entry(claim),
     ];
     if let Some(a) = &claim.assignee {
         keys.push(with(assignee(a.as_str()), &[]));

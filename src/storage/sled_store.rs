@@ -51,6 +51,13 @@ use crate::{
 const META_FORMAT: &[u8] = b"format";
 const META_LAST_REVISION: &[u8] = b"last_revision";
 const META_LAST_HASH: &[u8] = b"last_hash";
+const META_SOURCE_KEYS: &[u8] = b"source_keys";
+
+/// The version of the comparison key of sources (`SourceName::normalized`)
+/// that the source index is built with. Raise it whenever that key changes:
+/// the next open rebuilds the index, whose entries would otherwise no longer
+/// be found, nor removed when their claims change.
+const SOURCE_KEYS_VERSION: u32 = 2;
 
 /// How to open the store.
 #[derive(Debug, Clone)]
@@ -336,10 +343,53 @@ impl SledStore {
             on_close: Mutex::new(Some(close_rx)),
             _close_notice: CloseNotice(Some(close_tx)),
         };
+        store.rebuild_source_index()?;
         // Make the format marker and the trees durable before any client
         // relies on them.
         store.durable().wait_blocking()?;
         Ok(store)
+    }
+
+    /// Rebuilds the source index if it was built with another version of
+    /// the sources' comparison key. Runs before anything is served; a crash
+    /// half-way leaves the version unchanged, so the next open starts again.
+    fn rebuild_source_index(&self) -> Result<(), Error> {
+        let current = SOURCE_KEYS_VERSION.to_be_bytes();
+        let stored = self
+            .meta
+            .get(META_SOURCE_KEYS)
+            .map_err(storage("read meta"))?;
+        if stored.as_deref() == Some(&current[..]) {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut claims = 0u64;
+        for entry in self.index.scan_prefix(keys::source_index()) {
+            let (key, _) = entry.map_err(storage("read index"))?;
+            batch.remove(key);
+        }
+        for entry in self.claims.iter() {
+            let (_, bytes) = entry.map_err(storage("read claims"))?;
+            let claim = ClaimRecord::decode(&bytes).map_err(|e| corrupt("read claim", e))?;
+            batch.insert(keys::source_entry(&claim), &[] as &[u8]);
+            claims += 1;
+        }
+        self.index
+            .apply_batch(batch)
+            .map_err(storage("rebuild source index"))?;
+        // The index must be durable before the version says it is built.
+        self.durable().wait_blocking()?;
+        self.meta
+            .insert(META_SOURCE_KEYS, &current)
+            .map_err(storage("write meta"))?;
+        if claims > 0 {
+            tracing::info!(
+                claims,
+                version = SOURCE_KEYS_VERSION,
+                "rebuilt the source index"
+            );
+        }
+        Ok(())
     }
 
     /// Resolves once the store has been dropped and its data directory
@@ -1117,5 +1167,40 @@ mod tests {
             store.submit(claim(2), Some(&key(fingerprint))).unwrap(),
             Submitted::Replayed(first)
         );
+    }
+
+    #[test]
+    fn a_source_index_built_with_an_older_key_is_rebuilt_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        let Submitted::Created(first) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        // As an earlier release indexed it: another key, no version.
+        let mut stale = vec![b'o'];
+        stale.extend_from_slice(b"Harbour Gazette\0");
+        stale.extend_from_slice(&first.id.to_bytes());
+        store.index.remove(keys::source_entry(&first)).unwrap();
+        store.index.insert(&stale, &[] as &[u8]).unwrap();
+        store.meta.remove(META_SOURCE_KEYS).unwrap();
+        store.durable().wait_blocking().unwrap();
+        drop(store);
+
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        let entries: Vec<_> = store
+            .index
+            .scan_prefix(keys::source_index())
+            .map(|e| e.unwrap().0.to_vec())
+            .collect();
+        assert_eq!(entries, vec![keys::source_entry(&first)]);
+        let filter = ClaimFilter {
+            source: Some(first.attribution.source.normalized()),
+            ..ClaimFilter::default()
+        };
+        let limit = PageLimit {
+            items: 10,
+            bytes: 1 << 20,
+        };
+        assert_eq!(store.list(&filter, None, limit).unwrap().items, vec![first]);
     }
 }
