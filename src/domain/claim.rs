@@ -1,6 +1,6 @@
 //! The claim and what hangs off it.
 
-use std::{fmt, str::FromStr, time::SystemTime};
+use std::{collections::HashSet, fmt, str::FromStr, time::SystemTime};
 
 use ulid::Ulid;
 
@@ -80,11 +80,25 @@ impl Attribution {
 
     /// Whether evidence from `source` comes from outside the claim's chain of
     /// attribution, i.e. whether it can verify the claim independently.
+    /// Names are compared by their comparison key
+    /// ([`SourceName::normalized`]), so another spelling of the claim's
+    /// source or of someone it relayed (`Reu\u{200B}ters`, Cyrillic
+    /// `R\u{435}uters`) is not independent.
     pub fn is_independent_of(&self, source: &SourceName) -> bool {
-        let source = source.normalized();
-        std::iter::once(&self.source)
+        self.any_independent(std::iter::once(source))
+    }
+
+    /// Whether any of `sources` is independent (see
+    /// [`Attribution::is_independent_of`]); the keys of the chain are
+    /// computed once, not once per source.
+    pub fn any_independent<'a>(&self, sources: impl IntoIterator<Item = &'a SourceName>) -> bool {
+        let chain: HashSet<String> = std::iter::once(&self.source)
             .chain(&self.relayed_from)
-            .all(|s| s.normalized() != source)
+            .map(SourceName::normalized)
+            .collect();
+        sources
+            .into_iter()
+            .any(|source| !chain.contains(&source.normalized()))
     }
 }
 
