@@ -80,10 +80,10 @@ impl Attribution {
 
     /// Whether evidence from `source` comes from outside the claim's chain of
     /// attribution, i.e. whether it can verify the claim independently.
-    /// Names are compared by their comparison key
-    /// ([`SourceName::normalized`]), so another spelling of the claim's
-    /// source or of someone it relayed (`Reu\u{200B}ters`, Cyrillic
-    /// `R\u{435}uters`) is not independent.
+    /// Names are compared by their keys ([`SourceName::party_keys`]), so
+    /// another spelling of the claim's source or of someone it relayed
+    /// (`Reu\u{200B}ters`, Cyrillic `R\u{435}uters`, Greek `Η` for `H`) is
+    /// not independent.
     pub fn is_independent_of(&self, source: &SourceName) -> bool {
         self.any_independent(std::iter::once(source))
     }
@@ -92,13 +92,18 @@ impl Attribution {
     /// [`Attribution::is_independent_of`]); the keys of the chain are
     /// computed once, not once per source.
     pub fn any_independent<'a>(&self, sources: impl IntoIterator<Item = &'a SourceName>) -> bool {
-        let chain: HashSet<String> = std::iter::once(&self.source)
+        // Each key is compared only with keys of its own kind.
+        let chain: HashSet<(usize, String)> = std::iter::once(&self.source)
             .chain(&self.relayed_from)
-            .map(SourceName::normalized)
+            .flat_map(|s| s.party_keys().into_iter().enumerate())
             .collect();
-        sources
-            .into_iter()
-            .any(|source| !chain.contains(&source.normalized()))
+        sources.into_iter().any(|source| {
+            source
+                .party_keys()
+                .into_iter()
+                .enumerate()
+                .all(|key| !chain.contains(&key))
+        })
     }
 }
 

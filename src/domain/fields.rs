@@ -191,6 +191,14 @@ impl SourceName {
     pub fn normalized(&self) -> String {
         names::key(&self.0)
     }
+
+    /// The keys that decide whether two sources are the same party for the
+    /// independence of evidence (see [`names::keys`]): the comparison key,
+    /// and the key of the spelling as displayed, which also catches
+    /// capitals of other scripts that look Latin (Greek `Η`, Cyrillic `Н`).
+    pub fn party_keys(&self) -> [String; 2] {
+        names::keys(&self.0)
+    }
 }
 
 impl WebUrl {
@@ -273,7 +281,11 @@ impl UserName {
     /// history.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let name = party(raw, Self::MAX_CHARS)?;
-        if names::key(&name) == names::key(Self::SYSTEM) {
+        if names::keys(&name)
+            .iter()
+            .zip(names::keys(Self::SYSTEM))
+            .any(|(a, b)| *a == b)
+        {
             return Err(invalid("'system' is reserved, in every spelling"));
         }
         Ok(Self(name))

@@ -68,6 +68,22 @@ pub fn key(name: &str) -> String {
     current
 }
 
+/// The keys by which two names are *the same party* where it matters most,
+/// for the independence of evidence: the [`key`], and the key of the name's
+/// skeleton taken as displayed, before case folding. Names sharing either
+/// key are the same party.
+///
+/// The second key is needed because case folding, which must come first to
+/// compare `ΚΑΘΗΜΕΡΙΝΗ` with `Καθημερινη`, turns some capitals that look
+/// like Latin ones into small letters that do not (Greek `Η` looks like `H`,
+/// its `η` like `n`; Cyrillic `Н`, `В`, `М`, `Т` and their small forms).
+/// No single key can have both: `H`, `Η`, `η` and `n` would all be one.
+pub fn keys(name: &str) -> [String; 2] {
+    let normalised: String = name.nfkc().collect();
+    let displayed: String = unicode_security::skeleton(&normalised).collect();
+    [key(name), key(&displayed)]
+}
+
 /// Steps 1 to 5 once.
 fn round(text: &str) -> String {
     let normalised: String = text.nfkc().collect();
@@ -253,6 +269,24 @@ mod tests {
                 if same { "" } else { "not " }
             );
         }
+    }
+
+    #[test]
+    fn capitals_that_look_latin_are_the_same_party_by_the_displayed_key() {
+        for (plain, lookalike) in [
+            ("Harbour Gazette", "\u{397}arbour Gazette"),
+            ("Harbour Gazette", "\u{41d}ARBOUR GAZETTE"),
+            ("Kestrel Radio", "\u{41a}estrel Radio"),
+            ("Berlin Times", "\u{392}erlin \u{422}imes"),
+        ] {
+            let [primary, displayed] = keys(lookalike);
+            let [plain_primary, plain_displayed] = keys(plain);
+            assert_eq!(displayed, plain_displayed, "{lookalike:?}");
+            // What the displayed key adds: the primary key alone misses it.
+            assert_ne!(primary, plain_primary, "{lookalike:?}");
+        }
+        // Case still does not matter in other scripts, by the primary key.
+        assert_eq!(keys("ΚΑΘΗΜΕΡΙΝΗ")[0], keys("Καθημερινη")[0]);
     }
 
     #[test]

@@ -960,6 +960,7 @@ fn supporting_evidence_from_a_relayed_source_does_not_verify() {
         "GOVERNOR OF THE KELMAR DISTRICT",
         "Governor of the Kelmar\u{ad} district",
         "Valdorian Ministry of D\u{435}fence",
+        "Valdorian \u{41c}inistry of Defence",
     ] {
         let claim = in_review_with(vec![stored_evidence(1, name, Stance::Supports)]);
         assert_eq!(

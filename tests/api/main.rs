@@ -14,6 +14,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod listing;
+mod names;
 mod queue;
 mod restart;
 mod service;
