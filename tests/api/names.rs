@@ -211,7 +211,7 @@ async fn listing_by_source_finds_a_claim_under_a_lookalike_spelling() {
             },
         )
         .await;
-        assert_eq!(names(&found), [harbour.name.clone()], "{spelling:?}");
+        assert_eq!(names(&found), [harbour.name.as_str()], "{spelling:?}");
     }
     let found = list_all(
         &mut client,
