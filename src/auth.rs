@@ -161,6 +161,9 @@ impl TokenSet {
             });
         }
         let mut set = Self::default();
+        // Users whose names compare equal (`mara`, Cyrillic `mаra`) would look
+        // like one person in a claim's history; a file must not make both.
+        let mut spellings: HashMap<String, UserName> = HashMap::new();
         for (hex, entry) in file.tokens {
             let hash = TokenHash::parse_hex(&hex.to_ascii_lowercase()).ok_or_else(|| {
                 invalid(format!(
@@ -178,6 +181,14 @@ impl TokenSet {
             {
                 return Err(invalid(format!(
                     "user {user} is given two roles ({other} and {role}); a user has one role"
+                )));
+            }
+            if let Some(other) = spellings.insert(user.normalized(), user.clone())
+                && other != user
+            {
+                return Err(invalid(format!(
+                    "users {other:?} and {user:?} have names that look alike; give them names \
+                     that differ"
                 )));
             }
             set.roles.insert(user.clone(), role);
@@ -345,6 +356,23 @@ mod tests {
         assert_eq!(set.actor("cdt_other"), None);
         assert_eq!(set.role_of(&user("Mara \"M\" Quinn")), Some(Role::Checker));
         assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn two_users_whose_names_look_alike_are_refused() {
+        let line = |n: u8, name: &str| {
+            format!(
+                "\"{}\" = {{ user = \"{name}\", role = \"editor\" }}\n",
+                TokenHash::of(&format!("cdt_{n}")).to_hex()
+            )
+        };
+        let text = format!("[tokens]\n{}{}", line(1, "mara"), line(2, "m\u{430}ra"));
+        let Err(TokensFileError::Invalid { message, .. }) = parse(&text) else {
+            panic!("lookalike users accepted");
+        };
+        assert!(message.contains("look alike"), "{message}");
+        let rotated = format!("[tokens]\n{}{}", line(1, "mara"), line(2, "mara"));
+        assert_eq!(parse(&rotated).expect("two tokens of one user").len(), 2);
     }
 
     #[test]

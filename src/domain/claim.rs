@@ -1,6 +1,6 @@
 //! The claim and what hangs off it.
 
-use std::{fmt, str::FromStr, time::SystemTime};
+use std::{collections::HashSet, fmt, str::FromStr, time::SystemTime};
 
 use ulid::Ulid;
 
@@ -80,11 +80,30 @@ impl Attribution {
 
     /// Whether evidence from `source` comes from outside the claim's chain of
     /// attribution, i.e. whether it can verify the claim independently.
+    /// Names are compared by their keys ([`SourceName::party_keys`]), so
+    /// another spelling of the claim's source or of someone it relayed
+    /// (`Reu\u{200B}ters`, Cyrillic `R\u{435}uters`, Greek `Η` for `H`) is
+    /// not independent.
     pub fn is_independent_of(&self, source: &SourceName) -> bool {
-        let source = source.normalized();
-        std::iter::once(&self.source)
+        self.any_independent(std::iter::once(source))
+    }
+
+    /// Whether any of `sources` is independent (see
+    /// [`Attribution::is_independent_of`]); the keys of the chain are
+    /// computed once, not once per source.
+    pub fn any_independent<'a>(&self, sources: impl IntoIterator<Item = &'a SourceName>) -> bool {
+        // Each key is compared only with keys of its own kind.
+        let chain: HashSet<(usize, String)> = std::iter::once(&self.source)
             .chain(&self.relayed_from)
-            .all(|s| s.normalized() != source)
+            .flat_map(|s| s.party_keys().into_iter().enumerate())
+            .collect();
+        sources.into_iter().any(|source| {
+            source
+                .party_keys()
+                .into_iter()
+                .enumerate()
+                .all(|key| !chain.contains(&key))
+        })
     }
 }
 

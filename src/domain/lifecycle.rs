@@ -494,9 +494,12 @@ impl Claim {
                 added = Some(evidence);
             }
             Command::Verify { note: n } => {
-                let independent = self.evidence.iter().any(|e| {
-                    e.stance == Stance::Supports && self.attribution.is_independent_of(&e.source)
-                });
+                let independent = self.attribution.any_independent(
+                    self.evidence
+                        .iter()
+                        .filter(|e| e.stance == Stance::Supports)
+                        .map(|e| &e.source),
+                );
                 if !independent {
                     return Err(DomainError::NoIndependentEvidence);
                 }

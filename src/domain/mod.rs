@@ -7,6 +7,7 @@ mod access;
 mod claim;
 mod fields;
 mod lifecycle;
+mod names;
 
 pub use access::{Actor, Role};
 pub use claim::{

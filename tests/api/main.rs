@@ -15,6 +15,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod listing;
+mod names;
 mod queue;
 mod restart;
 mod service;
