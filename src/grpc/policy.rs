@@ -14,7 +14,7 @@ use tracing::Span;
 
 use super::{
     identity::{Authentication, Refused, Unauthenticated},
-    status::{ROLE_REQUIRED, status},
+    status::{ROLE_REQUIRED, status, truncated},
 };
 use crate::domain::Role;
 
@@ -160,17 +160,23 @@ fn role_required(path: &str, role: Role) -> Status {
 }
 
 fn no_policy(path: &str) -> Status {
+    // Any path a client makes up comes here, as long as its headers allow:
+    // only its beginning goes to the log and back.
+    let path = truncated(path, MAX_UNKNOWN_PATH_BYTES);
     tracing::warn!(
-        method = path,
+        method = %path,
         "call refused: the method has no access policy"
     );
     status(
         Code::PermissionDenied,
         "NO_POLICY",
         format!("{path} has no access policy on this server; refused"),
-        &[("method", path.to_owned())],
+        &[("method", path.into_owned())],
     )
 }
+
+/// Most bytes of an unknown method's path logged and sent back.
+const MAX_UNKNOWN_PATH_BYTES: usize = 128;
 
 #[cfg(test)]
 mod tests {
