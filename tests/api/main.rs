@@ -10,6 +10,7 @@ mod process;
 mod errors;
 mod events;
 mod faults;
+mod hostile;
 mod idempotency;
 mod lifecycle;
 mod limits;
