@@ -19,7 +19,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use crate::helpers::*;
 
 /// Connections sending hostile requests at once.
-const HOSTILE_CONNECTIONS: usize = 3;
+const HOSTILE_CONNECTIONS: usize = 2;
 /// Calls the bystander makes at least, each a GetClaim and a health check.
 const BYSTANDER_ROUNDS: usize = 10;
 /// The most a refusal's details (`grpc-status-details-bin`) may weigh:
