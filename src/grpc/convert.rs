@@ -395,7 +395,8 @@ pub fn event_filter(r: &pb::WatchClaimEventsRequest) -> Result<EventFilter, Erro
     let mut v = Violations::default();
     let story = optional_story(&mut v, "story", &r.story);
     let mut states = Vec::new();
-    // One of each state at most; a state named twice is harmless and kept once.
+    // One of each state at most; a state named twice is harmless and kept
+    // once (among six, a list finds it as fast as a set).
     if v.count_within("states", r.states.len(), MAX_WATCH_STATES) {
         for (i, s) in r.states.iter().enumerate() {
             let field = format!("states[{i}]");

@@ -234,4 +234,20 @@ mod tests {
             Some("NO_POLICY")
         );
     }
+
+    #[test]
+    fn an_unknown_method_is_named_back_only_in_part() {
+        let policy = Policy::new(Authentication::Open);
+        let path = format!("/claimdesk.v1.ClaimService/{}", "A".repeat(10_000));
+        let mut request = http::Request::builder()
+            .uri(path.as_str())
+            .body(Body::empty())
+            .expect("a request");
+        let status = policy.admit(&mut request).expect_err("refused");
+        assert!(status.message().len() < 256, "{}", status.message());
+        let details = status.get_error_details();
+        let method = &details.error_info().expect("an ErrorInfo").metadata["method"];
+        assert!(method.len() <= MAX_UNKNOWN_PATH_BYTES, "{method}");
+        assert!(path.starts_with(method.trim_end_matches('…')));
+    }
 }

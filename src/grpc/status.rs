@@ -83,9 +83,14 @@ fn bad_request(violations: FieldViolations) -> ErrorDetails {
     }
     if unlisted > 0 {
         // Not a field of the request: the request as a whole.
+        let fields = if unlisted == 1 {
+            "field was"
+        } else {
+            "fields were"
+        };
         details.add_bad_request_violation(
             "",
-            format!("{unlisted} more invalid fields were found and are not listed"),
+            format!("{unlisted} more invalid {fields} found and not listed"),
         );
     }
     details
@@ -271,7 +276,7 @@ mod tests {
         assert_eq!(
             last.description,
             format!(
-                "{} more invalid fields were found and are not listed",
+                "{} more invalid fields were found and not listed",
                 400_000 - FieldViolations::MAX_LISTED
             )
         );

@@ -464,10 +464,73 @@ async fn violations_beyond_the_cap_are_summed_up_in_one() {
     assert_eq!(
         summary.description,
         format!(
-            "{} more invalid fields were found and are not listed",
+            "{} more invalid fields were found and not listed",
             FOUND - FieldViolations::MAX_LISTED
         )
     );
     assert!(status.message().len() <= MAX_MESSAGE_BYTES);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn the_log_records_only_the_beginning_of_what_a_client_made_up() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    let process = ServeProcess::spawn(serve_command(dir.path(), &["--listen", "127.0.0.1:0"]));
+    let addr = process.wait_until_serving().await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("a URL")
+        .connect()
+        .await
+        .expect("connects");
+    let mut client = pb::claim_service_client::ClaimServiceClient::new(channel.clone());
+
+    let name = format!("claims/{}", "x\n".repeat(FILL / 2));
+    let result = client
+        .get_claim(pb::GetClaimRequest { name: name.clone() })
+        .await;
+    expect_invalid_fields(result, &["name"]);
+    let result = client
+        .release_claim(pb::ReleaseClaimRequest {
+            name,
+            ..Default::default()
+        })
+        .await;
+    expect_invalid_fields(result, &["name"]);
+
+    // A method of its own making, as long as the headers allow.
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = format!("/claimdesk.v1.ClaimService/{}", "Z".repeat(8_000));
+    let result = grpc
+        .unary::<_, pb::Claim, _>(
+            tonic::Request::new(pb::GetClaimRequest::default()),
+            path.parse().expect("a path"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    let (status, _) = expect_error(result, Code::PermissionDenied, "NO_POLICY");
+    assert!(status.message().len() < 256, "{}", status.message());
+
+    process.wait_for_lines("\"message\":\"done\"", 2).await;
+    process.wait_for_lines("has no access policy", 1).await;
+    let lines = process.text();
+    for line in lines.lines() {
+        assert!(line.len() < 1024, "a log line of {} bytes", line.len());
+    }
+    let claims: Vec<String> = process
+        .json_lines()
+        .iter()
+        .filter(|v| v["fields"]["message"] == "done")
+        .map(|v| {
+            v["span"]["claim"]
+                .as_str()
+                .expect("a claim field")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(claims.len(), 2, "{lines}");
+    for claim in claims {
+        assert!(claim.starts_with("\"claims/x\\nx\\n"), "quoted: {claim}");
+        assert!(claim.ends_with("…\""), "cut: {claim}");
+    }
 }
