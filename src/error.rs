@@ -12,10 +12,53 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+/// The invalid fields of a request: the first [`FieldViolations::MAX_LISTED`]
+/// found, and how many more there were. A hostile request can hold hundreds
+/// of thousands of bad values; listing them all would make the error larger
+/// than the request (and than what clients accept as trailers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldViolations {
+    listed: Vec<FieldViolation>,
+    unlisted: usize,
+}
+
+impl FieldViolations {
+    /// Violations listed one by one; the rest are only counted.
+    pub const MAX_LISTED: usize = 32;
+
+    pub fn push(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        if self.listed.len() < Self::MAX_LISTED {
+            self.listed.push(FieldViolation {
+                field: field.into(),
+                description: description.into(),
+            });
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.unlisted == 0
+    }
+
+    pub fn listed(&self) -> &[FieldViolation] {
+        &self.listed
+    }
+
+    /// How many were found beyond those listed.
+    pub fn unlisted(&self) -> usize {
+        self.unlisted
+    }
+
+    pub fn into_parts(self) -> (Vec<FieldViolation>, usize) {
+        (self.listed, self.unlisted)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid request: {}", describe(.0))]
-    Invalid(Vec<FieldViolation>),
+    Invalid(FieldViolations),
     #[error(transparent)]
     Rule(#[from] DomainError),
     #[error("claim {0} not found")]
@@ -38,20 +81,23 @@ pub enum Error {
     Internal(String),
 }
 
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
+fn describe(violations: &FieldViolations) -> String {
+    let mut parts: Vec<String> = violations
+        .listed
         .iter()
         .map(|v| format!("{} {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect();
+    if violations.unlisted > 0 {
+        parts.push(format!("and {} more", violations.unlisted));
+    }
+    parts.join("; ")
 }
 
 impl Error {
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Error::Invalid(vec![FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }])
+        let mut violations = FieldViolations::default();
+        violations.push(field, description);
+        Error::Invalid(violations)
     }
 }
 

@@ -1,20 +1,30 @@
 //! Between protobuf messages and domain types. Input is validated here, each
 //! problem reported against the path of its field; output is built from the
 //! domain alone.
+//!
+//! Validation costs time linear in the size of the request and no more: a
+//! repeated field's count is checked before its elements, and a list with
+//! too many is refused without looking at them; duplicates are found with a
+//! set. A request that fits the message limit can hold hundreds of
+//! thousands of elements, and validation runs on an async worker, where the
+//! request timeout cannot interrupt it.
 
-use std::time::SystemTime;
+use std::{collections::HashSet, time::SystemTime};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use super::pb::{self, claim, claim_event, evidence};
+use super::{
+    pb::{self, claim, claim_event, evidence},
+    status::truncated,
+};
 use crate::{
     desk::EventFilter,
     domain::{
         Action, Attribution, Claim, ClaimId, Event, Evidence, Invalid, NewClaim, NewEvidence, Note,
         Priority, Slug, SourceName, Stance, State, Statement, UserName, WebUrl,
     },
-    error::{Error, FieldViolation},
+    error::{Error, FieldViolations},
     fingerprint,
     storage::{ClaimFilter, QueueCounts, QueueQuery},
 };
@@ -27,6 +37,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 500;
 /// Longest accepted `request_id`.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// Most `states` a watch may filter on: one of each.
+pub const MAX_WATCH_STATES: usize = State::ALL.len();
+/// Most bytes of a client's value quoted in an error description.
+const MAX_QUOTED_BYTES: usize = 40;
 
 /// `claims/{id}`.
 pub fn claim_name(id: ClaimId) -> String {
@@ -34,9 +48,9 @@ pub fn claim_name(id: ClaimId) -> String {
 }
 
 /// Collects the problems of a request, so a client learns of all of them at
-/// once.
+/// once (the first [`FieldViolations::MAX_LISTED`], and how many more).
 #[derive(Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations(FieldViolations);
 
 impl Violations {
     pub fn check<T>(&mut self, field: &str, result: Result<T, Invalid>) -> Option<T> {
@@ -50,10 +64,21 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.to_owned(),
-            description: description.into(),
-        });
+        self.0.push(field, description);
+    }
+
+    /// Whether the repeated field at `field` has at most `max` entries. If
+    /// not, says so (with the count): the caller then leaves the entries
+    /// unexamined, so the work done stays bounded by `max`.
+    fn count_within(&mut self, field: &str, count: usize, max: usize) -> bool {
+        if count <= max {
+            return true;
+        }
+        self.add(
+            field,
+            format!("must have at most {max} entries, has {count}"),
+        );
+        false
     }
 
     /// `Ok` if nothing was wrong.
@@ -76,8 +101,11 @@ pub fn parse_claim_name(name: &str) -> Result<ClaimId, Invalid> {
     let id = name
         .strip_prefix(CLAIM_COLLECTION)
         .ok_or_else(|| Invalid(format!("must have the form {CLAIM_COLLECTION}{{claim}}")))?;
-    id.parse()
-        .map_err(|_| Invalid(format!("{id:?} is not a claim id")))
+    id.parse().map_err(|_| {
+        // Only a short prefix: the name may be as long as the request.
+        let quoted = truncated(id, MAX_QUOTED_BYTES);
+        Invalid(format!("{quoted:?} is not a claim id"))
+    })
 }
 
 /// The claim named by the request's `name` field.
@@ -103,13 +131,16 @@ fn enum_value<E: TryFrom<i32>>(value: i32) -> Result<E, Invalid> {
 fn timestamp(ts: &prost_types::Timestamp) -> Result<SystemTime, Invalid> {
     // The range of google.protobuf.Timestamp ends with 9999-12-31T23:59:59Z.
     const MAX_SECONDS: i64 = 253_402_300_799;
+    // Nanos outside 0..1e9 carry into the seconds, so the range is checked
+    // on the time meant (seconds 1, nanos -1e9 is 1970-01-01T00:00:00Z).
+    let ts = ts.normalized();
     if ts.seconds < 0 {
         return Err(Invalid("must not be before 1970".into()));
     }
     if ts.seconds > MAX_SECONDS {
         return Err(Invalid("must not be after the year 9999".into()));
     }
-    SystemTime::try_from(*ts).map_err(|e| Invalid(format!("is not a valid time: {e}")))
+    SystemTime::try_from(ts).map_err(|e| Invalid(format!("is not a valid time: {e}")))
 }
 
 pub fn to_timestamp(t: SystemTime) -> prost_types::Timestamp {
@@ -189,16 +220,14 @@ fn event_type(a: Action) -> claim_event::Type {
 /// A list of tags at `field`: at most [`NewClaim::MAX_TAGS`], each a slug,
 /// duplicates dropped, order kept.
 fn tags(v: &mut Violations, field: &str, raw: &[String]) -> Vec<Slug> {
-    if raw.len() > NewClaim::MAX_TAGS {
-        v.add(
-            field,
-            format!("must have at most {} entries", NewClaim::MAX_TAGS),
-        );
+    if !v.count_within(field, raw.len(), NewClaim::MAX_TAGS) {
+        return Vec::new();
     }
-    let mut tags: Vec<Slug> = Vec::new();
+    let mut seen = HashSet::with_capacity(raw.len());
+    let mut tags = Vec::with_capacity(raw.len());
     for (i, t) in raw.iter().enumerate() {
         if let Some(tag) = v.check(&format!("{field}[{i}]"), Slug::parse(t))
-            && !tags.contains(&tag)
+            && seen.insert(t.as_str())
         {
             tags.push(tag);
         }
@@ -220,26 +249,24 @@ pub fn new_claim(claim: Option<&pb::Claim>) -> Result<NewClaim, Error> {
         }
         Some(a) => {
             let source = v.check("claim.attribution.source", SourceName::parse(&a.source));
-            if a.relayed_from.len() > Attribution::MAX_RELAYED_FROM {
-                v.add(
-                    "claim.attribution.relayed_from",
-                    format!(
-                        "must have at most {} entries",
-                        Attribution::MAX_RELAYED_FROM
-                    ),
-                );
-            }
-            let relayed_from: Vec<_> = a
-                .relayed_from
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    v.check(
-                        &format!("claim.attribution.relayed_from[{i}]"),
-                        SourceName::parse(r),
-                    )
-                })
-                .collect();
+            let relayed_from: Vec<_> = if v.count_within(
+                "claim.attribution.relayed_from",
+                a.relayed_from.len(),
+                Attribution::MAX_RELAYED_FROM,
+            ) {
+                a.relayed_from
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        v.check(
+                            &format!("claim.attribution.relayed_from[{i}]"),
+                            SourceName::parse(r),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let url = v.check("claim.attribution.url", WebUrl::parse_optional(&a.url));
             match (source, url) {
                 (Some(source), Some(url)) => Some(Attribution {
@@ -369,15 +396,20 @@ pub fn event_filter(r: &pb::WatchClaimEventsRequest) -> Result<EventFilter, Erro
     let mut v = Violations::default();
     let story = optional_story(&mut v, "story", &r.story);
     let mut states = Vec::new();
-    for (i, s) in r.states.iter().enumerate() {
-        let field = format!("states[{i}]");
-        match v
-            .check(&field, enum_value::<claim::State>(*s))
-            .map(state_from_pb)
-        {
-            Some(Some(state)) => states.push(state),
-            Some(None) => v.add(&field, "must name a state"),
-            None => {}
+    // One of each state at most; a state named twice is harmless and kept
+    // once (among six, a list finds it as fast as a set).
+    if v.count_within("states", r.states.len(), MAX_WATCH_STATES) {
+        for (i, s) in r.states.iter().enumerate() {
+            let field = format!("states[{i}]");
+            match v
+                .check(&field, enum_value::<claim::State>(*s))
+                .map(state_from_pb)
+            {
+                Some(Some(state)) if !states.contains(&state) => states.push(state),
+                Some(Some(_)) => {}
+                Some(None) => v.add(&field, "must name a state"),
+                None => {}
+            }
         }
     }
     v.finish()?;
@@ -570,4 +602,150 @@ pub fn events_page_token(id: ClaimId, last_revision: u64) -> String {
 
 pub fn events_after(id: ClaimId, token: &str) -> Result<u64, Error> {
     Ok(decode_token::<8>(token, events_query(id))?.map_or(0, u64::from_be_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_types::Timestamp;
+
+    use super::*;
+
+    const MAX_SECONDS: i64 = 253_402_300_799;
+
+    fn at(seconds: i64, nanos: i32) -> Result<SystemTime, Invalid> {
+        timestamp(&Timestamp { seconds, nanos })
+    }
+
+    fn violations(error: Error) -> FieldViolations {
+        match error {
+            Error::Invalid(v) => v,
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+    }
+
+    fn fields(error: Error) -> Vec<String> {
+        violations(error)
+            .listed()
+            .iter()
+            .map(|v| v.field.clone())
+            .collect()
+    }
+
+    fn claim_with(tags: Vec<String>, relayed_from: Vec<String>) -> pb::Claim {
+        pb::Claim {
+            statement: "About 9,000 dock workers joined the strike".into(),
+            attribution: Some(pb::Attribution {
+                source: "Harbour Gazette".into(),
+                relayed_from,
+                url: String::new(),
+            }),
+            story: "harbour-strike".into(),
+            tags,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_last_nanosecond_of_the_year_9999_is_accepted_and_the_next_refused() {
+        assert!(at(MAX_SECONDS, 999_999_999).is_ok());
+        assert!(at(MAX_SECONDS, 1_000_000_000).is_err());
+        assert!(at(MAX_SECONDS, 1_000_000_005).is_err());
+        assert!(at(MAX_SECONDS + 1, -1).is_ok(), "normalised to MAX_SECONDS");
+        assert!(at(MAX_SECONDS, i32::MAX).is_err());
+        assert!(at(i64::MAX, i32::MAX).is_err());
+    }
+
+    #[test]
+    fn nanos_that_carry_into_1970_are_the_epoch_and_those_before_are_refused() {
+        assert_eq!(at(-1, 1_000_000_000), Ok(SystemTime::UNIX_EPOCH));
+        assert_eq!(at(1, -1_000_000_000), Ok(SystemTime::UNIX_EPOCH));
+        assert_eq!(at(0, 0), Ok(SystemTime::UNIX_EPOCH));
+        assert!(at(0, -1).is_err(), "one nanosecond before 1970");
+        assert!(at(-1, 999_999_999).is_err());
+        assert!(at(0, i32::MIN).is_err());
+        assert!(at(i64::MIN, i32::MIN).is_err());
+        assert!(at(i64::MIN, 0).is_err());
+        assert!(
+            at(2, i32::MIN).is_err(),
+            "2 s - 2.147483648 s is before 1970"
+        );
+        assert_eq!(
+            at(3, i32::MIN),
+            Ok(SystemTime::UNIX_EPOCH + std::time::Duration::new(0, 852_516_352))
+        );
+    }
+
+    #[test]
+    fn too_many_tags_are_refused_with_their_count_without_examining_them() {
+        let tags: Vec<String> = (0..150_000).map(|_| "Not A Slug".to_owned()).collect();
+        let error = new_claim(Some(&claim_with(tags, Vec::new()))).expect_err("too many");
+        let v = violations(error);
+        assert_eq!(v.unlisted(), 0);
+        assert_eq!(v.listed().len(), 1, "{v:?}");
+        assert_eq!(v.listed()[0].field, "claim.tags");
+        assert_eq!(
+            v.listed()[0].description,
+            "must have at most 20 entries, has 150000"
+        );
+    }
+
+    #[test]
+    fn duplicate_tags_are_kept_once_in_their_first_order() {
+        let tags = ["b", "a", "b", "c", "a"].map(String::from).to_vec();
+        let claim = new_claim(Some(&claim_with(tags, Vec::new()))).expect("valid");
+        let tags: Vec<&str> = claim.tags.iter().map(Slug::as_str).collect();
+        assert_eq!(tags, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn too_many_relays_are_refused_with_their_count_without_examining_them() {
+        let relays: Vec<String> = (0..1_000).map(|_| String::new()).collect();
+        let error = new_claim(Some(&claim_with(Vec::new(), relays))).expect_err("too many");
+        assert_eq!(fields(error), ["claim.attribution.relayed_from"]);
+    }
+
+    #[test]
+    fn a_watch_filters_on_at_most_one_of_each_state() {
+        let watch = |states: Vec<i32>| pb::WatchClaimEventsRequest {
+            states,
+            ..Default::default()
+        };
+        let all: Vec<i32> = State::ALL.iter().map(|s| state_to_pb(*s).into()).collect();
+        assert_eq!(event_filter(&watch(all)).expect("valid").states, State::ALL);
+        let twice = vec![claim::State::Verified.into(); 2];
+        assert_eq!(
+            event_filter(&watch(twice)).expect("valid").states,
+            [State::Verified]
+        );
+        let error = event_filter(&watch(vec![42; 400_000])).expect_err("too many");
+        let v = violations(error);
+        assert_eq!(v.listed().len(), 1, "{v:?}");
+        assert_eq!(v.listed()[0].field, "states");
+        assert_eq!(
+            v.listed()[0].description,
+            "must have at most 6 entries, has 400000"
+        );
+    }
+
+    #[test]
+    fn violations_beyond_the_cap_are_counted_not_listed() {
+        let tags = vec!["Bad Tag".to_owned(); NewClaim::MAX_TAGS];
+        let relays = vec![" ".to_owned(); Attribution::MAX_RELAYED_FROM];
+        let mut claim = claim_with(tags, relays);
+        claim.statement = String::new();
+        let v = violations(new_claim(Some(&claim)).expect_err("invalid"));
+        assert_eq!(v.listed().len(), FieldViolations::MAX_LISTED);
+        assert_eq!(
+            v.listed().len() + v.unlisted(),
+            1 + Attribution::MAX_RELAYED_FROM + NewClaim::MAX_TAGS
+        );
+    }
+
+    #[test]
+    fn an_invalid_claim_name_is_quoted_only_in_part() {
+        let name = format!("{CLAIM_COLLECTION}{}", "x".repeat(1_000_000));
+        let Invalid(description) = parse_claim_name(&name).expect_err("not an id");
+        assert!(description.len() < 100, "{description}");
+        assert!(description.ends_with("is not a claim id"), "{description}");
+    }
 }

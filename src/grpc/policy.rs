@@ -14,7 +14,7 @@ use tracing::Span;
 
 use super::{
     identity::{Authentication, Refused, Unauthenticated},
-    status::{ROLE_REQUIRED, status},
+    status::{ROLE_REQUIRED, status, truncated},
 };
 use crate::domain::Role;
 
@@ -160,17 +160,23 @@ fn role_required(path: &str, role: Role) -> Status {
 }
 
 fn no_policy(path: &str) -> Status {
+    // Any path a client makes up comes here, as long as its headers allow:
+    // only its beginning goes to the log and back.
+    let path = truncated(path, MAX_UNKNOWN_PATH_BYTES);
     tracing::warn!(
-        method = path,
+        method = %path,
         "call refused: the method has no access policy"
     );
     status(
         Code::PermissionDenied,
         "NO_POLICY",
         format!("{path} has no access policy on this server; refused"),
-        &[("method", path.to_owned())],
+        &[("method", path.into_owned())],
     )
 }
+
+/// Most bytes of an unknown method's path logged and sent back.
+const MAX_UNKNOWN_PATH_BYTES: usize = 128;
 
 #[cfg(test)]
 mod tests {
@@ -227,5 +233,21 @@ mod tests {
                 .map(|i| i.reason.as_str()),
             Some("NO_POLICY")
         );
+    }
+
+    #[test]
+    fn an_unknown_method_is_named_back_only_in_part() {
+        let policy = Policy::new(Authentication::Open);
+        let path = format!("/claimdesk.v1.ClaimService/{}", "A".repeat(10_000));
+        let mut request = http::Request::builder()
+            .uri(path.as_str())
+            .body(Body::empty())
+            .expect("a request");
+        let status = policy.admit(&mut request).expect_err("refused");
+        assert!(status.message().len() < 256, "{}", status.message());
+        let details = status.get_error_details();
+        let method = &details.error_info().expect("an ErrorInfo").metadata["method"];
+        assert!(method.len() <= MAX_UNKNOWN_PATH_BYTES, "{method}");
+        assert!(path.starts_with(method.trim_end_matches('…')));
     }
 }

@@ -13,6 +13,7 @@ use super::{
     convert,
     identity::{self, Authentication},
     pb::{self, claim_service_server::ClaimService},
+    status,
 };
 use crate::{
     desk::Desk,
@@ -49,6 +50,9 @@ impl ClaimServiceImpl {
     }
 }
 
+/// Most bytes of an invalid claim name recorded in the log.
+const MAX_LOGGED_NAME_BYTES: usize = 64;
+
 /// Runs one RPC in its own span (method, claim, result code) and turns its
 /// error into a status.
 async fn rpc<T>(
@@ -58,7 +62,16 @@ async fn rpc<T>(
 ) -> Result<Response<T>, Status> {
     let span = tracing::info_span!("rpc", method, claim = field::Empty, code = field::Empty);
     if !claim.is_empty() {
-        span.record("claim", claim);
+        // The name as the service writes it once it is valid; else only its
+        // beginning, quoted: it may be as long as the request and hold
+        // anything.
+        match convert::parse_claim_name(claim) {
+            Ok(id) => span.record("claim", convert::claim_name(id)),
+            Err(_) => span.record(
+                "claim",
+                field::debug(status::truncated(claim, MAX_LOGGED_NAME_BYTES)),
+            ),
+        };
     }
     async move {
         let started = Instant::now();

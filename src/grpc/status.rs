@@ -2,17 +2,99 @@
 //! `ErrorInfo` with an UPPER_SNAKE reason in the `claimdesk.v1` domain, and
 //! for invalid input a `BadRequest` naming each field. The match has no
 //! catch-all arm, so a new kind of error cannot go out unmapped.
+//!
+//! Every status is bounded in size whatever the request held: a status
+//! travels in HTTP/2 trailers, and clients refuse trailers beyond 8 to 16 KiB
+//! in all (tonic's, through hyper, at 16 KiB), losing the whole answer. The
+//! `grpc-message` is cut to [`MAX_MESSAGE_BYTES`] (and sent twice: once
+//! percent-encoded, once inside the details), field violations to
+//! [`FieldViolations::MAX_LISTED`] and [`MAX_VIOLATION_BYTES`] in all, then
+//! one saying how many more there were.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::convert::claim_name;
-use crate::{domain::DomainError, error::Error};
+use crate::{
+    domain::DomainError,
+    error::{Error, FieldViolations},
+};
 
 /// The `ErrorInfo.domain` of every error of the service.
 pub const ERROR_DOMAIN: &str = "claimdesk.v1";
+
+/// The longest `grpc-message` sent, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// The longest path of a field violation, in bytes (the service's own paths
+/// are far shorter).
+const MAX_FIELD_BYTES: usize = 128;
+/// The longest description of a field violation, in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 256;
+/// The field violations of one status together, in bytes; those beyond are
+/// counted with the unlisted ones.
+pub const MAX_VIOLATION_BYTES: usize = 4096;
+/// The longest value of `ErrorInfo` metadata, in bytes: room for every
+/// validated value (a request id of 128 four-byte characters).
+const MAX_METADATA_VALUE_BYTES: usize = 512;
+
+/// `text`, or its beginning cut at a character boundary with an ellipsis so
+/// that the whole is at most `max_bytes` long. For client input quoted in
+/// errors and logs, and for what the service sends in trailers.
+pub fn truncated(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    const ELLIPSIS: char = '…';
+    let mut end = max_bytes.saturating_sub(ELLIPSIS.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{ELLIPSIS}", &text[..end]))
+}
+
+/// The one place a status leaves: its message bounded.
+fn bounded(code: Code, message: &str, details: ErrorDetails) -> Status {
+    Status::with_error_details(
+        code,
+        truncated(message, MAX_MESSAGE_BYTES).into_owned(),
+        details,
+    )
+}
+
+/// The `BadRequest` of `violations`, bounded in count and size.
+fn bad_request(violations: FieldViolations) -> ErrorDetails {
+    let mut details =
+        ErrorDetails::with_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
+    let (listed, mut unlisted) = violations.into_parts();
+    let mut budget = MAX_VIOLATION_BYTES;
+    let count = listed.len();
+    for (i, v) in listed.into_iter().enumerate() {
+        let field = truncated(&v.field, MAX_FIELD_BYTES);
+        let description = truncated(&v.description, MAX_DESCRIPTION_BYTES);
+        let size = field.len() + description.len();
+        if size > budget {
+            unlisted += count - i;
+            break;
+        }
+        budget -= size;
+        details.add_bad_request_violation(field, description);
+    }
+    if unlisted > 0 {
+        // Not a field of the request: the request as a whole.
+        let fields = if unlisted == 1 {
+            "field was"
+        } else {
+            "fields were"
+        };
+        details.add_bad_request_violation(
+            "",
+            format!("{unlisted} more invalid {fields} found and not listed"),
+        );
+    }
+    details
+}
 
 /// The reason of a call refused because the caller's role does not allow
 /// it; the `role` metadata names the role that would.
@@ -28,11 +110,16 @@ pub const STORAGE_FAILED: &str = "STORAGE_FAILED";
 pub fn status(code: Code, reason: &str, message: String, metadata: &[(&str, String)]) -> Status {
     let metadata: HashMap<String, String> = metadata
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                truncated(v, MAX_METADATA_VALUE_BYTES).into_owned(),
+            )
+        })
         .collect();
-    Status::with_error_details(
+    bounded(
         code,
-        message,
+        &message,
         ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
     )
 }
@@ -42,12 +129,7 @@ impl From<Error> for Status {
         let message = error.to_string();
         match error {
             Error::Invalid(violations) => {
-                let mut details =
-                    ErrorDetails::with_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
+                bounded(Code::InvalidArgument, &message, bad_request(violations))
             }
             Error::Rule(rule) => match rule {
                 DomainError::InvalidTransition { action, state } => status(
@@ -170,4 +252,91 @@ impl From<Error> for Status {
 /// to the log only.
 pub fn internal() -> Status {
     status(Code::Internal, "INTERNAL", "internal error".to_owned(), &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FieldViolations;
+
+    fn invalid(count: usize, description: &str) -> Status {
+        let mut violations = FieldViolations::default();
+        for i in 0..count {
+            violations.push(format!("states[{i}]"), description);
+        }
+        Error::Invalid(violations).into()
+    }
+
+    #[test]
+    fn truncation_cuts_at_a_character_boundary_and_marks_the_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        let long = "é".repeat(100);
+        let cut = truncated(&long, 10);
+        assert!(cut.len() <= 10, "{cut}");
+        assert_eq!(cut, "ééé…");
+        assert_eq!(truncated("abcdef", 4), "a…");
+    }
+
+    #[test]
+    fn at_most_32_violations_are_listed_then_one_counts_the_rest() {
+        let status = invalid(400_000, "is not a known value");
+        let violations = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .clone();
+        assert_eq!(violations.len(), FieldViolations::MAX_LISTED + 1);
+        let last = violations.last().unwrap();
+        assert_eq!(last.field, "");
+        assert_eq!(
+            last.description,
+            format!(
+                "{} more invalid fields were found and not listed",
+                400_000 - FieldViolations::MAX_LISTED
+            )
+        );
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        assert!(status.message().ends_with('…'), "{}", status.message());
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_and_the_violations_stay_within_their_budget() {
+        let status = invalid(FieldViolations::MAX_LISTED, &"ü".repeat(10_000));
+        let violations = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .clone();
+        let size: usize = violations
+            .iter()
+            .map(|v| v.field.len() + v.description.len())
+            .sum();
+        assert!(size <= MAX_VIOLATION_BYTES + 100, "{size} bytes");
+        assert!(
+            violations.len() < FieldViolations::MAX_LISTED,
+            "the budget ends the list"
+        );
+        assert!(
+            violations
+                .last()
+                .unwrap()
+                .description
+                .contains("more invalid fields")
+        );
+        assert!(
+            status.details().len() < 8 * 1024,
+            "{}",
+            status.details().len()
+        );
+    }
+
+    #[test]
+    fn metadata_and_messages_of_other_errors_are_bounded() {
+        let status = Status::from(Error::RequestIdReused("r".repeat(100_000)));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        let info = status.get_error_details().error_info().unwrap().clone();
+        assert!(info.metadata["request_id"].len() <= MAX_METADATA_VALUE_BYTES);
+    }
 }

@@ -11,6 +11,7 @@ mod durability;
 mod errors;
 mod events;
 mod faults;
+mod hostile;
 mod idempotency;
 mod lifecycle;
 mod limits;

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Shows, from the system calls themselves, what claimdesk makes durable
+# before it answers:
+#
+# - a new data directory, the directory holding it and sled's `conf` file
+#   are fsynced when the store is created;
+# - every blob file (large values and nodes, under blobs/) is fsynced after
+#   its last write, and no answer leaves the server between a blob's last
+#   write and that fsync;
+# - every answer to a change follows an fsync of the database log.
+#
+# It runs the release binary under `strace -f -y`, makes changes one at a
+# time with grpcurl (claims with long evidence, so that sled writes blobs),
+# then reads the trace. Prints the figures and exits non-zero if a rule is
+# broken.
+#
+# Usage: .ci/fsync-trace.sh [path/to/claimdesk]   (needs strace, grpcurl, jq)
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BIN=${1:-target/release/claimdesk}
+ADDR=127.0.0.1:50071
+CLAIMS=${CLAIMS:-24}
+EVIDENCE_PER_CLAIM=${EVIDENCE_PER_CLAIM:-4}
+SERVICE=claimdesk.v1.ClaimService
+
+for tool in strace grpcurl jq python3; do
+    command -v "$tool" >/dev/null || {
+        echo "fsync-trace: $tool is needed" >&2
+        exit 2
+    }
+done
+[[ -x $BIN ]] || {
+    echo "fsync-trace: no binary at $BIN (cargo build --release)" >&2
+    exit 2
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/claimdesk-fsync.XXXXXX")
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The data directory does not exist yet, nor its parent: both are created.
+data="$work/new/data"
+RUST_LOG=warn strace -f -y -ttt -qq -o "$work/trace" \
+    -e trace=openat,mkdir,mkdirat,write,writev,pwrite64,sendmsg,sendto,fsync,fdatasync \
+    "$BIN" serve --listen "$ADDR" --data-dir "$data" >"$work/server.log" 2>&1 &
+server_pid=$!
+
+ready=0
+for _ in $(seq 150); do
+    if grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    sleep 0.2
+done
+[[ $ready -eq 1 ]] || {
+    cat "$work/server.log" >&2
+    echo "fsync-trace: the server did not start" >&2
+    exit 1
+}
+
+summary=$(python3 -c 'print(("The convoy route ran along the coast road. " * 90)[:3900])')
+changes=0
+for c in $(seq "$CLAIMS"); do
+    name=$(grpcurl -plaintext -H 'x-claimdesk-user: trace.editor' -d @ "$ADDR" "$SERVICE/SubmitClaim" <<JSON | jq -r .name
+{"claim": {"statement": "Convoy $c reached the port on schedule", "story": "fsync-trace",
+  "attribution": {"source": "Harbour Gazette"}}}
+JSON
+    )
+    changes=$((changes + 1))
+    for e in $(seq "$EVIDENCE_PER_CLAIM"); do
+        jq -n --arg name "$name" --arg summary "$summary" --arg source "Port Authority $e" \
+            '{name: $name, evidence: {summary: $summary, source: $source, stance: "STANCE_CONTEXT"}}' |
+            grpcurl -plaintext -H 'x-claimdesk-user: trace.checker' -d @ "$ADDR" \
+                "$SERVICE/AddEvidence" >/dev/null
+        changes=$((changes + 1))
+    done
+done
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+server_pid=
+
+python3 - "$work/trace" "$data" "$changes" <<'PY'
+import re, sys
+from collections import defaultdict
+
+trace, data, changes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+line_re = re.compile(r'^(\d+)\s+(\d+\.\d+)\s+(.*)$')
+call_re = re.compile(r'^(\w+)\((\d+)<([^>]*)>')
+unfinished = {}
+events = []  # (time, call, path) with fsync at its completion
+for raw in open(trace):
+    m = line_re.match(raw.rstrip('\n'))
+    if not m:
+        continue
+    pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    if rest.startswith('<...'):
+        started = unfinished.pop(pid, None)
+        if started and started[1] in ('fsync', 'fdatasync'):
+            events.append((t, started[1], started[2]))
+        continue
+    if rest.startswith(('mkdir', 'openat')):
+        events.append((t, rest.split('(')[0], rest))
+        continue
+    c = call_re.match(rest)
+    if not c:
+        continue
+    call, path = c.group(1), c.group(3)
+    if rest.endswith('<unfinished ...>'):
+        unfinished[pid] = (t, call, path)
+        if call in ('fsync', 'fdatasync'):
+            continue
+    events.append((t, call, path))
+
+failures = []
+def fsynced(path):
+    return [t for t, call, p in events if call in ('fsync', 'fdatasync') and p == path]
+
+# Creation: the new directory, its parent, conf.
+for what, path in (('data directory', data), ('its parent', data.rsplit('/', 1)[0]),
+                   ('conf', data + '/conf')):
+    if not fsynced(path):
+        failures.append(f'{what} ({path}) was never fsynced')
+
+# Answers: writes to TCP sockets.
+answers = [t for t, call, p in events
+           if call in ('write', 'writev', 'sendmsg', 'sendto') and p.startswith('TCP:')]
+log_syncs = fsynced(data + '/db')
+
+# Blobs.
+blob_writes = defaultdict(list)
+for t, call, p in events:
+    if '/blobs/' in p and call in ('write', 'writev', 'pwrite64'):
+        blob_writes[p].append(t)
+for path, writes in sorted(blob_writes.items()):
+    last = max(writes)
+    after = [t for t in fsynced(path) if t > last]
+    if not after:
+        failures.append(f'{path}: not fsynced after its last write')
+        continue
+    early = [t for t in answers if last < t < after[0]]
+    if early:
+        failures.append(f'{path}: {len(early)} answers left between its last write and its fsync')
+
+print(f'changes made: {changes}')
+print(f'fsyncs of the log: {len(log_syncs)} ({changes / max(len(log_syncs), 1):.2f} changes per fsync, one client at a time)')
+print(f'blob files written: {len(blob_writes)}, each fsynced after its last write before any answer')
+print(f'creation: data directory, its parent and conf fsynced')
+if not blob_writes:
+    failures.append('no blob was written: make claims larger (EVIDENCE_PER_CLAIM)')
+if failures:
+    print('FAILED:')
+    for f in failures:
+        print('  ' + f)
+    sys.exit(1)
+print('ok')
+PY
