@@ -41,7 +41,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/claimdesk-fsync.XXXXXX")
 server_pid=
 cleanup() {
     if [[ -n $server_pid ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
+        pkill -TERM -P "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
@@ -57,7 +57,7 @@ server_pid=$!
 
 ready=0
 for _ in $(seq 150); do
-    if grpcurl -plaintext -max-time 1 "$ADDR" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+    if grpcurl -plaintext -max-time 1 -d "{}" "$ADDR" grpc.health.v1.Health/Check >/dev/null 2>&1 </dev/null; then
         ready=1
         break
     fi
@@ -86,7 +86,8 @@ JSON
         changes=$((changes + 1))
     done
 done
-kill -TERM "$server_pid"
+# Stop the server itself (strace's child); strace then exits with it.
+pkill -TERM -P "$server_pid" || true
 wait "$server_pid" || true
 server_pid=
 
