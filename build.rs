@@ -37,6 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec, counting repeated fields before decoding.
+        .codec_path("crate::grpc::codec::BoundedCodec")
         .compile_fds(api)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Handlers are thin: read the caller, validate and convert, call the
 //! [`crate::desk::Desk`], convert back, map errors to statuses.
 
+pub mod codec;
 pub mod convert;
 pub mod identity;
 pub mod policy;

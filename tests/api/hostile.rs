@@ -81,8 +81,6 @@ enum Expect {
     Invalid(&'static [&'static str]),
     /// Another refusal, with its reason.
     Refused(Code, &'static str),
-    /// Success.
-    Answered,
 }
 
 impl Rpc {
@@ -113,7 +111,7 @@ impl Rpc {
         use Expect::*;
         match self {
             Rpc::SubmitClaim => Invalid(&["claim.tags"]),
-            Rpc::SubmitClaimWithEvidence => Answered,
+            Rpc::SubmitClaimWithEvidence => Invalid(&["claim.evidence"]),
             Rpc::GetClaim => Invalid(&["name"]),
             Rpc::ListClaims => Invalid(&["story", "state", "source", "assignee"]),
             Rpc::StartReview | Rpc::RenewLease => Refused(Code::Aborted, "ETAG_MISMATCH"),
@@ -182,8 +180,9 @@ async fn send(client: &mut Client, rpc: Rpc, claim: &str) -> Result<(), Status> 
                 }),
                 request_id: String::new(),
             });
-            let stored = client.submit_claim(request).await?.into_inner();
-            assert!(stored.evidence.is_empty(), "submitted evidence is ignored");
+            // Refused before it is decoded (the count of elements is read
+            // on the wire); a claim's evidence is output only anyway.
+            client.submit_claim(request).await?;
             Ok(())
         }
         Rpc::GetClaim => {
@@ -349,9 +348,6 @@ fn bounded_refusal(rpc: Rpc, status: &Status) -> Vec<String> {
 async fn send_and_check(client: &mut Client, rpc: Rpc, claim: &str) {
     let result = send(client, rpc, claim).await;
     match (rpc.expect(), result) {
-        (Expect::Answered, result) => {
-            result.unwrap_or_else(|s| panic!("{rpc:?} is answered, not {s:?}"));
-        }
         (Expect::Invalid(fields), result) => {
             let status = result.as_ref().expect_err("refused").clone();
             assert_eq!(bounded_refusal(rpc, &status), fields, "{rpc:?}");
