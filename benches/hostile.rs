@@ -195,7 +195,7 @@ fn cases(name: &str) -> Vec<Case> {
             InvalidArgument,
         ),
         case(
-            "SubmitClaim: 523,776 evidence entries (ignored)",
+            "SubmitClaim: 523,776 evidence entries (counted, not decoded)",
             "SubmitClaim",
             pb::SubmitClaimRequest {
                 claim: Some(pb::Claim {
@@ -204,7 +204,7 @@ fn cases(name: &str) -> Vec<Case> {
                 }),
                 request_id: String::new(),
             },
-            Ok,
+            InvalidArgument,
         ),
         case(
             "GetClaim: 1 MiB name",
