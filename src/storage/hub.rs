@@ -11,7 +11,7 @@
 //! more than its capacity behind learns it (`Lagged`) and is ended, instead
 //! of slowing writers or other watchers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -33,6 +33,17 @@ pub struct Hub {
     /// publishing take the same lock, so a subscriber misses nothing after
     /// the revision it is told and receives nothing before it.
     published: Mutex<(u64, broadcast::Sender<Arc<Event>>)>,
+    /// Flushes begun and ended, for readers waiting for durability.
+    flushes: Mutex<Flushes>,
+    flush_ended: Condvar,
+}
+
+#[derive(Default)]
+struct Flushes {
+    begun: u64,
+    ended: u64,
+    /// A flush failed: nothing written since can be made durable.
+    failed: bool,
 }
 
 impl Hub {
@@ -41,6 +52,46 @@ impl Hub {
         Self {
             pending: Mutex::new(Vec::new()),
             published: Mutex::new((durable_revision, broadcast::channel(CAPACITY).0)),
+            flushes: Mutex::new(Flushes::default()),
+            flush_ended: Condvar::new(),
+        }
+    }
+
+    /// A flush begins; call before [`Hub::take_pending`].
+    pub fn flush_begins(&self) {
+        lock(&self.flushes).begun += 1;
+    }
+
+    /// The flush failed; readers waiting for durability learn it.
+    pub fn flush_failed(&self) {
+        let mut flushes = lock(&self.flushes);
+        flushes.failed = true;
+        flushes.ended += 1;
+        self.flush_ended.notify_all();
+    }
+
+    /// Blocks until the write of `revision`, already committed, is durable:
+    /// until it is published, or until a flush begun after this call has
+    /// ended (it covers every write committed before it). `start_flush` must
+    /// make sure such a flush happens. `false` if a flush failed.
+    pub fn wait_durable(&self, revision: u64, start_flush: impl FnOnce()) -> bool {
+        let begun = lock(&self.flushes).begun;
+        start_flush();
+        let mut flushes = lock(&self.flushes);
+        loop {
+            if self.durable_revision() >= revision {
+                return true;
+            }
+            if flushes.failed {
+                return false;
+            }
+            if flushes.ended > begun {
+                return true;
+            }
+            flushes = self
+                .flush_ended
+                .wait(flushes)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
 
@@ -54,14 +105,21 @@ impl Hub {
         std::mem::take(&mut *lock(&self.pending))
     }
 
-    /// Publishes events a flush made durable, in revision order.
+    /// Publishes events a flush made durable, in revision order, and
+    /// tells waiting readers that the flush has ended.
     pub fn publish(&self, events: Vec<Event>) {
-        let mut published = lock(&self.published);
-        for event in events {
-            published.0 = event.revision;
-            // No receivers is fine: nobody watches.
-            let _ = published.1.send(Arc::new(event));
+        {
+            let mut published = lock(&self.published);
+            for event in events {
+                published.0 = event.revision;
+                // No receivers is fine: nobody watches.
+                let _ = published.1.send(Arc::new(event));
+            }
         }
+        // Not under `published`: a waiting reader holds `flushes` while it
+        // reads the durable revision.
+        lock(&self.flushes).ended += 1;
+        self.flush_ended.notify_all();
     }
 
     pub fn subscribe(&self) -> Subscription {
