@@ -280,17 +280,7 @@ async fn after_a_failed_fsync_writes_fail_with_storage_failed_and_health_is_not_
         .expect("a status")
         .expect("open");
     assert_eq!(next.status(), ServingStatus::NotServing);
-    for service in ["", "claimdesk.v1.ClaimService"] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.to_owned(),
-            })
-            .await
-            .expect("the health check answers")
-            .into_inner()
-            .status();
-        assert_eq!(status, ServingStatus::NotServing, "health of {service:?}");
-    }
+    assert_health(&server, ServingStatus::NotServing).await;
 
     // The disk works again, but nothing proves what the failed fsync lost:
     // writes stay refused until a restart; durable claims can still be read.

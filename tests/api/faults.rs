@@ -19,9 +19,7 @@ use claimdesk::{
 };
 use tempfile::TempDir;
 use tonic::Code;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::*;
 
@@ -200,18 +198,7 @@ fn expect_internal<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
 
 /// Checks that the health service says SERVING for the server and the API.
 async fn assert_serving(server: &TestServer) {
-    let mut health = HealthClient::new(server.channel().await);
-    for service in ["", "claimdesk.v1.ClaimService"] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.to_owned(),
-            })
-            .await
-            .expect("the health check answers")
-            .into_inner()
-            .status();
-        assert_eq!(status, ServingStatus::Serving, "health of {service:?}");
-    }
+    assert_health(server, ServingStatus::Serving).await;
 }
 
 #[tokio::test]

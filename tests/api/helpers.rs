@@ -700,3 +700,23 @@ impl ServeProcess {
             .expect("waiting for claimdesk")
     }
 }
+
+/// Checks that the health service says `expected` for the server as a whole
+/// and for the API.
+pub async fn assert_health(
+    server: &TestServer,
+    expected: tonic_health::pb::health_check_response::ServingStatus,
+) {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    for service in ["", "claimdesk.v1.ClaimService"] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("the health check answers")
+            .into_inner()
+            .status();
+        assert_eq!(status, expected, "health of {service:?}");
+    }
+}
