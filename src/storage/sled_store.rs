@@ -1213,4 +1213,41 @@ mod tests {
         };
         assert_eq!(store.list(&filter, None, limit).unwrap().items, vec![first]);
     }
+
+    /// The largest claim the limits of the API allow: every text at its
+    /// longest, in characters of four bytes, and all the evidence it may
+    /// hold. Its stored size bounds what one claim costs to read, write and
+    /// send, whatever clients do.
+    #[test]
+    fn the_largest_claim_the_limits_allow_is_stored_in_under_two_mebibytes() {
+        use crate::domain::{Evidence, MAX_EVIDENCE_PER_CLAIM, Note, Stance, WebUrl};
+
+        let wide = |n: usize| "\u{1D400}".repeat(n);
+        let url = format!("https://example.org/{}", "a".repeat(WebUrl::MAX_CHARS - 20));
+        let mut claim = claim(1);
+        claim.statement = Statement::parse(&wide(Statement::MAX_CHARS)).unwrap();
+        claim.attribution.source = SourceName::parse(&wide(SourceName::MAX_CHARS)).unwrap();
+        claim.attribution.relayed_from =
+            vec![SourceName::parse(&wide(SourceName::MAX_CHARS)).unwrap(); 20];
+        claim.attribution.url = Some(WebUrl::parse(&url).unwrap());
+        claim.tags = (0..NewClaim::MAX_TAGS)
+            .map(|i| Slug::parse(&format!("{i:0>64}")).unwrap())
+            .collect();
+        claim.verdict_note = Note::parse(&wide(Note::MAX_CHARS)).unwrap();
+        let user = UserName::parse(&"u".repeat(UserName::MAX_CHARS)).unwrap();
+        claim.evidence = (0..MAX_EVIDENCE_PER_CLAIM)
+            .map(|_| Evidence {
+                id: ulid::Ulid::from_bytes([7; 16]),
+                url: Some(WebUrl::parse(&url).unwrap()),
+                summary: Note::parse(&wide(Note::MAX_CHARS)).unwrap(),
+                source: SourceName::parse(&wide(SourceName::MAX_CHARS)).unwrap(),
+                stance: Stance::Supports,
+                added_by: user.clone(),
+                add_time: SystemTime::UNIX_EPOCH,
+            })
+            .collect();
+        let stored = ClaimRecord::from(&claim).encode().len();
+        assert!(stored > 1_900_000, "the claim is as large as allowed: {stored}");
+        assert!(stored < 2 * 1024 * 1024, "{stored} bytes");
+    }
 }
