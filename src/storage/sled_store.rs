@@ -1247,7 +1247,10 @@ mod tests {
             })
             .collect();
         let stored = ClaimRecord::from(&claim).encode().len();
-        assert!(stored > 1_900_000, "the claim is as large as allowed: {stored}");
+        assert!(
+            stored > 1_900_000,
+            "the claim is as large as allowed: {stored}"
+        );
         assert!(stored < 2 * 1024 * 1024, "{stored} bytes");
     }
 }
