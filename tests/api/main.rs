@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod hostile;
 mod idempotency;
+mod layers;
 mod lifecycle;
 mod limits;
 mod listing;

@@ -1,0 +1,154 @@
+//! The layers of ARCHITECTURE.md, checked: which source files may name
+//! which crates and modules. Reads the code (comments left out) as text.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+/// Every `.rs` file under `src/`, relative to the crate root, with its code
+/// lines (comment lines left out).
+fn sources() -> Vec<(String, Vec<String>)> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<String>)>) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .expect("a source directory")
+            .map(|e| e.expect("an entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = fs::read_to_string(&path).expect("a source file");
+                let code = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .map(str::to_owned)
+                    .collect();
+                let name = path
+                    .strip_prefix(root)
+                    .expect("under the root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((name, code));
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    walk(&root.join("src"), root, &mut out);
+    assert!(out.len() > 20, "the sources are found: {}", out.len());
+    out
+}
+
+/// Files under `prefix` whose code names any of `forbidden`, with the line.
+fn offences(prefix: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (file, lines) in sources() {
+        if !file.starts_with(prefix) {
+            continue;
+        }
+        for line in &lines {
+            for word in forbidden {
+                if names(line, word) {
+                    found.push(format!("{file}: `{word}` in {}", line.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether `line` names `word` as a path or identifier (not as part of a
+/// longer identifier, nor inside a string).
+fn names(line: &str, word: &str) -> bool {
+    let code = line.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && (word.ends_with(':') || !ident(after))
+    })
+}
+
+#[test]
+fn the_domain_does_no_io_and_knows_no_transport_storage_or_clock() {
+    let found = offences(
+        "src/domain/",
+        &[
+            "tonic",
+            "prost",
+            "sled",
+            "tokio",
+            "crate::storage",
+            "crate::grpc",
+            "crate::desk",
+            "crate::server",
+            "crate::cli",
+            "crate::clock",
+            "std::fs",
+            "std::net",
+            "SystemTime::now",
+            "Instant::now",
+        ],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn only_the_storage_knows_sled() {
+    let found: Vec<_> = offences("src/", &["sled"])
+        .into_iter()
+        .filter(|o| !o.starts_with("src/storage/"))
+        .collect();
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_storage_knows_neither_protobuf_nor_the_layers_above_it() {
+    let found = offences(
+        "src/storage/",
+        &[
+            "tonic",
+            "prost",
+            "pb::",
+            "crate::grpc",
+            "crate::desk",
+            "crate::server",
+            "crate::cli",
+        ],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_desk_knows_neither_protobuf_nor_sled() {
+    let found = offences(
+        "src/desk",
+        &["tonic", "prost", "pb::", "sled", "crate::grpc", "crate::server"],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Protobuf messages are made and read in `src/grpc` and by the client
+/// commands; the server's wiring names the generated service to serve it.
+#[test]
+fn protobuf_messages_are_known_only_to_the_transport_and_the_client_commands() {
+    let allowed = ["src/grpc/", "src/cli/client", "src/server", "src/lib.rs"];
+    let found: Vec<_> = offences("src/", &["pb::", "prost"])
+        .into_iter()
+        .filter(|o| !allowed.iter().any(|a| o.starts_with(a)))
+        .collect();
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_check_finds_what_it_looks_for() {
+    assert!(names("use sled::Tree;", "sled"));
+    assert!(names("let t: sled::Db = x;", "sled"));
+    assert!(!names("let sledge = 1;", "sled"));
+    assert!(!names(r#"println!("sled");"#, "sled"));
+    assert!(names("use crate::storage::Store;", "crate::storage"));
+    assert!(names("x = pb::Claim::default();", "pb::"));
+    assert!(!offences("src/storage/", &["sled"]).is_empty());
+}
