@@ -125,7 +125,14 @@ fn the_storage_knows_neither_protobuf_nor_the_layers_above_it() {
 fn the_desk_knows_neither_protobuf_nor_sled() {
     let found = offences(
         "src/desk",
-        &["tonic", "prost", "pb::", "sled", "crate::grpc", "crate::server"],
+        &[
+            "tonic",
+            "prost",
+            "pb::",
+            "sled",
+            "crate::grpc",
+            "crate::server",
+        ],
     );
     assert!(found.is_empty(), "{found:#?}");
 }
