@@ -385,6 +385,36 @@ pub async fn withdraw(client: &mut Client, user: &str, name: &str, reason: &str)
         .into_inner()
 }
 
+pub async fn reopen(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
+    client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: name.to_owned(),
+                reason: reason.to_owned(),
+                etag: String::new(),
+            },
+            user,
+        ))
+        .await
+        .expect("ReopenClaim succeeds")
+        .into_inner()
+}
+
+pub async fn dispute(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
+    client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: name.to_owned(),
+                note: note.to_owned(),
+                etag: String::new(),
+            },
+            user,
+        ))
+        .await
+        .expect("DisputeClaim succeeds")
+        .into_inner()
+}
+
 /// Every claim matching `request`'s filters, following page tokens.
 pub async fn list_all(client: &mut Client, request: pb::ListClaimsRequest) -> Vec<Claim> {
     let mut request = request;

@@ -16,18 +16,15 @@ use std::{
     path::Path,
     process::Stdio,
     sync::{Arc, Condvar, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use claimdesk::{
-    domain::{Claim, ClaimId, Event},
+    domain::{Claim, ClaimId},
     error::Error,
     pb::{self, GetClaimRequest, SubmitClaimRequest, WatchClaimEventsRequest, claim_event},
     server::Limits,
-    storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
-        SledStore, Store, Submitted, Subscription,
-    },
+    storage::Store,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -42,6 +39,7 @@ use tonic_health::pb::{
 };
 
 use crate::helpers::*;
+use crate::intercept::{Intercept, Intercepted};
 
 /// Bounds waits for events; not delays. Generous: the suite runs many
 /// servers at once on small machines.
@@ -139,73 +137,15 @@ impl Drop for Closed {
     }
 }
 
-/// The real sled store; `get` goes through a [`Gate`].
+/// Makes the real sled store's `get` go through a [`Gate`].
 struct GatedStore {
-    inner: SledStore,
     gate: Arc<Gate>,
 }
 
-impl Store for GatedStore {
-    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
-        self.inner.submit(claim, request)
-    }
-
-    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+impl Intercept for GatedStore {
+    fn get(&self, inner: &dyn Store, id: ClaimId) -> Result<Option<Claim>, Error> {
         self.gate.pass();
-        self.inner.get(id)
-    }
-
-    fn list(
-        &self,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: PageLimit,
-    ) -> Result<Page<Claim>, Error> {
-        self.inner.list(filter, after, limit)
-    }
-
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
-        self.inner.update(id, change)
-    }
-
-    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
-        self.inner.events(id, after, limit)
-    }
-
-    fn durable(&self) -> Durable {
-        self.inner.durable()
-    }
-
-    fn take_next(
-        &self,
-        query: &QueueQuery,
-        change: Change<'_>,
-    ) -> Result<Option<(Claim, Event)>, Error> {
-        self.inner.take_next(query, change)
-    }
-
-    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
-        self.inner.leases_due(now, limit)
-    }
-
-    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
-        self.inner.next_lease_expiry()
-    }
-
-    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
-        self.inner.queue_stats(story, now)
-    }
-
-    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
-        self.inner.events_since(after, up_to, limit)
-    }
-
-    fn subscribe(&self) -> Subscription {
-        self.inner.subscribe()
-    }
-
-    fn durable_revision(&self) -> u64 {
-        self.inner.durable_revision()
+        inner.get(id)
     }
 }
 
@@ -214,9 +154,9 @@ impl Store for GatedStore {
 async fn gated_server(limits: Limits) -> (TestServer, Arc<Gate>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let gate = Gate::new();
-    let store = GatedStore {
+    let store = Intercepted {
         inner: open_sled_store(dir.path()).await,
-        gate: gate.clone(),
+        hooks: GatedStore { gate: gate.clone() },
     };
     let server = TestServer::spawn_with_store_and_limits(Arc::new(store), limits).await;
     (server, gate, dir)
