@@ -65,16 +65,6 @@ async fn health_check(channel: tonic::transport::Channel, service: &str) -> Serv
         .status()
 }
 
-fn submit_request(claim: pb::Claim) -> tonic::Request<SubmitClaimRequest> {
-    as_user(
-        SubmitClaimRequest {
-            claim: Some(claim),
-            request_id: String::new(),
-        },
-        "ed.morgan",
-    )
-}
-
 // ---------------------------------------------------------------------------
 // A store whose reads can be held up.
 
@@ -175,7 +165,7 @@ async fn an_oversized_submit_claim_fails_with_resource_exhausted_and_the_server_
     let result = within(
         "the oversized SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(huge)),
+        client.submit_claim(submit_request("ed.morgan", huge)),
     )
     .await;
     let (status, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
@@ -224,7 +214,7 @@ async fn a_request_just_under_the_size_limit_is_read_and_judged_on_its_content()
     let result = within(
         "the long SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(long)),
+        client.submit_claim(submit_request("ed.morgan", long)),
     )
     .await;
     expect_invalid_fields(result, &["claim.statement"]);
@@ -246,7 +236,7 @@ async fn a_lower_configured_request_limit_is_enforced_and_named_in_the_error() {
     let result = within(
         "the big SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(big)),
+        client.submit_claim(submit_request("ed.morgan", big)),
     )
     .await;
     let (_, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
