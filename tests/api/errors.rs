@@ -10,17 +10,6 @@ use tonic::{Code, Request, metadata::MetadataValue};
 
 use crate::helpers::*;
 
-/// A SubmitClaim request for `claim` by maria.
-fn submit_request(claim: Claim) -> Request<pb::SubmitClaimRequest> {
-    as_user(
-        pb::SubmitClaimRequest {
-            claim: Some(claim),
-            request_id: String::new(),
-        },
-        "maria",
-    )
-}
-
 /// Fails the test if anything but the etag-relevant content of the claim
 /// changed: the claim is read back and compared whole.
 async fn assert_unchanged(client: &mut Client, before: &Claim) {
@@ -40,12 +29,15 @@ async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
     let mut client = server.client().await;
 
     let result = client
-        .submit_claim(submit_request(Claim {
-            statement: "   ".to_owned(),
-            attribution: Some(Attribution::default()),
-            story: String::new(),
-            ..Default::default()
-        }))
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                statement: "   ".to_owned(),
+                attribution: Some(Attribution::default()),
+                story: String::new(),
+                ..Default::default()
+            },
+        ))
         .await;
 
     expect_invalid_fields(
@@ -72,10 +64,13 @@ async fn a_submission_needs_a_claim_and_an_attribution() {
     expect_invalid_fields(no_claim, &["claim"]);
 
     let no_attribution = client
-        .submit_claim(submit_request(Claim {
-            attribution: None,
-            ..harbour_claim()
-        }))
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                attribution: None,
+                ..harbour_claim()
+            },
+        ))
         .await;
     expect_invalid_fields(no_attribution, &["claim.attribution"]);
 
@@ -88,23 +83,29 @@ async fn bad_tags_are_named_by_their_position() {
     let mut client = server.client().await;
 
     let result = client
-        .submit_claim(submit_request(Claim {
-            tags: vec![
-                "Labour".to_owned(),
-                "ports".to_owned(),
-                "dock strike".to_owned(),
-                String::new(),
-            ],
-            ..harbour_claim()
-        }))
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                tags: vec![
+                    "Labour".to_owned(),
+                    "ports".to_owned(),
+                    "dock strike".to_owned(),
+                    String::new(),
+                ],
+                ..harbour_claim()
+            },
+        ))
         .await;
     expect_invalid_fields(result, &["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"]);
 
     let too_many = client
-        .submit_claim(submit_request(Claim {
-            tags: (0..21).map(|i| format!("tag-{i}")).collect(),
-            ..harbour_claim()
-        }))
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                tags: (0..21).map(|i| format!("tag-{i}")).collect(),
+                ..harbour_claim()
+            },
+        ))
         .await;
     expect_invalid_fields(too_many, &["claim.tags"]);
 
@@ -204,7 +205,7 @@ async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
         ),
     ];
     for (claim, field) in cases {
-        let result = client.submit_claim(submit_request(claim)).await;
+        let result = client.submit_claim(submit_request("maria", claim)).await;
         expect_invalid_fields(result, &[field]);
     }
     assert!(
@@ -1041,20 +1042,6 @@ async fn reviewed_with(client: &mut Client, evidence: Vec<pb::Evidence>) -> Clai
         claim = add_evidence(client, "tomas", &submitted.name, e).await;
     }
     claim
-}
-
-async fn verify_result(client: &mut Client, name: &str) -> Result<pb::Claim, tonic::Status> {
-    client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.to_owned(),
-                note: "Checked".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await
-        .map(|r| r.into_inner())
 }
 
 #[tokio::test]

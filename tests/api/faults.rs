@@ -13,8 +13,8 @@ use claimdesk::{
     error::{Error, StorageError},
     pb::{self, ListClaimEventsRequest, ListClaimsRequest, claim},
     storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
-        SledStore, Store, Submitted, Subscription,
+        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store,
+        Submitted,
     },
 };
 use tempfile::TempDir;
@@ -22,6 +22,7 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::*;
+use crate::intercept::{Intercept, Intercepted};
 
 /// The cause of injected storage failures, which clients must not see.
 const CAUSE: &str = "disk on fire";
@@ -55,32 +56,37 @@ fn injected() -> Error {
     Error::Storage(StorageError::new("injected", CAUSE))
 }
 
-/// The real sled store, with faults injected on demand.
+/// Faults injected into the real sled store on demand.
 struct FaultyStore {
-    inner: SledStore,
     faults: Arc<Faults>,
 }
 
-impl Store for FaultyStore {
-    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+impl Intercept for FaultyStore {
+    fn submit(
+        &self,
+        inner: &dyn Store,
+        claim: Claim,
+        request: Option<&RequestKey>,
+    ) -> Result<Submitted, Error> {
         if Faults::on(&self.faults.fail_writes) {
             return Err(injected());
         }
-        self.inner.submit(claim, request)
+        inner.submit(claim, request)
     }
 
-    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+    fn get(&self, inner: &dyn Store, id: ClaimId) -> Result<Option<Claim>, Error> {
         if Faults::on(&self.faults.panic_in_get) {
             panic!("injected panic while reading {id}");
         }
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }
-        self.inner.get(id)
+        inner.get(id)
     }
 
     fn list(
         &self,
+        inner: &dyn Store,
         filter: &ClaimFilter,
         after: Option<ClaimId>,
         limit: PageLimit,
@@ -88,74 +94,79 @@ impl Store for FaultyStore {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }
-        self.inner.list(filter, after, limit)
+        inner.list(filter, after, limit)
     }
 
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
+    fn update(
+        &self,
+        inner: &dyn Store,
+        id: ClaimId,
+        change: Change<'_>,
+    ) -> Result<(Claim, Event), Error> {
         if Faults::on(&self.faults.fail_writes) {
             return Err(injected());
         }
         if Faults::on(&self.faults.panic_in_transaction) {
-            return self
-                .inner
-                .update(id, &|_claim| panic!("injected panic inside a transaction"));
+            return inner.update(id, &|_claim| panic!("injected panic inside a transaction"));
         }
-        self.inner.update(id, change)
+        inner.update(id, change)
     }
 
-    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
+    fn events(
+        &self,
+        inner: &dyn Store,
+        id: ClaimId,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page<Event>, Error> {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }
-        self.inner.events(id, after, limit)
+        inner.events(id, after, limit)
     }
 
-    fn durable(&self) -> Durable {
+    fn durable(&self, inner: &dyn Store) -> Durable {
         if Faults::on(&self.faults.panic_in_durable) {
             panic!("injected panic while waiting for durability");
         }
-        self.inner.durable()
+        inner.durable()
     }
 
     fn take_next(
         &self,
+        inner: &dyn Store,
         query: &QueueQuery,
         change: Change<'_>,
     ) -> Result<Option<(Claim, Event)>, Error> {
         if Faults::on(&self.faults.fail_writes) {
             return Err(injected());
         }
-        self.inner.take_next(query, change)
+        inner.take_next(query, change)
     }
 
-    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
-        self.inner.leases_due(now, limit)
-    }
-
-    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
-        self.inner.next_lease_expiry()
-    }
-
-    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
+    fn queue_stats(
+        &self,
+        inner: &dyn Store,
+        story: Option<&str>,
+        now: SystemTime,
+    ) -> Result<QueueCounts, Error> {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }
-        self.inner.queue_stats(story, now)
+        inner.queue_stats(story, now)
     }
 
-    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
+    fn events_since(
+        &self,
+        inner: &dyn Store,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, Error> {
         if Faults::on(&self.faults.fail_reads) {
             return Err(injected());
         }
-        self.inner.events_since(after, up_to, limit)
-    }
-
-    fn subscribe(&self) -> Subscription {
-        self.inner.subscribe()
-    }
-
-    fn durable_revision(&self) -> u64 {
-        self.inner.durable_revision()
+        inner.events_since(after, up_to, limit)
     }
 }
 
@@ -164,9 +175,11 @@ impl Store for FaultyStore {
 async fn faulty_server() -> (TestServer, Arc<Faults>, TempDir) {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let faults = Arc::new(Faults::default());
-    let store = FaultyStore {
+    let store = Intercepted {
         inner: open_sled_store(dir.path()).await,
-        faults: faults.clone(),
+        hooks: FaultyStore {
+            faults: faults.clone(),
+        },
     };
     let server = TestServer::spawn_with_store(Arc::new(store)).await;
     (server, faults, dir)

@@ -302,15 +302,20 @@ pub fn evidence(source: &str, stance: evidence::Stance, summary: &str) -> Eviden
 // ---------------------------------------------------------------------------
 // Short forms of the calls most tests make; each panics on failure.
 
+/// A SubmitClaim request for `claim` by `user`, without a request id.
+pub fn submit_request(user: &str, claim: Claim) -> Request<pb::SubmitClaimRequest> {
+    as_user(
+        pb::SubmitClaimRequest {
+            claim: Some(claim),
+            request_id: String::new(),
+        },
+        user,
+    )
+}
+
 pub async fn submit(client: &mut Client, user: &str, claim: Claim) -> Claim {
     client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(claim),
-                request_id: String::new(),
-            },
-            user,
-        ))
+        .submit_claim(submit_request(user, claim))
         .await
         .expect("SubmitClaim succeeds")
         .into_inner()
@@ -370,6 +375,22 @@ pub async fn verify(client: &mut Client, user: &str, name: &str, note: &str) -> 
         .into_inner()
 }
 
+/// VerifyClaim of `name` by tomas, noting "Checked", with whatever it
+/// answers.
+pub async fn verify_result(client: &mut Client, name: &str) -> Result<pb::Claim, tonic::Status> {
+    client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: name.to_owned(),
+                note: "Checked".to_owned(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
 pub async fn withdraw(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
     client
         .withdraw_claim(as_user(
@@ -382,6 +403,36 @@ pub async fn withdraw(client: &mut Client, user: &str, name: &str, reason: &str)
         ))
         .await
         .expect("WithdrawClaim succeeds")
+        .into_inner()
+}
+
+pub async fn reopen(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
+    client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: name.to_owned(),
+                reason: reason.to_owned(),
+                etag: String::new(),
+            },
+            user,
+        ))
+        .await
+        .expect("ReopenClaim succeeds")
+        .into_inner()
+}
+
+pub async fn dispute(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
+    client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: name.to_owned(),
+                note: note.to_owned(),
+                etag: String::new(),
+            },
+            user,
+        ))
+        .await
+        .expect("DisputeClaim succeeds")
         .into_inner()
 }
 

@@ -16,18 +16,15 @@ use std::{
     path::Path,
     process::Stdio,
     sync::{Arc, Condvar, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use claimdesk::{
-    domain::{Claim, ClaimId, Event},
+    domain::{Claim, ClaimId},
     error::Error,
     pb::{self, GetClaimRequest, SubmitClaimRequest, WatchClaimEventsRequest, claim_event},
     server::Limits,
-    storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
-        SledStore, Store, Submitted, Subscription,
-    },
+    storage::Store,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -42,6 +39,7 @@ use tonic_health::pb::{
 };
 
 use crate::helpers::*;
+use crate::intercept::{Intercept, Intercepted};
 
 /// Bounds waits for events; not delays. Generous: the suite runs many
 /// servers at once on small machines.
@@ -65,16 +63,6 @@ async fn health_check(channel: tonic::transport::Channel, service: &str) -> Serv
         .expect("health Check succeeds")
         .into_inner()
         .status()
-}
-
-fn submit_request(claim: pb::Claim) -> tonic::Request<SubmitClaimRequest> {
-    as_user(
-        SubmitClaimRequest {
-            claim: Some(claim),
-            request_id: String::new(),
-        },
-        "ed.morgan",
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -139,73 +127,15 @@ impl Drop for Closed {
     }
 }
 
-/// The real sled store; `get` goes through a [`Gate`].
+/// Makes the real sled store's `get` go through a [`Gate`].
 struct GatedStore {
-    inner: SledStore,
     gate: Arc<Gate>,
 }
 
-impl Store for GatedStore {
-    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
-        self.inner.submit(claim, request)
-    }
-
-    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+impl Intercept for GatedStore {
+    fn get(&self, inner: &dyn Store, id: ClaimId) -> Result<Option<Claim>, Error> {
         self.gate.pass();
-        self.inner.get(id)
-    }
-
-    fn list(
-        &self,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: PageLimit,
-    ) -> Result<Page<Claim>, Error> {
-        self.inner.list(filter, after, limit)
-    }
-
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
-        self.inner.update(id, change)
-    }
-
-    fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
-        self.inner.events(id, after, limit)
-    }
-
-    fn durable(&self) -> Durable {
-        self.inner.durable()
-    }
-
-    fn take_next(
-        &self,
-        query: &QueueQuery,
-        change: Change<'_>,
-    ) -> Result<Option<(Claim, Event)>, Error> {
-        self.inner.take_next(query, change)
-    }
-
-    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
-        self.inner.leases_due(now, limit)
-    }
-
-    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
-        self.inner.next_lease_expiry()
-    }
-
-    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
-        self.inner.queue_stats(story, now)
-    }
-
-    fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
-        self.inner.events_since(after, up_to, limit)
-    }
-
-    fn subscribe(&self) -> Subscription {
-        self.inner.subscribe()
-    }
-
-    fn durable_revision(&self) -> u64 {
-        self.inner.durable_revision()
+        inner.get(id)
     }
 }
 
@@ -214,9 +144,9 @@ impl Store for GatedStore {
 async fn gated_server(limits: Limits) -> (TestServer, Arc<Gate>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let gate = Gate::new();
-    let store = GatedStore {
+    let store = Intercepted {
         inner: open_sled_store(dir.path()).await,
-        gate: gate.clone(),
+        hooks: GatedStore { gate: gate.clone() },
     };
     let server = TestServer::spawn_with_store_and_limits(Arc::new(store), limits).await;
     (server, gate, dir)
@@ -235,7 +165,7 @@ async fn an_oversized_submit_claim_fails_with_resource_exhausted_and_the_server_
     let result = within(
         "the oversized SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(huge)),
+        client.submit_claim(submit_request("ed.morgan", huge)),
     )
     .await;
     let (status, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
@@ -284,7 +214,7 @@ async fn a_request_just_under_the_size_limit_is_read_and_judged_on_its_content()
     let result = within(
         "the long SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(long)),
+        client.submit_claim(submit_request("ed.morgan", long)),
     )
     .await;
     expect_invalid_fields(result, &["claim.statement"]);
@@ -306,7 +236,7 @@ async fn a_lower_configured_request_limit_is_enforced_and_named_in_the_error() {
     let result = within(
         "the big SubmitClaim",
         WAIT,
-        client.submit_claim(submit_request(big)),
+        client.submit_claim(submit_request("ed.morgan", big)),
     )
     .await;
     let (_, details) = expect_error(result, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod helpers;
+mod intercept;
 mod process;
 
 mod durability;

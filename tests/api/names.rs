@@ -40,20 +40,6 @@ async fn in_review_supported_by(client: &mut Client, source: &str) -> pb::Claim 
     .await
 }
 
-async fn verify_result(client: &mut Client, name: &str) -> Result<pb::Claim, tonic::Status> {
-    client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.to_owned(),
-                note: "Checked".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
 /// Verifying `claim` is refused for want of independent evidence, and the
 /// claim stays as it was.
 async fn assert_not_verifiable(client: &mut Client, claim: &pb::Claim, spelling: &str) {

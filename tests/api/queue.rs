@@ -21,16 +21,14 @@ use claimdesk::{
     },
     error::{Error, StorageError},
     pb::{self, Attribution, Claim, claim, claim_event, evidence},
-    storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
-        SledStore, Store, Submitted, Subscription,
-    },
+    storage::{Change, QueueCounts, QueueQuery, Store},
 };
 use tempfile::TempDir;
 use tokio::{sync::Notify, task::JoinSet};
 use tonic::{Code, Status};
 
 use crate::helpers::*;
+use crate::intercept::{Intercept, Intercepted};
 
 /// The lease of a server started with the default desk configuration.
 const LEASE: Duration = DeskConfig::DEFAULT_LEASE;
@@ -178,21 +176,6 @@ async fn release(client: &mut Client, user: &str, name: &str) -> Claim {
         .into_inner()
 }
 
-async fn dispute(client: &mut Client, user: &str, name: &str) -> Claim {
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.to_owned(),
-                note: "the harbour master's log contradicts it".to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("DisputeClaim succeeds")
-        .into_inner()
-}
-
 async fn mark_inconclusive(client: &mut Client, user: &str, name: &str) -> Claim {
     client
         .mark_claim_inconclusive(as_user(
@@ -208,20 +191,11 @@ async fn mark_inconclusive(client: &mut Client, user: &str, name: &str) -> Claim
         .into_inner()
 }
 
-async fn reopen(client: &mut Client, user: &str, name: &str) -> Claim {
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.to_owned(),
-                reason: "a second log book turned up".to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("ReopenClaim succeeds")
-        .into_inner()
-}
+/// The note of the claims these tests dispute.
+const DISPUTE_NOTE: &str = "the harbour master's log contradicts it";
+
+/// The reason the claims these tests reopen are reopened for.
+const REOPEN_REASON: &str = "a second log book turned up";
 
 /// Evidence that independently supports a claim attributed to the
 /// Lakeside Herald.
@@ -1137,7 +1111,7 @@ async fn releasing_ruling_on_or_withdrawing_a_claim_ends_its_lease() {
     .await;
     assert_eq!(verified.state(), claim::State::Verified);
     assert_eq!(verified.lease_expire_time, None, "a ruling ends the lease");
-    let reopened = reopen(&mut client, "editor-ines", to_rule).await;
+    let reopened = reopen(&mut client, "editor-ines", to_rule, REOPEN_REASON).await;
     assert_eq!(reopened.lease_expire_time, None);
     start_review(&mut client, "checker-lena", to_rule).await;
     let inconclusive = mark_inconclusive(&mut client, "checker-lena", to_rule).await;
@@ -1148,7 +1122,7 @@ async fn releasing_ruling_on_or_withdrawing_a_claim_ends_its_lease() {
 
     start_review(&mut client, "checker-kofi", to_dispute).await;
     add_evidence(&mut client, "checker-kofi", to_dispute, refuting()).await;
-    let disputed = dispute(&mut client, "checker-kofi", to_dispute).await;
+    let disputed = dispute(&mut client, "checker-kofi", to_dispute, DISPUTE_NOTE).await;
     assert_eq!(disputed.lease_expire_time, None, "a ruling ends the lease");
 
     start_review(&mut client, "checker-kofi", to_withdraw).await;
@@ -1567,19 +1541,20 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
 /// The real store, counting the sweeper's passes (each begins by looking
 /// for due leases) and failing every update while `fail_updates` is on.
 struct SweptStore {
-    inner: SledStore,
     fail_updates: AtomicBool,
     passes: AtomicUsize,
     pass_started: Notify,
 }
 
 impl SweptStore {
-    async fn open(dir: &std::path::Path) -> Arc<Self> {
-        Arc::new(Self {
+    async fn open(dir: &std::path::Path) -> Arc<Intercepted<Self>> {
+        Arc::new(Intercepted {
             inner: open_sled_store(dir).await,
-            fail_updates: AtomicBool::new(false),
-            passes: AtomicUsize::new(0),
-            pass_started: Notify::new(),
+            hooks: Self {
+                fail_updates: AtomicBool::new(false),
+                passes: AtomicUsize::new(0),
+                pass_started: Notify::new(),
+            },
         })
     }
 
@@ -1591,30 +1566,10 @@ impl SweptStore {
     }
 }
 
-impl Store for SweptStore {
-    fn submit(
-        &self,
-        claim: domain::Claim,
-        request: Option<&RequestKey>,
-    ) -> Result<Submitted, Error> {
-        self.inner.submit(claim, request)
-    }
-
-    fn get(&self, id: ClaimId) -> Result<Option<domain::Claim>, Error> {
-        self.inner.get(id)
-    }
-
-    fn list(
-        &self,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: PageLimit,
-    ) -> Result<Page<domain::Claim>, Error> {
-        self.inner.list(filter, after, limit)
-    }
-
+impl Intercept for SweptStore {
     fn update(
         &self,
+        inner: &dyn Store,
         id: ClaimId,
         change: Change<'_>,
     ) -> Result<(domain::Claim, domain::Event), Error> {
@@ -1624,59 +1579,18 @@ impl Store for SweptStore {
                 "the disk is read-only",
             )));
         }
-        self.inner.update(id, change)
+        inner.update(id, change)
     }
 
-    fn events(
+    fn leases_due(
         &self,
-        id: ClaimId,
-        after: u64,
-        limit: PageLimit,
-    ) -> Result<Page<domain::Event>, Error> {
-        self.inner.events(id, after, limit)
-    }
-
-    fn durable(&self) -> Durable {
-        self.inner.durable()
-    }
-
-    fn take_next(
-        &self,
-        query: &QueueQuery,
-        change: Change<'_>,
-    ) -> Result<Option<(domain::Claim, domain::Event)>, Error> {
-        self.inner.take_next(query, change)
-    }
-
-    fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
+        inner: &dyn Store,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<ClaimId>, Error> {
         self.passes.fetch_add(1, Ordering::SeqCst);
         self.pass_started.notify_one();
-        self.inner.leases_due(now, limit)
-    }
-
-    fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
-        self.inner.next_lease_expiry()
-    }
-
-    fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
-        self.inner.queue_stats(story, now)
-    }
-
-    fn events_since(
-        &self,
-        after: u64,
-        up_to: u64,
-        limit: usize,
-    ) -> Result<Vec<domain::Event>, Error> {
-        self.inner.events_since(after, up_to, limit)
-    }
-
-    fn subscribe(&self) -> Subscription {
-        self.inner.subscribe()
-    }
-
-    fn durable_revision(&self) -> u64 {
-        self.inner.durable_revision()
+        inner.leases_due(now, limit)
     }
 }
 
@@ -1812,11 +1726,11 @@ async fn the_sweeper_does_not_spin_while_storage_refuses_to_expire_leases() {
         .expect("the claim is taken");
     let expires = taken.lease.expect("a lease").expires;
 
-    store.fail_updates.store(true, Ordering::SeqCst);
+    store.hooks.fail_updates.store(true, Ordering::SeqCst);
     let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
     // One pass at start, one when the lease runs out (it fails), then
     // retries: 18 of them must not all happen in the same instant.
-    store.wait_for_passes(20).await;
+    store.hooks.wait_for_passes(20).await;
     let retried_for = desk.now().duration_since(expires).unwrap_or_default();
     assert!(
         retried_for >= Duration::from_secs(5),
@@ -2146,7 +2060,7 @@ async fn overdue_counts_only_unverified_and_in_review_claims_past_their_deadline
     let stats = queue_stats(&mut client, FERRY_STORY).await;
     assert_eq!(stats.overdue_count, 2, "{stats:?}");
 
-    reopen(&mut client, "editor-ines", &late_verified).await;
+    reopen(&mut client, "editor-ines", &late_verified, REOPEN_REASON).await;
     assert_eq!(
         queue_stats(&mut client, "").await.overdue_count,
         3,
@@ -2252,7 +2166,7 @@ async fn queue_stats_follow_every_transition() {
         "verifying c",
     )
     .await;
-    reopen(client, "editor-ines", &c.name).await;
+    reopen(client, "editor-ines", &c.name, REOPEN_REASON).await;
     check(
         client,
         [4, 1, 0, 0, 0, 0],
@@ -2282,7 +2196,7 @@ async fn queue_stats_follow_every_transition() {
 
     assert_eq!(take(client, "checker-kofi").await.name, c.name);
     add_evidence(client, "checker-kofi", &c.name, refuting()).await;
-    dispute(client, "checker-kofi", &c.name).await;
+    dispute(client, "checker-kofi", &c.name, DISPUTE_NOTE).await;
     check(
         client,
         [2, 0, 0, 1, 0, 2],

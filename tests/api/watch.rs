@@ -11,8 +11,8 @@ use std::{ops::RangeInclusive, time::Duration};
 use claimdesk::{
     desk::WATCH_BUFFER,
     pb::{
-        self, Attribution, Claim, ClaimEvent, WatchClaimEventsRequest, claim::State,
-        claim_event::Type, claim_service_client::ClaimServiceClient, evidence,
+        Attribution, Claim, ClaimEvent, WatchClaimEventsRequest, claim::State, claim_event::Type,
+        claim_service_client::ClaimServiceClient, evidence,
     },
     server,
 };
@@ -133,36 +133,6 @@ async fn histories(client: &mut Client, claims: &[&str]) -> Vec<ClaimEvent> {
 
 // ---------------------------------------------------------------------------
 // Changes the shared helpers do not cover; each panics on failure.
-
-async fn reopen(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("ReopenClaim succeeds")
-        .into_inner()
-}
-
-async fn dispute(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("DisputeClaim succeeds")
-        .into_inner()
-}
 
 /// Takes `name` for review as `checker`, attaches independent supporting
 /// evidence and rules it verified: four events.
