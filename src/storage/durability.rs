@@ -14,10 +14,16 @@
 //! After a failed fsync the kernel may have dropped the dirty pages, so a
 //! later success would prove nothing: the store stays failed until it is
 //! reopened.
+//!
+//! [`Flusher`] is that flush plus fsync for sled's files; the committer runs
+//! it.
 
 use std::{
+    collections::HashMap,
+    fs::File,
+    path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
         mpsc,
     },
@@ -131,6 +137,113 @@ impl Committer {
             let _ = queue.send(tx);
         }
         Durable(rx)
+    }
+}
+
+/// Creates the data directory if it is missing, and makes its creation
+/// durable: an fsync of each new directory and of the existing directory
+/// that holds the first of them, so a crash cannot lose the directory under
+/// data acknowledged later.
+pub(super) fn create_dir_durably(path: &Path) -> std::io::Result<()> {
+    // The directories to create, deepest first, and the one that exists.
+    let mut missing = Vec::new();
+    let mut existing = path;
+    while !existing.exists() {
+        missing.push(existing);
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path)?;
+    for dir in missing.into_iter().chain([existing]) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Makes sled's written data durable: `flush` (write out the buffers), then
+/// `fsync` of the log file and of the blob files (large values and nodes
+/// live in files of their own under `blobs/`, written once, never fsynced
+/// by sled).
+///
+/// A blob is written in full before the log entry that points to it can be
+/// flushed, so after `flush` every blob that flush made reachable is
+/// complete. Blobs of writes still running may be caught half-written: a
+/// blob counts as synced only at the length it had when it was fsynced, and
+/// is fsynced again if it has grown since.
+pub(super) struct Flusher {
+    db: sled::Db,
+    log: File,
+    blobs_dir: PathBuf,
+    synced_blobs: Mutex<HashMap<std::ffi::OsString, u64>>,
+}
+
+impl Flusher {
+    pub(super) fn new(db: sled::Db, path: &Path) -> std::io::Result<Self> {
+        let log = File::open(path.join("db"))?;
+        // sled writes its configuration once, at creation, and never
+        // fsyncs it; a store whose `conf` is lost cannot be opened.
+        File::open(path.join("conf"))?.sync_all()?;
+        // The directory entries of the files sled created must be durable too.
+        File::open(path)?.sync_all()?;
+        Ok(Self {
+            db,
+            log,
+            blobs_dir: path.join("blobs"),
+            synced_blobs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush().map_err(|e| StorageError::new("flush", e))?;
+        self.sync_blobs()
+            .map_err(|e| StorageError::new("fsync blobs", e))?;
+        self.log
+            .sync_all()
+            .map_err(|e| StorageError::new("fsync log", e))
+    }
+
+    /// Fsyncs every blob that is new or has grown since its last fsync, then
+    /// the directory if a blob was added.
+    fn sync_blobs(&self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.blobs_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut present = HashMap::new();
+        let mut added = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            // sled removes blobs it no longer needs, at any moment.
+            let file = match File::open(entry.path()) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // The length before the fsync: what the fsync covers at least.
+            let len = file.metadata()?.len();
+            let known = synced.get(&name).copied();
+            if known != Some(len) {
+                file.sync_all()?;
+                added |= known.is_none();
+            }
+            present.insert(name, len);
+        }
+        if added {
+            File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
     }
 }
 
