@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use crate::error::Error;
+use crate::{auth::TokensFileError, error::Error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -21,6 +21,11 @@ pub enum StartError {
          unauthenticated callers on the network anyway"
     )]
     AnonymousOnNetwork { addr: SocketAddr },
+    #[error(transparent)]
+    Tokens(#[from] TokensFileError),
+    /// The SIGHUP handler that reloads the tokens file cannot be installed.
+    #[error(transparent)]
+    Hangup(std::io::Error),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -20,14 +20,16 @@
 //! The parts, one file each: `config` ([`Config`], [`Limits`] and their
 //! defaults), `exposure` (the open-mode guard), `connections` (the
 //! connection limit), `gate` (the access policy and limits every call
-//! passes, and the panic guard), `errors` ([`StartError`], [`ServeError`]);
-//! this file builds the server and runs it until shutdown.
+//! passes, and the panic guard), `tokens` ([`authentication()`]: the
+//! tokens file, reloaded on SIGHUP), `errors` ([`StartError`],
+//! [`ServeError`]); this file builds the server and runs it until shutdown.
 
 mod config;
 mod connections;
 mod errors;
 mod exposure;
 mod gate;
+mod tokens;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -40,6 +42,7 @@ pub use self::{
     config::{Config, Limits},
     errors::{ServeError, StartError},
     exposure::{Exposure, exposure},
+    tokens::authentication,
 };
 use self::{
     connections::{Refusals, admit, report_refusals},
