@@ -4,13 +4,11 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{SignalKind, signal};
 
 use claimdesk::{
-    auth::Tokens,
     desk::DeskConfig,
     domain::Role,
-    grpc::identity::Authentication,
     server::{self, Config, Exposure, Limits, Server},
     telemetry::{self, LogFormat},
     tls::{TlsArgs, TlsConfig},
@@ -273,11 +271,7 @@ async fn serve_until_signal(
         access.tokens_file.is_some(),
         access.allow_anonymous,
     )?;
-    let tokens = access.tokens_file.map(Tokens::load).transpose()?;
-    // Installed before serving: SIGHUP's default action ends the process.
-    let hangups = signal(SignalKind::hangup())?;
-    tokio::spawn(reload_on_hangup(hangups, tokens.clone()));
-    let authentication = tokens.map_or(Authentication::Open, Authentication::Tokens);
+    let authentication = server::authentication(access.tokens_file)?;
     let mut server = Server::build(config)
         .await?
         .limits(limits)
@@ -294,33 +288,6 @@ async fn serve_until_signal(
     }
     server.run_until(shutdown_signal()).await?;
     Ok(())
-}
-
-/// Re-reads the tokens file on each SIGHUP. A file that fails to load
-/// (one listing no tokens without saying `allow_no_tokens = true` among
-/// them) is reported and the tokens in force stay.
-async fn reload_on_hangup(mut hangups: Signal, tokens: Option<Tokens>) {
-    while hangups.recv().await.is_some() {
-        let Some(tokens) = &tokens else {
-            tracing::info!("SIGHUP received; no tokens file to reload (open mode)");
-            continue;
-        };
-        let path = tokens.path().display().to_string();
-        let reloading = tokens.clone();
-        match tokio::task::spawn_blocking(move || reloading.reload()).await {
-            Ok(Ok(0)) => tracing::warn!(
-                tokens_file = path,
-                tokens = 0,
-                "tokens reloaded: none (allow_no_tokens), every call needing a token is refused"
-            ),
-            Ok(Ok(count)) => tracing::info!(tokens_file = path, tokens = count, "tokens reloaded"),
-            Ok(Err(e)) => tracing::error!(
-                tokens_file = path,
-                "tokens not reloaded, the tokens in force stay: {e}"
-            ),
-            Err(e) => tracing::error!(tokens_file = path, "tokens not reloaded: {e}"),
-        }
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,0 +1,364 @@
+//! Wiring of the server, shared by `claimdesk serve` and the tests:
+//! [`Server::build`] binds the listener and opens the store;
+//! [`Server::run_until`] serves until a shutdown signal.
+//!
+//! Shutdown sequence: the health service turns NOT_SERVING (so load
+//! balancers stop sending work), the listener closes and open connections
+//! get GOAWAY (no new RPCs), in-flight RPCs run to completion (streams that
+//! outlive the grace period are cut), then one last durable flush and the
+//! store is closed. Only then does `run_until` return.
+//!
+//! Every call passes the access policy ([`crate::grpc::policy`]) before its
+//! handler runs. Transport [`Limits`] bound what one caller can ask of the
+//! server: the size of a request message, how long a unary call runs, how
+//! many calls and streams one connection carries, how long a silent peer
+//! keeps its connection, and how many connections are open at once.
+//! [`exposure()`] decides whether `serve` may listen on an address: without
+//! tokens callers are not authenticated, so only loopback unless the
+//! operator says otherwise.
+//!
+//! The parts, one file each: `config` ([`Config`], [`Limits`] and their
+//! defaults), `exposure` (the open-mode guard), `connections` (the
+//! connection limit), `gate` (the access policy and limits every call
+//! passes, and the panic guard), `tokens` ([`authentication()`]: the
+//! tokens file, reloaded on SIGHUP), `errors` ([`StartError`],
+//! [`ServeError`]); this file builds the server and runs it until shutdown.
+
+mod config;
+mod connections;
+mod errors;
+mod exposure;
+mod gate;
+mod tokens;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, task::JoinSet};
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use self::{
+    config::{Config, Limits},
+    errors::{ServeError, StartError},
+    exposure::{Exposure, exposure},
+    tokens::authentication,
+};
+use self::{
+    connections::{Refusals, admit, report_refusals},
+    gate::{CallLimits, Gated, panic_to_status},
+};
+use crate::{
+    desk::{DEFAULT_PAGE_BYTES, Desk, DeskConfig},
+    error::Error,
+    grpc::{
+        self, ClaimServiceImpl, identity::Authentication,
+        pb::claim_service_server::ClaimServiceServer, policy::Policy,
+    },
+    storage::{SledStore, Store, StoreConfig},
+    tls::TlsConfig,
+};
+
+pub struct Server {
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    shutdown_grace: Duration,
+    desk: DeskConfig,
+    limits: Limits,
+    authentication: Authentication,
+    /// Fires when the store is gone and its directory released.
+    store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// TLS, and whether clients must present certificates; `None`:
+    /// plaintext.
+    tls: Option<TlsConfig>,
+}
+
+impl Server {
+    /// Binds `config.listen`, then opens the sled store in
+    /// `config.data_dir` (binding first: a taken port is reported before
+    /// the database is touched).
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let listener = bind(config.listen).await?;
+        let store_config = StoreConfig {
+            cache_capacity: config.cache_capacity,
+            ..StoreConfig::new(&config.data_dir)
+        };
+        let store_error = |source| StartError::Store {
+            dir: config.data_dir.clone(),
+            source,
+        };
+        let store = tokio::task::spawn_blocking(move || SledStore::open(&store_config))
+            .await
+            .map_err(|e| store_error(Error::Internal(e.to_string())))?
+            .map_err(store_error)?;
+        let store_closed = store.on_close();
+        Ok(Self {
+            listener,
+            store: Arc::new(store),
+            shutdown_grace: config.shutdown_grace,
+            desk: config.desk,
+            limits: Limits::default(),
+            authentication: Authentication::Open,
+            store_closed,
+            tls: None,
+        })
+    }
+
+    /// Serves `store`, whatever its implementation, on `listen`.
+    pub async fn with_store(listen: SocketAddr, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        Ok(Self {
+            listener: bind(listen).await?,
+            store,
+            shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
+            desk: DeskConfig::default(),
+            limits: Limits::default(),
+            authentication: Authentication::Open,
+            store_closed: None,
+            tls: None,
+        })
+    }
+
+    /// How long a shutdown waits for open calls and streams to end before
+    /// closing them.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// How the desk runs (review leases).
+    pub fn desk_config(mut self, desk: DeskConfig) -> Self {
+        self.desk = desk;
+        self
+    }
+
+    /// The transport limits (by default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How callers are known (by default [`Authentication::Open`]: callers
+    /// name themselves and act as chiefs).
+    pub fn authentication(mut self, authentication: Authentication) -> Self {
+        self.authentication = authentication;
+        self
+    }
+
+    /// Serves TLS only (mutual TLS if `tls` has a client CA) instead of
+    /// plaintext HTTP/2.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let addr = self.local_addr();
+        let limits = self.limits;
+        // Pages end early rather than near the response limit: their
+        // stored size only approximates their encoded size, and the last
+        // entry may be large.
+        let page_bytes = (limits.max_response_bytes / 2).min(DEFAULT_PAGE_BYTES);
+        let desk = Desk::new(self.store, self.desk).with_page_bytes(page_bytes);
+        let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<ClaimServiceServer<ClaimServiceImpl>>()
+            .await;
+        // A store that failed for good refuses every write until restarted:
+        // tell load balancers and orchestrators to stop sending work.
+        let failure_watch = tokio::spawn({
+            let (desk, health) = (desk.clone(), health.clone());
+            async move {
+                desk.store_failed().await;
+                tracing::error!(
+                    "storage failed: health is NOT_SERVING until the server is restarted"
+                );
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
+                    .await;
+            }
+        });
+
+        // v1 for current clients, v1alpha for grpcurl 1.8 and older tools.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let calls = CallLimits::new(&limits);
+        let policy = Policy::new(self.authentication.clone());
+        let claim_service = ClaimServiceServer::new(ClaimServiceImpl::new(
+            desk.clone(),
+            self.authentication.clone(),
+        ))
+        .max_decoding_message_size(limits.max_request_bytes)
+        .max_encoding_message_size(limits.max_response_bytes);
+        let health_service = health_service
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+        let reflection_v1 = reflection_v1
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+        let reflection_v1alpha = reflection_v1alpha
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_response_bytes);
+
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .concurrency_limit_per_connection(limits.max_calls_per_connection)
+            .http2_keepalive_interval(limits.http2_keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout));
+        if let Some(age) = limits.max_connection_age {
+            builder = builder.max_connection_age(age);
+        }
+        if let Some(grace) = limits.max_connection_age_grace {
+            builder = builder.max_connection_age_grace(grace);
+        }
+        // tonic runs the TLS handshake of each connection from the incoming
+        // stream below in a task of its own; one that fails drops only that
+        // connection.
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(tls.server_config())?;
+        }
+        TlsConfig::log_mode(self.tls.as_ref());
+
+        tracing::info!(
+            max_request_bytes = limits.max_request_bytes,
+            max_response_bytes = limits.max_response_bytes,
+            request_timeout = ?limits.request_timeout,
+            max_streams_per_connection = limits.max_streams_per_connection,
+            max_calls_per_connection = limits.max_calls_per_connection,
+            http2_keepalive_interval = ?limits.http2_keepalive_interval,
+            http2_keepalive_timeout = ?limits.http2_keepalive_timeout,
+            tcp_keepalive = ?limits.tcp_keepalive,
+            max_connection_age = ?limits.max_connection_age,
+            max_connection_age_grace = ?limits.max_connection_age_grace,
+            max_connections = limits.max_connections,
+            "transport limits"
+        );
+        match &self.authentication {
+            Authentication::Open => tracing::info!(
+                "open mode: callers name themselves in x-claimdesk-user and act as chiefs"
+            ),
+            Authentication::Tokens(tokens) if tokens.current().is_empty() => tracing::warn!(
+                tokens_file = %tokens.path().display(),
+                tokens = 0,
+                "callers authenticate with bearer tokens, but the tokens file lists none \
+                 (allow_no_tokens): every call needing a token is refused"
+            ),
+            Authentication::Tokens(tokens) => tracing::info!(
+                tokens_file = %tokens.path().display(),
+                tokens = tokens.current().len(),
+                "callers authenticate with bearer tokens"
+            ),
+        }
+        // Dropped when `run_until` returns, however it returns, which stops
+        // the reporter.
+        let mut background = JoinSet::new();
+        let refusals = Arc::new(Refusals::default());
+        let max_connections = limits.max_connections;
+        background.spawn(report_refusals(refusals.clone(), move |refused| {
+            tracing::warn!(
+                max_connections,
+                refused,
+                "connections refused: the server holds as many as --max-connections allows"
+            );
+        }));
+        tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let stopping_desk = desk.clone();
+        let serving = builder
+            .layer(CatchPanicLayer::custom(panic_to_status))
+            .add_service(Gated::new(health_service, &policy, &calls))
+            .add_service(Gated::new(reflection_v1, &policy, &calls))
+            .add_service(Gated::new(reflection_v1alpha, &policy, &calls))
+            .add_service(Gated::new(claim_service, &policy, &calls))
+            .serve_with_incoming_shutdown(
+                // Without TCP_NODELAY the tail of each response waits for the
+                // client's delayed ACK (~40 ms per call on a reused
+                // connection); tonic's own nodelay and TCP keepalive settings
+                // do not apply to a listener handed in, so set them here.
+                admit(
+                    TcpIncoming::from(self.listener)
+                        .with_nodelay(Some(true))
+                        .with_keepalive(limits.tcp_keepalive),
+                    limits.max_connections,
+                    refusals,
+                ),
+                async move {
+                    shutdown.await;
+                    tracing::info!("shutting down: finishing in-flight requests");
+                    stopping_desk.begin_shutdown();
+                    health
+                        .set_service_status("", ServingStatus::NotServing)
+                        .await;
+                    health
+                        .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
+                        .await;
+                    let _ = stopping_tx.send(());
+                },
+            );
+        // Streams that never end on their own (a health Watch, later event
+        // watchers) would hold a graceful shutdown forever: after the grace
+        // period, they are cut.
+        let grace = self.shutdown_grace;
+        let grace_over = async move {
+            match stopping.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = grace_over => tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "calls still open after the shutdown grace period; closing them"
+            ),
+        }
+
+        desk.begin_shutdown();
+        failure_watch.abort();
+        let _ = failure_watch.await;
+        if sweeper.await.is_err() {
+            tracing::error!("the lease sweeper panicked");
+        }
+        desk.flush().await.map_err(ServeError::FinalFlush)?;
+        // Closing the store joins its committer thread and releases the
+        // data directory's lock: blocking work, off the async workers.
+        tokio::task::spawn_blocking(move || drop(desk))
+            .await
+            .map_err(|e| ServeError::FinalFlush(Error::Internal(e.to_string())))?;
+        // A connection task may still hold the store for a moment after the
+        // server stopped; return only once the directory is free, so a
+        // restart or `audit verify` right after finds it unlocked.
+        if let Some(closed) = self.store_closed
+            && tokio::time::timeout(self.shutdown_grace, closed)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the store was still in use after the shutdown grace period");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
