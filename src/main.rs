@@ -10,6 +10,7 @@ use claimdesk::{
     desk::DeskConfig,
     domain::Role,
     server::{self, Config, Exposure, Limits, Server},
+    storage::StoreConfig,
     telemetry::{self, LogFormat},
     tls::{TlsArgs, TlsConfig},
 };
@@ -35,14 +36,16 @@ enum Command {
         #[arg(long, env = "CLAIMDESK_DATA_DIR", default_value = "./claimdesk-data")]
         data_dir: PathBuf,
         /// Upper bound of the database cache, in bytes.
-        #[arg(long, env = "CLAIMDESK_CACHE_BYTES", default_value_t = 1 << 30)]
+        #[arg(long, env = "CLAIMDESK_CACHE_BYTES",
+              default_value_t = StoreConfig::DEFAULT_CACHE_CAPACITY)]
         cache_bytes: u64,
         /// How long a checker holds a claim in review without acting on it,
         /// e.g. `15m`, `90s`, `1h`.
         #[arg(long, env = "CLAIMDESK_LEASE", default_value = "15m", value_parser = parse_duration)]
         lease: Duration,
         /// Seconds a shutdown waits for open calls and streams to end.
-        #[arg(long, env = "CLAIMDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+        #[arg(long, env = "CLAIMDESK_SHUTDOWN_GRACE_SECS",
+              default_value_t = Config::DEFAULT_SHUTDOWN_GRACE.as_secs())]
         shutdown_grace_secs: u64,
         /// Log format; filter with RUST_LOG (default `info`).
         #[arg(long, env = "CLAIMDESK_LOG_FORMAT", value_enum, default_value = "text")]
@@ -354,6 +357,28 @@ mod tests {
     #[test]
     fn the_defaults_of_the_flags_are_the_default_limits() {
         assert_eq!(serve_limits(&[]).expect("no flags"), Limits::default());
+    }
+
+    /// Each default is written once, as a constant; the lease is written as
+    /// text for `--help` too, which must say the same.
+    #[test]
+    fn the_defaults_of_the_flags_are_those_of_the_desk_store_and_server() {
+        let cli = Cli::try_parse_from(["claimdesk", "serve"]).expect("no flags");
+        let Command::Serve {
+            lease,
+            cache_bytes,
+            shutdown_grace_secs,
+            ..
+        } = cli.command
+        else {
+            unreachable!("serve parses as serve")
+        };
+        assert_eq!(lease, DeskConfig::DEFAULT_LEASE);
+        assert_eq!(cache_bytes, StoreConfig::DEFAULT_CACHE_CAPACITY);
+        assert_eq!(
+            shutdown_grace_secs,
+            Config::DEFAULT_SHUTDOWN_GRACE.as_secs()
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{
 /// link is broken, 2 if the store cannot be read. The store must not be in
 /// use by a server (run it on a stopped server or on a copy).
 pub fn audit_verify(data_dir: &Path) -> ExitCode {
-    if !data_dir.join("db").is_file() {
+    if !SledStore::holds_store(data_dir) {
         eprintln!("{} holds no claimdesk store", data_dir.display());
         return ExitCode::from(2);
     }

@@ -29,7 +29,7 @@ mod read;
 mod write;
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, atomic::AtomicU64},
     time::SystemTime,
 };
@@ -266,6 +266,11 @@ impl SledStore {
             );
         }
         Ok(())
+    }
+
+    /// Whether `dir` holds a store (sled's log file), without opening it.
+    pub fn holds_store(dir: &Path) -> bool {
+        dir.join("db").is_file()
     }
 
     /// Resolves once the store has been dropped and its data directory
