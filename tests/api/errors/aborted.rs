@@ -1,0 +1,279 @@
+//! ABORTED.
+
+use super::*;
+
+#[tokio::test]
+async fn a_change_with_a_stale_etag_is_aborted() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let in_review = start_review(&mut client, "tomas", &submitted.name).await;
+
+    let stale = submitted.etag.clone();
+    let results = vec![
+        client
+            .release_claim(as_user(
+                pb::ReleaseClaimRequest {
+                    name: submitted.name.clone(),
+                    etag: stale.clone(),
+                    note: String::new(),
+                },
+                "tomas",
+            ))
+            .await
+            .map(|r| r.into_inner()),
+        client
+            .add_evidence(as_user(
+                pb::AddEvidenceRequest {
+                    name: submitted.name.clone(),
+                    evidence: Some(evidence(
+                        "Port Authority",
+                        evidence::Stance::Supports,
+                        "Gate logs",
+                    )),
+                    etag: stale.clone(),
+                },
+                "tomas",
+            ))
+            .await
+            .map(|r| r.into_inner()),
+        client
+            .withdraw_claim(as_user(
+                pb::WithdrawClaimRequest {
+                    name: submitted.name.clone(),
+                    reason: "Cut".to_owned(),
+                    etag: stale.clone(),
+                },
+                "desk-editor",
+            ))
+            .await
+            .map(|r| r.into_inner()),
+        client
+            .mark_claim_inconclusive(as_user(
+                pb::MarkClaimInconclusiveRequest {
+                    name: submitted.name.clone(),
+                    note: String::new(),
+                    etag: "not-an-etag-at-all".to_owned(),
+                },
+                "tomas",
+            ))
+            .await
+            .map(|r| r.into_inner()),
+    ];
+    for result in results {
+        let (_, details) = expect_error(result, Code::Aborted, "ETAG_MISMATCH");
+        assert_eq!(
+            error_metadata(&details, "etag").as_deref(),
+            Some(in_review.etag.as_str()),
+            "the metadata gives the current etag"
+        );
+    }
+    assert_unchanged(&mut client, &in_review).await;
+
+    server.stop().await;
+}
+
+async fn start_review_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
+    client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: name.to_owned(),
+                etag: etag.to_owned(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("StartReview with the current etag succeeds")
+        .into_inner()
+}
+
+async fn add_evidence_if(
+    client: &mut Client,
+    name: &str,
+    stance: evidence::Stance,
+    etag: &str,
+) -> pb::Claim {
+    client
+        .add_evidence(as_user(
+            pb::AddEvidenceRequest {
+                name: name.to_owned(),
+                evidence: Some(evidence("Port Authority", stance, "Gate logs")),
+                etag: etag.to_owned(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("AddEvidence with the current etag succeeds")
+        .into_inner()
+}
+
+async fn reopen_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
+    client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: name.to_owned(),
+                reason: "Recheck".to_owned(),
+                etag: etag.to_owned(),
+            },
+            "desk-editor",
+        ))
+        .await
+        .expect("ReopenClaim with the current etag succeeds")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn the_current_etag_lets_every_kind_of_change_through() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let name = submitted.name.clone();
+
+    let claim = start_review_if(&mut client, &name, &submitted.etag).await;
+    let claim = client
+        .release_claim(as_user(
+            pb::ReleaseClaimRequest {
+                name: name.clone(),
+                etag: claim.etag.clone(),
+                note: String::new(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("ReleaseClaim with the current etag succeeds")
+        .into_inner();
+    let claim = add_evidence_if(&mut client, &name, evidence::Stance::Supports, &claim.etag).await;
+    let claim = start_review_if(&mut client, &name, &claim.etag).await;
+    let claim = client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: name.clone(),
+                note: String::new(),
+                etag: claim.etag.clone(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("VerifyClaim with the current etag succeeds")
+        .into_inner();
+    assert_eq!(claim.state(), claim::State::Verified);
+    let claim = reopen_if(&mut client, &name, &claim.etag).await;
+    let claim = start_review_if(&mut client, &name, &claim.etag).await;
+    let claim = add_evidence_if(&mut client, &name, evidence::Stance::Refutes, &claim.etag).await;
+    let claim = client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: name.clone(),
+                note: String::new(),
+                etag: claim.etag.clone(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("DisputeClaim with the current etag succeeds")
+        .into_inner();
+    assert_eq!(claim.state(), claim::State::Disputed);
+    let claim = reopen_if(&mut client, &name, &claim.etag).await;
+    let claim = start_review_if(&mut client, &name, &claim.etag).await;
+    let claim = client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: name.clone(),
+                note: String::new(),
+                etag: claim.etag.clone(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("MarkClaimInconclusive with the current etag succeeds")
+        .into_inner();
+    assert_eq!(claim.state(), claim::State::Inconclusive);
+    let claim = client
+        .withdraw_claim(as_user(
+            pb::WithdrawClaimRequest {
+                name: name.clone(),
+                reason: "Cut".to_owned(),
+                etag: claim.etag.clone(),
+            },
+            "desk-editor",
+        ))
+        .await
+        .expect("WithdrawClaim with the current etag succeeds")
+        .into_inner();
+    assert_eq!(claim.state(), claim::State::Withdrawn);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_etag_makes_a_change_unconditional() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    // Somebody else changes the claim in between.
+    add_evidence(
+        &mut client,
+        "ana",
+        &submitted.name,
+        evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
+    )
+    .await;
+
+    let claim = client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: submitted.name.clone(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await
+        .expect("a change without etag succeeds")
+        .into_inner();
+
+    assert_eq!(claim.state(), claim::State::InReview);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_changes_with_the_same_etag_let_exactly_one_through() {
+    let server = TestServer::spawn().await;
+    let client = server.client().await;
+    let submitted = submit(&mut client.clone(), "maria", harbour_claim()).await;
+
+    let checkers = ["ana", "li", "tomas", "noor", "petra", "sami", "ivo", "jun"];
+    let mut tasks = JoinSet::new();
+    for checker in checkers {
+        let mut client = client.clone();
+        let request = pb::StartReviewRequest {
+            name: submitted.name.clone(),
+            etag: submitted.etag.clone(),
+        };
+        tasks.spawn(async move {
+            (
+                checker,
+                client
+                    .start_review(as_user(request, checker))
+                    .await
+                    .map(|r| r.into_inner()),
+            )
+        });
+    }
+    let results = tasks.join_all().await;
+
+    let winners: Vec<_> = results
+        .iter()
+        .filter_map(|(checker, r)| r.as_ref().ok().map(|c| (*checker, c.clone())))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one checker takes the claim");
+    let (winner, claim) = &winners[0];
+    assert_eq!(claim.assignee, *winner);
+    for (_, result) in results.into_iter().filter(|(c, _)| c != winner) {
+        expect_error(result, Code::Aborted, "ETAG_MISMATCH");
+    }
+    let mut client = client;
+    assert_eq!(&get(&mut client, &submitted.name).await, claim);
+    assert_eq!(events_of(&mut client, &submitted.name).await.len(), 2);
+
+    server.stop().await;
+}

@@ -1,0 +1,658 @@
+//! INVALID_ARGUMENT.
+
+use super::*;
+
+#[tokio::test]
+async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let result = client
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                statement: "   ".to_owned(),
+                attribution: Some(Attribution::default()),
+                story: String::new(),
+                ..Default::default()
+            },
+        ))
+        .await;
+
+    expect_invalid_fields(
+        result,
+        &["claim.statement", "claim.attribution.source", "claim.story"],
+    );
+    assert!(
+        list_all(&mut client, ListClaimsRequest::default())
+            .await
+            .is_empty(),
+        "nothing was stored"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_submission_needs_a_claim_and_an_attribution() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let no_claim = client
+        .submit_claim(as_user(pb::SubmitClaimRequest::default(), "maria"))
+        .await;
+    expect_invalid_fields(no_claim, &["claim"]);
+
+    let no_attribution = client
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                attribution: None,
+                ..harbour_claim()
+            },
+        ))
+        .await;
+    expect_invalid_fields(no_attribution, &["claim.attribution"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tags_are_named_by_their_position() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let result = client
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                tags: vec![
+                    "Labour".to_owned(),
+                    "ports".to_owned(),
+                    "dock strike".to_owned(),
+                    String::new(),
+                ],
+                ..harbour_claim()
+            },
+        ))
+        .await;
+    expect_invalid_fields(result, &["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"]);
+
+    let too_many = client
+        .submit_claim(submit_request(
+            "maria",
+            Claim {
+                tags: (0..21).map(|i| format!("tag-{i}")).collect(),
+                ..harbour_claim()
+            },
+        ))
+        .await;
+    expect_invalid_fields(too_many, &["claim.tags"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let cases: Vec<(Claim, &str)> = vec![
+        (
+            Claim {
+                story: "Harbour Strike".to_owned(),
+                ..harbour_claim()
+            },
+            "claim.story",
+        ),
+        (
+            Claim {
+                story: "h".repeat(65),
+                ..harbour_claim()
+            },
+            "claim.story",
+        ),
+        (
+            Claim {
+                statement: "x".repeat(2_001),
+                ..harbour_claim()
+            },
+            "claim.statement",
+        ),
+        (
+            Claim {
+                statement: "About 9,000\u{7}dock workers".to_owned(),
+                ..harbour_claim()
+            },
+            "claim.statement",
+        ),
+        (
+            Claim {
+                attribution: Some(Attribution {
+                    source: "s".repeat(201),
+                    ..harbour_claim().attribution.unwrap()
+                }),
+                ..harbour_claim()
+            },
+            "claim.attribution.source",
+        ),
+        (
+            Claim {
+                attribution: Some(Attribution {
+                    relayed_from: vec![HARBOUR_RELAY.to_owned(), "  ".to_owned()],
+                    ..harbour_claim().attribution.unwrap()
+                }),
+                ..harbour_claim()
+            },
+            "claim.attribution.relayed_from[1]",
+        ),
+        (
+            Claim {
+                attribution: Some(Attribution {
+                    relayed_from: (0..21).map(|i| format!("dock steward {i}")).collect(),
+                    ..harbour_claim().attribution.unwrap()
+                }),
+                ..harbour_claim()
+            },
+            "claim.attribution.relayed_from",
+        ),
+        (
+            Claim {
+                attribution: Some(Attribution {
+                    url: "ftp://harbour-gazette.example/strike".to_owned(),
+                    ..harbour_claim().attribution.unwrap()
+                }),
+                ..harbour_claim()
+            },
+            "claim.attribution.url",
+        ),
+        (
+            Claim {
+                priority: 42,
+                ..harbour_claim()
+            },
+            "claim.priority",
+        ),
+        (
+            Claim {
+                deadline: Some(prost_types::Timestamp {
+                    seconds: -86_400,
+                    nanos: 0,
+                }),
+                ..harbour_claim()
+            },
+            "claim.deadline",
+        ),
+    ];
+    for (claim, field) in cases {
+        let result = client.submit_claim(submit_request("maria", claim)).await;
+        expect_invalid_fields(result, &[field]);
+    }
+    assert!(
+        list_all(&mut client, ListClaimsRequest::default())
+            .await
+            .is_empty()
+    );
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    let cases: Vec<(Option<pb::Evidence>, Vec<&str>)> = vec![
+        (None, vec!["evidence"]),
+        (
+            Some(evidence(
+                "Port Authority",
+                evidence::Stance::Unspecified,
+                "Gate logs",
+            )),
+            vec!["evidence.stance"],
+        ),
+        (
+            Some(pb::Evidence {
+                stance: 9,
+                ..evidence("Port Authority", evidence::Stance::Supports, "Gate logs")
+            }),
+            vec!["evidence.stance"],
+        ),
+        (
+            Some(evidence(" ", evidence::Stance::Supports, "Gate logs")),
+            vec!["evidence.source"],
+        ),
+        (
+            Some(evidence("Port Authority", evidence::Stance::Supports, "")),
+            vec!["evidence.url"],
+        ),
+        (
+            Some(pb::Evidence {
+                url: "not a link".to_owned(),
+                ..evidence("Port Authority", evidence::Stance::Supports, "Gate logs")
+            }),
+            vec!["evidence.url"],
+        ),
+        (
+            Some(evidence(
+                "Port Authority",
+                evidence::Stance::Supports,
+                &"g".repeat(4_001),
+            )),
+            vec!["evidence.summary"],
+        ),
+        (
+            Some(pb::Evidence::default()),
+            vec!["evidence.url", "evidence.source", "evidence.stance"],
+        ),
+    ];
+    for (e, fields) in cases {
+        let result = client
+            .add_evidence(as_user(
+                pb::AddEvidenceRequest {
+                    name: claim.name.clone(),
+                    evidence: e,
+                    etag: String::new(),
+                },
+                "tomas",
+            ))
+            .await;
+        expect_invalid_fields(result, &fields);
+    }
+    assert_unchanged(&mut client, &claim).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let id = claim_id(&claim.name).to_owned();
+
+    for name in [
+        String::new(),
+        "claims/".to_owned(),
+        "claims/not-a-claim-id".to_owned(),
+        format!("stories/{id}"),
+        id.clone(),
+        format!("claims/{id}/events"),
+    ] {
+        let result = client
+            .get_claim(pb::GetClaimRequest { name: name.clone() })
+            .await;
+        expect_invalid_fields(result, &["name"]);
+
+        let result = client
+            .start_review(as_user(
+                pb::StartReviewRequest {
+                    name: name.clone(),
+                    etag: String::new(),
+                },
+                "tomas",
+            ))
+            .await;
+        expect_invalid_fields(result, &["name"]);
+
+        let result = client
+            .list_claim_events(ListClaimEventsRequest {
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await;
+        expect_invalid_fields(result, &["name"]);
+    }
+    assert_unchanged(&mut client, &claim).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_negative_page_size_is_invalid() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    let result = client
+        .list_claims(ListClaimsRequest {
+            page_size: -1,
+            ..Default::default()
+        })
+        .await;
+    expect_invalid_fields(result, &["page_size"]);
+
+    let result = client
+        .list_claim_events(ListClaimEventsRequest {
+            name: claim.name.clone(),
+            page_size: -5,
+            page_token: String::new(),
+        })
+        .await;
+    expect_invalid_fields(result, &["page_size"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_token_the_server_did_not_issue_is_invalid() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    for token in [
+        "not a token!",
+        "AAAA",
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo",
+    ] {
+        let result = client
+            .list_claims(ListClaimsRequest {
+                page_token: token.to_owned(),
+                ..Default::default()
+            })
+            .await;
+        expect_invalid_fields(result, &["page_token"]);
+
+        let result = client
+            .list_claim_events(ListClaimEventsRequest {
+                name: claim.name.clone(),
+                page_size: 0,
+                page_token: token.to_owned(),
+            })
+            .await;
+        expect_invalid_fields(result, &["page_token"]);
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_token_cannot_be_reused_with_other_filters() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    for n in 0..3 {
+        submit(
+            &mut client,
+            "maria",
+            numbered_claim(HARBOUR_STORY, "Kestrel Radio", n),
+        )
+        .await;
+    }
+    let harbour = ListClaimsRequest {
+        story: HARBOUR_STORY.to_owned(),
+        page_size: 1,
+        ..Default::default()
+    };
+    let token = client
+        .list_claims(harbour.clone())
+        .await
+        .expect("ListClaims succeeds")
+        .into_inner()
+        .next_page_token;
+    assert!(!token.is_empty());
+
+    let other_filters = [
+        ListClaimsRequest {
+            story: BORDER_STORY.to_owned(),
+            ..harbour.clone()
+        },
+        ListClaimsRequest {
+            story: String::new(),
+            ..harbour.clone()
+        },
+        ListClaimsRequest {
+            state: claim::State::Unverified.into(),
+            ..harbour.clone()
+        },
+        ListClaimsRequest {
+            source: "Kestrel Radio".to_owned(),
+            ..harbour.clone()
+        },
+        ListClaimsRequest {
+            assignee: "tomas".to_owned(),
+            ..harbour.clone()
+        },
+    ];
+    for request in other_filters {
+        let result = client
+            .list_claims(ListClaimsRequest {
+                page_token: token.clone(),
+                ..request
+            })
+            .await;
+        expect_invalid_fields(result, &["page_token"]);
+    }
+
+    // Nor can a claims token page through a history, or one claim's
+    // history token through another's.
+    let first = submit(&mut client, "maria", harbour_claim()).await.name;
+    let second = submit(&mut client, "maria", harbour_claim()).await.name;
+    start_review(&mut client, "tomas", &first).await;
+    let events_token = client
+        .list_claim_events(ListClaimEventsRequest {
+            name: first.clone(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("ListClaimEvents succeeds")
+        .into_inner()
+        .next_page_token;
+    assert!(!events_token.is_empty());
+    for (name, token) in [(&second, &events_token), (&first, &token)] {
+        let result = client
+            .list_claim_events(ListClaimEventsRequest {
+                name: name.clone(),
+                page_size: 1,
+                page_token: token.clone(),
+            })
+            .await;
+        expect_invalid_fields(result, &["page_token"]);
+    }
+    let result = client
+        .list_claims(ListClaimsRequest {
+            page_token: events_token,
+            ..Default::default()
+        })
+        .await;
+    expect_invalid_fields(result, &["page_token"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_list_filters_are_invalid() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    let result = client
+        .list_claims(ListClaimsRequest {
+            story: "Harbour Strike".to_owned(),
+            ..Default::default()
+        })
+        .await;
+    expect_invalid_fields(result, &["story"]);
+
+    let result = client
+        .list_claims(ListClaimsRequest {
+            state: 99,
+            ..Default::default()
+        })
+        .await;
+    expect_invalid_fields(result, &["state"]);
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reopening_and_withdrawing_need_a_reason() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    start_review(&mut client, "tomas", &submitted.name).await;
+    let inconclusive = client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: submitted.name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await
+        .expect("MarkClaimInconclusive succeeds")
+        .into_inner();
+
+    for reason in ["", "  \n "] {
+        let result = client
+            .reopen_claim(as_user(
+                pb::ReopenClaimRequest {
+                    name: inconclusive.name.clone(),
+                    reason: reason.to_owned(),
+                    etag: String::new(),
+                },
+                "desk-editor",
+            ))
+            .await;
+        expect_invalid_fields(result, &["reason"]);
+
+        let result = client
+            .withdraw_claim(as_user(
+                pb::WithdrawClaimRequest {
+                    name: inconclusive.name.clone(),
+                    reason: reason.to_owned(),
+                    etag: String::new(),
+                },
+                "desk-editor",
+            ))
+            .await;
+        expect_invalid_fields(result, &["reason"]);
+    }
+    assert_unchanged(&mut client, &inconclusive).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn notes_longer_than_4000_characters_are_invalid() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let in_review = start_review(&mut client, "tomas", &submitted.name).await;
+    let long = "n".repeat(4_001);
+
+    let result = client
+        .release_claim(as_user(
+            pb::ReleaseClaimRequest {
+                name: in_review.name.clone(),
+                etag: String::new(),
+                note: long.clone(),
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_fields(result, &["note"]);
+    let result = client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: in_review.name.clone(),
+                note: long.clone(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_fields(result, &["note"]);
+    let result = client
+        .withdraw_claim(as_user(
+            pb::WithdrawClaimRequest {
+                name: in_review.name.clone(),
+                reason: long.clone(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_fields(result, &["reason"]);
+    assert_unchanged(&mut client, &in_review).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_reserved_or_an_empty_user_name_cannot_act() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+
+    for user in ["system", "SYSTEM", " System ", "", "   "] {
+        let result = client
+            .submit_claim(as_user(
+                pb::SubmitClaimRequest {
+                    claim: Some(harbour_claim()),
+                    request_id: String::new(),
+                },
+                user,
+            ))
+            .await;
+        expect_invalid_fields(result, &["x-claimdesk-user"]);
+
+        let result = client
+            .start_review(as_user(
+                pb::StartReviewRequest {
+                    name: claim.name.clone(),
+                    etag: String::new(),
+                },
+                user,
+            ))
+            .await;
+        expect_invalid_fields(result, &["x-claimdesk-user"]);
+    }
+
+    // A name that is not printable ASCII cannot be read.
+    let mut request = Request::new(pb::StartReviewRequest {
+        name: claim.name.clone(),
+        etag: String::new(),
+    });
+    request.metadata_mut().insert(
+        "x-claimdesk-user",
+        MetadataValue::try_from("Mar\u{ed}a".as_bytes()).expect("opaque header bytes"),
+    );
+    expect_invalid_fields(client.start_review(request).await, &["x-claimdesk-user"]);
+
+    assert_unchanged(&mut client, &claim).await;
+    assert_eq!(
+        list_all(&mut client, ListClaimsRequest::default())
+            .await
+            .len(),
+        1
+    );
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+
+    for request_id in ["harbour strike 1".to_owned(), "r".repeat(129)] {
+        let result = client
+            .submit_claim(as_user(
+                pb::SubmitClaimRequest {
+                    claim: Some(harbour_claim()),
+                    request_id,
+                },
+                "maria",
+            ))
+            .await;
+        expect_invalid_fields(result, &["request_id"]);
+    }
+    assert!(
+        list_all(&mut client, ListClaimsRequest::default())
+            .await
+            .is_empty()
+    );
+
+    server.stop().await;
+}

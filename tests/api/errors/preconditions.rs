@@ -1,0 +1,488 @@
+//! FAILED_PRECONDITION.
+
+use super::*;
+
+/// Checks a refusal for the claim's state, which the metadata names.
+#[track_caller]
+fn expect_invalid_transition<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    state: &str,
+    action: &str,
+) {
+    let (status, details) = expect_error(result, Code::FailedPrecondition, "INVALID_TRANSITION");
+    assert_eq!(
+        error_metadata(&details, "state").as_deref(),
+        Some(state),
+        "{status:?}"
+    );
+    assert_eq!(
+        error_metadata(&details, "action").as_deref(),
+        Some(action),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_change_the_current_state_does_not_allow_names_that_state() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let unverified = submit(&mut client, "maria", harbour_claim()).await;
+    let name = unverified.name.clone();
+
+    // Unverified: no ruling, no release, no reopening.
+    let result = client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "verify");
+    let result = client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "dispute");
+    let result = client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "mark inconclusive");
+    let result = client
+        .release_claim(as_user(
+            pb::ReleaseClaimRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "release");
+    let result = client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: name.clone(),
+                reason: "Second look".to_owned(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "reopen");
+    assert_unchanged(&mut client, &unverified).await;
+
+    // In review: not taken twice.
+    let in_review = start_review(&mut client, "tomas", &name).await;
+    let result = client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: name.clone(),
+                etag: String::new(),
+            },
+            "ana",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_IN_REVIEW", "start review");
+    assert_unchanged(&mut client, &in_review).await;
+
+    // Verified: no new evidence, no new review.
+    add_evidence(
+        &mut client,
+        "tomas",
+        &name,
+        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+    )
+    .await;
+    let verified = verify(&mut client, "tomas", &name, "").await;
+    let result = client
+        .add_evidence(as_user(
+            pb::AddEvidenceRequest {
+                name: name.clone(),
+                evidence: Some(evidence(
+                    "Port Authority",
+                    evidence::Stance::Refutes,
+                    "Revised logs",
+                )),
+                etag: String::new(),
+            },
+            "ana",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_VERIFIED", "add evidence");
+    let result = client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: name.clone(),
+                etag: String::new(),
+            },
+            "ana",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_VERIFIED", "start review");
+    let result = client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_VERIFIED", "verify");
+    assert_unchanged(&mut client, &verified).await;
+
+    // Withdrawn: nothing more happens to it.
+    let withdrawn = withdraw(&mut client, "desk-editor", &name, "Cut").await;
+    let result = client
+        .withdraw_claim(as_user(
+            pb::WithdrawClaimRequest {
+                name: name.clone(),
+                reason: "Cut again".to_owned(),
+                etag: String::new(),
+            },
+            "desk-editor",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_WITHDRAWN", "withdraw");
+    let result = client
+        .reopen_claim(as_user(
+            pb::ReopenClaimRequest {
+                name: name.clone(),
+                reason: "Back in".to_owned(),
+                etag: String::new(),
+            },
+            "desk-editor",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_WITHDRAWN", "reopen");
+    let result = client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: name.clone(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_WITHDRAWN", "start review");
+    assert_unchanged(&mut client, &withdrawn).await;
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_assignee_may_rule_on_a_claim() {
+    // Releasing another's claim is a chief's right, and in open mode every
+    // caller acts as a chief: the access tests cover who may release.
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let name = submitted.name.clone();
+    start_review(&mut client, "tomas", &name).await;
+    add_evidence(
+        &mut client,
+        "tomas",
+        &name,
+        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+    )
+    .await;
+    let ready = add_evidence(
+        &mut client,
+        "tomas",
+        &name,
+        evidence("Port Authority", evidence::Stance::Refutes, "Night shift"),
+    )
+    .await;
+
+    let check = |result: Result<pb::Claim, tonic::Status>| {
+        let (status, details) = expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
+        assert_eq!(
+            error_metadata(&details, "assignee").as_deref(),
+            Some("tomas"),
+            "{status:?}"
+        );
+    };
+    for user in ["ana", "maria", "Tomas"] {
+        check(
+            client
+                .verify_claim(as_user(
+                    pb::VerifyClaimRequest {
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                    user,
+                ))
+                .await
+                .map(|r| r.into_inner()),
+        );
+        check(
+            client
+                .dispute_claim(as_user(
+                    pb::DisputeClaimRequest {
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                    user,
+                ))
+                .await
+                .map(|r| r.into_inner()),
+        );
+        check(
+            client
+                .mark_claim_inconclusive(as_user(
+                    pb::MarkClaimInconclusiveRequest {
+                        name: name.clone(),
+                        ..Default::default()
+                    },
+                    user,
+                ))
+                .await
+                .map(|r| r.into_inner()),
+        );
+    }
+    // Anonymous callers are not the assignee either.
+    check(
+        client
+            .verify_claim(pb::VerifyClaimRequest {
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner()),
+    );
+    assert_unchanged(&mut client, &ready).await;
+
+    // The assignee may.
+    let verified = verify(&mut client, "tomas", &name, "").await;
+    assert_eq!(verified.state(), claim::State::Verified);
+
+    server.stop().await;
+}
+
+/// A harbour claim in review by tomas with `evidence` attached.
+async fn reviewed_with(client: &mut Client, evidence: Vec<pb::Evidence>) -> Claim {
+    let submitted = submit(client, "maria", harbour_claim()).await;
+    let mut claim = start_review(client, "tomas", &submitted.name).await;
+    for e in evidence {
+        claim = add_evidence(client, "tomas", &submitted.name, e).await;
+    }
+    claim
+}
+
+#[tokio::test]
+async fn support_from_the_claims_own_source_does_not_verify_it() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = reviewed_with(
+        &mut client,
+        vec![
+            evidence(
+                HARBOUR_SOURCE,
+                evidence::Stance::Supports,
+                "Our reporter saw it",
+            ),
+            evidence(
+                "  harbour   GAZETTE ",
+                evidence::Stance::Supports,
+                "Our editor confirms",
+            ),
+        ],
+    )
+    .await;
+
+    expect_error(
+        verify_result(&mut client, &claim.name).await,
+        Code::FailedPrecondition,
+        "NO_INDEPENDENT_EVIDENCE",
+    );
+    assert_unchanged(&mut client, &claim).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = reviewed_with(
+        &mut client,
+        vec![evidence(
+            "Union Officials",
+            evidence::Stance::Supports,
+            "The union repeats its figure",
+        )],
+    )
+    .await;
+
+    expect_error(
+        verify_result(&mut client, &claim.name).await,
+        Code::FailedPrecondition,
+        "NO_INDEPENDENT_EVIDENCE",
+    );
+    assert_unchanged(&mut client, &claim).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = reviewed_with(
+        &mut client,
+        vec![
+            evidence(
+                "Port Authority",
+                evidence::Stance::Refutes,
+                "Gate logs differ",
+            ),
+            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
+        ],
+    )
+    .await;
+
+    expect_error(
+        verify_result(&mut client, &claim.name).await,
+        Code::FailedPrecondition,
+        "NO_INDEPENDENT_EVIDENCE",
+    );
+    assert_unchanged(&mut client, &claim).await;
+
+    add_evidence(
+        &mut client,
+        "tomas",
+        &claim.name,
+        evidence(
+            "Shipping agents' association",
+            evidence::Stance::Supports,
+            "Roster",
+        ),
+    )
+    .await;
+    let verified = verify_result(&mut client, &claim.name)
+        .await
+        .expect("independent support verifies the claim");
+    assert_eq!(verified.state(), claim::State::Verified);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn disputing_needs_refuting_evidence() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = reviewed_with(
+        &mut client,
+        vec![
+            evidence(
+                "Port Authority",
+                evidence::Stance::Supports,
+                "Gate logs agree",
+            ),
+            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
+        ],
+    )
+    .await;
+
+    let result = client
+        .dispute_claim(as_user(
+            pb::DisputeClaimRequest {
+                name: claim.name.clone(),
+                note: "Feels high".to_owned(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await;
+
+    expect_error(result, Code::FailedPrecondition, "NO_REFUTING_EVIDENCE");
+    assert_unchanged(&mut client, &claim).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_evidence() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+
+    // Unverified, wrong user, no evidence: the state is named.
+    let result = client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: submitted.name.clone(),
+                ..Default::default()
+            },
+            "ana",
+        ))
+        .await;
+    expect_invalid_transition(result, "STATE_UNVERIFIED", "verify");
+
+    // In review, wrong user, no evidence: the assignee is named.
+    start_review(&mut client, "tomas", &submitted.name).await;
+    let result = client
+        .verify_claim(as_user(
+            pb::VerifyClaimRequest {
+                name: submitted.name.clone(),
+                ..Default::default()
+            },
+            "ana",
+        ))
+        .await;
+    expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_claim_holds_at_most_100_pieces_of_evidence() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let mut tasks = JoinSet::new();
+    for i in 0..100 {
+        let mut client = client.clone();
+        let name = claim.name.clone();
+        tasks.spawn(async move {
+            let summary = format!("Count at gate {i}");
+            add_evidence(
+                &mut client,
+                "ana",
+                &name,
+                evidence("Port Authority", evidence::Stance::Context, &summary),
+            )
+            .await
+        });
+    }
+    tasks.join_all().await;
+    let full = get(&mut client, &claim.name).await;
+    assert_eq!(full.evidence.len(), 100);
+
+    let result = client
+        .add_evidence(as_user(
+            pb::AddEvidenceRequest {
+                name: claim.name.clone(),
+                evidence: Some(evidence(
+                    "Port Authority",
+                    evidence::Stance::Supports,
+                    "One more",
+                )),
+                etag: String::new(),
+            },
+            "ana",
+        ))
+        .await;
+
+    expect_error(result, Code::FailedPrecondition, "TOO_MUCH_EVIDENCE");
+    assert_unchanged(&mut client, &full).await;
+    server.stop().await;
+}

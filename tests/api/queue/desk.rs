@@ -1,0 +1,601 @@
+//! Lease expiry at the desk, with tokio's clock paused (no sleeping). These
+//! tests drive the `Desk` directly, without gRPC.
+
+use super::*;
+
+/// A desk over a fresh store with the default 15-minute lease. Fields drop
+/// in order: the desk (and its store) before the directory.
+struct PausedDesk {
+    desk: Desk,
+    _dir: TempDir,
+}
+
+async fn paused_desk() -> PausedDesk {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let store = open_sled_store(dir.path()).await;
+    let desk = Desk::new(Arc::new(store), DeskConfig { lease: LEASE });
+    PausedDesk { desk, _dir: dir }
+}
+
+fn user(name: &str) -> UserName {
+    UserName::parse(name).expect("a valid user name")
+}
+
+/// `name` acting as a checker.
+fn checker(name: &UserName) -> Actor {
+    Actor::new(name.clone(), Role::Checker)
+}
+
+/// A claim about a fictional dam, built with the domain's parse functions.
+fn dam_claim(statement: &str) -> domain::NewClaim {
+    domain::NewClaim {
+        statement: Statement::parse(statement).expect("a valid statement"),
+        attribution: domain::Attribution {
+            source: SourceName::parse("Valley Courier").expect("a valid source"),
+            relayed_from: Vec::new(),
+            url: None,
+        },
+        story: Slug::parse("valley-dam").expect("a valid slug"),
+        tags: vec![Slug::parse("water").expect("a valid slug")],
+        priority: domain::Priority::Urgent,
+        deadline: None,
+    }
+}
+
+fn verify_command() -> Command {
+    Command::Verify {
+        note: Note::parse("the water board's gauge agrees").expect("a valid note"),
+    }
+}
+
+fn supporting_evidence(desk: &Desk) -> Command {
+    Command::AddEvidence {
+        id: desk.new_evidence_id(),
+        evidence: domain::NewEvidence {
+            url: None,
+            summary: Note::parse("Gauge readings for the week").expect("a valid note"),
+            source: SourceName::parse("Regional Water Board").expect("a valid source"),
+            stance: domain::Stance::Supports,
+        },
+    }
+}
+
+#[track_caller]
+fn expect_lease_expired(result: Result<domain::Claim, Error>, holder: &str) {
+    match result {
+        Err(Error::Rule(DomainError::LeaseExpired { holder: h })) if h.as_str() == holder => {}
+        other => panic!("expected LeaseExpired for {holder}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn count(counts: &QueueCounts, state: domain::State) -> u64 {
+    let matching: Vec<_> = counts.states.iter().filter(|(s, _)| *s == state).collect();
+    assert_eq!(matching.len(), 1, "{state:?} is counted once in {counts:?}");
+    matching[0].1
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim_to_the_queue() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let kofi = user("checker-kofi");
+    let submitted = desk
+        .submit(
+            dam_claim("The spillway gates opened twice in one night"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&kofi))
+        .await
+        .expect("the claim is taken");
+    assert_eq!(taken.id, submitted.id);
+    let lease = taken.lease.expect("a taken claim is leased");
+    assert_eq!(lease.expires, taken.update_time + LEASE);
+    // Enough evidence that only the lease can stop a ruling.
+    let ready = desk
+        .change(
+            submitted.id,
+            supporting_evidence(desk),
+            checker(&kofi),
+            String::new(),
+        )
+        .await
+        .expect("the holder adds evidence");
+
+    tokio::time::advance(16 * MINUTE).await;
+
+    // Refused at once, before anything has returned the claim to the queue.
+    expect_lease_expired(
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
+        "checker-kofi",
+    );
+    assert_eq!(
+        desk.get(submitted.id).await.expect("the claim exists"),
+        ready,
+        "the refused ruling changed nothing, and nothing expired the lease yet"
+    );
+
+    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 1);
+    let back = desk.get(submitted.id).await.expect("the claim exists");
+    assert_eq!(back.state, domain::State::Unverified);
+    assert_eq!(back.assignee, None);
+    assert_eq!(back.lease, None);
+    assert_eq!(
+        back.update_time,
+        ready.update_time + 16 * MINUTE,
+        "expired at the desk's now"
+    );
+    let history = desk
+        .events(submitted.id, 0, 100)
+        .await
+        .expect("the history")
+        .items;
+    let last = history.last().expect("a history");
+    assert_eq!(last.action, domain::Action::ExpireLease);
+    assert_eq!(last.actor.as_str(), "system");
+    assert_eq!(last.from, Some(domain::State::InReview));
+    assert_eq!(last.to, domain::State::Unverified);
+    assert_eq!(last.time, back.update_time);
+    assert_eq!(
+        history.len(),
+        4,
+        "submit, take, evidence, expiry: {history:?}"
+    );
+    assert_eq!(
+        desk.expire_due_leases().await.expect("expiry runs"),
+        0,
+        "nothing is left to expire"
+    );
+
+    let counts = desk.queue_stats(None).await.expect("queue stats");
+    assert_eq!(count(&counts, domain::State::Unverified), 1);
+    assert_eq!(count(&counts, domain::State::InReview), 0);
+
+    // The old holder is told why, whatever they try.
+    expect_lease_expired(
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
+        "checker-kofi",
+    );
+    expect_lease_expired(
+        desk.change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
+        "checker-kofi",
+    );
+
+    // Another checker takes it again, and may rule on it.
+    let lena = user("checker-lena");
+    let retaken = desk
+        .take_next(QueueQuery::default(), checker(&lena))
+        .await
+        .expect("the claim waits again");
+    assert_eq!(retaken.id, submitted.id);
+    assert_eq!(retaken.assignee, Some(lena.clone()));
+    assert_eq!(
+        retaken.lease.map(|l| l.expires),
+        Some(back.update_time + LEASE),
+        "a fresh lease from now"
+    );
+    expect_lease_expired(
+        desk.change(
+            submitted.id,
+            verify_command(),
+            checker(&kofi),
+            String::new(),
+        )
+        .await,
+        "checker-kofi",
+    );
+    let verified = desk
+        .change(
+            submitted.id,
+            verify_command(),
+            checker(&lena),
+            String::new(),
+        )
+        .await
+        .expect("the new holder rules");
+    assert_eq!(verified.state, domain::State::Verified);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_has_not_run_out_after_fourteen_minutes() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let kofi = user("checker-kofi");
+    let submitted = desk
+        .submit(
+            dam_claim("The reservoir rose a metre in a day"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&kofi))
+        .await
+        .expect("the claim is taken");
+
+    tokio::time::advance(14 * MINUTE).await;
+
+    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 0);
+    assert_eq!(
+        desk.get(submitted.id).await.expect("the claim exists"),
+        taken
+    );
+    let counts = desk.queue_stats(None).await.expect("queue stats");
+    assert_eq!(count(&counts, domain::State::InReview), 1);
+    // The holder still holds it: acting works, and renews.
+    let renewed = desk
+        .change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
+        .await
+        .expect("the holder still holds the lease");
+    assert_eq!(
+        renewed.lease.map(|l| l.expires),
+        Some(taken.update_time + 29 * MINUTE)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let kofi = user("checker-kofi");
+    let submitted = desk
+        .submit(
+            dam_claim("Cracks appeared in the north wall"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&kofi))
+        .await
+        .expect("the claim is taken");
+    let start = taken.update_time;
+
+    tokio::time::advance(10 * MINUTE).await;
+    let renewed = desk
+        .change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
+        .await
+        .expect("the holder renews");
+    assert_eq!(renewed.update_time, start + 10 * MINUTE);
+    assert_eq!(renewed.lease.map(|l| l.expires), Some(start + 25 * MINUTE));
+    let history = desk
+        .events(submitted.id, 0, 100)
+        .await
+        .expect("the history")
+        .items;
+    let last = history.last().expect("a history");
+    assert_eq!(last.action, domain::Action::RenewLease);
+    assert_eq!(last.actor, kofi);
+    assert_eq!(
+        (last.from, last.to),
+        (Some(domain::State::InReview), domain::State::InReview)
+    );
+
+    // Past the first expiry (minute 15), not yet the second.
+    tokio::time::advance(6 * MINUTE).await;
+    assert_eq!(
+        desk.expire_due_leases().await.expect("expiry runs"),
+        0,
+        "minute 16"
+    );
+    tokio::time::advance(8 * MINUTE).await;
+    assert_eq!(
+        desk.expire_due_leases().await.expect("expiry runs"),
+        0,
+        "minute 24"
+    );
+    assert_eq!(
+        desk.get(submitted.id).await.expect("the claim exists"),
+        renewed
+    );
+
+    tokio::time::advance(MINUTE).await;
+    assert_eq!(
+        desk.expire_due_leases().await.expect("expiry runs"),
+        1,
+        "minute 25"
+    );
+    let back = desk.get(submitted.id).await.expect("the claim exists");
+    assert_eq!(
+        (back.state, back.assignee, back.lease),
+        (domain::State::Unverified, None, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let kofi = user("checker-kofi");
+    let submitted = desk
+        .submit(
+            dam_claim("The dam keeper left his post"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&kofi))
+        .await
+        .expect("the claim is taken");
+    let expired_at = taken.lease.expect("a lease").expires;
+
+    tokio::time::advance(16 * MINUTE).await;
+
+    // The old holder's evidence is refused, or at least does not extend a
+    // lease that has run out.
+    match desk
+        .change(
+            submitted.id,
+            supporting_evidence(desk),
+            checker(&kofi),
+            String::new(),
+        )
+        .await
+    {
+        Err(Error::Rule(DomainError::LeaseExpired { .. })) => {}
+        Ok(claim) => assert_eq!(
+            claim.lease.map(|l| l.expires),
+            Some(expired_at),
+            "evidence from the holder of a lease that ran out renewed it"
+        ),
+        Err(e) => panic!("unexpected error: {e:?}"),
+    }
+    // Someone else's evidence is welcome, and renews nothing either.
+    let by_other = desk
+        .change(
+            submitted.id,
+            supporting_evidence(desk),
+            checker(&user("checker-lena")),
+            String::new(),
+        )
+        .await
+        .expect("anyone may add evidence");
+    assert_eq!(by_other.lease.map(|l| l.expires), Some(expired_at));
+
+    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 1);
+    let back = desk.get(submitted.id).await.expect("the claim exists");
+    assert_eq!(
+        (back.state, back.assignee, back.lease),
+        (domain::State::Unverified, None, None)
+    );
+}
+
+/// The real store, counting the sweeper's passes (each begins by looking
+/// for due leases) and failing every update while `fail_updates` is on.
+struct SweptStore {
+    fail_updates: AtomicBool,
+    passes: AtomicUsize,
+    pass_started: Notify,
+}
+
+impl SweptStore {
+    async fn open(dir: &std::path::Path) -> Arc<Intercepted<Self>> {
+        Arc::new(Intercepted {
+            inner: open_sled_store(dir).await,
+            hooks: Self {
+                fail_updates: AtomicBool::new(false),
+                passes: AtomicUsize::new(0),
+                pass_started: Notify::new(),
+            },
+        })
+    }
+
+    /// Waits until the sweeper has begun `n` passes in all.
+    async fn wait_for_passes(&self, n: usize) {
+        while self.passes.load(Ordering::SeqCst) < n {
+            self.pass_started.notified().await;
+        }
+    }
+}
+
+impl Intercept for SweptStore {
+    fn update(
+        &self,
+        inner: &dyn Store,
+        id: ClaimId,
+        change: Change<'_>,
+    ) -> Result<(domain::Claim, domain::Event), Error> {
+        if self.fail_updates.load(Ordering::SeqCst) {
+            return Err(Error::Storage(StorageError::new(
+                "injected",
+                "the disk is read-only",
+            )));
+        }
+        inner.update(id, change)
+    }
+
+    fn leases_due(
+        &self,
+        inner: &dyn Store,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<ClaimId>, Error> {
+        self.passes.fetch_add(1, Ordering::SeqCst);
+        self.pass_started.notify_one();
+        inner.leases_due(now, limit)
+    }
+}
+
+/// The next event of `events` (a desk watcher); under paused time the
+/// runtime moves the clock on to the sweeper's next wake-up while waiting.
+async fn next_desk_event(events: &mut claimdesk::desk::EventStream) -> domain::Event {
+    events
+        .recv()
+        .await
+        .expect("the watch goes on")
+        .expect("the watch does not fail")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let submitted = desk
+        .submit(
+            dam_claim("The turbines stopped at dawn"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let mut events = desk
+        .watch(0, EventFilter::default())
+        .expect("revision 0 is never ahead");
+    assert_eq!(
+        next_desk_event(&mut events).await.action,
+        domain::Action::Submit
+    );
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
+        .await
+        .expect("the claim is taken");
+    let expires = taken.lease.expect("a lease").expires;
+    assert_eq!(
+        next_desk_event(&mut events).await.action,
+        domain::Action::StartReview
+    );
+    // Started only now: under paused time, a sweeper already asleep would let
+    // the runtime jump the clock to its wake-up while a write waits for the
+    // disk (the real server's test covers a sweeper woken by a take).
+    let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
+
+    // Nobody advances the clock: the paused runtime jumps to the sweeper's
+    // wake-up as soon as everything else waits.
+    let expired = next_desk_event(&mut events).await;
+    assert_eq!(expired.action, domain::Action::ExpireLease);
+    assert_eq!(expired.claim_id, submitted.id);
+    assert_eq!(expired.actor.as_str(), "system");
+    assert!(
+        expires <= expired.time && expired.time < expires + Duration::from_secs(1),
+        "expired at {:?}, the lease ran out at {expires:?}",
+        expired.time
+    );
+    let back = desk.get(submitted.id).await.expect("the claim exists");
+    assert_eq!(
+        (back.state, back.assignee, back.lease),
+        (domain::State::Unverified, None, None)
+    );
+    desk.begin_shutdown();
+    sweeper.await.expect("the sweeper ends without panicking");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
+    let fixture = paused_desk().await;
+    let desk = &fixture.desk;
+    let kofi = user("checker-kofi");
+    let submitted = desk
+        .submit(
+            dam_claim("The fish ladder was blocked"),
+            user("editor-ines"),
+            None,
+        )
+        .await
+        .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&kofi))
+        .await
+        .expect("the claim is taken");
+    let first_expiry = taken.lease.expect("a lease").expires;
+    // Asleep until the first expiry (see the test above for why only now).
+    let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
+
+    tokio::time::advance(10 * MINUTE).await;
+    let renewed = desk
+        .change(
+            submitted.id,
+            Command::RenewLease,
+            checker(&kofi),
+            String::new(),
+        )
+        .await
+        .expect("the holder renews");
+    let expires = renewed.lease.expect("a lease").expires;
+    assert!(
+        expires >= first_expiry + 10 * MINUTE,
+        "the renewal moved the expiry"
+    );
+
+    let mut events = desk
+        .watch(renewed.revision, EventFilter::default())
+        .expect("the renewal is stored");
+    let expired = next_desk_event(&mut events).await;
+    assert_eq!(expired.action, domain::Action::ExpireLease, "{expired:?}");
+    assert!(
+        expires <= expired.time && expired.time < expires + Duration::from_secs(1),
+        "expired at {:?}, the renewed lease ran out at {expires:?} (the first at {first_expiry:?})",
+        expired.time
+    );
+    desk.begin_shutdown();
+    sweeper.await.expect("the sweeper ends without panicking");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_does_not_spin_while_storage_refuses_to_expire_leases() {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let store = SweptStore::open(dir.path()).await;
+    let desk = Desk::new(store.clone(), DeskConfig { lease: LEASE });
+    desk.submit(
+        dam_claim("The sluice gate jammed open"),
+        user("editor-ines"),
+        None,
+    )
+    .await
+    .expect("the claim is submitted");
+    let taken = desk
+        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
+        .await
+        .expect("the claim is taken");
+    let expires = taken.lease.expect("a lease").expires;
+
+    store.hooks.fail_updates.store(true, Ordering::SeqCst);
+    let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
+    // One pass at start, one when the lease runs out (it fails), then
+    // retries: 18 of them must not all happen in the same instant.
+    store.hooks.wait_for_passes(20).await;
+    let retried_for = desk.now().duration_since(expires).unwrap_or_default();
+    assert!(
+        retried_for >= Duration::from_secs(5),
+        "the sweeper retried 18 times within {retried_for:?} of the failure: it spins"
+    );
+    desk.begin_shutdown();
+    sweeper.await.expect("the sweeper ends without panicking");
+    drop(desk);
+    drop(store);
+}
