@@ -105,12 +105,15 @@ fn take_next(size: usize) -> Costs {
     let query = |i: usize| match i % 3 {
         0 => QueueQuery::default(),
         1 => QueueQuery {
-            story: Some(format!("story-{}", (i / 3) % 100)),
+            story: Some(Slug::parse(&format!("story-{}", (i / 3) % 100)).unwrap()),
             tags: Vec::new(),
         },
         _ => QueueQuery {
             story: None,
-            tags: vec!["weather".into(), "labour".into()],
+            tags: vec![
+                Slug::parse("weather").unwrap(),
+                Slug::parse("labour").unwrap(),
+            ],
         },
     };
     let started = Instant::now();

@@ -11,8 +11,10 @@ use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
-    start: SystemTime,
-    started: Instant,
+    /// The wall clock when the clock was started.
+    wall_at_start: SystemTime,
+    /// Tokio's clock at that moment.
+    tokio_at_start: Instant,
 }
 
 impl Clock {
@@ -20,13 +22,13 @@ impl Clock {
     /// Must be called inside a tokio runtime.
     pub fn start() -> Self {
         Self {
-            start: SystemTime::now(),
-            started: Instant::now(),
+            wall_at_start: SystemTime::now(),
+            tokio_at_start: Instant::now(),
         }
     }
 
     pub fn now(&self) -> SystemTime {
-        self.start + self.started.elapsed()
+        self.wall_at_start + self.tokio_at_start.elapsed()
     }
 
     /// The tokio instant at which this clock reads `t` (now, if `t` has

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{NewClaim, Priority, State},
-    storage::{ClaimFilter, Fingerprint},
+    domain::{NewClaim, Priority, Slug, State, UserName},
+    storage::{ClaimFilter, Fingerprint, SourceKey},
 };
 
 /// Hashes fields, each length-prefixed.
@@ -175,13 +175,13 @@ fn state_code(s: State) -> u8 {
 /// a token is not replayed with other filters.
 pub fn claim_filter(f: &ClaimFilter) -> [u8; 32] {
     let mut e = Encoder::new("claimdesk.list_claims.v2");
-    e.optional(f.story.as_deref());
+    e.optional(f.story.as_ref().map(Slug::as_str));
     match f.state {
         None => e.field(&[0]),
         Some(s) => e.field(&[1, state_code(s)]),
     };
-    e.optional(f.source.as_deref())
-        .optional(f.assignee.as_deref());
+    e.optional(f.source.as_ref().map(SourceKey::as_str))
+        .optional(f.assignee.as_ref().map(UserName::as_str));
     e.finish()
 }
 
@@ -284,11 +284,11 @@ mod tests {
     fn filters_that_differ_have_different_digests() {
         let all = ClaimFilter::default();
         let story = ClaimFilter {
-            story: Some("a".into()),
+            story: Some(Slug::parse("a").unwrap()),
             ..ClaimFilter::default()
         };
         let source = ClaimFilter {
-            source: Some("a".into()),
+            source: Some(SourceKey::of(&SourceName::parse("a").unwrap())),
             ..ClaimFilter::default()
         };
         let verified = ClaimFilter {
@@ -302,5 +302,25 @@ mod tests {
             }
         }
         assert_eq!(claim_filter(&story), claim_filter(&story.clone()));
+    }
+
+    /// Page tokens carry this digest: a token issued before an upgrade must
+    /// still be accepted with the same filters after it.
+    #[test]
+    fn filter_digests_stay_as_issued() {
+        assert_eq!(
+            hex(claim_filter(&ClaimFilter::default())),
+            "e5d29931512f95f81f36ad6b245c4c5c09ed22b8d1031373f7d53be6deae6ada"
+        );
+        let every = ClaimFilter {
+            story: Some(Slug::parse("lindell-port-strike").unwrap()),
+            state: Some(State::Verified),
+            source: Some(SourceKey::of(&SourceName::parse("reuters").unwrap())),
+            assignee: Some(UserName::parse("checker-kofi").unwrap()),
+        };
+        assert_eq!(
+            hex(claim_filter(&every)),
+            "c39d4e0b3d842dc86831967d57e09bb6071de0cd68dffaa8bacf571310826f4f"
+        );
     }
 }

@@ -120,8 +120,8 @@ struct LimitArgs {
     /// DEADLINE_EXCEEDED, e.g. `30s`; `off` for no limit. Streams are not
     /// limited.
     #[arg(long, env = "CLAIMDESK_REQUEST_TIMEOUT", default_value = "30s",
-          value_parser = parse_optional_duration)]
-    request_timeout: Optional,
+          value_parser = parse_duration_or_off)]
+    request_timeout: DurationOrOff,
     /// Calls and streams open at once on one connection (HTTP/2
     /// SETTINGS_MAX_CONCURRENT_STREAMS).
     #[arg(long, env = "CLAIMDESK_MAX_STREAMS_PER_CONNECTION", default_value_t = 200,
@@ -134,26 +134,26 @@ struct LimitArgs {
     /// Interval of HTTP/2 PINGs checking that a peer is alive; `off` for
     /// none.
     #[arg(long, env = "CLAIMDESK_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s",
-          value_parser = parse_optional_duration)]
-    http2_keepalive_interval: Optional,
+          value_parser = parse_duration_or_off)]
+    http2_keepalive_interval: DurationOrOff,
     /// How long a PING may go unanswered before the connection is closed.
     #[arg(long, env = "CLAIMDESK_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s",
           value_parser = parse_duration)]
     http2_keepalive_timeout: Duration,
     /// Idle time before TCP keepalive probes start; `off` for none.
     #[arg(long, env = "CLAIMDESK_TCP_KEEPALIVE", default_value = "60s",
-          value_parser = parse_optional_duration)]
-    tcp_keepalive: Optional,
+          value_parser = parse_duration_or_off)]
+    tcp_keepalive: DurationOrOff,
     /// Age after which a connection is asked to go away (GOAWAY; clients
     /// reconnect); `off` for never.
     #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE", default_value = "off",
-          value_parser = parse_optional_duration)]
-    max_connection_age: Optional,
+          value_parser = parse_duration_or_off)]
+    max_connection_age: DurationOrOff,
     /// How long calls and streams may go on after the connection's maximum
     /// age before it is closed; `off` for until they end.
     #[arg(long, env = "CLAIMDESK_MAX_CONNECTION_AGE_GRACE", default_value = "off",
-          value_parser = parse_optional_duration)]
-    max_connection_age_grace: Optional,
+          value_parser = parse_duration_or_off)]
+    max_connection_age_grace: DurationOrOff,
     /// Connections open at once, over the whole server; connections beyond
     /// it are closed as soon as they are accepted (clients see UNAVAILABLE).
     /// Keep it below the open-files limit (`ulimit -n`).
@@ -182,7 +182,7 @@ impl LimitArgs {
 
 /// A duration, or `off` (`None`).
 #[derive(Debug, Clone, Copy)]
-struct Optional(Option<Duration>);
+struct DurationOrOff(Option<Duration>);
 
 #[derive(Subcommand)]
 enum AuditCommand {
@@ -233,11 +233,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let access = Access {
+            let callers = Callers {
                 tokens_file,
                 allow_anonymous,
             };
-            match runtime.block_on(serve_until_signal(&config, limits, access, tls)) {
+            match runtime.block_on(serve_until_signal(&config, limits, callers, tls)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -257,7 +257,7 @@ fn main() -> ExitCode {
 }
 
 /// How `serve` knows its callers.
-struct Access {
+struct Callers {
     tokens_file: Option<PathBuf>,
     allow_anonymous: bool,
 }
@@ -265,16 +265,16 @@ struct Access {
 async fn serve_until_signal(
     config: &Config,
     limits: Limits,
-    access: Access,
+    callers: Callers,
     tls: Option<TlsConfig>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Decided before anything is bound or opened.
     let exposure = server::exposure(
         config.listen,
-        access.tokens_file.is_some(),
-        access.allow_anonymous,
+        callers.tokens_file.is_some(),
+        callers.allow_anonymous,
     )?;
-    let authentication = server::authentication(access.tokens_file)?;
+    let authentication = server::authentication(callers.tokens_file)?;
     let mut server = Server::build(config)
         .await?
         .limits(limits)
@@ -326,12 +326,12 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 }
 
 /// A duration as [`parse_duration`] reads it, or `off`.
-fn parse_optional_duration(raw: &str) -> Result<Optional, String> {
+fn parse_duration_or_off(raw: &str) -> Result<DurationOrOff, String> {
     if raw == "off" {
-        return Ok(Optional(None));
+        return Ok(DurationOrOff(None));
     }
     parse_duration(raw)
-        .map(|d| Optional(Some(d)))
+        .map(|d| DurationOrOff(Some(d)))
         .map_err(|e| format!("{e} (or `off`)"))
 }
 

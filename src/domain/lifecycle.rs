@@ -4,9 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::{
-    access::{Actor, Role},
     claim::{Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewEvidence, Stance},
     fields::{Note, Slug, SourceName, UserName},
+    roles::{Actor, Role},
 };
 
 /// Where a claim stands.

@@ -3,19 +3,19 @@
 //! may use. Nothing here knows about gRPC, protobuf or sled; time and ids are
 //! passed in, so every rule is a plain function that unit tests can drive.
 
-mod access;
 mod claim;
 mod fields;
 mod lifecycle;
 mod names;
+mod roles;
 
-pub use access::{Actor, Role};
 pub use claim::{
     Attribution, Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewClaim,
     NewEvidence, Priority, Stance,
 };
 pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl};
 pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, Lease, State, label};
+pub use roles::{Actor, Role};
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ use crate::{
     },
     error::{Error, FieldViolations},
     fingerprint,
-    storage::{ClaimFilter, QueueCounts, QueueQuery},
+    storage::{ClaimFilter, QueueCounts, QueueQuery, SourceKey},
 };
 
 const CLAIM_COLLECTION: &str = "claims/";
@@ -374,11 +374,8 @@ fn optional_story(v: &mut Violations, field: &str, raw: &str) -> Option<Slug> {
 /// The queue of a `TakeNextClaimRequest`.
 pub fn queue_query(r: &pb::TakeNextClaimRequest) -> Result<QueueQuery, Error> {
     let mut v = Violations::default();
-    let story = optional_story(&mut v, "story", &r.story).map(Slug::into_inner);
-    let tags = tags(&mut v, "tags", &r.tags)
-        .into_iter()
-        .map(Slug::into_inner)
-        .collect();
+    let story = optional_story(&mut v, "story", &r.story);
+    let tags = tags(&mut v, "tags", &r.tags);
     v.finish()?;
     Ok(QueueQuery { story, tags })
 }
@@ -453,19 +450,17 @@ pub fn claim_filter(r: &pb::ListClaimsRequest) -> Result<ClaimFilter, Error> {
     let mut v = Violations::default();
     let story = (!r.story.is_empty())
         .then(|| v.check("story", Slug::parse(&r.story)))
-        .flatten()
-        .map(Slug::into_inner);
+        .flatten();
     let state = v
         .check("state", enum_value::<claim::State>(r.state))
         .and_then(state_from_pb);
     let source = (!r.source.trim().is_empty())
         .then(|| v.check("source", SourceName::parse(&r.source)))
         .flatten()
-        .map(|s| s.normalized());
+        .map(|s| SourceKey::of(&s));
     let assignee = (!r.assignee.trim().is_empty())
         .then(|| v.check("assignee", UserName::parse(&r.assignee)))
-        .flatten()
-        .map(UserName::into_inner);
+        .flatten();
     v.finish()?;
     Ok(ClaimFilter {
         story,

@@ -20,7 +20,7 @@ use crate::domain::Role;
 
 /// What a method asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub enum Requirement {
     /// Anyone, without a token: health checks (load balancers, probes) and
     /// reflection (the API's shape is public).
     Anyone,
@@ -31,8 +31,8 @@ pub enum Access {
 const SERVICE: &str = "/claimdesk.v1.ClaimService/";
 
 /// The policy: every method of the server, by path, and what it needs.
-pub const POLICY: &[(&str, Access)] = {
-    use Access::{Anyone, Role as R};
+pub const POLICY: &[(&str, Requirement)] = {
+    use Requirement::{Anyone, Role as R};
     use Role::{Checker, Chief, Editor};
     &[
         // Reading: editors and up.
@@ -78,7 +78,7 @@ pub const POLICY: &[(&str, Access)] = {
 /// [`POLICY`] by path.
 #[derive(Debug)]
 pub struct Policy {
-    by_path: HashMap<&'static str, Access>,
+    by_path: HashMap<&'static str, Requirement>,
     authentication: Authentication,
 }
 
@@ -91,7 +91,7 @@ impl Policy {
     }
 
     /// What the method at `path` needs; `None`: it has no entry.
-    pub fn access(&self, path: &str) -> Option<Access> {
+    pub fn requirement(&self, path: &str) -> Option<Requirement> {
         self.by_path.get(path).copied()
     }
 
@@ -101,9 +101,9 @@ impl Policy {
     /// every call before its handler, without reading the request.
     pub fn admit(&self, request: &mut http::Request<Body>) -> Result<Option<Span>, Status> {
         let path = request.uri().path();
-        let needed = match self.access(path) {
-            Some(Access::Anyone) => return Ok(None),
-            Some(Access::Role(role)) => role,
+        let needed = match self.requirement(path) {
+            Some(Requirement::Anyone) => return Ok(None),
+            Some(Requirement::Role(role)) => role,
             None => return Err(no_policy(path)),
         };
         let (actor, credential) = match self.authentication.authenticate(request.headers()) {
@@ -208,11 +208,11 @@ mod tests {
 
     #[test]
     fn the_claim_service_needs_a_role_for_every_method_and_only_infrastructure_is_open() {
-        for (path, access) in POLICY {
+        for (path, requirement) in POLICY {
             if path.starts_with(SERVICE) {
-                assert!(matches!(access, Access::Role(_)), "{path}");
+                assert!(matches!(requirement, Requirement::Role(_)), "{path}");
             } else {
-                assert_eq!(*access, Access::Anyone, "{path}");
+                assert_eq!(*requirement, Requirement::Anyone, "{path}");
             }
         }
     }

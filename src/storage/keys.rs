@@ -30,7 +30,7 @@
 
 use std::time::SystemTime;
 
-use crate::domain::{Claim, ClaimId, Priority, State};
+use crate::domain::{Claim, ClaimId, Priority, Slug, State};
 
 use super::{
     ClaimFilter,
@@ -153,15 +153,15 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
 
 /// The queues to take from: one per tag if tags are given (a claim with
 /// any of them qualifies), else the story's queue or the whole queue.
-pub fn queue_prefixes(story: Option<&str>, tags: &[String]) -> Vec<Vec<u8>> {
-    match (story, tags.is_empty()) {
+pub fn queue_prefixes(story: Option<&Slug>, tags: &[Slug]) -> Vec<Vec<u8>> {
+    match (story.map(Slug::as_str), tags.is_empty()) {
         (None, true) => vec![prefix(QUEUE, &[])],
         (Some(s), true) => vec![prefix(STORY_QUEUE, s.as_bytes())],
         (None, false) => tags
             .iter()
-            .map(|t| prefix(TAG_QUEUE, t.as_bytes()))
+            .map(|t| prefix(TAG_QUEUE, t.as_str().as_bytes()))
             .collect(),
-        (Some(s), false) => tags.iter().map(|t| story_tag(s, t)).collect(),
+        (Some(s), false) => tags.iter().map(|t| story_tag(s, t.as_str())).collect(),
     }
 }
 
@@ -189,7 +189,7 @@ pub fn waiting(story: Option<&str>) -> Vec<u8> {
 }
 
 /// The time that follows `prefix` in an index key.
-pub fn time_after(key: &[u8], prefix: &[u8]) -> Option<SystemTime> {
+pub fn time_following(key: &[u8], prefix: &[u8]) -> Option<SystemTime> {
     let bytes: [u8; TIME_LEN] = key
         .get(prefix.len()..prefix.len() + TIME_LEN)?
         .try_into()
@@ -245,13 +245,13 @@ fn waiting_counter(rank: u8, story: Option<&str>) -> Vec<u8> {
 pub fn filter_prefixes(filter: &ClaimFilter) -> Vec<Vec<u8>> {
     let mut prefixes = Vec::new();
     if let Some(a) = &filter.assignee {
-        prefixes.push(assignee(a));
+        prefixes.push(assignee(a.as_str()));
     }
     if let Some(s) = &filter.story {
-        prefixes.push(story(s));
+        prefixes.push(story(s.as_str()));
     }
     if let Some(s) = &filter.source {
-        prefixes.push(source(s));
+        prefixes.push(source(s.as_str()));
     }
     if let Some(s) = filter.state {
         prefixes.push(state(state_code(s)));

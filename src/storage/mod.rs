@@ -25,7 +25,9 @@ pub use sled_store::{FlushHook, SledStore, StoreConfig};
 use std::time::SystemTime;
 
 use crate::{
-    domain::{Claim, ClaimId, DomainError, Event, EventDraft, Priority, State},
+    domain::{
+        Claim, ClaimId, DomainError, Event, EventDraft, Priority, Slug, SourceName, State, UserName,
+    },
     error::Error,
 };
 
@@ -84,31 +86,45 @@ pub enum Submitted {
     Replayed(Claim),
 }
 
-/// Filters of a claim listing, combined with AND. Sources are compared in
-/// their normalised form (see [`crate::domain::SourceName::normalized`]).
+/// The comparison key of a source (see [`SourceName::normalized`]), by
+/// which sources are filtered and indexed. Made only from a [`SourceName`],
+/// so it holds no NUL byte, which the index keys rely on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceKey(String);
+
+impl SourceKey {
+    pub fn of(source: &SourceName) -> Self {
+        Self(source.normalized())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Filters of a claim listing, combined with AND. Sources are compared by
+/// their [`SourceKey`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimFilter {
-    pub story: Option<String>,
+    pub story: Option<Slug>,
     pub state: Option<State>,
-    pub source: Option<String>,
-    pub assignee: Option<String>,
+    pub source: Option<SourceKey>,
+    pub assignee: Option<UserName>,
 }
 
 impl ClaimFilter {
     /// Whether `claim` passes every filter.
     pub fn matches(&self, claim: &Claim) -> bool {
-        self.story
-            .as_deref()
-            .is_none_or(|s| claim.story.as_str() == s)
+        self.story.as_ref().is_none_or(|s| claim.story == *s)
             && self.state.is_none_or(|s| claim.state == s)
             && self
                 .source
-                .as_deref()
-                .is_none_or(|s| claim.attribution.source.normalized() == s)
+                .as_ref()
+                .is_none_or(|s| claim.attribution.source.normalized() == s.as_str())
             && self
                 .assignee
-                .as_deref()
-                .is_none_or(|a| claim.assignee.as_ref().is_some_and(|x| x.as_str() == a))
+                .as_ref()
+                .is_none_or(|a| claim.assignee.as_ref() == Some(a))
     }
 }
 
@@ -116,9 +132,9 @@ impl ClaimFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueQuery {
     /// Only claims of this story.
-    pub story: Option<String>,
+    pub story: Option<Slug>,
     /// Only claims with at least one of these tags (none: any claim).
-    pub tags: Vec<String>,
+    pub tags: Vec<Slug>,
 }
 
 /// Counts of the queue, overall or of one story.

@@ -378,6 +378,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{Attribution, NewClaim, Priority, Slug, SourceName, Statement, UserName};
+    use crate::storage::SourceKey;
 
     pub(super) fn new_claim() -> NewClaim {
         NewClaim {
@@ -428,7 +429,7 @@ mod tests {
             .collect();
         assert_eq!(entries, vec![keys::source_entry(&first)]);
         let filter = ClaimFilter {
-            source: Some(first.attribution.source.normalized()),
+            source: Some(SourceKey::of(&first.attribution.source)),
             ..ClaimFilter::default()
         };
         let limit = PageLimit {

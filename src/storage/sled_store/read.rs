@@ -74,7 +74,7 @@ impl SledStore {
         let mut due = Vec::new();
         for entry in self.index.scan_prefix(&prefix).take(limit) {
             let (key, _) = entry.map_err(storage("read leases"))?;
-            let expires = keys::time_after(&key, &prefix)
+            let expires = keys::time_following(&key, &prefix)
                 .ok_or_else(|| corrupt("read leases", "bad lease key"))?;
             if expires > now {
                 break;
@@ -89,7 +89,7 @@ impl SledStore {
         let prefix = keys::leases();
         match self.first_under(&prefix)? {
             None => Ok(None),
-            Some(key) => keys::time_after(&key, &prefix)
+            Some(key) => keys::time_following(&key, &prefix)
                 .map(Some)
                 .ok_or_else(|| corrupt("read leases", "bad lease key")),
         }
@@ -127,7 +127,7 @@ impl SledStore {
         let mut overdue = 0;
         for entry in self.index.scan_prefix(&prefix) {
             let (key, _) = entry.map_err(storage("read deadlines"))?;
-            let deadline = keys::time_after(&key, &prefix)
+            let deadline = keys::time_following(&key, &prefix)
                 .ok_or_else(|| corrupt("read deadlines", "bad deadline key"))?;
             if deadline >= now {
                 break;
@@ -288,7 +288,11 @@ impl SledStore {
             if limit.is_full(items.len(), read) {
                 return Ok(Page { items, more: true });
             }
-            let revision = &key[16..];
+            // The key is id ‖ revision; a shorter one is a damaged index,
+            // reported like every other damaged record rather than panicking.
+            let revision = key
+                .get(16..)
+                .ok_or_else(|| corrupt("read history", "event index key too short"))?;
             let bytes = self
                 .events
                 .get(revision)

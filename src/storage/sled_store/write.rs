@@ -348,7 +348,7 @@ impl SledStore {
         // finding its head and taking it.
         let writing = self.lock_writes("take next claim")?;
         let mut head: Option<(Vec<u8>, usize)> = None;
-        for prefix in keys::queue_prefixes(query.story.as_deref(), &query.tags) {
+        for prefix in keys::queue_prefixes(query.story.as_ref(), &query.tags) {
             if let Some(key) = self.first_under(&prefix)? {
                 let order = &key[prefix.len()..];
                 if head
