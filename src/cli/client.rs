@@ -14,6 +14,8 @@
 //! answer: bad options or files, no connection, or a connection refused or
 //! broken during the call (e.g. a client certificate refused at the TLS
 //! handshake, which TLS 1.3 reports only after the client's side of it).
+//!
+//! Over 600 lines only with its unit tests (the code is about 500).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
