@@ -461,8 +461,19 @@ pub fn names(claims: &[Claim]) -> Vec<String> {
 
 /// The whole history of a claim, following page tokens.
 pub async fn events_of(client: &mut Client, name: &str) -> Vec<pb::ClaimEvent> {
+    events_in_pages_of(client, name, 0).await
+}
+
+/// The whole history of a claim, asking for pages of `page_size` events (0:
+/// the server's default).
+pub async fn events_in_pages_of(
+    client: &mut Client,
+    name: &str,
+    page_size: i32,
+) -> Vec<pb::ClaimEvent> {
     let mut request = pb::ListClaimEventsRequest {
         name: name.to_owned(),
+        page_size,
         ..Default::default()
     };
     let mut events = Vec::new();
@@ -653,7 +664,7 @@ pub const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
 
 /// Bounds waits for a `claimdesk` process (start-up on a busy two-core
 /// machine can be slow); not a delay.
-const PROCESS_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const PROCESS_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// `claimdesk serve --log-format json --data-dir <data_dir> <args>`.
 pub fn serve_command(data_dir: &Path, args: &[&str]) -> tokio::process::Command {
@@ -665,11 +676,86 @@ pub fn serve_command(data_dir: &Path, args: &[&str]) -> tokio::process::Command 
     command
 }
 
-/// A `claimdesk serve` process, killed when dropped, and its stderr lines
-/// as they arrive.
+/// What a process wrote to stderr, line by line, as it arrives.
+#[derive(Clone)]
+pub struct Log(tokio::sync::watch::Receiver<Vec<String>>);
+
+impl Log {
+    pub fn capture(stderr: tokio::process::ChildStderr) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let (tx, rx) = tokio::sync::watch::channel(Vec::new());
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tx.send_modify(|all| all.push(line));
+            }
+            // Dropping `tx` tells waiters that stderr is closed.
+        });
+        Self(rx)
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    pub fn text(&self) -> String {
+        self.0.borrow().join("\n")
+    }
+
+    /// The lines written so far, parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.0
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The first line `find` accepts, waiting for it to be written. Panics
+    /// with the log if stderr closes first or `within` runs out.
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        within: std::time::Duration,
+        mut find: impl FnMut(&str) -> Option<T>,
+    ) -> T {
+        let mut rx = self.0.clone();
+        // Err means stderr closed (or the time ran out); the check below
+        // looks at everything that was written either way.
+        let _ = tokio::time::timeout(
+            within,
+            rx.wait_for(|lines| lines.iter().any(|l| find(l).is_some())),
+        )
+        .await;
+        let found = self.0.borrow().iter().find_map(|l| find(l));
+        found.unwrap_or_else(|| {
+            panic!(
+                "no log line {what} within {within:?}; log:\n{}",
+                self.text()
+            )
+        })
+    }
+
+    /// Waits until `n` log lines contain `needle`.
+    pub async fn wait_for_lines(&self, needle: &str, n: usize) {
+        let mut rx = self.0.clone();
+        let seen = tokio::time::timeout(
+            PROCESS_WAIT,
+            rx.wait_for(|lines| lines.iter().filter(|l| l.contains(needle)).count() >= n),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{needle}: not logged within {PROCESS_WAIT:?}"));
+        assert!(seen.is_ok(), "stderr closed; log:\n{}", self.text());
+    }
+}
+
+/// A `claimdesk serve` process, killed (SIGKILL) when dropped, and its
+/// stderr lines as they arrive.
 pub struct ServeProcess {
     pub child: tokio::process::Child,
-    log: tokio::sync::watch::Receiver<Vec<String>>,
+    pub log: Log,
+    /// Where it serves, once known (see [`ServeProcess::serve`]).
+    addr: Option<SocketAddr>,
 }
 
 impl Drop for ServeProcess {
@@ -681,74 +767,135 @@ impl Drop for ServeProcess {
 
 impl ServeProcess {
     pub fn spawn(mut command: tokio::process::Command) -> Self {
-        use tokio::io::AsyncBufReadExt;
         let mut child = command.spawn().expect("claimdesk starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, log) = tokio::sync::watch::channel(Vec::new());
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tx.send_modify(|all| all.push(line));
-            }
-        });
-        Self { child, log }
+        let log = Log::capture(child.stderr.take().expect("stderr is piped"));
+        Self {
+            child,
+            log,
+            addr: None,
+        }
+    }
+
+    /// Starts `claimdesk serve` on `127.0.0.1:0` with JSON logs on
+    /// `data_dir` and waits until it says it is serving.
+    pub async fn start(data_dir: &Path) -> Self {
+        Self::serve(serve_command(data_dir, &["--listen", "127.0.0.1:0"])).await
+    }
+
+    /// Spawns `command`, which must log JSON, and waits until it says it is
+    /// serving; [`ServeProcess::client`] then talks to it.
+    pub async fn serve(command: tokio::process::Command) -> Self {
+        let mut process = Self::spawn(command);
+        let addr = process.wait_until_serving().await;
+        assert_ne!(addr.port(), 0, "the log names the bound port");
+        process.serves_at(addr);
+        process
+    }
+
+    /// Records where the process serves, for a test that reads it from the
+    /// log itself (text logs, say).
+    pub fn serves_at(&mut self, addr: SocketAddr) {
+        self.addr = Some(addr);
+    }
+
+    /// Where the process serves.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+            .expect("the address is known once the process serves")
     }
 
     pub fn text(&self) -> String {
-        self.log.borrow().join("\n")
+        self.log.text()
     }
 
     /// The lines written so far, parsed as JSON.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.log
-            .borrow()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+        self.log.json_lines()
     }
 
     /// Waits for the readiness line; the address it names.
     pub async fn wait_until_serving(&self) -> SocketAddr {
-        let mut rx = self.log.clone();
-        let _ = tokio::time::timeout(
-            PROCESS_WAIT,
-            rx.wait_for(|lines| lines.iter().any(|l| l.contains(READY_MESSAGE))),
-        )
-        .await;
-        self.json_lines()
-            .iter()
-            .find(|v| v["fields"]["message"] == READY_MESSAGE)
-            .and_then(|v| v["fields"]["addr"].as_str()?.parse().ok())
-            .unwrap_or_else(|| panic!("not serving within {PROCESS_WAIT:?}; log:\n{}", self.text()))
+        self.log
+            .wait_for("saying it is serving", PROCESS_WAIT, |line| {
+                let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                if v["fields"]["message"] != READY_MESSAGE {
+                    return None;
+                }
+                v["fields"]["addr"].as_str()?.parse().ok()
+            })
+            .await
     }
 
     /// Waits until `n` log lines contain `needle`.
     pub async fn wait_for_lines(&self, needle: &str, n: usize) {
-        let mut rx = self.log.clone();
-        let seen = tokio::time::timeout(
-            PROCESS_WAIT,
-            rx.wait_for(|lines| lines.iter().filter(|l| l.contains(needle)).count() >= n),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{needle}: not logged within {PROCESS_WAIT:?}"));
-        assert!(seen.is_ok(), "stderr closed; log:\n{}", self.text());
+        self.log.wait_for_lines(needle, n).await;
     }
 
-    /// Sends SIGHUP with kill(1).
-    pub fn hang_up(&self) {
+    pub async fn client(&self) -> Client {
+        ClaimServiceClient::new(self.channel().await)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let addr = self.addr();
+        let endpoint = Channel::from_shared(format!("http://{addr}")).expect("valid uri");
+        tokio::time::timeout(PROCESS_WAIT, endpoint.connect())
+            .await
+            .expect("connecting in time")
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}; log:\n{}", self.text()))
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`) with kill(1): the crate has no libc
+    /// binding.
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
+            .args([&format!("-{signal}"), &pid])
             .status()
             .expect("kill(1) runs");
-        assert!(status.success(), "kill -HUP failed: {status}");
+        assert!(status.success(), "kill -{signal} failed: {status}");
     }
 
+    /// Sends SIGHUP.
+    pub fn hang_up(&self) {
+        self.signal("HUP");
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// SIGKILL, and checks that the signal is what ended the process.
+    pub async fn kill_9(&mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        self.child.start_kill().expect("SIGKILL is sent");
+        let status = self.exit_status().await;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the server should have died of SIGKILL, not {status}; log:\n{}",
+            self.text()
+        );
+    }
+
+    /// Waits for the process to end.
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(PROCESS_WAIT, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("the process exits: not done within {PROCESS_WAIT:?}"))
-            .expect("waiting for claimdesk")
+        self.exit_status_within(PROCESS_WAIT).await
+    }
+
+    /// Waits for the process to end; panics with the log if it is still
+    /// running `within` later.
+    pub async fn exit_status_within(
+        &mut self,
+        within: std::time::Duration,
+    ) -> std::process::ExitStatus {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("waiting for claimdesk"),
+            Err(_) => panic!(
+                "the process is still running {within:?} later; log:\n{}",
+                self.text()
+            ),
+        }
     }
 }
 

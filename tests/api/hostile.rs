@@ -471,13 +471,8 @@ async fn violations_beyond_the_cap_are_summed_up_in_one() {
 #[tokio::test]
 async fn the_log_records_only_the_beginning_of_what_a_client_made_up() {
     let dir = tempfile::tempdir().expect("a data directory");
-    let process = ServeProcess::spawn(serve_command(dir.path(), &["--listen", "127.0.0.1:0"]));
-    let addr = process.wait_until_serving().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("a URL")
-        .connect()
-        .await
-        .expect("connects");
+    let process = ServeProcess::start(dir.path()).await;
+    let channel = process.channel().await;
     let mut client = pb::claim_service_client::ClaimServiceClient::new(channel.clone());
 
     let name = format!("claims/{}", "x\n".repeat(FILL / 2));

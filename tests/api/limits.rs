@@ -29,7 +29,6 @@ use claimdesk::{
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    process::Command,
     sync::watch,
     task::JoinSet,
 };
@@ -794,16 +793,6 @@ async fn connections_beyond_max_connections_are_refused_at_once_and_a_freed_slot
 
 const ANONYMOUS_WARNING: &str = "callers are not authenticated";
 
-fn claimdesk() -> Command {
-    claimdesk_command()
-}
-
-type Process = ServeProcess;
-
-fn serve(data_dir: &Path, args: &[&str]) -> Command {
-    serve_command(data_dir, args)
-}
-
 /// A channel to the port of `addr` on loopback.
 async fn loopback_channel(addr: SocketAddr) -> tonic::transport::Channel {
     let url = format!("http://127.0.0.1:{}", addr.port());
@@ -839,7 +828,7 @@ fn warnings_before_ready(lines: &[serde_json::Value]) -> Vec<String> {
 async fn serve_on_a_network_address_without_allow_anonymous_refuses_naming_the_address_and_flag() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let mut command = claimdesk();
+    let mut command = claimdesk_command();
     command
         .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
         .arg(&data_dir);
@@ -881,7 +870,7 @@ async fn serve_on_a_network_address_without_allow_anonymous_refuses_naming_the_a
 async fn serve_on_a_network_address_with_allow_anonymous_starts_and_warns_that_callers_are_not_authenticated()
  {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut process = Process::spawn(serve(
+    let mut process = ServeProcess::spawn(serve_command(
         dir.path(),
         &["--listen", "0.0.0.0:0", "--allow-anonymous"],
     ));
@@ -905,11 +894,11 @@ async fn serve_on_a_network_address_with_allow_anonymous_starts_and_warns_that_c
 #[tokio::test]
 async fn claimdesk_allow_anonymous_in_the_environment_works_like_the_flag() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = serve(dir.path(), &[]);
+    let mut command = serve_command(dir.path(), &[]);
     command
         .env("CLAIMDESK_LISTEN", "0.0.0.0:0")
         .env("CLAIMDESK_ALLOW_ANONYMOUS", "true");
-    let process = Process::spawn(command);
+    let process = ServeProcess::spawn(command);
     let addr = process.wait_until_serving().await;
     assert!(addr.ip().is_unspecified(), "listening on {addr}");
     let warnings = warnings_before_ready(&process.json_lines());
@@ -923,7 +912,7 @@ async fn claimdesk_allow_anonymous_in_the_environment_works_like_the_flag() {
 #[tokio::test]
 async fn serve_on_loopback_needs_no_flag_and_does_not_warn() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let process = Process::spawn(serve(dir.path(), &["--listen", "127.0.0.1:0"]));
+    let process = ServeProcess::spawn(serve_command(dir.path(), &["--listen", "127.0.0.1:0"]));
     let addr = process.wait_until_serving().await;
     assert!(addr.ip().is_loopback(), "listening on {addr}");
     let warnings = warnings_before_ready(&process.json_lines());
@@ -937,7 +926,7 @@ async fn serve_on_loopback_needs_no_flag_and_does_not_warn() {
 /// `claimdesk token new --user <user> --role <role>`: the token and the
 /// line for the tokens file.
 async fn token_new(user: &str, role: &str) -> (String, String) {
-    let mut command = claimdesk();
+    let mut command = claimdesk_command();
     command.args(["token", "new", "--user", user, "--role", role]);
     command.stdout(Stdio::piped());
     let output = within("token new", WAIT, command.output())
@@ -999,7 +988,7 @@ async fn sighup_reloads_the_tokens_file_admitting_new_tokens_and_refusing_revoke
     let tokens_file = dir.path().join("tokens.toml");
     let (old, old_line) = token_new("mara", "editor").await;
     write_tokens_file(&tokens_file, &[&old_line]);
-    let process = Process::spawn(serve(
+    let process = ServeProcess::spawn(serve_command(
         &dir.path().join("data"),
         &[
             "--listen",
@@ -1080,7 +1069,7 @@ async fn sighup_with_a_tokens_file_listing_no_tokens_keeps_the_tokens_unless_the
     let tokens_file = dir.path().join("tokens.toml");
     let (token, line) = token_new("mara", "editor").await;
     write_tokens_file(&tokens_file, &[&line]);
-    let process = Process::spawn(serve(
+    let process = ServeProcess::spawn(serve_command(
         &dir.path().join("data"),
         &[
             "--listen",
@@ -1154,9 +1143,9 @@ async fn serve_on_a_network_address_with_a_tokens_file_starts_without_warning_an
     let tokens_file = dir.path().join("tokens.toml");
     let (token, line) = token_new("kofi", "checker").await;
     write_tokens_file(&tokens_file, &[&line]);
-    let mut command = serve(&dir.path().join("data"), &["--listen", "0.0.0.0:0"]);
+    let mut command = serve_command(&dir.path().join("data"), &["--listen", "0.0.0.0:0"]);
     command.env("CLAIMDESK_TOKENS_FILE", &tokens_file);
-    let process = Process::spawn(command);
+    let process = ServeProcess::spawn(command);
     let addr = process.wait_until_serving().await;
     assert!(addr.ip().is_unspecified(), "listening on {addr}");
     let warnings = warnings_before_ready(&process.json_lines());
@@ -1195,7 +1184,7 @@ async fn serve_with_a_broken_tokens_file_refuses_to_start_naming_the_file() {
         (&missing, "cannot read"),
         (&empty, "allow_no_tokens = true"),
     ] {
-        let mut command = serve(
+        let mut command = serve_command(
             &dir.path().join("data"),
             &["--listen", "127.0.0.1:0", "--tokens-file"],
         );
@@ -1220,9 +1209,9 @@ async fn serve_with_a_tokens_file_that_allows_no_tokens_starts_warning_and_refus
     let tokens_file = dir.path().join("tokens.toml");
     std::fs::write(&tokens_file, "allow_no_tokens = true\n").expect("written");
     let (token, _) = token_new("mara", "editor").await;
-    let mut command = serve(&dir.path().join("data"), &["--listen", "127.0.0.1:0"]);
+    let mut command = serve_command(&dir.path().join("data"), &["--listen", "127.0.0.1:0"]);
     command.env("CLAIMDESK_TOKENS_FILE", &tokens_file);
-    let process = Process::spawn(command);
+    let process = ServeProcess::spawn(command);
     let addr = process.wait_until_serving().await;
     let warnings = warnings_before_ready(&process.json_lines());
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -1243,7 +1232,7 @@ async fn token_new_refuses_unknown_roles_and_invalid_names() {
         ["--user", "system", "--role", "chief"],
         ["--user", "", "--role", "editor"],
     ] {
-        let mut command = claimdesk();
+        let mut command = claimdesk_command();
         command.args(["token", "new"]).args(args);
         command.stdout(Stdio::piped());
         let output = within("token new", WAIT, command.output())

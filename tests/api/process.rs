@@ -11,97 +11,41 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     future::Future,
-    net::SocketAddr,
-    os::unix::process::ExitStatusExt,
     path::Path,
-    process::{ExitStatus, Stdio},
+    process::ExitStatus,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use claimdesk::pb::{
-    self, Attribution, Claim, ClaimEvent, Evidence, GetClaimRequest, ListClaimEventsRequest,
-    ListClaimsRequest, SubmitClaimRequest,
+    self, Attribution, Claim, ClaimEvent, Evidence, ListClaimsRequest, SubmitClaimRequest,
     claim::{Priority, State},
     claim_event::Type,
-    claim_service_client::ClaimServiceClient,
     evidence::Stance,
 };
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, ChildStderr, Command},
     sync::watch,
     task::{JoinHandle, JoinSet},
 };
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Code, Status, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-type Client = ClaimServiceClient<Channel>;
+use crate::helpers::{
+    self, Client, PROCESS_WAIT, READY_MESSAGE, ServeProcess, as_user, claimdesk_command,
+    events_in_pages_of, get,
+};
 
 /// Start-up on a busy two-core machine can be slow; these bound waits for
 /// events, they are not delays.
-const START_TIMEOUT: Duration = Duration::from_secs(120);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 const WORK_TIMEOUT: Duration = Duration::from_secs(300);
 
-const READY_MESSAGE: &str = "serving claimdesk.v1.ClaimService";
 const CLAIM_SERVICE: &str = "claimdesk.v1.ClaimService";
 
 // ---------------------------------------------------------------------------
 // The server process.
-
-/// What the server wrote to stderr, line by line, as it arrives.
-#[derive(Clone)]
-struct Log(watch::Receiver<Vec<String>>);
-
-impl Log {
-    fn capture(stderr: ChildStderr) -> Self {
-        let (tx, rx) = watch::channel(Vec::new());
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tx.send_modify(|all| all.push(line));
-            }
-            // Dropping `tx` tells waiters that stderr is closed.
-        });
-        Self(rx)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.borrow().clone()
-    }
-
-    fn text(&self) -> String {
-        self.lines().join("\n")
-    }
-
-    /// The first line `find` accepts, waiting for it to be written. Panics
-    /// with the log if stderr closes first or `within` runs out.
-    async fn wait_for<T>(
-        &self,
-        what: &str,
-        within: Duration,
-        mut find: impl FnMut(&str) -> Option<T>,
-    ) -> T {
-        let mut rx = self.0.clone();
-        // Err means stderr closed (or the time ran out); the check below
-        // looks at everything that was written either way.
-        let _ = tokio::time::timeout(
-            within,
-            rx.wait_for(|lines| lines.iter().any(|l| find(l).is_some())),
-        )
-        .await;
-        let found = self.0.borrow().iter().find_map(|l| find(l));
-        found.unwrap_or_else(|| {
-            panic!(
-                "no log line {what} within {within:?}; log:\n{}",
-                self.text()
-            )
-        })
-    }
-}
 
 /// The `fields.message` of a JSON log line.
 fn json_message(line: &str) -> Option<String> {
@@ -136,184 +80,33 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// `claimdesk` with an environment that only the test decides.
-fn claimdesk() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_claimdesk"));
-    for var in [
-        "CLAIMDESK_LISTEN",
-        "CLAIMDESK_DATA_DIR",
-        "CLAIMDESK_CACHE_BYTES",
-        "CLAIMDESK_LOG_FORMAT",
-        "NO_COLOR",
-    ] {
-        command.env_remove(var);
-    }
+/// Starts `claimdesk serve` on `127.0.0.1:0` with JSON logs, configured
+/// through the environment rather than flags, and waits until it says it
+/// is serving.
+async fn start_from_environment(data_dir: &Path) -> ServeProcess {
+    let mut command = claimdesk_command();
     command
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-/// How the listen address and the data directory reach the process.
-#[derive(Clone, Copy)]
-enum Configured {
-    Flags,
-    Environment,
-}
-
-/// A running `claimdesk serve`. Dropping it kills the process (SIGKILL).
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    log: Log,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        // Does nothing if it has already exited and been waited for.
-        let _ = self.child.start_kill();
-    }
-}
-
-impl ServerProcess {
-    /// Starts `claimdesk serve` on `127.0.0.1:0` with JSON logs and waits
-    /// until it says it is serving.
-    async fn start(data_dir: &Path) -> Self {
-        Self::start_configured(data_dir, Configured::Flags).await
-    }
-
-    async fn start_configured(data_dir: &Path, how: Configured) -> Self {
-        let mut command = claimdesk();
-        command.arg("serve");
-        match how {
-            Configured::Flags => {
-                command
-                    .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-                    .arg("--data-dir")
-                    .arg(data_dir);
-            }
-            Configured::Environment => {
-                command
-                    .env("CLAIMDESK_LISTEN", "127.0.0.1:0")
-                    .env("CLAIMDESK_DATA_DIR", data_dir)
-                    .env("CLAIMDESK_LOG_FORMAT", "json");
-            }
-        }
-        let mut child = command.spawn().expect("claimdesk starts");
-        let log = Log::capture(child.stderr.take().expect("stderr is piped"));
-        let mut server = Self {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            log,
-        };
-        server.addr = server
-            .log
-            .wait_for("saying it is serving", START_TIMEOUT, |line| {
-                let v: serde_json::Value = serde_json::from_str(line).ok()?;
-                if v["fields"]["message"] != READY_MESSAGE {
-                    return None;
-                }
-                v["fields"]["addr"].as_str()?.parse().ok()
-            })
-            .await;
-        assert_ne!(server.addr.port(), 0, "the log names the bound port");
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the server is still running")
-    }
-
-    async fn client(&self) -> Client {
-        ClaimServiceClient::new(self.channel().await)
-    }
-
-    async fn channel(&self) -> Channel {
-        let endpoint = Channel::from_shared(format!("http://{}", self.addr)).expect("valid uri");
-        tokio::time::timeout(START_TIMEOUT, endpoint.connect())
-            .await
-            .expect("connecting in time")
-            .unwrap_or_else(|e| panic!("connect to {}: {e}; log:\n{}", self.addr, self.log.text()))
-    }
-
-    /// Sends SIGTERM with kill(1): the crate has no libc binding.
-    fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(status.success(), "kill -TERM failed: {status}");
-    }
-
-    /// SIGKILL, and checks that the signal is what ended the process.
-    async fn kill_9(&mut self) {
-        self.child.start_kill().expect("SIGKILL is sent");
-        let status = self.exit_status().await;
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "the server should have died of SIGKILL, not {status}; log:\n{}",
-            self.log.text()
-        );
-    }
-
-    /// Waits for the process to end.
-    async fn exit_status(&mut self) -> ExitStatus {
-        match tokio::time::timeout(EXIT_TIMEOUT, self.child.wait()).await {
-            Ok(status) => status.expect("waiting for the server"),
-            Err(_) => panic!(
-                "the server is still running {EXIT_TIMEOUT:?} later; log:\n{}",
-                self.log.text()
-            ),
-        }
-    }
+        .arg("serve")
+        .env("CLAIMDESK_LISTEN", "127.0.0.1:0")
+        .env("CLAIMDESK_DATA_DIR", data_dir)
+        .env("CLAIMDESK_LOG_FORMAT", "json");
+    ServeProcess::serve(command).await
 }
 
 // ---------------------------------------------------------------------------
 // Requests.
 
-fn by<T>(user: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-claimdesk-user", user.parse().expect("ASCII user name"));
-    request
-}
-
-async fn get(client: &mut Client, name: &str) -> Claim {
-    client
-        .get_claim(GetClaimRequest {
-            name: name.to_owned(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("GetClaim {name}: {s:?}"))
-        .into_inner()
-}
-
 /// Every claim `filter` selects, page by page (small pages, to cross many
 /// page boundaries).
 async fn list_all(client: &mut Client, filter: ListClaimsRequest) -> Vec<Claim> {
-    let mut claims = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_claims(ListClaimsRequest {
-                page_size: 17,
-                page_token,
-                ..filter.clone()
-            })
-            .await
-            .unwrap_or_else(|s| panic!("ListClaims {filter:?}: {s:?}"))
-            .into_inner();
-        claims.extend(page.claims);
-        if page.next_page_token.is_empty() {
-            return claims;
-        }
-        page_token = page.next_page_token;
-    }
+    helpers::list_all(
+        client,
+        ListClaimsRequest {
+            page_size: 17,
+            ..filter
+        },
+    )
+    .await
 }
 
 async fn list_names(client: &mut Client, filter: ListClaimsRequest) -> BTreeSet<String> {
@@ -324,25 +117,9 @@ async fn list_names(client: &mut Client, filter: ListClaimsRequest) -> BTreeSet<
         .collect()
 }
 
+/// The whole history of a claim, in small pages (to cross page boundaries).
 async fn history(client: &mut Client, name: &str) -> Vec<ClaimEvent> {
-    let mut events = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: name.to_owned(),
-                page_size: 3,
-                page_token,
-            })
-            .await
-            .unwrap_or_else(|s| panic!("ListClaimEvents {name}: {s:?}"))
-            .into_inner();
-        events.extend(page.events);
-        if page.next_page_token.is_empty() {
-            return events;
-        }
-        page_token = page.next_page_token;
-    }
+    events_in_pages_of(client, name, 3).await
 }
 
 fn health(channel: Channel, service: &str) -> (HealthClient<Channel>, HealthCheckRequest) {
@@ -509,7 +286,7 @@ impl Writer {
     async fn submit(&mut self, user: String, request: SubmitClaimRequest) -> Tracked {
         let claim = self
             .client
-            .submit_claim(by(&user, request.clone()))
+            .submit_claim(as_user(request.clone(), &user))
             .await
             .unwrap_or_else(|s| panic!("SubmitClaim {}: {s:?}", request.request_id))
             .into_inner();
@@ -540,7 +317,11 @@ impl Writer {
         let (kind, note, answer) = match act {
             Act::StartReview => {
                 let r = pb::StartReviewRequest { name, etag };
-                (Type::ReviewStarted, "", c.start_review(by(actor, r)).await)
+                (
+                    Type::ReviewStarted,
+                    "",
+                    c.start_review(as_user(r, actor)).await,
+                )
             }
             Act::Release(note) => {
                 let r = pb::ReleaseClaimRequest {
@@ -548,7 +329,11 @@ impl Writer {
                     etag,
                     note: note.into(),
                 };
-                (Type::Released, note, c.release_claim(by(actor, r)).await)
+                (
+                    Type::Released,
+                    note,
+                    c.release_claim(as_user(r, actor)).await,
+                )
             }
             Act::AddEvidence(stance, source) => {
                 let r = pb::AddEvidenceRequest {
@@ -562,7 +347,11 @@ impl Writer {
                         ..Evidence::default()
                     }),
                 };
-                (Type::EvidenceAdded, "", c.add_evidence(by(actor, r)).await)
+                (
+                    Type::EvidenceAdded,
+                    "",
+                    c.add_evidence(as_user(r, actor)).await,
+                )
             }
             Act::Verify(note) => {
                 let r = pb::VerifyClaimRequest {
@@ -570,7 +359,11 @@ impl Writer {
                     etag,
                     note: note.into(),
                 };
-                (Type::Verified, note, c.verify_claim(by(actor, r)).await)
+                (
+                    Type::Verified,
+                    note,
+                    c.verify_claim(as_user(r, actor)).await,
+                )
             }
             Act::Dispute(note) => {
                 let r = pb::DisputeClaimRequest {
@@ -578,7 +371,11 @@ impl Writer {
                     etag,
                     note: note.into(),
                 };
-                (Type::Disputed, note, c.dispute_claim(by(actor, r)).await)
+                (
+                    Type::Disputed,
+                    note,
+                    c.dispute_claim(as_user(r, actor)).await,
+                )
             }
             Act::Inconclusive(note) => {
                 let r = pb::MarkClaimInconclusiveRequest {
@@ -586,7 +383,7 @@ impl Writer {
                     etag,
                     note: note.into(),
                 };
-                let answer = c.mark_claim_inconclusive(by(actor, r)).await;
+                let answer = c.mark_claim_inconclusive(as_user(r, actor)).await;
                 (Type::MarkedInconclusive, note, answer)
             }
             Act::Reopen(reason) => {
@@ -595,7 +392,11 @@ impl Writer {
                     etag,
                     reason: reason.into(),
                 };
-                (Type::Reopened, reason, c.reopen_claim(by(actor, r)).await)
+                (
+                    Type::Reopened,
+                    reason,
+                    c.reopen_claim(as_user(r, actor)).await,
+                )
             }
             Act::Withdraw(reason) => {
                 let r = pb::WithdrawClaimRequest {
@@ -606,7 +407,7 @@ impl Writer {
                 (
                     Type::Withdrawn,
                     reason,
-                    c.withdraw_claim(by(actor, r)).await,
+                    c.withdraw_claim(as_user(r, actor)).await,
                 )
             }
         };
@@ -738,7 +539,7 @@ fn background_writer(
         for j in 0..limit {
             let request = background_claim(writer, j);
             out.sent.push(request.clone());
-            match client.submit_claim(by(BACKGROUND_USER, request)).await {
+            match client.submit_claim(as_user(request, BACKGROUND_USER)).await {
                 Ok(answer) => {
                     out.acknowledged.push(answer.into_inner());
                     progress.send_modify(|n| *n += 1);
@@ -914,7 +715,7 @@ async fn check_background(client: &mut Client, writers: &[Background]) -> usize 
 /// the workflow while background writers submit until the process dies;
 /// SIGKILL right after the writers' last acknowledgement.
 async fn write_and_kill(
-    server: &mut ServerProcess,
+    server: &mut ServeProcess,
     round: usize,
     claims: std::ops::Range<usize>,
 ) -> (Vec<Tracked>, Vec<Background>) {
@@ -975,7 +776,7 @@ async fn every_acknowledged_write_survives_kill_9_with_its_indexes_history_and_r
     let mut background = Vec::new();
     let per_round = CRASH_CLAIMS / CRASH_ROUNDS;
     for round in 0..CRASH_ROUNDS {
-        let mut server = ServerProcess::start(dir.path()).await;
+        let mut server = ServeProcess::start(dir.path()).await;
         if round > 0 {
             // What the earlier kills left is intact before more is written.
             check_acknowledged(&server.client().await, &tracked).await;
@@ -990,7 +791,7 @@ async fn every_acknowledged_write_survives_kill_9_with_its_indexes_history_and_r
     let changes: usize = tracked.iter().map(|t| t.steps.len() - 1).sum();
     assert!(changes >= 80, "only {changes} changes were made");
 
-    let server = ServerProcess::start(dir.path()).await;
+    let server = ServeProcess::start(dir.path()).await;
     let mut client = server.client().await;
     check_acknowledged(&client, &tracked).await;
     let background_stored = check_background(&mut client, &background).await;
@@ -1018,7 +819,7 @@ async fn every_acknowledged_write_survives_kill_9_with_its_indexes_history_and_r
     // now, and creates nothing.
     in_parallel(&client, tracked.clone(), |mut client, t| async move {
         let replay = client
-            .submit_claim(by(&t.submitter, t.request.clone()))
+            .submit_claim(as_user(t.request.clone(), &t.submitter))
             .await
             .unwrap_or_else(|s| panic!("replay {}: {s:?}", t.request.request_id))
             .into_inner();
@@ -1029,7 +830,7 @@ async fn every_acknowledged_write_survives_kill_9_with_its_indexes_history_and_r
         let (user, mut request) = crash_claim(1);
         request.claim.as_mut().expect("claim").statement =
             "A different sentence under a used request id.".into();
-        client.submit_claim(by(&user, request)).await
+        client.submit_claim(as_user(request, &user)).await
     };
     assert_eq!(
         reused
@@ -1051,12 +852,12 @@ async fn every_acknowledged_write_survives_kill_9_with_its_indexes_history_and_r
         .find(|t| t.steps.len() == 1)
         .expect("an untouched claim");
     let resumed = client
-        .start_review(by(
-            CHECKERS[0],
+        .start_review(as_user(
             pb::StartReviewRequest {
                 name: untouched.last.name.clone(),
                 etag: untouched.last.etag.clone(),
             },
+            CHECKERS[0],
         ))
         .await
         .expect("an etag from before the crash is still current")
@@ -1189,9 +990,9 @@ async fn sigterm_lets_in_flight_writes_finish_exits_zero_and_keeps_every_acknowl
     let dir = tempfile::tempdir().expect("temp dir");
     // Configured through the environment here, through flags on restart:
     // both must mean the same directory.
-    let mut server = ServerProcess::start_configured(dir.path(), Configured::Environment).await;
+    let mut server = start_from_environment(dir.path()).await;
     let client = server.client().await;
-    let addr = server.addr;
+    let addr = server.addr();
 
     let (progress, mut acknowledged) = watch::channel(0);
     let writers: Vec<_> = (0..4)
@@ -1206,12 +1007,12 @@ async fn sigterm_lets_in_flight_writes_finish_exits_zero_and_keeps_every_acknowl
     server.terminate();
     let acknowledged_before_sigterm = *acknowledged.borrow();
 
-    let status = server.exit_status().await;
+    let status = server.exit_status_within(EXIT_TIMEOUT).await;
     assert_eq!(
         status.code(),
         Some(0),
         "exit status {status}; log:\n{}",
-        server.log.text()
+        server.text()
     );
     let lines = server.log.lines();
     let term = position_of(&lines, "SIGTERM received").expect("SIGTERM is logged");
@@ -1249,7 +1050,7 @@ async fn sigterm_lets_in_flight_writes_finish_exits_zero_and_keeps_every_acknowl
         std::io::ErrorKind::ConnectionRefused
     );
 
-    let server = ServerProcess::start(dir.path()).await;
+    let server = ServeProcess::start(dir.path()).await;
     let mut client = server.client().await;
     let mut acknowledged = BTreeSet::new();
     for claim in done.iter().flat_map(|d| &d.acknowledged) {
@@ -1283,11 +1084,11 @@ async fn sigterm_lets_in_flight_writes_finish_exits_zero_and_keeps_every_acknowl
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_health_watcher_sees_not_serving_on_sigterm_and_does_not_keep_the_process_alive() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = ServerProcess::start(dir.path()).await;
+    let mut server = ServeProcess::start(dir.path()).await;
     let mut client = server.client().await;
     let (user, request) = crash_claim(4);
     let claim = client
-        .submit_claim(by(&user, request))
+        .submit_claim(as_user(request, &user))
         .await
         .expect("submit")
         .into_inner();
@@ -1310,10 +1111,10 @@ async fn a_health_watcher_sees_not_serving_on_sigterm_and_does_not_keep_the_proc
     assert_eq!(next.status(), ServingStatus::NotServing);
 
     // A load balancer that keeps watching must not keep the process alive.
-    let status = server.exit_status().await;
+    let status = server.exit_status_within(EXIT_TIMEOUT).await;
     assert_eq!(status.code(), Some(0), "exit status {status}");
 
-    let server = ServerProcess::start(dir.path()).await;
+    let server = ServeProcess::start(dir.path()).await;
     let mut client = server.client().await;
     assert_eq!(get(&mut client, &claim.name).await, claim);
 }
@@ -1324,7 +1125,7 @@ async fn a_health_watcher_sees_not_serving_on_sigterm_and_does_not_keep_the_proc
 /// Runs `claimdesk serve` that is expected to fail at start-up; its exit
 /// status and stderr with colours removed.
 async fn failed_start(args: &[&str], data_dir: &Path) -> (ExitStatus, String) {
-    let mut command = claimdesk();
+    let mut command = claimdesk_command();
     command
         .arg("serve")
         .args(args)
@@ -1363,11 +1164,11 @@ async fn serve_on_an_address_in_use_exits_non_zero_naming_the_address() {
 #[tokio::test]
 async fn serve_on_a_data_dir_another_server_holds_exits_non_zero_saying_why() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = ServerProcess::start(dir.path()).await;
+    let server = ServeProcess::start(dir.path()).await;
     let mut client = server.client().await;
     let (user, request) = crash_claim(9);
     let claim = client
-        .submit_claim(by(&user, request))
+        .submit_claim(as_user(request, &user))
         .await
         .expect("submit")
         .into_inner();
@@ -1399,20 +1200,14 @@ async fn serve_on_a_data_dir_another_server_holds_exits_non_zero_saying_why() {
 #[tokio::test]
 async fn text_logs_to_a_pipe_are_plain_and_name_the_bound_address() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = claimdesk();
+    let mut command = claimdesk_command();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path());
-    let mut child = command.spawn().expect("claimdesk starts");
-    let log = Log::capture(child.stderr.take().expect("stderr is piped"));
-    let mut server = ServerProcess {
-        child,
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        log,
-    };
+    let mut server = ServeProcess::spawn(command);
     let line = server
         .log
-        .wait_for("saying it is serving", START_TIMEOUT, |l| {
+        .wait_for("saying it is serving", PROCESS_WAIT, |l| {
             strip_ansi(l).contains(READY_MESSAGE).then(|| l.to_owned())
         })
         .await;
@@ -1421,7 +1216,7 @@ async fn text_logs_to_a_pipe_are_plain_and_name_the_bound_address() {
         .split_whitespace()
         .find_map(|w| w.strip_prefix("addr="))
         .unwrap_or_else(|| panic!("no addr= in {plain:?}"));
-    server.addr = addr.parse().expect("a socket address");
+    server.serves_at(addr.parse().expect("a socket address"));
     let (mut health, check) = health(server.channel().await, CLAIM_SERVICE);
     let answer = health
         .check(check)
