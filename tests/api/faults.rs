@@ -18,7 +18,7 @@ use claimdesk::{
     },
 };
 use tempfile::TempDir;
-use tonic::Code;
+use tonic::{Code, Response, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::*;
@@ -56,6 +56,14 @@ fn injected() -> Error {
     Error::Storage(StorageError::new("injected", CAUSE))
 }
 
+/// Fails with an injected storage error while `flag` is on.
+fn fail_if(flag: &AtomicBool) -> Result<(), Error> {
+    if Faults::on(flag) {
+        return Err(injected());
+    }
+    Ok(())
+}
+
 /// Faults injected into the real sled store on demand.
 struct FaultyStore {
     faults: Arc<Faults>,
@@ -68,9 +76,7 @@ impl Intercept for FaultyStore {
         claim: Claim,
         request: Option<&RequestKey>,
     ) -> Result<Submitted, Error> {
-        if Faults::on(&self.faults.fail_writes) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_writes)?;
         inner.submit(claim, request)
     }
 
@@ -78,9 +84,7 @@ impl Intercept for FaultyStore {
         if Faults::on(&self.faults.panic_in_get) {
             panic!("injected panic while reading {id}");
         }
-        if Faults::on(&self.faults.fail_reads) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_reads)?;
         inner.get(id)
     }
 
@@ -91,9 +95,7 @@ impl Intercept for FaultyStore {
         after: Option<ClaimId>,
         limit: PageLimit,
     ) -> Result<Page<Claim>, Error> {
-        if Faults::on(&self.faults.fail_reads) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_reads)?;
         inner.list(filter, after, limit)
     }
 
@@ -103,9 +105,7 @@ impl Intercept for FaultyStore {
         id: ClaimId,
         change: Change<'_>,
     ) -> Result<(Claim, Event), Error> {
-        if Faults::on(&self.faults.fail_writes) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_writes)?;
         if Faults::on(&self.faults.panic_in_transaction) {
             return inner.update(id, &|_claim| panic!("injected panic inside a transaction"));
         }
@@ -119,9 +119,7 @@ impl Intercept for FaultyStore {
         after: u64,
         limit: PageLimit,
     ) -> Result<Page<Event>, Error> {
-        if Faults::on(&self.faults.fail_reads) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_reads)?;
         inner.events(id, after, limit)
     }
 
@@ -138,9 +136,7 @@ impl Intercept for FaultyStore {
         query: &QueueQuery,
         change: Change<'_>,
     ) -> Result<Option<(Claim, Event)>, Error> {
-        if Faults::on(&self.faults.fail_writes) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_writes)?;
         inner.take_next(query, change)
     }
 
@@ -150,9 +146,7 @@ impl Intercept for FaultyStore {
         story: Option<&str>,
         now: SystemTime,
     ) -> Result<QueueCounts, Error> {
-        if Faults::on(&self.faults.fail_reads) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_reads)?;
         inner.queue_stats(story, now)
     }
 
@@ -163,9 +157,7 @@ impl Intercept for FaultyStore {
         up_to: u64,
         limit: usize,
     ) -> Result<Vec<Event>, Error> {
-        if Faults::on(&self.faults.fail_reads) {
-            return Err(injected());
-        }
+        fail_if(&self.faults.fail_reads)?;
         inner.events_since(after, up_to, limit)
     }
 }
@@ -183,6 +175,15 @@ async fn faulty_server() -> (TestServer, Arc<Faults>, TempDir) {
     };
     let server = TestServer::spawn_with_store(Arc::new(store)).await;
     (server, faults, dir)
+}
+
+/// A faulty server (as `faulty_server` gives it), a client of it and one
+/// claim submitted while nothing failed.
+async fn faulty_server_with_a_claim() -> (TestServer, Arc<Faults>, TempDir, Client, pb::Claim) {
+    let (server, faults, dir) = faulty_server().await;
+    let mut client = server.client().await;
+    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    (server, faults, dir, client, claim)
 }
 
 /// Checks UNAVAILABLE / STORAGE_UNAVAILABLE with nothing of the cause.
@@ -214,45 +215,51 @@ async fn assert_serving(server: &TestServer) {
     assert_health(server, ServingStatus::Serving).await;
 }
 
+/// SubmitClaim of the harbour claim by maria, with whatever it answers.
+async fn try_submit(client: &mut Client) -> Result<Response<pb::Claim>, Status> {
+    client
+        .submit_claim(submit_request("maria", harbour_claim()))
+        .await
+}
+
+/// StartReview of `name` by tomas, with whatever it answers.
+async fn try_start_review(client: &mut Client, name: &str) -> Result<Response<pb::Claim>, Status> {
+    client
+        .start_review(as_user(
+            pb::StartReviewRequest {
+                name: name.to_owned(),
+                etag: String::new(),
+            },
+            "tomas",
+        ))
+        .await
+}
+
+/// GetClaim of `name`, with whatever it answers.
+async fn try_get(client: &mut Client, name: &str) -> Result<Response<pb::Claim>, Status> {
+    client
+        .get_claim(pb::GetClaimRequest {
+            name: name.to_owned(),
+        })
+        .await
+}
+
+/// The names of every claim listed.
+async fn all_names(client: &mut Client) -> Vec<String> {
+    names(&list_all(client, ListClaimsRequest::default()).await)
+}
+
 #[tokio::test]
 async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
-    let (server, faults, _dir) = faulty_server().await;
-    let mut client = server.client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
     set(&faults.fail_writes, true);
-    expect_unavailable(
-        client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id: String::new(),
-                },
-                "maria",
-            ))
-            .await,
-    );
-    expect_unavailable(
-        client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: claim.name.clone(),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await,
-    );
+    expect_unavailable(try_submit(&mut client).await);
+    expect_unavailable(try_start_review(&mut client, &claim.name).await);
     set(&faults.fail_writes, false);
 
     set(&faults.fail_reads, true);
-    expect_unavailable(
-        client
-            .get_claim(pb::GetClaimRequest {
-                name: claim.name.clone(),
-            })
-            .await,
-    );
+    expect_unavailable(try_get(&mut client, &claim.name).await);
     expect_unavailable(client.list_claims(ListClaimsRequest::default()).await);
     expect_unavailable(
         client
@@ -267,10 +274,7 @@ async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
     // Once the store recovers, so does the service; nothing failed was
     // stored.
     assert_eq!(get(&mut client, &claim.name).await, claim);
-    assert_eq!(
-        names(&list_all(&mut client, ListClaimsRequest::default()).await),
-        [claim.name.as_str()]
-    );
+    assert_eq!(all_names(&mut client).await, [claim.name.as_str()]);
     let in_review = start_review(&mut client, "tomas", &claim.name).await;
     assert_eq!(in_review.state(), claim::State::InReview);
     assert_serving(&server).await;
@@ -280,27 +284,16 @@ async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
 
 #[tokio::test]
 async fn a_panic_in_the_store_answers_internal_and_the_server_keeps_serving() {
-    let (server, faults, _dir) = faulty_server().await;
-    let mut client = server.client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
     set(&faults.panic_in_get, true);
-    expect_internal(
-        client
-            .get_claim(pb::GetClaimRequest {
-                name: claim.name.clone(),
-            })
-            .await,
-    );
+    expect_internal(try_get(&mut client, &claim.name).await);
     set(&faults.panic_in_get, false);
 
     // The same connection and new ones still work.
     assert_eq!(get(&mut client, &claim.name).await, claim);
     let mut other = server.client().await;
-    assert_eq!(
-        names(&list_all(&mut other, ListClaimsRequest::default()).await),
-        [claim.name.as_str()]
-    );
+    assert_eq!(all_names(&mut other).await, [claim.name.as_str()]);
     assert_serving(&server).await;
 
     server.stop().await;
@@ -313,17 +306,7 @@ async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
 
     // Panics in the handler's own task, not on the blocking pool.
     set(&faults.panic_in_durable, true);
-    expect_internal(
-        client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id: String::new(),
-                },
-                "maria",
-            ))
-            .await,
-    );
+    expect_internal(try_submit(&mut client).await);
     set(&faults.panic_in_durable, false);
 
     let claim = submit(&mut client, "maria", harbour_claim()).await;
@@ -335,22 +318,10 @@ async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn a_panic_inside_a_storage_transaction_leaves_the_store_writable() {
-    let (server, faults, _dir) = faulty_server().await;
-    let mut client = server.client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
     set(&faults.panic_in_transaction, true);
-    expect_internal(
-        client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: claim.name.clone(),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await,
-    );
+    expect_internal(try_start_review(&mut client, &claim.name).await);
     set(&faults.panic_in_transaction, false);
 
     // Nothing of the failed change was stored, and writes go on.

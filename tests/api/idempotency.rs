@@ -28,8 +28,32 @@ async fn submit_with_id(
         .map(|r| r.into_inner())
 }
 
+/// Submits the harbour claim as `user` with `request_id`, which must
+/// succeed for the reason `expectation` gives.
+async fn submit_harbour(
+    client: &mut Client,
+    user: &str,
+    request_id: &str,
+    expectation: &str,
+) -> Claim {
+    submit_with_id(client, user, harbour_claim(), request_id)
+        .await
+        .expect(expectation)
+}
+
+/// The first submission of the harbour claim with `REQUEST_ID`, by maria.
+async fn first_submission(client: &mut Client) -> Claim {
+    submit_harbour(client, "maria", REQUEST_ID, "the first submission succeeds").await
+}
+
 async fn all_claims(client: &mut Client) -> Vec<Claim> {
     list_all(client, ListClaimsRequest::default()).await
+}
+
+/// Checks that `first` and `second` are two claims, and the only ones.
+async fn assert_two_claims(client: &mut Client, first: &Claim, second: &Claim) {
+    assert_ne!(first.name, second.name);
+    assert_eq!(all_claims(client).await.len(), 2);
 }
 
 #[tokio::test]
@@ -37,12 +61,8 @@ async fn retrying_a_submission_with_its_request_id_returns_the_same_claim() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first submission succeeds");
-    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the retry succeeds");
+    let first = first_submission(&mut client).await;
+    let retry = submit_harbour(&mut client, "maria", REQUEST_ID, "the retry succeeds").await;
 
     assert_eq!(
         retry, first,
@@ -61,9 +81,7 @@ async fn retrying_a_submission_with_its_request_id_returns_the_same_claim() {
 async fn a_retry_that_differs_only_in_output_fields_or_white_space_is_the_same_request() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first submission succeeds");
+    let first = first_submission(&mut client).await;
 
     let mut same = harbour_claim();
     same.statement = format!("  {HARBOUR_STATEMENT}  ");
@@ -86,15 +104,10 @@ async fn submissions_without_a_request_id_are_not_deduplicated() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), "")
-        .await
-        .expect("the first submission succeeds");
-    let second = submit_with_id(&mut client, "maria", harbour_claim(), "")
-        .await
-        .expect("the second submission succeeds");
+    let first = submit_harbour(&mut client, "maria", "", "the first submission succeeds").await;
+    let second = submit_harbour(&mut client, "maria", "", "the second submission succeeds").await;
 
-    assert_ne!(first.name, second.name);
-    assert_eq!(all_claims(&mut client).await.len(), 2);
+    assert_two_claims(&mut client, &first, &second).await;
     server.stop().await;
 }
 
@@ -102,9 +115,7 @@ async fn submissions_without_a_request_id_are_not_deduplicated() {
 async fn reusing_a_request_id_for_a_different_claim_is_refused() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first submission succeeds");
+    let first = first_submission(&mut client).await;
 
     let different = [
         Claim {
@@ -156,22 +167,32 @@ async fn reusing_a_request_id_for_a_different_claim_is_refused() {
 async fn request_ids_are_scoped_to_their_caller() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first submission succeeds");
+    let first = first_submission(&mut client).await;
 
-    let other = submit_with_id(&mut client, "tomas", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the same id from another caller is another request");
+    let other = submit_harbour(
+        &mut client,
+        "tomas",
+        REQUEST_ID,
+        "the same id from another caller is another request",
+    )
+    .await;
     assert_ne!(other.name, first.name);
     assert_eq!(other.submitted_by, "tomas");
-    let retry = submit_with_id(&mut client, "tomas", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the other caller's retry succeeds");
+    let retry = submit_harbour(
+        &mut client,
+        "tomas",
+        REQUEST_ID,
+        "the other caller's retry succeeds",
+    )
+    .await;
     assert_eq!(retry.name, other.name);
-    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first caller's retry succeeds");
+    let retry = submit_harbour(
+        &mut client,
+        "maria",
+        REQUEST_ID,
+        "the first caller's retry succeeds",
+    )
+    .await;
     assert_eq!(retry.name, first.name);
 
     let claims = all_claims(&mut client).await;
@@ -183,16 +204,12 @@ async fn request_ids_are_scoped_to_their_caller() {
 async fn a_retry_after_a_restart_returns_the_same_claim() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let first = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the first submission succeeds");
+    let first = first_submission(&mut client).await;
     drop(client);
 
     let server = server.restart().await;
     let mut client = server.client().await;
-    let retry = submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
-        .await
-        .expect("the retry succeeds");
+    let retry = submit_harbour(&mut client, "maria", REQUEST_ID, "the retry succeeds").await;
     let changed = Claim {
         statement: "About 12,000 dock workers joined the strike".to_owned(),
         ..harbour_claim()
@@ -214,9 +231,8 @@ async fn concurrent_retries_of_one_submission_make_one_claim() {
     for _ in 0..16 {
         let mut client = client.clone();
         tasks.spawn(async move {
-            submit_with_id(&mut client, "maria", harbour_claim(), REQUEST_ID)
+            submit_harbour(&mut client, "maria", REQUEST_ID, "every retry succeeds")
                 .await
-                .expect("every retry succeeds")
                 .name
         });
     }
@@ -235,14 +251,21 @@ async fn request_ids_are_independent_of_each_other() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let a = submit_with_id(&mut client, "maria", harbour_claim(), "harbour-1")
-        .await
-        .expect("the first submission succeeds");
-    let b = submit_with_id(&mut client, "maria", harbour_claim(), "harbour-2")
-        .await
-        .expect("the second submission succeeds");
+    let a = submit_harbour(
+        &mut client,
+        "maria",
+        "harbour-1",
+        "the first submission succeeds",
+    )
+    .await;
+    let b = submit_harbour(
+        &mut client,
+        "maria",
+        "harbour-2",
+        "the second submission succeeds",
+    )
+    .await;
 
-    assert_ne!(a.name, b.name);
-    assert_eq!(all_claims(&mut client).await.len(), 2);
+    assert_two_claims(&mut client, &a, &b).await;
     server.stop().await;
 }

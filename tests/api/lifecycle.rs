@@ -29,6 +29,52 @@ async fn claim_in_review(client: &mut Client, checker: &str) -> Claim {
     start_review(client, checker, &submitted.name).await
 }
 
+/// ReleaseClaim of `name` by `user`, noting `note`.
+async fn release(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
+    client
+        .release_claim(as_user(
+            pb::ReleaseClaimRequest {
+                name: name.to_owned(),
+                etag: String::new(),
+                note: note.to_owned(),
+            },
+            user,
+        ))
+        .await
+        .expect("ReleaseClaim succeeds")
+        .into_inner()
+}
+
+/// MarkClaimInconclusive of `name` by `user`, noting `note`.
+async fn mark_inconclusive(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
+    client
+        .mark_claim_inconclusive(as_user(
+            pb::MarkClaimInconclusiveRequest {
+                name: name.to_owned(),
+                note: note.to_owned(),
+                etag: String::new(),
+            },
+            user,
+        ))
+        .await
+        .expect("MarkClaimInconclusive succeeds")
+        .into_inner()
+}
+
+/// A claim in review by tomas, who has added Port Authority evidence
+/// supporting it, summed up as `summary`; as it was before the evidence.
+async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim {
+    let in_review = claim_in_review(client, "tomas").await;
+    add_evidence(
+        client,
+        "tomas",
+        &in_review.name,
+        evidence("Port Authority", evidence::Stance::Supports, summary),
+    )
+    .await;
+    in_review
+}
+
 #[tokio::test]
 async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
     let server = TestServer::spawn().await;
@@ -199,18 +245,13 @@ async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
     let mut client = server.client().await;
     let in_review = claim_in_review(&mut client, "tomas").await;
 
-    let claim = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: in_review.name.clone(),
-                etag: String::new(),
-                note: "Off shift; the union figure needs a second call".to_owned(),
-            },
-            "tomas",
-        ))
-        .await
-        .expect("ReleaseClaim succeeds")
-        .into_inner();
+    let claim = release(
+        &mut client,
+        "tomas",
+        &in_review.name,
+        "Off shift; the union figure needs a second call",
+    )
+    .await;
 
     assert_eq!(claim.state(), claim::State::Unverified);
     assert_eq!(claim.assignee, "");
@@ -294,18 +335,9 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 async fn verifying_with_independent_support_rules_the_claim_verified() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
-    add_evidence(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Supports,
-            "Gate logs show 9,100 workers did not clock in",
-        ),
-    )
-    .await;
+    let in_review =
+        supported_claim_in_review(&mut client, "Gate logs show 9,100 workers did not clock in")
+            .await;
 
     let claim = verify(
         &mut client,
@@ -350,18 +382,13 @@ async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
     )
     .await;
 
-    let claim = client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: submitted.name.clone(),
-                note: "Imagery supports a far smaller deployment".to_owned(),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await
-        .expect("DisputeClaim succeeds")
-        .into_inner();
+    let claim = dispute(
+        &mut client,
+        "ana",
+        &submitted.name,
+        "Imagery supports a far smaller deployment",
+    )
+    .await;
 
     assert_eq!(claim.state(), claim::State::Disputed);
     assert_eq!(claim.label, "disputed");
@@ -381,18 +408,13 @@ async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
     let mut client = server.client().await;
     let in_review = claim_in_review(&mut client, "tomas").await;
 
-    let claim = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: in_review.name.clone(),
-                note: "No second source could be reached".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await
-        .expect("MarkClaimInconclusive succeeds")
-        .into_inner();
+    let claim = mark_inconclusive(
+        &mut client,
+        "tomas",
+        &in_review.name,
+        "No second source could be reached",
+    )
+    .await;
 
     assert_eq!(claim.state(), claim::State::Inconclusive);
     assert_eq!(
@@ -410,32 +432,16 @@ async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
 async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
-    add_evidence(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Supports,
-            "Gate logs agree",
-        ),
-    )
-    .await;
+    let in_review = supported_claim_in_review(&mut client, "Gate logs agree").await;
     let verified = verify(&mut client, "tomas", &in_review.name, "Gate logs agree").await;
 
-    let claim = client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: in_review.name.clone(),
-                reason: "The gate logs were from the day before".to_owned(),
-                etag: String::new(),
-            },
-            "desk-editor",
-        ))
-        .await
-        .expect("ReopenClaim succeeds")
-        .into_inner();
+    let claim = reopen(
+        &mut client,
+        "desk-editor",
+        &in_review.name,
+        "The gate logs were from the day before",
+    )
+    .await;
 
     assert_eq!(claim.state(), claim::State::Unverified);
     assert_eq!(claim.label, "unverified (per Harbour Gazette)");
@@ -461,14 +467,7 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
     let unverified = submit(&mut client, "maria", harbour_claim()).await;
     let in_review = claim_in_review(&mut client, "tomas").await;
     let verified = {
-        let c = claim_in_review(&mut client, "tomas").await;
-        add_evidence(
-            &mut client,
-            "tomas",
-            &c.name,
-            evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-        )
-        .await;
+        let c = supported_claim_in_review(&mut client, "Gate logs").await;
         verify(&mut client, "tomas", &c.name, "Gate logs agree").await
     };
     let disputed = {
@@ -480,31 +479,11 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
             evidence("Port Authority", evidence::Stance::Refutes, "Gate logs"),
         )
         .await;
-        client
-            .dispute_claim(as_user(
-                pb::DisputeClaimRequest {
-                    name: c.name.clone(),
-                    ..Default::default()
-                },
-                "ana",
-            ))
-            .await
-            .expect("DisputeClaim succeeds")
-            .into_inner()
+        dispute(&mut client, "ana", &c.name, "").await
     };
     let inconclusive = {
         let c = claim_in_review(&mut client, "li").await;
-        client
-            .mark_claim_inconclusive(as_user(
-                pb::MarkClaimInconclusiveRequest {
-                    name: c.name.clone(),
-                    ..Default::default()
-                },
-                "li",
-            ))
-            .await
-            .expect("MarkClaimInconclusive succeeds")
-            .into_inner()
+        mark_inconclusive(&mut client, "li", &c.name, "").await
     };
 
     for before in [unverified, in_review, verified, disputed, inconclusive] {
@@ -552,34 +531,17 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
         )
         .await,
     );
-    versions.push(
-        client
-            .release_claim(as_user(
-                pb::ReleaseClaimRequest {
-                    name: name.clone(),
-                    ..Default::default()
-                },
-                "tomas",
-            ))
-            .await
-            .expect("ReleaseClaim succeeds")
-            .into_inner(),
-    );
+    versions.push(release(&mut client, "tomas", &name, "").await);
     versions.push(start_review(&mut client, "ana", &name).await);
     versions.push(verify(&mut client, "ana", &name, "").await);
     versions.push(
-        client
-            .reopen_claim(as_user(
-                pb::ReopenClaimRequest {
-                    name: name.clone(),
-                    reason: "New figures from the union".to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await
-            .expect("ReopenClaim succeeds")
-            .into_inner(),
+        reopen(
+            &mut client,
+            "desk-editor",
+            &name,
+            "New figures from the union",
+        )
+        .await,
     );
     versions.push(withdraw(&mut client, "desk-editor", &name, "Story spiked").await);
 

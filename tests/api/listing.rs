@@ -49,6 +49,24 @@ async fn desk(client: &mut Client) -> Desk {
     Desk { a, b, c, d, e, f }
 }
 
+/// A server with a client, on the desk the filter tests look at.
+async fn on_a_desk() -> (TestServer, Client, Desk) {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let d = desk(&mut client).await;
+    (server, client, d)
+}
+
+/// Checks that `request` lists exactly `expected`, in that order.
+async fn assert_listed(client: &mut Client, request: ListClaimsRequest, expected: &[&String]) {
+    let context = format!("{request:?}");
+    assert_eq!(
+        listed(client, request).await,
+        strings(expected),
+        "{context}"
+    );
+}
+
 /// Every claim matching `request`, by name.
 async fn listed(client: &mut Client, request: ListClaimsRequest) -> Vec<String> {
     names(&list_all(client, request).await)
@@ -58,16 +76,79 @@ fn strings(names: &[&String]) -> Vec<String> {
     names.iter().map(|s| (*s).clone()).collect()
 }
 
+/// Claims of `story`.
+fn by_story(story: &str) -> ListClaimsRequest {
+    ListClaimsRequest {
+        story: story.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Claims in `state`.
+fn by_state(state: State) -> ListClaimsRequest {
+    ListClaimsRequest {
+        state: state.into(),
+        ..Default::default()
+    }
+}
+
+/// Claims from `source`.
+fn by_source(source: &str) -> ListClaimsRequest {
+    ListClaimsRequest {
+        source: source.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Claims assigned to `assignee`.
+fn by_assignee(assignee: &str) -> ListClaimsRequest {
+    ListClaimsRequest {
+        assignee: assignee.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Every claim, `page_size` at a time.
+fn sized(page_size: i32) -> ListClaimsRequest {
+    ListClaimsRequest {
+        page_size,
+        ..Default::default()
+    }
+}
+
+/// `request` from where the page that gave `page_token` ended.
+fn continued(request: ListClaimsRequest, page_token: String) -> ListClaimsRequest {
+    ListClaimsRequest {
+        page_token,
+        ..request
+    }
+}
+
+/// The story of the `n`th claim when two stories take turns: harbour for
+/// even `n`, border for odd.
+fn story_of(n: usize) -> &'static str {
+    if n.is_multiple_of(2) {
+        HARBOUR_STORY
+    } else {
+        BORDER_STORY
+    }
+}
+
+/// One page of `request`.
+async fn list_page(client: &mut Client, request: ListClaimsRequest) -> pb::ListClaimsResponse {
+    client
+        .list_claims(request)
+        .await
+        .expect("ListClaims succeeds")
+        .into_inner()
+}
+
 #[tokio::test]
 async fn an_empty_desk_lists_no_claims() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let page = client
-        .list_claims(ListClaimsRequest::default())
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let page = list_page(&mut client, ListClaimsRequest::default()).await;
 
     assert!(page.claims.is_empty());
     assert_eq!(page.next_page_token, "");
@@ -80,11 +161,7 @@ async fn claims_are_listed_in_submission_order() {
     let mut client = server.client().await;
     let mut submitted = Vec::new();
     for n in 0..5 {
-        let story = if n % 2 == 0 {
-            HARBOUR_STORY
-        } else {
-            BORDER_STORY
-        };
+        let story = story_of(n);
         submitted.push(
             submit(
                 &mut client,
@@ -106,24 +183,12 @@ async fn claims_are_listed_in_submission_order() {
 
 #[tokio::test]
 async fn claims_filter_by_story() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
-    let request = |story: &str| ListClaimsRequest {
-        story: story.to_owned(),
-        ..Default::default()
-    };
-    assert_eq!(
-        listed(&mut client, request(HARBOUR_STORY)).await,
-        strings(&[&d.a, &d.b, &d.c])
-    );
-    assert_eq!(
-        listed(&mut client, request(BORDER_STORY)).await,
-        strings(&[&d.d, &d.e, &d.f])
-    );
+    assert_listed(&mut client, by_story(HARBOUR_STORY), &[&d.a, &d.b, &d.c]).await;
+    assert_listed(&mut client, by_story(BORDER_STORY), &[&d.d, &d.e, &d.f]).await;
     assert!(
-        listed(&mut client, request("harbour")).await.is_empty(),
+        listed(&mut client, by_story("harbour")).await.is_empty(),
         "no prefix match"
     );
     server.stop().await;
@@ -131,29 +196,24 @@ async fn claims_filter_by_story() {
 
 #[tokio::test]
 async fn claims_filter_by_state() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
-    let request = |state: State| ListClaimsRequest {
-        state: state.into(),
-        ..Default::default()
-    };
-    assert_eq!(
-        listed(&mut client, request(State::InReview)).await,
-        strings(&[&d.a, &d.d, &d.f])
-    );
-    assert_eq!(
-        listed(&mut client, request(State::Unverified)).await,
-        strings(&[&d.b, &d.c, &d.e])
-    );
+    assert_listed(&mut client, by_state(State::InReview), &[&d.a, &d.d, &d.f]).await;
+    assert_listed(
+        &mut client,
+        by_state(State::Unverified),
+        &[&d.b, &d.c, &d.e],
+    )
+    .await;
     assert!(
-        listed(&mut client, request(State::Verified))
+        listed(&mut client, by_state(State::Verified))
             .await
             .is_empty()
     );
     assert_eq!(
-        listed(&mut client, request(State::Unspecified)).await.len(),
+        listed(&mut client, by_state(State::Unspecified))
+            .await
+            .len(),
         6,
         "unspecified means any state"
     );
@@ -162,33 +222,24 @@ async fn claims_filter_by_state() {
 
 #[tokio::test]
 async fn claims_filter_by_source_without_regard_to_case_or_spacing() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
-    let request = |source: &str| ListClaimsRequest {
-        source: source.to_owned(),
-        ..Default::default()
-    };
     let gazette = strings(&[&d.a, &d.c, &d.e]);
     assert_eq!(
-        listed(&mut client, request("Harbour Gazette")).await,
+        listed(&mut client, by_source("Harbour Gazette")).await,
         gazette
     );
     assert_eq!(
-        listed(&mut client, request("harbour gazette")).await,
+        listed(&mut client, by_source("harbour gazette")).await,
         gazette
     );
     assert_eq!(
-        listed(&mut client, request(" HARBOUR   Gazette ")).await,
+        listed(&mut client, by_source(" HARBOUR   Gazette ")).await,
         gazette
     );
-    assert_eq!(
-        listed(&mut client, request("port authority")).await,
-        strings(&[&d.b])
-    );
+    assert_listed(&mut client, by_source("port authority"), &[&d.b]).await;
     assert!(
-        listed(&mut client, request("Harbour")).await.is_empty(),
+        listed(&mut client, by_source("Harbour")).await.is_empty(),
         "no prefix match"
     );
     server.stop().await;
@@ -196,75 +247,55 @@ async fn claims_filter_by_source_without_regard_to_case_or_spacing() {
 
 #[tokio::test]
 async fn claims_filter_by_assignee() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
-    let request = |assignee: &str| ListClaimsRequest {
-        assignee: assignee.to_owned(),
-        ..Default::default()
-    };
-    assert_eq!(
-        listed(&mut client, request("tomas")).await,
-        strings(&[&d.a, &d.d])
-    );
-    assert_eq!(listed(&mut client, request("ana")).await, strings(&[&d.f]));
-    assert!(listed(&mut client, request("li")).await.is_empty());
+    assert_listed(&mut client, by_assignee("tomas"), &[&d.a, &d.d]).await;
+    assert_listed(&mut client, by_assignee("ana"), &[&d.f]).await;
+    assert!(listed(&mut client, by_assignee("li")).await.is_empty());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn claim_filters_combine_with_and() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
     let border_in_review = ListClaimsRequest {
         story: BORDER_STORY.to_owned(),
         state: State::InReview.into(),
         ..Default::default()
     };
-    assert_eq!(
-        listed(&mut client, border_in_review.clone()).await,
-        strings(&[&d.d, &d.f])
-    );
-    assert_eq!(
-        listed(
-            &mut client,
-            ListClaimsRequest {
-                assignee: "ana".to_owned(),
-                ..border_in_review.clone()
-            }
-        )
-        .await,
-        strings(&[&d.f])
-    );
-    assert_eq!(
-        listed(
-            &mut client,
-            ListClaimsRequest {
-                source: "HARBOUR GAZETTE".to_owned(),
-                state: State::Unverified.into(),
-                ..Default::default()
-            }
-        )
-        .await,
-        strings(&[&d.c, &d.e])
-    );
-    assert_eq!(
-        listed(
-            &mut client,
-            ListClaimsRequest {
-                story: HARBOUR_STORY.to_owned(),
-                source: "harbour gazette".to_owned(),
-                state: State::InReview.into(),
-                assignee: "tomas".to_owned(),
-                ..Default::default()
-            }
-        )
-        .await,
-        strings(&[&d.a])
-    );
+    assert_listed(&mut client, border_in_review.clone(), &[&d.d, &d.f]).await;
+    assert_listed(
+        &mut client,
+        ListClaimsRequest {
+            assignee: "ana".to_owned(),
+            ..border_in_review.clone()
+        },
+        &[&d.f],
+    )
+    .await;
+    assert_listed(
+        &mut client,
+        ListClaimsRequest {
+            source: "HARBOUR GAZETTE".to_owned(),
+            state: State::Unverified.into(),
+            ..Default::default()
+        },
+        &[&d.c, &d.e],
+    )
+    .await;
+    assert_listed(
+        &mut client,
+        ListClaimsRequest {
+            story: HARBOUR_STORY.to_owned(),
+            source: "harbour gazette".to_owned(),
+            state: State::InReview.into(),
+            assignee: "tomas".to_owned(),
+            ..Default::default()
+        },
+        &[&d.a],
+    )
+    .await;
     assert!(
         listed(
             &mut client,
@@ -282,9 +313,7 @@ async fn claim_filters_combine_with_and() {
 
 #[tokio::test]
 async fn filters_follow_changes_of_state_and_assignee() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
-    let d = desk(&mut client).await;
+    let (server, mut client, d) = on_a_desk().await;
 
     client
         .release_claim(as_user(
@@ -299,31 +328,16 @@ async fn filters_follow_changes_of_state_and_assignee() {
     withdraw(&mut client, "desk-editor", &d.f, "Cut").await;
     start_review(&mut client, "ana", &d.b).await;
 
-    let assigned = |assignee: &str| ListClaimsRequest {
-        assignee: assignee.to_owned(),
-        ..Default::default()
-    };
-    let in_state = |state: State| ListClaimsRequest {
-        state: state.into(),
-        ..Default::default()
-    };
-    assert_eq!(
-        listed(&mut client, assigned("tomas")).await,
-        strings(&[&d.d])
-    );
-    assert_eq!(listed(&mut client, assigned("ana")).await, strings(&[&d.b]));
-    assert_eq!(
-        listed(&mut client, in_state(State::InReview)).await,
-        strings(&[&d.b, &d.d])
-    );
-    assert_eq!(
-        listed(&mut client, in_state(State::Unverified)).await,
-        strings(&[&d.a, &d.c, &d.e])
-    );
-    assert_eq!(
-        listed(&mut client, in_state(State::Withdrawn)).await,
-        strings(&[&d.f])
-    );
+    assert_listed(&mut client, by_assignee("tomas"), &[&d.d]).await;
+    assert_listed(&mut client, by_assignee("ana"), &[&d.b]).await;
+    assert_listed(&mut client, by_state(State::InReview), &[&d.b, &d.d]).await;
+    assert_listed(
+        &mut client,
+        by_state(State::Unverified),
+        &[&d.a, &d.c, &d.e],
+    )
+    .await;
+    assert_listed(&mut client, by_state(State::Withdrawn), &[&d.f]).await;
     server.stop().await;
 }
 
@@ -354,11 +368,7 @@ async fn submit_many(client: &Client, story: &str, n: usize) -> Vec<String> {
 async fn pages(client: &mut Client, mut request: ListClaimsRequest) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     loop {
-        let page = client
-            .list_claims(request.clone())
-            .await
-            .expect("ListClaims succeeds")
-            .into_inner();
+        let page = list_page(client, request.clone()).await;
         pages.push(names(&page.claims));
         if page.next_page_token.is_empty() {
             return pages;
@@ -374,14 +384,7 @@ async fn a_listing_pages_through_claims_two_at_a_time() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 7).await;
 
-    let pages = pages(
-        &mut client,
-        ListClaimsRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await;
+    let pages = pages(&mut client, sized(2)).await;
 
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
     assert_eq!(pages.concat(), all);
@@ -395,11 +398,7 @@ async fn a_filtered_listing_pages_through_the_matching_claims_only() {
     // Interleave two stories so pages must skip claims.
     let mut harbour = Vec::new();
     for n in 0..10 {
-        let story = if n % 2 == 0 {
-            HARBOUR_STORY
-        } else {
-            BORDER_STORY
-        };
+        let story = story_of(n);
         let name = submit(
             &mut client,
             "maria",
@@ -415,9 +414,8 @@ async fn a_filtered_listing_pages_through_the_matching_claims_only() {
     let pages = pages(
         &mut client,
         ListClaimsRequest {
-            story: HARBOUR_STORY.to_owned(),
             page_size: 2,
-            ..Default::default()
+            ..by_story(HARBOUR_STORY)
         },
     )
     .await;
@@ -433,14 +431,7 @@ async fn the_last_page_has_no_next_page_token_even_when_it_is_full() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 4).await;
 
-    let pages = pages(
-        &mut client,
-        ListClaimsRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await;
+    let pages = pages(&mut client, sized(2)).await;
 
     assert_eq!(pages, [all[..2].to_vec(), all[2..].to_vec()]);
     server.stop().await;
@@ -452,21 +443,14 @@ async fn a_page_size_of_zero_returns_fifty_claims() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 51).await;
 
-    let first = client
-        .list_claims(ListClaimsRequest::default())
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let first = list_page(&mut client, ListClaimsRequest::default()).await;
     assert_eq!(names(&first.claims), all[..50]);
     assert!(!first.next_page_token.is_empty());
-    let second = client
-        .list_claims(ListClaimsRequest {
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let second = list_page(
+        &mut client,
+        continued(ListClaimsRequest::default(), first.next_page_token),
+    )
+    .await;
     assert_eq!(names(&second.claims), all[50..]);
     assert_eq!(second.next_page_token, "");
 
@@ -479,26 +463,15 @@ async fn page_sizes_above_500_are_cut_to_500() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 501).await;
 
-    let first = client
-        .list_claims(ListClaimsRequest {
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let first = list_page(&mut client, sized(1000)).await;
     assert_eq!(first.claims.len(), 500);
     assert_eq!(names(&first.claims), all[..500]);
     assert!(!first.next_page_token.is_empty());
-    let second = client
-        .list_claims(ListClaimsRequest {
-            page_size: i32::MAX,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let second = list_page(
+        &mut client,
+        continued(sized(i32::MAX), first.next_page_token),
+    )
+    .await;
     assert_eq!(names(&second.claims), all[500..]);
     assert_eq!(second.next_page_token, "");
 
@@ -511,23 +484,8 @@ async fn a_page_token_may_be_used_with_another_page_size() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 5).await;
 
-    let first = client
-        .list_claims(ListClaimsRequest {
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
-    let rest = client
-        .list_claims(ListClaimsRequest {
-            page_size: 10,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let first = list_page(&mut client, sized(1)).await;
+    let rest = list_page(&mut client, continued(sized(10), first.next_page_token)).await;
 
     assert_eq!(names(&first.claims), all[..1]);
     assert_eq!(names(&rest.claims), all[1..]);
@@ -541,26 +499,26 @@ async fn the_source_filter_in_a_page_token_ignores_case() {
     let mut client = server.client().await;
     let all = submit_many(&client, HARBOUR_STORY, 3).await;
 
-    let first = client
-        .list_claims(ListClaimsRequest {
-            source: "Kestrel Radio".to_owned(),
+    let first = list_page(
+        &mut client,
+        ListClaimsRequest {
             page_size: 2,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+            ..by_source("Kestrel Radio")
+        },
+    )
+    .await;
     // The same filter, written differently.
-    let rest = client
-        .list_claims(ListClaimsRequest {
-            source: "kestrel radio".to_owned(),
-            page_size: 2,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let rest = list_page(
+        &mut client,
+        continued(
+            ListClaimsRequest {
+                page_size: 2,
+                ..by_source("kestrel radio")
+            },
+            first.next_page_token,
+        ),
+    )
+    .await;
 
     assert_eq!(names(&first.claims), all[..2]);
     assert_eq!(names(&rest.claims), all[2..]);
@@ -584,14 +542,7 @@ async fn source_filters_ignore_case_beyond_ascii() {
     )
     .await;
 
-    let found = listed(
-        &mut client,
-        ListClaimsRequest {
-            source: "ÉCHO DU PORT".to_owned(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let found = listed(&mut client, by_source("ÉCHO DU PORT")).await;
 
     assert_eq!(found, [echo.name]);
     server.stop().await;
