@@ -116,6 +116,14 @@ fn sized(page_size: i32) -> ListClaimsRequest {
     }
 }
 
+/// Checks that `page` holds exactly the claims named `expected`, and is
+/// the last.
+#[track_caller]
+fn assert_last_page(page: &pb::ListClaimsResponse, expected: &[String]) {
+    assert_eq!(names(&page.claims), expected);
+    assert_eq!(page.next_page_token, "");
+}
+
 /// `request` from where the page that gave `page_token` ended.
 fn continued(request: ListClaimsRequest, page_token: String) -> ListClaimsRequest {
     ListClaimsRequest {
@@ -451,8 +459,7 @@ async fn a_page_size_of_zero_returns_fifty_claims() {
         continued(ListClaimsRequest::default(), first.next_page_token),
     )
     .await;
-    assert_eq!(names(&second.claims), all[50..]);
-    assert_eq!(second.next_page_token, "");
+    assert_last_page(&second, &all[50..]);
 
     server.stop().await;
 }
@@ -472,8 +479,7 @@ async fn page_sizes_above_500_are_cut_to_500() {
         continued(sized(i32::MAX), first.next_page_token),
     )
     .await;
-    assert_eq!(names(&second.claims), all[500..]);
-    assert_eq!(second.next_page_token, "");
+    assert_last_page(&second, &all[500..]);
 
     server.stop().await;
 }
@@ -488,8 +494,7 @@ async fn a_page_token_may_be_used_with_another_page_size() {
     let rest = list_page(&mut client, continued(sized(10), first.next_page_token)).await;
 
     assert_eq!(names(&first.claims), all[..1]);
-    assert_eq!(names(&rest.claims), all[1..]);
-    assert_eq!(rest.next_page_token, "");
+    assert_last_page(&rest, &all[1..]);
     server.stop().await;
 }
 
