@@ -248,16 +248,7 @@ async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
         ),
     ];
     for (e, fields) in cases {
-        let result = client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: claim.name.clone(),
-                    evidence: e,
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let result = try_add_evidence(&mut client, "tomas", &claim.name, e, "").await;
         expect_invalid_fields(result, &fields);
     }
     assert_unchanged(&mut client, &claim).await;
@@ -285,15 +276,7 @@ async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
             .await;
         expect_invalid_fields(result, &["name"]);
 
-        let result = client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: name.clone(),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let result = try_start_review(&mut client, "tomas", &name, "").await;
         expect_invalid_fields(result, &["name"]);
 
         let result = client
@@ -491,41 +474,15 @@ async fn reopening_and_withdrawing_need_a_reason() {
     let mut client = server.client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     start_review(&mut client, "tomas", &submitted.name).await;
-    let inconclusive = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: submitted.name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
+    let inconclusive = try_mark_inconclusive(&mut client, "tomas", &submitted.name, "", "")
         .await
-        .expect("MarkClaimInconclusive succeeds")
-        .into_inner();
+        .expect("MarkClaimInconclusive succeeds");
 
     for reason in ["", "  \n "] {
-        let result = client
-            .reopen_claim(as_user(
-                pb::ReopenClaimRequest {
-                    name: inconclusive.name.clone(),
-                    reason: reason.to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await;
+        let result = try_reopen(&mut client, "desk-editor", &inconclusive.name, reason, "").await;
         expect_invalid_fields(result, &["reason"]);
 
-        let result = client
-            .withdraw_claim(as_user(
-                pb::WithdrawClaimRequest {
-                    name: inconclusive.name.clone(),
-                    reason: reason.to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await;
+        let result = try_withdraw(&mut client, "desk-editor", &inconclusive.name, reason, "").await;
         expect_invalid_fields(result, &["reason"]);
     }
     assert_unchanged(&mut client, &inconclusive).await;
@@ -541,38 +498,11 @@ async fn notes_longer_than_4000_characters_are_invalid() {
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
     let long = "n".repeat(4_001);
 
-    let result = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: in_review.name.clone(),
-                etag: String::new(),
-                note: long.clone(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_release(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["note"]);
-    let result = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: in_review.name.clone(),
-                note: long.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_mark_inconclusive(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["note"]);
-    let result = client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: in_review.name.clone(),
-                reason: long.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_withdraw(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["reason"]);
     assert_unchanged(&mut client, &in_review).await;
 
@@ -587,25 +517,11 @@ async fn the_reserved_or_an_empty_user_name_cannot_act() {
 
     for user in ["system", "SYSTEM", " System ", "", "   "] {
         let result = client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id: String::new(),
-                },
-                user,
-            ))
+            .submit_claim(submit_request(user, harbour_claim()))
             .await;
         expect_invalid_fields(result, &["x-claimdesk-user"]);
 
-        let result = client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: claim.name.clone(),
-                    etag: String::new(),
-                },
-                user,
-            ))
-            .await;
+        let result = try_start_review(&mut client, user, &claim.name, "").await;
         expect_invalid_fields(result, &["x-claimdesk-user"]);
     }
 
