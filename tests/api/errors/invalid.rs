@@ -2,33 +2,39 @@
 
 use super::*;
 
+/// Submits `claim` as maria and checks it is refused naming exactly `fields`.
+async fn expect_submission_invalid(client: &mut Client, claim: Claim, fields: &[&str]) {
+    let result = client.submit_claim(submit_request("maria", claim)).await;
+    expect_invalid_fields(result, fields);
+}
+
+/// Fails the test if any claim was stored.
+async fn assert_nothing_stored(client: &mut Client) {
+    assert!(
+        list_all(client, ListClaimsRequest::default())
+            .await
+            .is_empty(),
+        "nothing was stored"
+    );
+}
+
 #[tokio::test]
 async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let result = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                statement: "   ".to_owned(),
-                attribution: Some(Attribution::default()),
-                story: String::new(),
-                ..Default::default()
-            },
-        ))
-        .await;
-
-    expect_invalid_fields(
-        result,
+    expect_submission_invalid(
+        &mut client,
+        Claim {
+            statement: "   ".to_owned(),
+            attribution: Some(Attribution::default()),
+            story: String::new(),
+            ..Default::default()
+        },
         &["claim.statement", "claim.attribution.source", "claim.story"],
-    );
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty(),
-        "nothing was stored"
-    );
+    )
+    .await;
+    assert_nothing_stored(&mut client).await;
     server.stop().await;
 }
 
@@ -42,16 +48,11 @@ async fn a_submission_needs_a_claim_and_an_attribution() {
         .await;
     expect_invalid_fields(no_claim, &["claim"]);
 
-    let no_attribution = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                attribution: None,
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(no_attribution, &["claim.attribution"]);
+    let no_attribution = Claim {
+        attribution: None,
+        ..harbour_claim()
+    };
+    expect_submission_invalid(&mut client, no_attribution, &["claim.attribution"]).await;
 
     server.stop().await;
 }
@@ -61,32 +62,23 @@ async fn bad_tags_are_named_by_their_position() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let result = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                tags: vec![
-                    "Labour".to_owned(),
-                    "ports".to_owned(),
-                    "dock strike".to_owned(),
-                    String::new(),
-                ],
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(result, &["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"]);
+    let bad_tags = Claim {
+        tags: vec![
+            "Labour".to_owned(),
+            "ports".to_owned(),
+            "dock strike".to_owned(),
+            String::new(),
+        ],
+        ..harbour_claim()
+    };
+    let fields = ["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"];
+    expect_submission_invalid(&mut client, bad_tags, &fields).await;
 
-    let too_many = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                tags: (0..21).map(|i| format!("tag-{i}")).collect(),
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(too_many, &["claim.tags"]);
+    let too_many = Claim {
+        tags: (0..21).map(|i| format!("tag-{i}")).collect(),
+        ..harbour_claim()
+    };
+    expect_submission_invalid(&mut client, too_many, &["claim.tags"]).await;
 
     server.stop().await;
 }
@@ -184,14 +176,9 @@ async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
         ),
     ];
     for (claim, field) in cases {
-        let result = client.submit_claim(submit_request("maria", claim)).await;
-        expect_invalid_fields(result, &[field]);
+        expect_submission_invalid(&mut client, claim, &[field]).await;
     }
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty()
-    );
+    assert_nothing_stored(&mut client).await;
 
     server.stop().await;
 }
@@ -564,11 +551,7 @@ async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
             .await;
         expect_invalid_fields(result, &["request_id"]);
     }
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty()
-    );
+    assert_nothing_stored(&mut client).await;
 
     server.stop().await;
 }

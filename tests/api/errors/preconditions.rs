@@ -145,6 +145,17 @@ async fn reviewed_with(client: &mut Client, evidence: Vec<pb::Evidence>) -> Clai
     claim
 }
 
+/// Checks that tomas cannot verify `claim` for want of independent support,
+/// and that the claim is left as it was.
+async fn expect_not_verified_without_independent_support(client: &mut Client, claim: &Claim) {
+    expect_error(
+        verify_result(client, &claim.name).await,
+        Code::FailedPrecondition,
+        "NO_INDEPENDENT_EVIDENCE",
+    );
+    assert_unchanged(client, claim).await;
+}
+
 #[tokio::test]
 async fn support_from_the_claims_own_source_does_not_verify_it() {
     let server = TestServer::spawn().await;
@@ -166,12 +177,7 @@ async fn support_from_the_claims_own_source_does_not_verify_it() {
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
     server.stop().await;
 }
 
@@ -189,12 +195,7 @@ async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
     server.stop().await;
 }
 
@@ -215,12 +216,7 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
 
     add_evidence(
         &mut client,
