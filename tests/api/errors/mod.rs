@@ -66,122 +66,40 @@ async fn try_add_evidence(
         .map(|r| r.into_inner())
 }
 
-async fn try_verify(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    note: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
+/// Defines `$name(client, user, claim name, $text, etag)`, which sends one
+/// change that carries a free text (a note or a reason) besides the etag.
+macro_rules! try_change_with_text {
+    ($name:ident, $method:ident, $request:ident, $text:ident) => {
+        async fn $name(
+            client: &mut Client,
+            user: &str,
+            name: &str,
+            $text: &str,
+            etag: &str,
+        ) -> Result<Claim, tonic::Status> {
+            client
+                .$method(as_user(
+                    pb::$request {
+                        name: name.to_owned(),
+                        $text: $text.to_owned(),
+                        etag: etag.to_owned(),
+                    },
+                    user,
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
 }
 
-async fn try_dispute(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    note: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn try_mark_inconclusive(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    note: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn try_release(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    note: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn try_reopen(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    reason: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn try_withdraw(
-    client: &mut Client,
-    user: &str,
-    name: &str,
-    reason: &str,
-    etag: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                etag: etag.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
+try_change_with_text!(try_verify, verify_claim, VerifyClaimRequest, note);
+try_change_with_text!(try_dispute, dispute_claim, DisputeClaimRequest, note);
+try_change_with_text!(
+    try_mark_inconclusive,
+    mark_claim_inconclusive,
+    MarkClaimInconclusiveRequest,
+    note
+);
+try_change_with_text!(try_release, release_claim, ReleaseClaimRequest, note);
+try_change_with_text!(try_reopen, reopen_claim, ReopenClaimRequest, reason);
+try_change_with_text!(try_withdraw, withdraw_claim, WithdrawClaimRequest, reason);
