@@ -8,6 +8,23 @@ async fn expect_submission_invalid(client: &mut Client, claim: Claim, fields: &[
     expect_invalid_fields(result, fields);
 }
 
+/// One page of `name`'s history, with whatever the server answers.
+async fn try_list_events(
+    client: &mut Client,
+    name: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<pb::ListClaimEventsResponse, tonic::Status> {
+    client
+        .list_claim_events(ListClaimEventsRequest {
+            name: name.to_owned(),
+            page_size,
+            page_token: page_token.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
 /// Fails the test if any claim was stored.
 async fn assert_nothing_stored(client: &mut Client) {
     assert!(
@@ -266,12 +283,7 @@ async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
         let result = try_start_review(&mut client, "tomas", &name, "").await;
         expect_invalid_fields(result, &["name"]);
 
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: name.clone(),
-                ..Default::default()
-            })
-            .await;
+        let result = try_list_events(&mut client, &name, 0, "").await;
         expect_invalid_fields(result, &["name"]);
     }
     assert_unchanged(&mut client, &claim).await;
@@ -293,13 +305,7 @@ async fn a_negative_page_size_is_invalid() {
         .await;
     expect_invalid_fields(result, &["page_size"]);
 
-    let result = client
-        .list_claim_events(ListClaimEventsRequest {
-            name: claim.name.clone(),
-            page_size: -5,
-            page_token: String::new(),
-        })
-        .await;
+    let result = try_list_events(&mut client, &claim.name, -5, "").await;
     expect_invalid_fields(result, &["page_size"]);
 
     server.stop().await;
@@ -324,13 +330,7 @@ async fn a_page_token_the_server_did_not_issue_is_invalid() {
             .await;
         expect_invalid_fields(result, &["page_token"]);
 
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: claim.name.clone(),
-                page_size: 0,
-                page_token: token.to_owned(),
-            })
-            .await;
+        let result = try_list_events(&mut client, &claim.name, 0, token).await;
         expect_invalid_fields(result, &["page_token"]);
     }
 
@@ -399,25 +399,13 @@ async fn a_page_token_cannot_be_reused_with_other_filters() {
     let first = submit(&mut client, "maria", harbour_claim()).await.name;
     let second = submit(&mut client, "maria", harbour_claim()).await.name;
     start_review(&mut client, "tomas", &first).await;
-    let events_token = client
-        .list_claim_events(ListClaimEventsRequest {
-            name: first.clone(),
-            page_size: 1,
-            page_token: String::new(),
-        })
+    let events_token = try_list_events(&mut client, &first, 1, "")
         .await
         .expect("ListClaimEvents succeeds")
-        .into_inner()
         .next_page_token;
     assert!(!events_token.is_empty());
     for (name, token) in [(&second, &events_token), (&first, &token)] {
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: name.clone(),
-                page_size: 1,
-                page_token: token.clone(),
-            })
-            .await;
+        let result = try_list_events(&mut client, name, 1, token).await;
         expect_invalid_fields(result, &["page_token"]);
     }
     let result = client
