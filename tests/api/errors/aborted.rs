@@ -10,55 +10,13 @@ async fn a_change_with_a_stale_etag_is_aborted() {
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
 
     let stale = submitted.etag.clone();
+    let name = &submitted.name;
+    let gate_logs = evidence("Port Authority", evidence::Stance::Supports, "Gate logs");
     let results = vec![
-        client
-            .release_claim(as_user(
-                pb::ReleaseClaimRequest {
-                    name: submitted.name.clone(),
-                    etag: stale.clone(),
-                    note: String::new(),
-                },
-                "tomas",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-        client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: submitted.name.clone(),
-                    evidence: Some(evidence(
-                        "Port Authority",
-                        evidence::Stance::Supports,
-                        "Gate logs",
-                    )),
-                    etag: stale.clone(),
-                },
-                "tomas",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-        client
-            .withdraw_claim(as_user(
-                pb::WithdrawClaimRequest {
-                    name: submitted.name.clone(),
-                    reason: "Cut".to_owned(),
-                    etag: stale.clone(),
-                },
-                "desk-editor",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-        client
-            .mark_claim_inconclusive(as_user(
-                pb::MarkClaimInconclusiveRequest {
-                    name: submitted.name.clone(),
-                    note: String::new(),
-                    etag: "not-an-etag-at-all".to_owned(),
-                },
-                "tomas",
-            ))
-            .await
-            .map(|r| r.into_inner()),
+        try_release(&mut client, "tomas", name, "", &stale).await,
+        try_add_evidence(&mut client, "tomas", name, Some(gate_logs), &stale).await,
+        try_withdraw(&mut client, "desk-editor", name, "Cut", &stale).await,
+        try_mark_inconclusive(&mut client, "tomas", name, "", "not-an-etag-at-all").await,
     ];
     for result in results {
         let (_, details) = expect_error(result, Code::Aborted, "ETAG_MISMATCH");
@@ -74,17 +32,9 @@ async fn a_change_with_a_stale_etag_is_aborted() {
 }
 
 async fn start_review_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
-    client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.to_owned(),
-                etag: etag.to_owned(),
-            },
-            "tomas",
-        ))
+    try_start_review(client, "tomas", name, etag)
         .await
         .expect("StartReview with the current etag succeeds")
-        .into_inner()
 }
 
 async fn add_evidence_if(
@@ -93,33 +43,16 @@ async fn add_evidence_if(
     stance: evidence::Stance,
     etag: &str,
 ) -> pb::Claim {
-    client
-        .add_evidence(as_user(
-            pb::AddEvidenceRequest {
-                name: name.to_owned(),
-                evidence: Some(evidence("Port Authority", stance, "Gate logs")),
-                etag: etag.to_owned(),
-            },
-            "tomas",
-        ))
+    let e = evidence("Port Authority", stance, "Gate logs");
+    try_add_evidence(client, "tomas", name, Some(e), etag)
         .await
         .expect("AddEvidence with the current etag succeeds")
-        .into_inner()
 }
 
 async fn reopen_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.to_owned(),
-                reason: "Recheck".to_owned(),
-                etag: etag.to_owned(),
-            },
-            "desk-editor",
-        ))
+    try_reopen(client, "desk-editor", name, "Recheck", etag)
         .await
         .expect("ReopenClaim with the current etag succeeds")
-        .into_inner()
 }
 
 #[tokio::test]
@@ -130,76 +63,31 @@ async fn the_current_etag_lets_every_kind_of_change_through() {
     let name = submitted.name.clone();
 
     let claim = start_review_if(&mut client, &name, &submitted.etag).await;
-    let claim = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.clone(),
-                etag: claim.etag.clone(),
-                note: String::new(),
-            },
-            "tomas",
-        ))
+    let claim = try_release(&mut client, "tomas", &name, "", &claim.etag)
         .await
-        .expect("ReleaseClaim with the current etag succeeds")
-        .into_inner();
+        .expect("ReleaseClaim with the current etag succeeds");
     let claim = add_evidence_if(&mut client, &name, evidence::Stance::Supports, &claim.etag).await;
     let claim = start_review_if(&mut client, &name, &claim.etag).await;
-    let claim = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.clone(),
-                note: String::new(),
-                etag: claim.etag.clone(),
-            },
-            "tomas",
-        ))
+    let claim = try_verify(&mut client, "tomas", &name, "", &claim.etag)
         .await
-        .expect("VerifyClaim with the current etag succeeds")
-        .into_inner();
+        .expect("VerifyClaim with the current etag succeeds");
     assert_eq!(claim.state(), claim::State::Verified);
     let claim = reopen_if(&mut client, &name, &claim.etag).await;
     let claim = start_review_if(&mut client, &name, &claim.etag).await;
     let claim = add_evidence_if(&mut client, &name, evidence::Stance::Refutes, &claim.etag).await;
-    let claim = client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.clone(),
-                note: String::new(),
-                etag: claim.etag.clone(),
-            },
-            "tomas",
-        ))
+    let claim = try_dispute(&mut client, "tomas", &name, "", &claim.etag)
         .await
-        .expect("DisputeClaim with the current etag succeeds")
-        .into_inner();
+        .expect("DisputeClaim with the current etag succeeds");
     assert_eq!(claim.state(), claim::State::Disputed);
     let claim = reopen_if(&mut client, &name, &claim.etag).await;
     let claim = start_review_if(&mut client, &name, &claim.etag).await;
-    let claim = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.clone(),
-                note: String::new(),
-                etag: claim.etag.clone(),
-            },
-            "tomas",
-        ))
+    let claim = try_mark_inconclusive(&mut client, "tomas", &name, "", &claim.etag)
         .await
-        .expect("MarkClaimInconclusive with the current etag succeeds")
-        .into_inner();
+        .expect("MarkClaimInconclusive with the current etag succeeds");
     assert_eq!(claim.state(), claim::State::Inconclusive);
-    let claim = client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: name.clone(),
-                reason: "Cut".to_owned(),
-                etag: claim.etag.clone(),
-            },
-            "desk-editor",
-        ))
+    let claim = try_withdraw(&mut client, "desk-editor", &name, "Cut", &claim.etag)
         .await
-        .expect("WithdrawClaim with the current etag succeeds")
-        .into_inner();
+        .expect("WithdrawClaim with the current etag succeeds");
     assert_eq!(claim.state(), claim::State::Withdrawn);
 
     server.stop().await;
@@ -219,17 +107,9 @@ async fn an_empty_etag_makes_a_change_unconditional() {
     )
     .await;
 
-    let claim = client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: submitted.name.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
+    let claim = try_start_review(&mut client, "tomas", &submitted.name, "")
         .await
-        .expect("a change without etag succeeds")
-        .into_inner();
+        .expect("a change without etag succeeds");
 
     assert_eq!(claim.state(), claim::State::InReview);
     server.stop().await;

@@ -2,33 +2,56 @@
 
 use super::*;
 
+/// Submits `claim` as maria and checks it is refused naming exactly `fields`.
+async fn expect_submission_invalid(client: &mut Client, claim: Claim, fields: &[&str]) {
+    let result = client.submit_claim(submit_request("maria", claim)).await;
+    expect_invalid_fields(result, fields);
+}
+
+/// One page of `name`'s history, with whatever the server answers.
+async fn try_list_events(
+    client: &mut Client,
+    name: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<pb::ListClaimEventsResponse, tonic::Status> {
+    client
+        .list_claim_events(ListClaimEventsRequest {
+            name: name.to_owned(),
+            page_size,
+            page_token: page_token.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Fails the test if any claim was stored.
+async fn assert_nothing_stored(client: &mut Client) {
+    assert!(
+        list_all(client, ListClaimsRequest::default())
+            .await
+            .is_empty(),
+        "nothing was stored"
+    );
+}
+
 #[tokio::test]
 async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let result = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                statement: "   ".to_owned(),
-                attribution: Some(Attribution::default()),
-                story: String::new(),
-                ..Default::default()
-            },
-        ))
-        .await;
-
-    expect_invalid_fields(
-        result,
+    expect_submission_invalid(
+        &mut client,
+        Claim {
+            statement: "   ".to_owned(),
+            attribution: Some(Attribution::default()),
+            story: String::new(),
+            ..Default::default()
+        },
         &["claim.statement", "claim.attribution.source", "claim.story"],
-    );
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty(),
-        "nothing was stored"
-    );
+    )
+    .await;
+    assert_nothing_stored(&mut client).await;
     server.stop().await;
 }
 
@@ -42,16 +65,11 @@ async fn a_submission_needs_a_claim_and_an_attribution() {
         .await;
     expect_invalid_fields(no_claim, &["claim"]);
 
-    let no_attribution = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                attribution: None,
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(no_attribution, &["claim.attribution"]);
+    let no_attribution = Claim {
+        attribution: None,
+        ..harbour_claim()
+    };
+    expect_submission_invalid(&mut client, no_attribution, &["claim.attribution"]).await;
 
     server.stop().await;
 }
@@ -61,32 +79,23 @@ async fn bad_tags_are_named_by_their_position() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
 
-    let result = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                tags: vec![
-                    "Labour".to_owned(),
-                    "ports".to_owned(),
-                    "dock strike".to_owned(),
-                    String::new(),
-                ],
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(result, &["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"]);
+    let bad_tags = Claim {
+        tags: vec![
+            "Labour".to_owned(),
+            "ports".to_owned(),
+            "dock strike".to_owned(),
+            String::new(),
+        ],
+        ..harbour_claim()
+    };
+    let fields = ["claim.tags[0]", "claim.tags[2]", "claim.tags[3]"];
+    expect_submission_invalid(&mut client, bad_tags, &fields).await;
 
-    let too_many = client
-        .submit_claim(submit_request(
-            "maria",
-            Claim {
-                tags: (0..21).map(|i| format!("tag-{i}")).collect(),
-                ..harbour_claim()
-            },
-        ))
-        .await;
-    expect_invalid_fields(too_many, &["claim.tags"]);
+    let too_many = Claim {
+        tags: (0..21).map(|i| format!("tag-{i}")).collect(),
+        ..harbour_claim()
+    };
+    expect_submission_invalid(&mut client, too_many, &["claim.tags"]).await;
 
     server.stop().await;
 }
@@ -184,14 +193,9 @@ async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
         ),
     ];
     for (claim, field) in cases {
-        let result = client.submit_claim(submit_request("maria", claim)).await;
-        expect_invalid_fields(result, &[field]);
+        expect_submission_invalid(&mut client, claim, &[field]).await;
     }
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty()
-    );
+    assert_nothing_stored(&mut client).await;
 
     server.stop().await;
 }
@@ -248,16 +252,7 @@ async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
         ),
     ];
     for (e, fields) in cases {
-        let result = client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: claim.name.clone(),
-                    evidence: e,
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let result = try_add_evidence(&mut client, "tomas", &claim.name, e, "").await;
         expect_invalid_fields(result, &fields);
     }
     assert_unchanged(&mut client, &claim).await;
@@ -285,23 +280,10 @@ async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
             .await;
         expect_invalid_fields(result, &["name"]);
 
-        let result = client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: name.clone(),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let result = try_start_review(&mut client, "tomas", &name, "").await;
         expect_invalid_fields(result, &["name"]);
 
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: name.clone(),
-                ..Default::default()
-            })
-            .await;
+        let result = try_list_events(&mut client, &name, 0, "").await;
         expect_invalid_fields(result, &["name"]);
     }
     assert_unchanged(&mut client, &claim).await;
@@ -323,13 +305,7 @@ async fn a_negative_page_size_is_invalid() {
         .await;
     expect_invalid_fields(result, &["page_size"]);
 
-    let result = client
-        .list_claim_events(ListClaimEventsRequest {
-            name: claim.name.clone(),
-            page_size: -5,
-            page_token: String::new(),
-        })
-        .await;
+    let result = try_list_events(&mut client, &claim.name, -5, "").await;
     expect_invalid_fields(result, &["page_size"]);
 
     server.stop().await;
@@ -354,13 +330,7 @@ async fn a_page_token_the_server_did_not_issue_is_invalid() {
             .await;
         expect_invalid_fields(result, &["page_token"]);
 
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: claim.name.clone(),
-                page_size: 0,
-                page_token: token.to_owned(),
-            })
-            .await;
+        let result = try_list_events(&mut client, &claim.name, 0, token).await;
         expect_invalid_fields(result, &["page_token"]);
     }
 
@@ -429,25 +399,13 @@ async fn a_page_token_cannot_be_reused_with_other_filters() {
     let first = submit(&mut client, "maria", harbour_claim()).await.name;
     let second = submit(&mut client, "maria", harbour_claim()).await.name;
     start_review(&mut client, "tomas", &first).await;
-    let events_token = client
-        .list_claim_events(ListClaimEventsRequest {
-            name: first.clone(),
-            page_size: 1,
-            page_token: String::new(),
-        })
+    let events_token = try_list_events(&mut client, &first, 1, "")
         .await
         .expect("ListClaimEvents succeeds")
-        .into_inner()
         .next_page_token;
     assert!(!events_token.is_empty());
     for (name, token) in [(&second, &events_token), (&first, &token)] {
-        let result = client
-            .list_claim_events(ListClaimEventsRequest {
-                name: name.clone(),
-                page_size: 1,
-                page_token: token.clone(),
-            })
-            .await;
+        let result = try_list_events(&mut client, name, 1, token).await;
         expect_invalid_fields(result, &["page_token"]);
     }
     let result = client
@@ -491,41 +449,15 @@ async fn reopening_and_withdrawing_need_a_reason() {
     let mut client = server.client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     start_review(&mut client, "tomas", &submitted.name).await;
-    let inconclusive = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: submitted.name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
+    let inconclusive = try_mark_inconclusive(&mut client, "tomas", &submitted.name, "", "")
         .await
-        .expect("MarkClaimInconclusive succeeds")
-        .into_inner();
+        .expect("MarkClaimInconclusive succeeds");
 
     for reason in ["", "  \n "] {
-        let result = client
-            .reopen_claim(as_user(
-                pb::ReopenClaimRequest {
-                    name: inconclusive.name.clone(),
-                    reason: reason.to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await;
+        let result = try_reopen(&mut client, "desk-editor", &inconclusive.name, reason, "").await;
         expect_invalid_fields(result, &["reason"]);
 
-        let result = client
-            .withdraw_claim(as_user(
-                pb::WithdrawClaimRequest {
-                    name: inconclusive.name.clone(),
-                    reason: reason.to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await;
+        let result = try_withdraw(&mut client, "desk-editor", &inconclusive.name, reason, "").await;
         expect_invalid_fields(result, &["reason"]);
     }
     assert_unchanged(&mut client, &inconclusive).await;
@@ -541,38 +473,11 @@ async fn notes_longer_than_4000_characters_are_invalid() {
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
     let long = "n".repeat(4_001);
 
-    let result = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: in_review.name.clone(),
-                etag: String::new(),
-                note: long.clone(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_release(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["note"]);
-    let result = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: in_review.name.clone(),
-                note: long.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_mark_inconclusive(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["note"]);
-    let result = client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: in_review.name.clone(),
-                reason: long.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_withdraw(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["reason"]);
     assert_unchanged(&mut client, &in_review).await;
 
@@ -587,25 +492,11 @@ async fn the_reserved_or_an_empty_user_name_cannot_act() {
 
     for user in ["system", "SYSTEM", " System ", "", "   "] {
         let result = client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id: String::new(),
-                },
-                user,
-            ))
+            .submit_claim(submit_request(user, harbour_claim()))
             .await;
         expect_invalid_fields(result, &["x-claimdesk-user"]);
 
-        let result = client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: claim.name.clone(),
-                    etag: String::new(),
-                },
-                user,
-            ))
-            .await;
+        let result = try_start_review(&mut client, user, &claim.name, "").await;
         expect_invalid_fields(result, &["x-claimdesk-user"]);
     }
 
@@ -648,11 +539,7 @@ async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
             .await;
         expect_invalid_fields(result, &["request_id"]);
     }
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty()
-    );
+    assert_nothing_stored(&mut client).await;
 
     server.stop().await;
 }

@@ -25,48 +25,10 @@ async fn an_unknown_claim_is_not_found_for_reads_changes_and_history() {
             .await
             .map(|r| r.into_inner()),
     );
-    check(
-        client
-            .start_review(as_user(
-                pb::StartReviewRequest {
-                    name: name.clone(),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-    );
-    check(
-        client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: name.clone(),
-                    evidence: Some(evidence(
-                        "Port Authority",
-                        evidence::Stance::Supports,
-                        "Gate logs",
-                    )),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-    );
-    check(
-        client
-            .withdraw_claim(as_user(
-                pb::WithdrawClaimRequest {
-                    name: name.clone(),
-                    reason: "Cut".to_owned(),
-                    etag: String::new(),
-                },
-                "desk-editor",
-            ))
-            .await
-            .map(|r| r.into_inner()),
-    );
+    check(try_start_review(&mut client, "tomas", &name, "").await);
+    let gate_logs = evidence("Port Authority", evidence::Stance::Supports, "Gate logs");
+    check(try_add_evidence(&mut client, "tomas", &name, Some(gate_logs), "").await);
+    check(try_withdraw(&mut client, "desk-editor", &name, "Cut", "").await);
     let result = client
         .list_claim_events(ListClaimEventsRequest {
             name: name.clone(),

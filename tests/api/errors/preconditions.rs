@@ -30,70 +30,21 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     let name = unverified.name.clone();
 
     // Unverified: no ruling, no release, no reopening.
-    let result = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_verify(&mut client, "tomas", &name, "", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "verify");
-    let result = client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_dispute(&mut client, "tomas", &name, "", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "dispute");
-    let result = client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_mark_inconclusive(&mut client, "tomas", &name, "", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "mark inconclusive");
-    let result = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_release(&mut client, "tomas", &name, "", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "release");
-    let result = client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.clone(),
-                reason: "Second look".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_reopen(&mut client, "tomas", &name, "Second look", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "reopen");
     assert_unchanged(&mut client, &unverified).await;
 
     // In review: not taken twice.
     let in_review = start_review(&mut client, "tomas", &name).await;
-    let result = client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.clone(),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await;
+    let result = try_start_review(&mut client, "ana", &name, "").await;
     expect_invalid_transition(result, "STATE_IN_REVIEW", "start review");
     assert_unchanged(&mut client, &in_review).await;
 
@@ -106,76 +57,22 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     )
     .await;
     let verified = verify(&mut client, "tomas", &name, "").await;
-    let result = client
-        .add_evidence(as_user(
-            pb::AddEvidenceRequest {
-                name: name.clone(),
-                evidence: Some(evidence(
-                    "Port Authority",
-                    evidence::Stance::Refutes,
-                    "Revised logs",
-                )),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await;
+    let revised = evidence("Port Authority", evidence::Stance::Refutes, "Revised logs");
+    let result = try_add_evidence(&mut client, "ana", &name, Some(revised), "").await;
     expect_invalid_transition(result, "STATE_VERIFIED", "add evidence");
-    let result = client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.clone(),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await;
+    let result = try_start_review(&mut client, "ana", &name, "").await;
     expect_invalid_transition(result, "STATE_VERIFIED", "start review");
-    let result = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_verify(&mut client, "tomas", &name, "", "").await;
     expect_invalid_transition(result, "STATE_VERIFIED", "verify");
     assert_unchanged(&mut client, &verified).await;
 
     // Withdrawn: nothing more happens to it.
     let withdrawn = withdraw(&mut client, "desk-editor", &name, "Cut").await;
-    let result = client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: name.clone(),
-                reason: "Cut again".to_owned(),
-                etag: String::new(),
-            },
-            "desk-editor",
-        ))
-        .await;
+    let result = try_withdraw(&mut client, "desk-editor", &name, "Cut again", "").await;
     expect_invalid_transition(result, "STATE_WITHDRAWN", "withdraw");
-    let result = client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.clone(),
-                reason: "Back in".to_owned(),
-                etag: String::new(),
-            },
-            "desk-editor",
-        ))
-        .await;
+    let result = try_reopen(&mut client, "desk-editor", &name, "Back in", "").await;
     expect_invalid_transition(result, "STATE_WITHDRAWN", "reopen");
-    let result = client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.clone(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_start_review(&mut client, "tomas", &name, "").await;
     expect_invalid_transition(result, "STATE_WITHDRAWN", "start review");
     assert_unchanged(&mut client, &withdrawn).await;
 
@@ -215,42 +112,9 @@ async fn only_the_assignee_may_rule_on_a_claim() {
         );
     };
     for user in ["ana", "maria", "Tomas"] {
-        check(
-            client
-                .verify_claim(as_user(
-                    pb::VerifyClaimRequest {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    user,
-                ))
-                .await
-                .map(|r| r.into_inner()),
-        );
-        check(
-            client
-                .dispute_claim(as_user(
-                    pb::DisputeClaimRequest {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    user,
-                ))
-                .await
-                .map(|r| r.into_inner()),
-        );
-        check(
-            client
-                .mark_claim_inconclusive(as_user(
-                    pb::MarkClaimInconclusiveRequest {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    user,
-                ))
-                .await
-                .map(|r| r.into_inner()),
-        );
+        check(try_verify(&mut client, user, &name, "", "").await);
+        check(try_dispute(&mut client, user, &name, "", "").await);
+        check(try_mark_inconclusive(&mut client, user, &name, "", "").await);
     }
     // Anonymous callers are not the assignee either.
     check(
@@ -281,6 +145,17 @@ async fn reviewed_with(client: &mut Client, evidence: Vec<pb::Evidence>) -> Clai
     claim
 }
 
+/// Checks that tomas cannot verify `claim` for want of independent support,
+/// and that the claim is left as it was.
+async fn expect_not_verified_without_independent_support(client: &mut Client, claim: &Claim) {
+    expect_error(
+        verify_result(client, &claim.name).await,
+        Code::FailedPrecondition,
+        "NO_INDEPENDENT_EVIDENCE",
+    );
+    assert_unchanged(client, claim).await;
+}
+
 #[tokio::test]
 async fn support_from_the_claims_own_source_does_not_verify_it() {
     let server = TestServer::spawn().await;
@@ -302,12 +177,7 @@ async fn support_from_the_claims_own_source_does_not_verify_it() {
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
     server.stop().await;
 }
 
@@ -325,12 +195,7 @@ async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
     server.stop().await;
 }
 
@@ -351,12 +216,7 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
     )
     .await;
 
-    expect_error(
-        verify_result(&mut client, &claim.name).await,
-        Code::FailedPrecondition,
-        "NO_INDEPENDENT_EVIDENCE",
-    );
-    assert_unchanged(&mut client, &claim).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
 
     add_evidence(
         &mut client,
@@ -393,16 +253,7 @@ async fn disputing_needs_refuting_evidence() {
     )
     .await;
 
-    let result = client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: claim.name.clone(),
-                note: "Feels high".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await;
+    let result = try_dispute(&mut client, "tomas", &claim.name, "Feels high", "").await;
 
     expect_error(result, Code::FailedPrecondition, "NO_REFUTING_EVIDENCE");
     assert_unchanged(&mut client, &claim).await;
@@ -416,28 +267,12 @@ async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_ev
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     // Unverified, wrong user, no evidence: the state is named.
-    let result = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: submitted.name.clone(),
-                ..Default::default()
-            },
-            "ana",
-        ))
-        .await;
+    let result = try_verify(&mut client, "ana", &submitted.name, "", "").await;
     expect_invalid_transition(result, "STATE_UNVERIFIED", "verify");
 
     // In review, wrong user, no evidence: the assignee is named.
     start_review(&mut client, "tomas", &submitted.name).await;
-    let result = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: submitted.name.clone(),
-                ..Default::default()
-            },
-            "ana",
-        ))
-        .await;
+    let result = try_verify(&mut client, "ana", &submitted.name, "", "").await;
     expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
 
     server.stop().await;
@@ -467,20 +302,8 @@ async fn a_claim_holds_at_most_100_pieces_of_evidence() {
     let full = get(&mut client, &claim.name).await;
     assert_eq!(full.evidence.len(), 100);
 
-    let result = client
-        .add_evidence(as_user(
-            pb::AddEvidenceRequest {
-                name: claim.name.clone(),
-                evidence: Some(evidence(
-                    "Port Authority",
-                    evidence::Stance::Supports,
-                    "One more",
-                )),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await;
+    let one_more = evidence("Port Authority", evidence::Stance::Supports, "One more");
+    let result = try_add_evidence(&mut client, "ana", &claim.name, Some(one_more), "").await;
 
     expect_error(result, Code::FailedPrecondition, "TOO_MUCH_EVIDENCE");
     assert_unchanged(&mut client, &full).await;
