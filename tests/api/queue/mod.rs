@@ -112,6 +112,22 @@ fn plain_claim(story: &str, statement: &str) -> Claim {
     queue_claim(story, statement, claim::Priority::Routine, None, &[])
 }
 
+/// Submits, as an editor, a claim of `story` without tags.
+async fn submit_queued(
+    client: &mut Client,
+    story: &str,
+    statement: &str,
+    priority: claim::Priority,
+    deadline: Option<SystemTime>,
+) -> Claim {
+    submit(
+        client,
+        "editor-ines",
+        queue_claim(story, statement, priority, deadline, &[]),
+    )
+    .await
+}
+
 /// TakeNextClaim as `user`, with an optional story ("" for none) and tags.
 async fn take_next(
     client: &mut Client,

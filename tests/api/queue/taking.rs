@@ -158,12 +158,7 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
     for (label, priority, minutes) in plan {
         let deadline = minutes.map(|m| base + m * MINUTE);
         let statement = format!("The Gull Island ferry sailed on time ({label})");
-        let claim = submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(FERRY_STORY, &statement, priority, deadline, &[]),
-        )
-        .await;
+        let claim = submit_queued(&mut client, FERRY_STORY, &statement, priority, deadline).await;
         label_of.insert(claim.name, label);
     }
 
@@ -246,13 +241,9 @@ async fn a_story_filter_takes_only_claims_of_that_story() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |story: &str, statement: &str, priority| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, None, &[]),
-        )
-        .await
-        .name
+        submit_queued(&mut client, story, statement, priority, None)
+            .await
+            .name
     };
     let ferry_routine = submit_one(FERRY_STORY, "The night ferry was cancelled", Routine).await;
     let harbour_routine = submit_one(HARBOUR_ONLY_STORY, "Two cranes stood idle", Routine).await;
