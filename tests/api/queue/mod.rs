@@ -112,6 +112,12 @@ fn plain_claim(story: &str, statement: &str) -> Claim {
     queue_claim(story, statement, claim::Priority::Routine, None, &[])
 }
 
+/// Submits, as an editor, a routine claim of the ferry story without
+/// deadline or tags.
+async fn submit_ferry(client: &mut Client, statement: &str) -> Claim {
+    submit(client, "editor-ines", plain_claim(FERRY_STORY, statement)).await
+}
+
 /// Submits, as an editor, a claim of `story` without tags.
 async fn submit_queued(
     client: &mut Client,

@@ -206,18 +206,8 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
 async fn a_released_claim_goes_back_to_its_place_in_the_queue() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let older = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The pier lights failed at nine"),
-    )
-    .await;
-    let newer = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The pier lights came back at ten"),
-    )
-    .await;
+    let older = submit_ferry(&mut client, "The pier lights failed at nine").await;
+    let newer = submit_ferry(&mut client, "The pier lights came back at ten").await;
 
     let taken = take(&mut client, "checker-kofi").await;
     assert_eq!(taken.name, older.name);
@@ -418,18 +408,8 @@ async fn taking_from_an_empty_queue_fails_with_queue_empty() {
 
     // Claims that do not wait are not in the queue: in review, ruled on,
     // withdrawn.
-    let reviewed = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry ran aground"),
-    )
-    .await;
-    let withdrawn = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry was sold"),
-    )
-    .await;
+    let reviewed = submit_ferry(&mut client, "The ferry ran aground").await;
+    let withdrawn = submit_ferry(&mut client, "The ferry was sold").await;
     withdraw(
         &mut client,
         "editor-ines",
@@ -487,12 +467,7 @@ async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing(
 async fn taking_with_an_invalid_story_tag_or_caller_is_rejected_naming_each_field() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let waiting = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry skipped Heron Point"),
-    )
-    .await;
+    let waiting = submit_ferry(&mut client, "The ferry skipped Heron Point").await;
 
     let mut try_take = async |user: &str, story: &str, tags: &[&str]| {
         take_next(&mut client, user, story, tags).await
