@@ -152,6 +152,25 @@ async fn review_and_verify(client: &mut Client, checker: &str, name: &str) -> Cl
     verify(client, checker, name, "Matches the coastguard log").await
 }
 
+/// Submits a harbour claim and a border claim, verifies the first and
+/// withdraws the second: six events. Returns the two claims' names.
+async fn verified_harbour_and_withdrawn_border(client: &mut Client) -> (String, String) {
+    let harbour = submit(client, "maria", harbour_claim()).await.name;
+    let border = submit(
+        client,
+        "olek",
+        border_claim(
+            "Two brigades reached the river crossing",
+            "Defence Ministry",
+        ),
+    )
+    .await
+    .name;
+    review_and_verify(client, "tomas", &harbour).await;
+    withdraw(client, "olek", &border, "Cut from the late edition").await;
+    (harbour, border)
+}
+
 /// A short claim for volume tests: `writer`'s `n`-th sighting.
 fn sighting(writer: u64, n: u64) -> Claim {
     Claim {
@@ -172,19 +191,7 @@ fn sighting(writer: u64, n: u64) -> Claim {
 async fn a_watch_from_zero_replays_the_history_in_order_then_streams_new_changes_live() {
     let server = TestServer::spawn().await;
     let mut editor = server.client().await;
-    let harbour = submit(&mut editor, "maria", harbour_claim()).await.name;
-    let border = submit(
-        &mut editor,
-        "olek",
-        border_claim(
-            "Two brigades reached the river crossing",
-            "Defence Ministry",
-        ),
-    )
-    .await
-    .name;
-    review_and_verify(&mut editor, "tomas", &harbour).await;
-    withdraw(&mut editor, "olek", &border, "Cut from the late edition").await;
+    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
 
     let mut watcher = server.client().await;
     let mut events = watch_after(&mut watcher, 0).await;
@@ -467,19 +474,7 @@ async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
     let mut editor = server.client().await;
 
     // Stored before the watches open: replayed.
-    let harbour = submit(&mut editor, "maria", harbour_claim()).await.name;
-    let border = submit(
-        &mut editor,
-        "olek",
-        border_claim(
-            "Two brigades reached the river crossing",
-            "Defence Ministry",
-        ),
-    )
-    .await
-    .name;
-    review_and_verify(&mut editor, "tomas", &harbour).await;
-    withdraw(&mut editor, "olek", &border, "Cut from the late edition").await;
+    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
 
     let mut watcher = server.client().await;
     let mut all = watch_after(&mut watcher, 0).await;
