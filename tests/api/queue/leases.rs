@@ -228,14 +228,7 @@ async fn the_server_returns_a_claim_whose_lease_ran_out_to_the_queue() {
     let server = TestServer::spawn_with_desk(DeskConfig { lease }).await;
     let mut client = server.client().await;
     let submitted = submit_ferry(&mut client, "The ferry's engine was replaced").await;
-    let mut events = client
-        .watch_claim_events(pb::WatchClaimEventsRequest {
-            after_revision: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("WatchClaimEvents starts")
-        .into_inner();
+    let mut events = watch_from_start(&mut client).await;
 
     let taken = take(&mut client, "checker-kofi").await;
     assert_eq!(taken.name, submitted.name);
@@ -317,14 +310,7 @@ async fn a_lease_taken_before_a_restart_runs_out_after_it() {
         taken.lease_expire_time,
         "the lease is stored"
     );
-    let mut events = client
-        .watch_claim_events(pb::WatchClaimEventsRequest {
-            after_revision: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("WatchClaimEvents starts")
-        .into_inner();
+    let mut events = watch_from_start(&mut client).await;
     let (expired, _) = wait_for_event(&mut events, claim_event::Type::LeaseExpired).await;
     assert_eq!(expired.claim, submitted.name);
     assert_eq!(expired.actor, "system");

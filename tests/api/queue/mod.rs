@@ -355,6 +355,18 @@ fn age(stats: &pb::QueueStats) -> Duration {
     Duration::try_from(age).expect("a non-negative age")
 }
 
+/// An unfiltered WatchClaimEvents from the first revision on.
+async fn watch_from_start(client: &mut Client) -> tonic::Streaming<pb::ClaimEvent> {
+    client
+        .watch_claim_events(pb::WatchClaimEventsRequest {
+            after_revision: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("WatchClaimEvents starts")
+        .into_inner()
+}
+
 /// Reads `stream` until an event of `type` arrives (at most 20 s); returns
 /// it with every event read before it.
 async fn wait_for_event(
