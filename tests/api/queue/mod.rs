@@ -134,6 +134,22 @@ async fn submit_queued(
     .await
 }
 
+/// Submits, as an editor, a claim of `story` with `tags` and no deadline.
+async fn submit_tagged(
+    client: &mut Client,
+    story: &str,
+    statement: &str,
+    priority: claim::Priority,
+    tags: &[&str],
+) -> Claim {
+    submit(
+        client,
+        "editor-ines",
+        queue_claim(story, statement, priority, None, tags),
+    )
+    .await
+}
+
 /// TakeNextClaim as `user`, with an optional story ("" for none) and tags.
 async fn take_next(
     client: &mut Client,

@@ -272,13 +272,9 @@ async fn a_tags_filter_takes_claims_carrying_any_of_the_tags_in_queue_order() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |statement: &str, priority, tags: &[&str]| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(FERRY_STORY, statement, priority, None, tags),
-        )
-        .await
-        .name
+        submit_tagged(&mut client, FERRY_STORY, statement, priority, tags)
+            .await
+            .name
     };
     let weather = submit_one("Fog closed the crossing", Routine, &["weather"]).await;
     let labour_ports = submit_one("Deckhands walked out", Routine, &["labour", "ports"]).await;
@@ -331,13 +327,9 @@ async fn story_and_tags_together_take_only_claims_of_that_story_with_one_of_the_
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |story: &str, statement: &str, priority, tags: &[&str]| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, None, tags),
-        )
-        .await
-        .name
+        submit_tagged(&mut client, story, statement, priority, tags)
+            .await
+            .name
     };
     let harbour_ports = submit_one(
         HARBOUR_ONLY_STORY,
@@ -435,16 +427,12 @@ async fn taking_from_an_empty_queue_fails_with_queue_empty() {
 async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let waiting = submit(
+    let waiting = submit_tagged(
         &mut client,
-        "editor-ines",
-        queue_claim(
-            FERRY_STORY,
-            "The fares doubled overnight",
-            claim::Priority::Urgent,
-            None,
-            &["fares"],
-        ),
+        FERRY_STORY,
+        "The fares doubled overnight",
+        claim::Priority::Urgent,
+        &["fares"],
     )
     .await;
 
