@@ -152,6 +152,25 @@ async fn review_and_verify(client: &mut Client, checker: &str, name: &str) -> Cl
     verify(client, checker, name, "Matches the coastguard log").await
 }
 
+/// Submits a harbour claim and a border claim, verifies the first and
+/// withdraws the second: six events. Returns the two claims' names.
+async fn verified_harbour_and_withdrawn_border(client: &mut Client) -> (String, String) {
+    let harbour = submit(client, "maria", harbour_claim()).await.name;
+    let border = submit(
+        client,
+        "olek",
+        border_claim(
+            "Two brigades reached the river crossing",
+            "Defence Ministry",
+        ),
+    )
+    .await
+    .name;
+    review_and_verify(client, "tomas", &harbour).await;
+    withdraw(client, "olek", &border, "Cut from the late edition").await;
+    (harbour, border)
+}
+
 /// A short claim for volume tests: `writer`'s `n`-th sighting.
 fn sighting(writer: u64, n: u64) -> Claim {
     Claim {
@@ -172,19 +191,7 @@ fn sighting(writer: u64, n: u64) -> Claim {
 async fn a_watch_from_zero_replays_the_history_in_order_then_streams_new_changes_live() {
     let server = TestServer::spawn().await;
     let mut editor = server.client().await;
-    let harbour = submit(&mut editor, "maria", harbour_claim()).await.name;
-    let border = submit(
-        &mut editor,
-        "olek",
-        border_claim(
-            "Two brigades reached the river crossing",
-            "Defence Ministry",
-        ),
-    )
-    .await
-    .name;
-    review_and_verify(&mut editor, "tomas", &harbour).await;
-    withdraw(&mut editor, "olek", &border, "Cut from the late edition").await;
+    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
 
     let mut watcher = server.client().await;
     let mut events = watch_after(&mut watcher, 0).await;
@@ -467,19 +474,7 @@ async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
     let mut editor = server.client().await;
 
     // Stored before the watches open: replayed.
-    let harbour = submit(&mut editor, "maria", harbour_claim()).await.name;
-    let border = submit(
-        &mut editor,
-        "olek",
-        border_claim(
-            "Two brigades reached the river crossing",
-            "Defence Ministry",
-        ),
-    )
-    .await
-    .name;
-    review_and_verify(&mut editor, "tomas", &harbour).await;
-    withdraw(&mut editor, "olek", &border, "Cut from the late edition").await;
+    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
 
     let mut watcher = server.client().await;
     let mut all = watch_after(&mut watcher, 0).await;
@@ -636,6 +631,53 @@ async fn resuming_beyond_the_last_stored_revision_is_out_of_range() {
     server.stop().await;
 }
 
+/// A client for a watcher that stops reading. Its connection lets the
+/// server have at most 64 KiB in flight on the stream (the HTTP/2 default,
+/// instead of tonic's 2 MiB), so what the transport can hold for it is small
+/// next to the volume written and the server's buffer for it must fill up.
+/// Its connection window stays large: h2 (0.4.20 and later) allows a
+/// connection half its connection window of framing overhead in unread small
+/// DATA frames, and the server sends one small frame per event; with a
+/// 64 KiB connection window that budget (about 190 unread events) runs out
+/// first and the client's own h2 closes the connection with
+/// ENHANCE_YOUR_CALM before the server's verdict can arrive.
+async fn slow_watcher_client(server: &TestServer) -> Client {
+    let channel = Endpoint::from_shared(server.url())
+        .expect("a valid URL")
+        .initial_stream_window_size(64 * 1024 - 1)
+        .initial_connection_window_size(1024 * 1024)
+        .connect()
+        .await
+        .expect("the slow watcher connects");
+    ClaimServiceClient::new(channel)
+}
+
+/// Waits for every writer task, each within `within` (only a guard against
+/// a hang); panics if one does not finish or panics.
+async fn join_writers(writers: Vec<tokio::task::JoinHandle<()>>, within: Duration) {
+    for writer in writers {
+        timeout(within, writer)
+            .await
+            .expect("the writers finish")
+            .expect("a writer does not panic");
+    }
+}
+
+/// Reads a slow watcher (which had read revision 1) until the server ends
+/// it as too slow; checks that what was buffered for it came in order and
+/// without a gap. Returns those events and the last revision among them.
+async fn read_until_too_slow(slow: &mut Events) -> (Vec<ClaimEvent>, u64) {
+    let (caught_up, end) = read_to_failure(slow).await;
+    expect_error(
+        Err::<(), _>(end),
+        Code::ResourceExhausted,
+        "WATCHER_TOO_SLOW",
+    );
+    let last = 1 + caught_up.len() as u64;
+    assert_revisions(&caught_up, 2..=last);
+    (caught_up, last)
+}
+
 // ---------------------------------------------------------------------------
 // 5. A watcher that stops reading.
 
@@ -648,24 +690,7 @@ async fn a_watcher_that_stops_reading_is_ended_as_too_slow_without_holding_back_
 
     let server = TestServer::spawn().await;
 
-    // The slow watcher's connection lets the server have at most 64 KiB in
-    // flight on the stream (the HTTP/2 default, instead of tonic's 2 MiB),
-    // so what the transport can hold for it is small next to the volume
-    // written and the server's buffer for it must fill up. Its connection
-    // window stays large: h2 (0.4.20 and later) allows a connection half
-    // its connection window of framing overhead in unread small DATA
-    // frames, and the server sends one small frame per event; with a
-    // 64 KiB connection window that budget (about 190 unread events) runs
-    // out first and the client's own h2 closes the connection with
-    // ENHANCE_YOUR_CALM before the server's verdict can arrive.
-    let channel = Endpoint::from_shared(server.url())
-        .expect("a valid URL")
-        .initial_stream_window_size(64 * 1024 - 1)
-        .initial_connection_window_size(1024 * 1024)
-        .connect()
-        .await
-        .expect("the slow watcher connects");
-    let mut slow_client = ClaimServiceClient::new(channel);
+    let mut slow_client = slow_watcher_client(&server).await;
     let mut slow = watch_after(&mut slow_client, 0).await;
     let mut reader_client = server.client().await;
     let mut reading = watch_after(&mut reader_client, 0).await;
@@ -692,12 +717,7 @@ async fn a_watcher_that_stops_reading_is_ended_as_too_slow_without_holding_back_
     }
     // Only a guard against a hang: 6,400 durable writes on a loaded
     // two-core machine can take a while.
-    for writer in writers {
-        timeout(WAIT * 12, writer)
-            .await
-            .expect("the writers finish")
-            .expect("a writer does not panic");
-    }
+    join_writers(writers, WAIT * 12).await;
     let (seen, mut reading) = timeout(WAIT, reader)
         .await
         .expect("the reading watcher gets everything")
@@ -706,14 +726,7 @@ async fn a_watcher_that_stops_reading_is_ended_as_too_slow_without_holding_back_
 
     // The slow watcher now reads what was buffered for it, in order and
     // without a gap, and then learns that it was too slow.
-    let (caught_up, end) = read_to_failure(&mut slow).await;
-    expect_error(
-        Err::<(), _>(end),
-        Code::ResourceExhausted,
-        "WATCHER_TOO_SLOW",
-    );
-    let last = 1 + caught_up.len() as u64;
-    assert_revisions(&caught_up, 2..=last);
+    let (caught_up, last) = read_until_too_slow(&mut slow).await;
     assert!(
         caught_up.len() >= WATCH_BUFFER,
         "the {WATCH_BUFFER} buffered events are delivered before the error, got {}",
@@ -742,14 +755,7 @@ async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_hold
     const CLAIMS: usize = 12;
     const PER_CLAIM: usize = 100;
     let server = TestServer::spawn().await;
-    let channel = Endpoint::from_shared(server.url())
-        .expect("a valid URL")
-        .initial_stream_window_size(64 * 1024 - 1)
-        .initial_connection_window_size(1024 * 1024)
-        .connect()
-        .await
-        .expect("the slow watcher connects");
-    let mut slow_client = ClaimServiceClient::new(channel);
+    let mut slow_client = slow_watcher_client(&server).await;
     let mut slow = watch_after(&mut slow_client, 0).await;
     let mut editor = server.client().await;
     let first = submit(&mut editor, "maria", sighting(0, 0)).await;
@@ -780,27 +786,25 @@ async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_hold
             }
         }));
     }
-    for writer in writers {
-        timeout(WAIT * 6, writer)
-            .await
-            .expect("the writers finish")
-            .expect("a writer does not panic");
-    }
+    join_writers(writers, WAIT * 6).await;
 
-    let (caught_up, end) = read_to_failure(&mut slow).await;
-    expect_error(
-        Err::<(), _>(end),
-        Code::ResourceExhausted,
-        "WATCHER_TOO_SLOW",
-    );
-    let last = 1 + caught_up.len() as u64;
-    assert_revisions(&caught_up, 2..=last);
+    let (caught_up, _) = read_until_too_slow(&mut slow).await;
     assert!(
         caught_up.len() < WATCH_BUFFER / 2,
         "about a megabyte of events, not {WATCH_BUFFER}, wait for a slow watcher; got {}",
         caught_up.len()
     );
     server.stop().await;
+}
+
+/// Checks the revision, type, actor and states (from, to) of `e`.
+#[track_caller]
+fn assert_change(e: &ClaimEvent, revision: u64, r#type: Type, actor: &str, states: (State, State)) {
+    assert_eq!(
+        (e.revision, e.r#type(), e.actor.as_str()),
+        (revision, r#type, actor)
+    );
+    assert_eq!((e.from_state(), e.to_state()), states);
 }
 
 #[tokio::test]
@@ -826,13 +830,12 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
 
     let reviewing = start_review(&mut client, "tomas", &name).await;
     let e = next_event(&mut events).await;
-    assert_eq!(
-        (e.revision, e.r#type(), e.actor.as_str()),
-        (2, Type::ReviewStarted, "tomas")
-    );
-    assert_eq!(
-        (e.from_state(), e.to_state()),
-        (State::Unverified, State::InReview)
+    assert_change(
+        &e,
+        2,
+        Type::ReviewStarted,
+        "tomas",
+        (State::Unverified, State::InReview),
     );
     assert_eq!(
         (e.claim.as_str(), e.story.as_str()),
@@ -852,13 +855,12 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
     )
     .await;
     let e = next_event(&mut events).await;
-    assert_eq!(
-        (e.revision, e.r#type(), e.actor.as_str()),
-        (3, Type::EvidenceAdded, "tomas")
-    );
-    assert_eq!(
-        (e.from_state(), e.to_state()),
-        (State::InReview, State::InReview)
+    assert_change(
+        &e,
+        3,
+        Type::EvidenceAdded,
+        "tomas",
+        (State::InReview, State::InReview),
     );
     assert_eq!(e.evidence.as_ref(), with_evidence.evidence.first());
     assert!(
@@ -868,13 +870,12 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
 
     verify(&mut client, "tomas", &name, "Gate logs agree").await;
     let e = next_event(&mut events).await;
-    assert_eq!(
-        (e.revision, e.r#type(), e.actor.as_str()),
-        (4, Type::Verified, "tomas")
-    );
-    assert_eq!(
-        (e.from_state(), e.to_state()),
-        (State::InReview, State::Verified)
+    assert_change(
+        &e,
+        4,
+        Type::Verified,
+        "tomas",
+        (State::InReview, State::Verified),
     );
     assert_eq!(e.note, "Gate logs agree");
 
@@ -886,25 +887,23 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
     )
     .await;
     let e = next_event(&mut events).await;
-    assert_eq!(
-        (e.revision, e.r#type(), e.actor.as_str()),
-        (5, Type::Reopened, "desk-editor")
-    );
-    assert_eq!(
-        (e.from_state(), e.to_state()),
-        (State::Verified, State::Unverified)
+    assert_change(
+        &e,
+        5,
+        Type::Reopened,
+        "desk-editor",
+        (State::Verified, State::Unverified),
     );
     assert_eq!(e.note, "The logs were from the day before");
 
     withdraw(&mut client, "maria", &name, "Dropped from the story").await;
     let e = next_event(&mut events).await;
-    assert_eq!(
-        (e.revision, e.r#type(), e.actor.as_str()),
-        (6, Type::Withdrawn, "maria")
-    );
-    assert_eq!(
-        (e.from_state(), e.to_state()),
-        (State::Unverified, State::Withdrawn)
+    assert_change(
+        &e,
+        6,
+        Type::Withdrawn,
+        "maria",
+        (State::Unverified, State::Withdrawn),
     );
     assert_eq!(e.note, "Dropped from the story");
 

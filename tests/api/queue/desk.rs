@@ -60,6 +60,44 @@ fn supporting_evidence(desk: &Desk) -> Command {
     }
 }
 
+/// `text` submitted as a claim about the dam by an editor.
+async fn submit_dam(desk: &Desk, text: &str) -> domain::Claim {
+    desk.submit(dam_claim(text), user("editor-ines"), None)
+        .await
+        .expect("the claim is submitted")
+}
+
+/// The next claim of the queue, taken by `name` as a checker.
+async fn take_as(desk: &Desk, name: &UserName) -> domain::Claim {
+    desk.take_next(QueueQuery::default(), checker(name))
+        .await
+        .expect("the claim is taken")
+}
+
+/// `command` on claim `id` by `name` as a checker, without an etag.
+async fn act(
+    desk: &Desk,
+    id: ClaimId,
+    command: Command,
+    name: &UserName,
+) -> Result<domain::Claim, Error> {
+    desk.change(id, command, checker(name), String::new()).await
+}
+
+/// The first hundred events of claim `id`.
+async fn history_of(desk: &Desk, id: ClaimId) -> Vec<domain::Event> {
+    desk.events(id, 0, 100).await.expect("the history").items
+}
+
+/// Checks that claim `id` waits in the queue again, unassigned and unleased.
+async fn assert_back_in_queue(desk: &Desk, id: ClaimId) {
+    let back = desk.get(id).await.expect("the claim exists");
+    assert_eq!(
+        (back.state, back.assignee, back.lease),
+        (domain::State::Unverified, None, None)
+    );
+}
+
 #[track_caller]
 fn expect_lease_expired(result: Result<domain::Claim, Error>, holder: &str) {
     match result {
@@ -80,29 +118,13 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
     let kofi = user("checker-kofi");
-    let submitted = desk
-        .submit(
-            dam_claim("The spillway gates opened twice in one night"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&kofi))
-        .await
-        .expect("the claim is taken");
+    let submitted = submit_dam(desk, "The spillway gates opened twice in one night").await;
+    let taken = take_as(desk, &kofi).await;
     assert_eq!(taken.id, submitted.id);
     let lease = taken.lease.expect("a taken claim is leased");
     assert_eq!(lease.expires, taken.update_time + LEASE);
     // Enough evidence that only the lease can stop a ruling.
-    let ready = desk
-        .change(
-            submitted.id,
-            supporting_evidence(desk),
-            checker(&kofi),
-            String::new(),
-        )
+    let ready = act(desk, submitted.id, supporting_evidence(desk), &kofi)
         .await
         .expect("the holder adds evidence");
 
@@ -110,13 +132,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // Refused at once, before anything has returned the claim to the queue.
     expect_lease_expired(
-        desk.change(
-            submitted.id,
-            verify_command(),
-            checker(&kofi),
-            String::new(),
-        )
-        .await,
+        act(desk, submitted.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
     assert_eq!(
@@ -135,11 +151,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         ready.update_time + 16 * MINUTE,
         "expired at the desk's now"
     );
-    let history = desk
-        .events(submitted.id, 0, 100)
-        .await
-        .expect("the history")
-        .items;
+    let history = history_of(desk, submitted.id).await;
     let last = history.last().expect("a history");
     assert_eq!(last.action, domain::Action::ExpireLease);
     assert_eq!(last.actor.as_str(), "system");
@@ -163,23 +175,11 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // The old holder is told why, whatever they try.
     expect_lease_expired(
-        desk.change(
-            submitted.id,
-            verify_command(),
-            checker(&kofi),
-            String::new(),
-        )
-        .await,
+        act(desk, submitted.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
     expect_lease_expired(
-        desk.change(
-            submitted.id,
-            Command::RenewLease,
-            checker(&kofi),
-            String::new(),
-        )
-        .await,
+        act(desk, submitted.id, Command::RenewLease, &kofi).await,
         "checker-kofi",
     );
 
@@ -197,22 +197,10 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         "a fresh lease from now"
     );
     expect_lease_expired(
-        desk.change(
-            submitted.id,
-            verify_command(),
-            checker(&kofi),
-            String::new(),
-        )
-        .await,
+        act(desk, submitted.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
-    let verified = desk
-        .change(
-            submitted.id,
-            verify_command(),
-            checker(&lena),
-            String::new(),
-        )
+    let verified = act(desk, submitted.id, verify_command(), &lena)
         .await
         .expect("the new holder rules");
     assert_eq!(verified.state, domain::State::Verified);
@@ -223,18 +211,8 @@ async fn a_lease_has_not_run_out_after_fourteen_minutes() {
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
     let kofi = user("checker-kofi");
-    let submitted = desk
-        .submit(
-            dam_claim("The reservoir rose a metre in a day"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&kofi))
-        .await
-        .expect("the claim is taken");
+    let submitted = submit_dam(desk, "The reservoir rose a metre in a day").await;
+    let taken = take_as(desk, &kofi).await;
 
     tokio::time::advance(14 * MINUTE).await;
 
@@ -246,13 +224,7 @@ async fn a_lease_has_not_run_out_after_fourteen_minutes() {
     let counts = desk.queue_stats(None).await.expect("queue stats");
     assert_eq!(count(&counts, domain::State::InReview), 1);
     // The holder still holds it: acting works, and renews.
-    let renewed = desk
-        .change(
-            submitted.id,
-            Command::RenewLease,
-            checker(&kofi),
-            String::new(),
-        )
+    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder still holds the lease");
     assert_eq!(
@@ -266,37 +238,17 @@ async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
     let kofi = user("checker-kofi");
-    let submitted = desk
-        .submit(
-            dam_claim("Cracks appeared in the north wall"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&kofi))
-        .await
-        .expect("the claim is taken");
+    let submitted = submit_dam(desk, "Cracks appeared in the north wall").await;
+    let taken = take_as(desk, &kofi).await;
     let start = taken.update_time;
 
     tokio::time::advance(10 * MINUTE).await;
-    let renewed = desk
-        .change(
-            submitted.id,
-            Command::RenewLease,
-            checker(&kofi),
-            String::new(),
-        )
+    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder renews");
     assert_eq!(renewed.update_time, start + 10 * MINUTE);
     assert_eq!(renewed.lease.map(|l| l.expires), Some(start + 25 * MINUTE));
-    let history = desk
-        .events(submitted.id, 0, 100)
-        .await
-        .expect("the history")
-        .items;
+    let history = history_of(desk, submitted.id).await;
     let last = history.last().expect("a history");
     assert_eq!(last.action, domain::Action::RenewLease);
     assert_eq!(last.actor, kofi);
@@ -329,11 +281,7 @@ async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
         1,
         "minute 25"
     );
-    let back = desk.get(submitted.id).await.expect("the claim exists");
-    assert_eq!(
-        (back.state, back.assignee, back.lease),
-        (domain::State::Unverified, None, None)
-    );
+    assert_back_in_queue(desk, submitted.id).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -341,33 +289,15 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
     let kofi = user("checker-kofi");
-    let submitted = desk
-        .submit(
-            dam_claim("The dam keeper left his post"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&kofi))
-        .await
-        .expect("the claim is taken");
+    let submitted = submit_dam(desk, "The dam keeper left his post").await;
+    let taken = take_as(desk, &kofi).await;
     let expired_at = taken.lease.expect("a lease").expires;
 
     tokio::time::advance(16 * MINUTE).await;
 
     // The old holder's evidence is refused, or at least does not extend a
     // lease that has run out.
-    match desk
-        .change(
-            submitted.id,
-            supporting_evidence(desk),
-            checker(&kofi),
-            String::new(),
-        )
-        .await
-    {
+    match act(desk, submitted.id, supporting_evidence(desk), &kofi).await {
         Err(Error::Rule(DomainError::LeaseExpired { .. })) => {}
         Ok(claim) => assert_eq!(
             claim.lease.map(|l| l.expires),
@@ -377,23 +307,18 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
         Err(e) => panic!("unexpected error: {e:?}"),
     }
     // Someone else's evidence is welcome, and renews nothing either.
-    let by_other = desk
-        .change(
-            submitted.id,
-            supporting_evidence(desk),
-            checker(&user("checker-lena")),
-            String::new(),
-        )
-        .await
-        .expect("anyone may add evidence");
+    let by_other = act(
+        desk,
+        submitted.id,
+        supporting_evidence(desk),
+        &user("checker-lena"),
+    )
+    .await
+    .expect("anyone may add evidence");
     assert_eq!(by_other.lease.map(|l| l.expires), Some(expired_at));
 
     assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 1);
-    let back = desk.get(submitted.id).await.expect("the claim exists");
-    assert_eq!(
-        (back.state, back.assignee, back.lease),
-        (domain::State::Unverified, None, None)
-    );
+    assert_back_in_queue(desk, submitted.id).await;
 }
 
 /// The real store, counting the sweeper's passes (each begins by looking
@@ -466,14 +391,7 @@ async fn next_desk_event(events: &mut claimdesk::desk::EventStream) -> domain::E
 async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out() {
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
-    let submitted = desk
-        .submit(
-            dam_claim("The turbines stopped at dawn"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
+    let submitted = submit_dam(desk, "The turbines stopped at dawn").await;
     let mut events = desk
         .watch(0, EventFilter::default())
         .expect("revision 0 is never ahead");
@@ -481,10 +399,7 @@ async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out(
         next_desk_event(&mut events).await.action,
         domain::Action::Submit
     );
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
-        .await
-        .expect("the claim is taken");
+    let taken = take_as(desk, &user("checker-kofi")).await;
     let expires = taken.lease.expect("a lease").expires;
     assert_eq!(
         next_desk_event(&mut events).await.action,
@@ -506,11 +421,7 @@ async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out(
         "expired at {:?}, the lease ran out at {expires:?}",
         expired.time
     );
-    let back = desk.get(submitted.id).await.expect("the claim exists");
-    assert_eq!(
-        (back.state, back.assignee, back.lease),
-        (domain::State::Unverified, None, None)
-    );
+    assert_back_in_queue(desk, submitted.id).await;
     desk.begin_shutdown();
     sweeper.await.expect("the sweeper ends without panicking");
 }
@@ -520,30 +431,14 @@ async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
     let fixture = paused_desk().await;
     let desk = &fixture.desk;
     let kofi = user("checker-kofi");
-    let submitted = desk
-        .submit(
-            dam_claim("The fish ladder was blocked"),
-            user("editor-ines"),
-            None,
-        )
-        .await
-        .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&kofi))
-        .await
-        .expect("the claim is taken");
+    let submitted = submit_dam(desk, "The fish ladder was blocked").await;
+    let taken = take_as(desk, &kofi).await;
     let first_expiry = taken.lease.expect("a lease").expires;
     // Asleep until the first expiry (see the test above for why only now).
     let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
 
     tokio::time::advance(10 * MINUTE).await;
-    let renewed = desk
-        .change(
-            submitted.id,
-            Command::RenewLease,
-            checker(&kofi),
-            String::new(),
-        )
+    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder renews");
     let expires = renewed.lease.expect("a lease").expires;
@@ -571,17 +466,8 @@ async fn the_sweeper_does_not_spin_while_storage_refuses_to_expire_leases() {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let store = SweptStore::open(dir.path()).await;
     let desk = Desk::new(store.clone(), DeskConfig { lease: LEASE });
-    desk.submit(
-        dam_claim("The sluice gate jammed open"),
-        user("editor-ines"),
-        None,
-    )
-    .await
-    .expect("the claim is submitted");
-    let taken = desk
-        .take_next(QueueQuery::default(), checker(&user("checker-kofi")))
-        .await
-        .expect("the claim is taken");
+    submit_dam(&desk, "The sluice gate jammed open").await;
+    let taken = take_as(&desk, &user("checker-kofi")).await;
     let expires = taken.lease.expect("a lease").expires;
 
     store.hooks.fail_updates.store(true, Ordering::SeqCst);

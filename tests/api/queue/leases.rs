@@ -6,12 +6,7 @@ use super::*;
 async fn start_review_leases_the_claim_to_the_checker_for_the_desk_lease() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The new ferry holds 600"),
-    )
-    .await;
+    let submitted = submit_ferry(&mut client, "The new ferry holds 600").await;
     assert_eq!(
         submitted.lease_expire_time, None,
         "a waiting claim has no lease"
@@ -40,12 +35,7 @@ async fn start_review_leases_the_claim_to_the_checker_for_the_desk_lease() {
 async fn renew_lease_by_the_assignee_moves_the_expiry_forward_and_records_a_lease_renewed_event() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry crew numbers twelve"),
-    )
-    .await;
+    let submitted = submit_ferry(&mut client, "The ferry crew numbers twelve").await;
     let taken = take(&mut client, "checker-kofi").await;
 
     let renewed = renew_lease(&mut client, "checker-kofi", &submitted.name, "")
@@ -97,18 +87,8 @@ async fn renew_lease_by_the_assignee_moves_the_expiry_forward_and_records_a_leas
 async fn renew_lease_by_anyone_but_the_assignee_is_refused() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry burns diesel"),
-    )
-    .await;
-    let waiting = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry has a bar"),
-    )
-    .await;
+    let submitted = submit_ferry(&mut client, "The ferry burns diesel").await;
+    let waiting = submit_ferry(&mut client, "The ferry has a bar").await;
     let taken = start_review(&mut client, "checker-kofi", &submitted.name).await;
 
     let (_, details) = expect_error(
@@ -148,12 +128,7 @@ async fn renew_lease_by_anyone_but_the_assignee_is_refused() {
 async fn adding_evidence_renews_the_lease_of_the_assignee_only() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry crossed in 40 minutes"),
-    )
-    .await;
+    let submitted = submit_ferry(&mut client, "The ferry crossed in 40 minutes").await;
     let taken = take(&mut client, "checker-kofi").await;
 
     let by_assignee =
@@ -191,15 +166,7 @@ async fn releasing_ruling_on_or_withdrawing_a_claim_ends_its_lease() {
         "The ferry left without its captain",
         "The ferry docked at the wrong pier",
     ] {
-        names.push(
-            submit(
-                &mut client,
-                "editor-ines",
-                plain_claim(FERRY_STORY, statement),
-            )
-            .await
-            .name,
-        );
+        names.push(submit_ferry(&mut client, statement).await.name);
     }
     let [to_release, to_rule, to_dispute, to_withdraw] = names.as_slice() else {
         unreachable!()
@@ -260,20 +227,8 @@ async fn the_server_returns_a_claim_whose_lease_ran_out_to_the_queue() {
     let lease = Duration::from_secs(1);
     let server = TestServer::spawn_with_desk(DeskConfig { lease }).await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry's engine was replaced"),
-    )
-    .await;
-    let mut events = client
-        .watch_claim_events(pb::WatchClaimEventsRequest {
-            after_revision: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("WatchClaimEvents starts")
-        .into_inner();
+    let submitted = submit_ferry(&mut client, "The ferry's engine was replaced").await;
+    let mut events = watch_from_start(&mut client).await;
 
     let taken = take(&mut client, "checker-kofi").await;
     assert_eq!(taken.name, submitted.name);
@@ -342,12 +297,7 @@ async fn a_lease_taken_before_a_restart_runs_out_after_it() {
     };
     let server = TestServer::spawn_with_desk(desk).await;
     let mut client = server.client().await;
-    let submitted = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry changed its flag"),
-    )
-    .await;
+    let submitted = submit_ferry(&mut client, "The ferry changed its flag").await;
     let taken = take(&mut client, "checker-kofi").await;
     drop(client);
     let dir = server.stop().await.expect("a data directory");
@@ -360,14 +310,7 @@ async fn a_lease_taken_before_a_restart_runs_out_after_it() {
         taken.lease_expire_time,
         "the lease is stored"
     );
-    let mut events = client
-        .watch_claim_events(pb::WatchClaimEventsRequest {
-            after_revision: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("WatchClaimEvents starts")
-        .into_inner();
+    let mut events = watch_from_start(&mut client).await;
     let (expired, _) = wait_for_event(&mut events, claim_event::Type::LeaseExpired).await;
     assert_eq!(expired.claim, submitted.name);
     assert_eq!(expired.actor, "system");

@@ -112,6 +112,44 @@ fn plain_claim(story: &str, statement: &str) -> Claim {
     queue_claim(story, statement, claim::Priority::Routine, None, &[])
 }
 
+/// Submits, as an editor, a routine claim of the ferry story without
+/// deadline or tags.
+async fn submit_ferry(client: &mut Client, statement: &str) -> Claim {
+    submit(client, "editor-ines", plain_claim(FERRY_STORY, statement)).await
+}
+
+/// Submits, as an editor, a claim of `story` without tags.
+async fn submit_queued(
+    client: &mut Client,
+    story: &str,
+    statement: &str,
+    priority: claim::Priority,
+    deadline: Option<SystemTime>,
+) -> Claim {
+    submit(
+        client,
+        "editor-ines",
+        queue_claim(story, statement, priority, deadline, &[]),
+    )
+    .await
+}
+
+/// Submits, as an editor, a claim of `story` with `tags` and no deadline.
+async fn submit_tagged(
+    client: &mut Client,
+    story: &str,
+    statement: &str,
+    priority: claim::Priority,
+    tags: &[&str],
+) -> Claim {
+    submit(
+        client,
+        "editor-ines",
+        queue_claim(story, statement, priority, None, tags),
+    )
+    .await
+}
+
 /// TakeNextClaim as `user`, with an optional story ("" for none) and tags.
 async fn take_next(
     client: &mut Client,
@@ -234,48 +272,47 @@ async fn queue_stats(client: &mut Client, story: &str) -> pb::QueueStats {
 /// state is counted exactly once.
 #[track_caller]
 fn state_counts(stats: &pb::QueueStats) -> [i64; 6] {
-    let mut counts = [None; 6];
-    for entry in &stats.state_counts {
-        let i = STATES
-            .iter()
-            .position(|s| *s as i32 == entry.state)
-            .unwrap_or_else(|| panic!("{entry:?} of {stats:?} names a state"));
-        assert!(
-            counts[i].is_none(),
-            "{:?} is counted once in {stats:?}",
-            STATES[i]
-        );
-        counts[i] = Some(entry.count);
-    }
-    for (i, count) in counts.iter().enumerate() {
-        assert!(count.is_some(), "{:?} is counted in {stats:?}", STATES[i]);
-    }
-    counts.map(Option::unwrap_or_default)
+    ordered_counts(stats, &stats.state_counts, &STATES, "state", |e| {
+        (e.state, e.count)
+    })
 }
 
 /// The waiting counts per priority, in the order of [`PRIORITIES`]; checks
 /// that every priority is counted exactly once.
 #[track_caller]
 fn waiting_counts(stats: &pb::QueueStats) -> [i64; 3] {
-    let mut counts = [None; 3];
-    for entry in &stats.waiting_counts {
-        let i = PRIORITIES
+    ordered_counts(stats, &stats.waiting_counts, &PRIORITIES, "priority", |e| {
+        (e.priority, e.count)
+    })
+}
+
+/// The counts of `entries` (each a key of `order` and a count, as `split`
+/// tells), in the order of `order`; checks that every key of `order` is
+/// counted exactly once. `kind` names a key in messages.
+#[track_caller]
+fn ordered_counts<E: std::fmt::Debug, K: Copy + std::fmt::Debug + Into<i32>, const N: usize>(
+    stats: &pb::QueueStats,
+    entries: &[E],
+    order: &[K; N],
+    kind: &str,
+    split: impl Fn(&E) -> (i32, i64),
+) -> [i64; N] {
+    let mut counts = [None; N];
+    for entry in entries {
+        let (key, count) = split(entry);
+        let i = order
             .iter()
-            .position(|p| *p as i32 == entry.priority)
-            .unwrap_or_else(|| panic!("{entry:?} of {stats:?} names a priority"));
+            .position(|k| (*k).into() == key)
+            .unwrap_or_else(|| panic!("{entry:?} of {stats:?} names a {kind}"));
         assert!(
             counts[i].is_none(),
             "{:?} is counted once in {stats:?}",
-            PRIORITIES[i]
+            order[i]
         );
-        counts[i] = Some(entry.count);
+        counts[i] = Some(count);
     }
     for (i, count) in counts.iter().enumerate() {
-        assert!(
-            count.is_some(),
-            "{:?} is counted in {stats:?}",
-            PRIORITIES[i]
-        );
+        assert!(count.is_some(), "{:?} is counted in {stats:?}", order[i]);
     }
     counts.map(Option::unwrap_or_default)
 }
@@ -331,6 +368,18 @@ fn assert_stats(
 fn age(stats: &pb::QueueStats) -> Duration {
     let age = stats.oldest_waiting_age.expect("an oldest_waiting_age");
     Duration::try_from(age).expect("a non-negative age")
+}
+
+/// An unfiltered WatchClaimEvents from the first revision on.
+async fn watch_from_start(client: &mut Client) -> tonic::Streaming<pb::ClaimEvent> {
+    client
+        .watch_claim_events(pb::WatchClaimEventsRequest {
+            after_revision: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("WatchClaimEvents starts")
+        .into_inner()
 }
 
 /// Reads `stream` until an event of `type` arrives (at most 20 s); returns

@@ -2,14 +2,26 @@
 
 use super::*;
 
+/// GetQueueStats of `story`, checked field by field (see [`assert_stats`]).
+async fn assert_story_stats(
+    client: &mut Client,
+    story: &str,
+    states: [i64; 6],
+    waiting: [i64; 3],
+    oldest_waiting: Option<&Claim>,
+    overdue: i64,
+) {
+    let stats = queue_stats(client, story).await;
+    assert_stats(&stats, story, states, waiting, oldest_waiting, overdue);
+}
+
 #[tokio::test]
 async fn queue_stats_of_an_empty_desk_count_zero_for_every_state_and_priority() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let stats = queue_stats(&mut client, "").await;
     assert_stats(&stats, "", [0; 6], [0; 3], None, 0);
-    let stats = queue_stats(&mut client, FERRY_STORY).await;
-    assert_stats(&stats, FERRY_STORY, [0; 6], [0; 3], None, 0);
+    assert_story_stats(&mut client, FERRY_STORY, [0; 6], [0; 3], None, 0).await;
 
     expect_invalid_fields(
         client
@@ -31,12 +43,7 @@ async fn queue_stats_count_waiting_claims_the_oldest_and_the_overdue_overall_and
     let (past, future) = (|h: u32| now - h * HOUR, now + 24 * HOUR);
     let started = Instant::now();
     let mut submit_one = async |story: &str, statement: &str, priority, deadline| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, deadline, &[]),
-        )
-        .await
+        submit_queued(&mut client, story, statement, priority, deadline).await
     };
     let h1 = submit_one(HARBOUR_ONLY_STORY, "A crane toppled", Routine, None).await;
     let s1 = submit_one(
@@ -85,26 +92,25 @@ async fn queue_stats_count_waiting_claims_the_oldest_and_the_overdue_overall_and
         age(&all)
     );
 
-    let harbour = queue_stats(&mut client, HARBOUR_ONLY_STORY).await;
-    assert_stats(
-        &harbour,
+    assert_story_stats(
+        &mut client,
         HARBOUR_ONLY_STORY,
         [4, 0, 0, 0, 0, 0],
         [1, 1, 2],
         Some(&h1),
         1,
-    );
-    let strike = queue_stats(&mut client, HARBOUR_STORY).await;
-    assert_stats(
-        &strike,
+    )
+    .await;
+    assert_story_stats(
+        &mut client,
         HARBOUR_STORY,
         [3, 0, 0, 0, 0, 0],
         [1, 1, 1],
         Some(&s1),
         2,
-    );
-    let other = queue_stats(&mut client, FERRY_STORY).await;
-    assert_stats(&other, FERRY_STORY, [0; 6], [0; 3], None, 0);
+    )
+    .await;
+    assert_story_stats(&mut client, FERRY_STORY, [0; 6], [0; 3], None, 0).await;
 
     // Taking the breaking harbour claim: it no longer waits; its deadline
     // is ahead, so nothing changes for overdue.
@@ -112,24 +118,24 @@ async fn queue_stats_count_waiting_claims_the_oldest_and_the_overdue_overall_and
         .await
         .expect("a claim");
     assert_eq!(taken.name, h2.name);
-    let harbour = queue_stats(&mut client, HARBOUR_ONLY_STORY).await;
-    assert_stats(
-        &harbour,
+    assert_story_stats(
+        &mut client,
         HARBOUR_ONLY_STORY,
         [3, 1, 0, 0, 0, 0],
         [0, 1, 2],
         Some(&h1),
         1,
-    );
-    let strike = queue_stats(&mut client, HARBOUR_STORY).await;
-    assert_stats(
-        &strike,
+    )
+    .await;
+    assert_story_stats(
+        &mut client,
         HARBOUR_STORY,
         [3, 0, 0, 0, 0, 0],
         [1, 1, 1],
         Some(&s1),
         2,
-    );
+    )
+    .await;
     server.stop().await;
 }
 
@@ -140,16 +146,12 @@ async fn overdue_counts_only_unverified_and_in_review_claims_past_their_deadline
     let past = SystemTime::now() - 3 * HOUR;
     let future = SystemTime::now() + 3 * HOUR;
     let mut submit_one = async |statement: &str, deadline| {
-        submit(
+        submit_queued(
             &mut client,
-            "editor-ines",
-            queue_claim(
-                FERRY_STORY,
-                statement,
-                claim::Priority::Routine,
-                deadline,
-                &[],
-            ),
+            FERRY_STORY,
+            statement,
+            claim::Priority::Routine,
+            deadline,
         )
         .await
         .name
@@ -219,8 +221,7 @@ async fn check(
     }
     let _step = Step(step);
     for story in [FERRY_STORY, ""] {
-        let stats = queue_stats(client, story).await;
-        assert_stats(&stats, story, states, waiting, oldest, 0);
+        assert_story_stats(client, story, states, waiting, oldest, 0).await;
     }
 }
 
@@ -230,12 +231,7 @@ async fn queue_stats_follow_every_transition() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |statement: &str, priority| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(FERRY_STORY, statement, priority, None, &[]),
-        )
-        .await
+        submit_queued(&mut client, FERRY_STORY, statement, priority, None).await
     };
     let a = submit_one("The ferry ran on biodiesel", Routine).await;
     let b = submit_one("The ferry's bell was stolen", Urgent).await;
@@ -378,12 +374,7 @@ async fn queue_stats_survive_a_restart() {
     let mut client = server.client().await;
     let past = SystemTime::now() - HOUR;
     let mut submit_one = async |story: &str, statement: &str, priority, deadline| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, deadline, &[]),
-        )
-        .await
+        submit_queued(&mut client, story, statement, priority, deadline).await
     };
     let oldest = submit_one(FERRY_STORY, "The ferry's ramp jammed", Routine, Some(past)).await;
     submit_one(FERRY_STORY, "The ferry lost a lifeboat", Breaking, None).await;

@@ -158,12 +158,7 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
     for (label, priority, minutes) in plan {
         let deadline = minutes.map(|m| base + m * MINUTE);
         let statement = format!("The Gull Island ferry sailed on time ({label})");
-        let claim = submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(FERRY_STORY, &statement, priority, deadline, &[]),
-        )
-        .await;
+        let claim = submit_queued(&mut client, FERRY_STORY, &statement, priority, deadline).await;
         label_of.insert(claim.name, label);
     }
 
@@ -211,18 +206,8 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
 async fn a_released_claim_goes_back_to_its_place_in_the_queue() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let older = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The pier lights failed at nine"),
-    )
-    .await;
-    let newer = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The pier lights came back at ten"),
-    )
-    .await;
+    let older = submit_ferry(&mut client, "The pier lights failed at nine").await;
+    let newer = submit_ferry(&mut client, "The pier lights came back at ten").await;
 
     let taken = take(&mut client, "checker-kofi").await;
     assert_eq!(taken.name, older.name);
@@ -246,13 +231,9 @@ async fn a_story_filter_takes_only_claims_of_that_story() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |story: &str, statement: &str, priority| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, None, &[]),
-        )
-        .await
-        .name
+        submit_queued(&mut client, story, statement, priority, None)
+            .await
+            .name
     };
     let ferry_routine = submit_one(FERRY_STORY, "The night ferry was cancelled", Routine).await;
     let harbour_routine = submit_one(HARBOUR_ONLY_STORY, "Two cranes stood idle", Routine).await;
@@ -291,13 +272,9 @@ async fn a_tags_filter_takes_claims_carrying_any_of_the_tags_in_queue_order() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |statement: &str, priority, tags: &[&str]| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(FERRY_STORY, statement, priority, None, tags),
-        )
-        .await
-        .name
+        submit_tagged(&mut client, FERRY_STORY, statement, priority, tags)
+            .await
+            .name
     };
     let weather = submit_one("Fog closed the crossing", Routine, &["weather"]).await;
     let labour_ports = submit_one("Deckhands walked out", Routine, &["labour", "ports"]).await;
@@ -350,13 +327,9 @@ async fn story_and_tags_together_take_only_claims_of_that_story_with_one_of_the_
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut submit_one = async |story: &str, statement: &str, priority, tags: &[&str]| {
-        submit(
-            &mut client,
-            "editor-ines",
-            queue_claim(story, statement, priority, None, tags),
-        )
-        .await
-        .name
+        submit_tagged(&mut client, story, statement, priority, tags)
+            .await
+            .name
     };
     let harbour_ports = submit_one(
         HARBOUR_ONLY_STORY,
@@ -427,18 +400,8 @@ async fn taking_from_an_empty_queue_fails_with_queue_empty() {
 
     // Claims that do not wait are not in the queue: in review, ruled on,
     // withdrawn.
-    let reviewed = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry ran aground"),
-    )
-    .await;
-    let withdrawn = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry was sold"),
-    )
-    .await;
+    let reviewed = submit_ferry(&mut client, "The ferry ran aground").await;
+    let withdrawn = submit_ferry(&mut client, "The ferry was sold").await;
     withdraw(
         &mut client,
         "editor-ines",
@@ -464,16 +427,12 @@ async fn taking_from_an_empty_queue_fails_with_queue_empty() {
 async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let waiting = submit(
+    let waiting = submit_tagged(
         &mut client,
-        "editor-ines",
-        queue_claim(
-            FERRY_STORY,
-            "The fares doubled overnight",
-            claim::Priority::Urgent,
-            None,
-            &["fares"],
-        ),
+        FERRY_STORY,
+        "The fares doubled overnight",
+        claim::Priority::Urgent,
+        &["fares"],
     )
     .await;
 
@@ -496,12 +455,7 @@ async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing(
 async fn taking_with_an_invalid_story_tag_or_caller_is_rejected_naming_each_field() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
-    let waiting = submit(
-        &mut client,
-        "editor-ines",
-        plain_claim(FERRY_STORY, "The ferry skipped Heron Point"),
-    )
-    .await;
+    let waiting = submit_ferry(&mut client, "The ferry skipped Heron Point").await;
 
     let mut try_take = async |user: &str, story: &str, tags: &[&str]| {
         take_next(&mut client, user, story, tags).await
