@@ -40,8 +40,11 @@ struct Field {
 }
 
 enum Rule {
-    /// A repeated field: at most this many elements (packed or not).
+    /// A repeated field of strings or messages: at most this many.
     AtMost(usize),
+    /// A repeated field of varints (enums), which proto3 packs: at most this
+    /// many, packed or not.
+    AtMostVarints(usize),
     /// A message field whose own fields are counted.
     Nested(&'static Shape),
 }
@@ -87,7 +90,7 @@ const TAKE_NEXT_CLAIM: Shape = Shape(&[Field {
 const WATCH_CLAIM_EVENTS: Shape = Shape(&[Field {
     number: 3,
     path: "states",
-    rule: Rule::AtMost(MAX_WATCH_STATES),
+    rule: Rule::AtMostVarints(MAX_WATCH_STATES),
 }]);
 
 /// The shape of requests of type `U`, if they have repeated fields.
@@ -162,9 +165,12 @@ fn count(
                 count(value, inner, counts)?;
             }
             Rule::Nested(_) => {}
-            Rule::AtMost(limit) => {
-                // A packed field of varints holds several elements.
-                let elements = if wire_type == WireType::LengthDelimited && packs_varints(field) {
+            Rule::AtMost(limit) | Rule::AtMostVarints(limit) => {
+                // A packed field of varints holds several elements: one ends
+                // at each byte below 0x80.
+                let packed = matches!(field.rule, Rule::AtMostVarints(_))
+                    && wire_type == WireType::LengthDelimited;
+                let elements = if packed {
                     value.iter().filter(|b| **b < 0x80).count()
                 } else {
                     1
@@ -189,11 +195,6 @@ fn count(
         }
     }
     Ok(())
-}
-
-/// Whether a repeated field holds varints (enums), which proto3 packs.
-fn packs_varints(field: &Field) -> bool {
-    field.path == "states"
 }
 
 /// prost's codec, with [`BoundedDecoder`] for requests.

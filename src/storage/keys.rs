@@ -109,6 +109,7 @@ pub fn source_entry(claim: &Claim) -> Vec<u8> {
     key
 }
 
+/// Every index entry of `claim` but its [`source_entry`].
 pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
     let story_name = claim.story.as_str();
     let id = claim.id.to_bytes();
@@ -119,10 +120,11 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
         key.extend_from_slice(&id);
         key
     };
+    // The source entry is apart ([`source_entry`]): it changes only with
+    // the source, and its key costs a Unicode normalisation.
     let mut keys = vec![
         with(story(story_name), &[]),
         with(state(state_code(claim.state)), &[]),
-        source_entry(claim),
     ];
     if let Some(a) = &claim.assignee {
         keys.push(with(assignee(a.as_str()), &[]));

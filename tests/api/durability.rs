@@ -153,18 +153,30 @@ async fn a_listing_does_not_show_a_new_claim_until_its_flush_has_finished() {
     server.stop().await;
 }
 
+/// Holds the disk back and starts a review of `claim`, which `checker`
+/// submitted: returns once the change is committed and its flush has begun
+/// (visible in the database, not durable), with the hold and the call.
+async fn start_review_not_yet_durable(
+    disk: &Arc<Disk>,
+    began: &mut watch::Receiver<u64>,
+    mut checker: Client,
+    claim: &pb::Claim,
+) -> (Held, tokio::task::JoinHandle<pb::Claim>) {
+    let flushes = *began.borrow();
+    let held = disk.hold();
+    let name = claim.name.clone();
+    let start = tokio::spawn(async move { start_review(&mut checker, "kim.checker", &name).await });
+    flushes_began(began, flushes + 1).await;
+    (held, start)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_of_a_changed_claim_and_its_history_wait_for_the_change_to_be_durable() {
     let (server, store, disk, mut began, _dir) = server_on_disk().await;
     let mut checker = server.client().await;
     let mut reader = server.client().await;
     let claim = submit(&mut checker, "ed.morgan", harbour_claim()).await;
-    let flushes = *began.borrow();
-
-    let held = disk.hold();
-    let name = claim.name.clone();
-    let start = tokio::spawn(async move { start_review(&mut checker, "kim.checker", &name).await });
-    flushes_began(&mut began, flushes + 1).await;
+    let (held, start) = start_review_not_yet_durable(&disk, &mut began, checker, &claim).await;
     let name = claim.name.clone();
     let reads = tokio::spawn(async move {
         let got = reader
@@ -212,12 +224,7 @@ async fn a_refusal_naming_the_current_etag_waits_until_that_etag_is_durable() {
     let mut checker = server.client().await;
     let mut other = server.client().await;
     let claim = submit(&mut checker, "ed.morgan", harbour_claim()).await;
-    let flushes = *began.borrow();
-
-    let held = disk.hold();
-    let name = claim.name.clone();
-    let start = tokio::spawn(async move { start_review(&mut checker, "kim.checker", &name).await });
-    flushes_began(&mut began, flushes + 1).await;
+    let (held, start) = start_review_not_yet_durable(&disk, &mut began, checker, &claim).await;
     let stale = tokio::spawn(async move {
         other
             .release_claim(as_user(

@@ -102,6 +102,14 @@ impl Tx<'_> {
         for key in new_keys {
             self.index.insert(key, &[] as &[u8])?;
         }
+        // No change alters a claim's source: its entry is written once, at
+        // submit, and its key is not computed again on every change.
+        if old.is_none_or(|o| o.attribution.source != claim.attribution.source) {
+            if let Some(old) = old {
+                self.index.remove(keys::source_entry(old))?;
+            }
+            self.index.insert(keys::source_entry(claim), &[] as &[u8])?;
+        }
         let new_counters = keys::counters(claim);
         let old_counters = old.map(keys::counters).unwrap_or_default();
         for key in &old_counters {
