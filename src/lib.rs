@@ -16,6 +16,8 @@
 //! - [`server`]: wiring: listener, health, reflection, panic guard,
 //!   graceful shutdown.
 //! - [`telemetry`]: logging set-up.
+//! - [`testing`]: a server in process for tests, here and in other
+//!   projects.
 //! - [`tls`]: TLS and mutual TLS of the server: flags, PEM files checked at
 //!   start.
 //! - [`cli`]: commands of the binary other than `serve` (`audit verify`, and
@@ -33,6 +35,7 @@ pub mod grpc;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod testing;
 pub mod tls;
 
 pub use grpc::pb;

@@ -36,4 +36,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("final flush failed: {0}")]
     FinalFlush(Error),
+    /// The runtime or thread the server runs on cannot be started or
+    /// failed (servers that tests run in process).
+    #[error("cannot run the server: {0}")]
+    Runtime(std::io::Error),
 }

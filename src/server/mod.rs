@@ -160,6 +160,21 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let grace = self.shutdown_grace;
+        self.serve(async move {
+            shutdown.await;
+            grace
+        })
+        .await
+    }
+
+    /// Serves until `shutdown` resolves to how long this shutdown waits for
+    /// open calls and streams (a server whose callers are gone, such as a
+    /// dropped [`crate::testing::TestServer`], waits for none).
+    pub(crate) async fn serve(
+        self,
+        shutdown: impl Future<Output = Duration>,
+    ) -> Result<(), ServeError> {
         let addr = self.local_addr();
         let limits = self.limits;
         // Pages end early rather than near the response limit: their
@@ -279,7 +294,7 @@ impl Server {
             );
         }));
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
-        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+        let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<Duration>();
         let stopping_desk = desk.clone();
         let serving = builder
             .layer(CatchPanicLayer::custom(panic_to_status))
@@ -300,7 +315,7 @@ impl Server {
                     refusals,
                 ),
                 async move {
-                    shutdown.await;
+                    let grace = shutdown.await;
                     tracing::info!("shutting down: finishing in-flight requests");
                     stopping_desk.begin_shutdown();
                     health
@@ -309,26 +324,27 @@ impl Server {
                     health
                         .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
                         .await;
-                    let _ = stopping_tx.send(());
+                    let _ = stopping_tx.send(grace);
                 },
             );
         // Streams that never end on their own (a health Watch, later event
         // watchers) would hold a graceful shutdown forever: after the grace
         // period, they are cut.
-        let grace = self.shutdown_grace;
-        let grace_over = async move {
+        let grace = std::sync::OnceLock::new();
+        let grace_over = async {
             match stopping.await {
-                Ok(()) => tokio::time::sleep(grace).await,
+                Ok(given) => tokio::time::sleep(*grace.get_or_init(|| given)).await,
                 Err(_) => std::future::pending::<()>().await,
             }
         };
         tokio::select! {
             served = serving => served?,
             () = grace_over => tracing::warn!(
-                grace_secs = grace.as_secs_f64(),
+                grace_secs = grace.get().map_or(0.0, Duration::as_secs_f64),
                 "calls still open after the shutdown grace period; closing them"
             ),
         }
+        let grace = grace.get().copied().unwrap_or(self.shutdown_grace);
 
         desk.begin_shutdown();
         failure_watch.abort();
@@ -346,9 +362,7 @@ impl Server {
         // server stopped; return only once the directory is free, so a
         // restart or `audit verify` right after finds it unlocked.
         if let Some(closed) = self.store_closed
-            && tokio::time::timeout(self.shutdown_grace, closed)
-                .await
-                .is_err()
+            && tokio::time::timeout(grace, closed).await.is_err()
         {
             tracing::warn!("the store was still in use after the shutdown grace period");
         }

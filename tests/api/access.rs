@@ -55,8 +55,9 @@ impl Newsroom {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (tokens_file, tokens) = write_tokens(dir.path());
         let handle = Tokens::load(&tokens_file).expect("the tokens file loads");
+        let serving = handle.clone();
         let server = TestServer::spawn_configured(|server| {
-            server.authentication(Authentication::Tokens(handle.clone()))
+            server.authentication(Authentication::Tokens(serving))
         })
         .await;
         Self {

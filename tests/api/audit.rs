@@ -23,8 +23,7 @@ fn audit_verify(dir: &Path) -> (i32, String) {
 
 /// The data directory of a stopped server whose history holds five events.
 async fn history_of_five_events() -> tempfile::TempDir {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     let first = submit(&mut client, "ed.morgan", harbour_claim()).await;
     submit(&mut client, "ed.morgan", harbour_claim()).await;
     start_review(&mut client, "kim.checker", &first.name).await;

@@ -12,6 +12,7 @@ use std::{
 
 use claimdesk::{
     pb::{self, claim},
+    server::ServeError,
     storage::{FlushHook, SledStore},
 };
 use tempfile::TempDir;
@@ -150,7 +151,6 @@ async fn a_listing_does_not_show_a_new_claim_until_its_flush_has_finished() {
         "shown once durable, as acknowledged"
     );
     assert_eq!(submitted.etag, "1");
-    server.stop().await;
 }
 
 /// Holds the disk back and starts a review of `claim`, which `checker`
@@ -215,7 +215,6 @@ async fn reads_of_a_changed_claim_and_its_history_wait_for_the_change_to_be_dura
         .find(|c| c.state() == claim::State::InReview)
         .expect("a count of claims in review");
     assert_eq!(in_review.count, 1);
-    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +244,6 @@ async fn a_refusal_naming_the_current_etag_waits_until_that_etag_is_durable() {
     let result = stale.await.expect("the refused call");
     let (_, details) = expect_error(result, Code::Aborted, "ETAG_MISMATCH");
     assert_eq!(error_metadata(&details, "etag"), Some(started.etag));
-    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,6 +301,11 @@ async fn after_a_failed_fsync_writes_fail_with_storage_failed_and_health_is_not_
         .await;
     expect_error(result, Code::Unavailable, "STORAGE_FAILED");
     assert_eq!(get(&mut client, &kept.name).await, kept);
-    // Its last flush fails too, so the server stops with an error: dropped.
-    drop(server);
+    // Its last flush fails too, so the server stops with that error (once
+    // the health watch, which would hold it for its grace period, is gone).
+    drop(watch);
+    assert!(
+        matches!(server.stop_failing().await, ServeError::FinalFlush(_)),
+        "the last flush fails"
+    );
 }

@@ -28,8 +28,7 @@ fn row(
 
 #[tokio::test]
 async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let name = submitted.name.clone();
 
@@ -144,14 +143,11 @@ async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes
     }
     assert_eq!(events[0].event_time, submitted.create_time);
     assert_eq!(events.last().unwrap().event_time, withdrawn.update_time);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn revisions_increase_across_all_claims_without_gaps() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let harbour = submit(&mut client, "maria", harbour_claim()).await;
     let border = submit(
         &mut client,
@@ -205,8 +201,6 @@ async fn revisions_increase_across_all_claims_without_gaps() {
     );
     // Submission order is revision order.
     assert!(harbour_events[0].revision < border_events[0].revision);
-
-    server.stop().await;
 }
 
 async fn start_review_result(
@@ -250,8 +244,7 @@ async fn claim_with_events(client: &mut Client, n: usize) -> String {
 
 #[tokio::test]
 async fn claim_events_page_through_the_history() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let name = claim_with_events(&mut client, 7).await;
     let all = events_of(&mut client, &name).await;
     assert_eq!(all.len(), 7);
@@ -281,13 +274,11 @@ async fn claim_events_page_through_the_history() {
         "pages of 3, the last one holding the rest"
     );
     assert_eq!(pages.concat(), all);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_history_that_fills_its_last_page_exactly_ends_with_an_empty_token() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let name = claim_with_events(&mut client, 4).await;
 
     let first = client
@@ -312,14 +303,11 @@ async fn a_history_that_fills_its_last_page_exactly_ends_with_an_empty_token() {
         .into_inner();
     assert_eq!(second.events.len(), 2);
     assert_eq!(second.next_page_token, "", "no page follows the last one");
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn an_events_page_size_of_zero_means_fifty() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let name = submit(&mut client, "maria", harbour_claim()).await.name;
     // 60 pieces of evidence at once: 61 events in all.
     let mut tasks = tokio::task::JoinSet::new();
@@ -379,6 +367,4 @@ async fn an_events_page_size_of_zero_means_fifty() {
         large.events,
         "the pages make up the whole history"
     );
-
-    server.stop().await;
 }

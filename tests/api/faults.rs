@@ -278,8 +278,6 @@ async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
     let in_review = start_review(&mut client, "tomas", &claim.name).await;
     assert_eq!(in_review.state(), claim::State::InReview);
     assert_serving(&server).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -295,8 +293,6 @@ async fn a_panic_in_the_store_answers_internal_and_the_server_keeps_serving() {
     let mut other = server.client().await;
     assert_eq!(all_names(&mut other).await, [claim.name.as_str()]);
     assert_serving(&server).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -312,8 +308,6 @@ async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
     let claim = submit(&mut client, "maria", harbour_claim()).await;
     assert_eq!(get(&mut client, &claim.name).await, claim);
     assert_serving(&server).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -341,6 +335,4 @@ async fn a_panic_inside_a_storage_transaction_leaves_the_store_writable() {
         "the failed change took no revision"
     );
     assert_serving(&server).await;
-
-    server.stop().await;
 }

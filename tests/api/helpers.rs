@@ -17,17 +17,14 @@ use claimdesk::{
     },
     server::{self, Server},
     storage::{FlushHook, SledStore, Store, StoreConfig},
+    testing,
 };
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::{ErrorDetails, StatusExt};
 
 /// The client type every test talks through.
 pub type Client = ClaimServiceClient<Channel>;
-
-/// Cache of a test server's store: small, tests hold few claims.
-const TEST_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The `ErrorInfo.domain` of every error of the service.
 pub const DOMAIN: &str = "claimdesk.v1";
@@ -46,143 +43,133 @@ fn init_logging() {
     });
 }
 
-/// The configuration of a test server on `127.0.0.1:<free port>` with its
-/// data in `dir`.
-pub fn test_config(dir: &Path) -> server::Config {
-    server::Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: dir.to_path_buf(),
-        cache_capacity: TEST_CACHE_BYTES,
-        shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
-        desk: claimdesk::desk::DeskConfig::default(),
-    }
-}
-
-/// A claimdesk server running in this process on `127.0.0.1:<free port>`.
-pub struct TestServer {
-    addr: SocketAddr,
-    /// The data directory; `None` only for a server on a store built by the
-    /// test, which then owns the directory.
-    dir: Option<TempDir>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), server::ServeError>>>,
-}
+/// A claimdesk server running in this process on `127.0.0.1:<free port>`:
+/// [`claimdesk::testing::TestServer`], whose failures fail the test. It
+/// stops when dropped, and the drop fails the test if the server stopped
+/// with an error.
+pub struct TestServer(testing::TestServer);
 
 impl TestServer {
     /// Starts a server on a fresh data directory.
     pub async fn spawn() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        Self::spawn_in(dir).await
+        Self::start(testing::TestServer::builder()).await
+    }
+
+    /// Starts a server and connects a client to it.
+    pub async fn with_client() -> (Self, Client) {
+        let server = Self::spawn().await;
+        let client = server.client().await;
+        (server, client)
     }
 
     /// Starts a server on `dir`, which may hold the data of an earlier one.
     pub async fn spawn_in(dir: TempDir) -> Self {
-        init_logging();
-        let config = server::Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().to_path_buf(),
-            cache_capacity: TEST_CACHE_BYTES,
-            shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
-            desk: claimdesk::desk::DeskConfig::default(),
-        };
-        let server = Server::build(&config).await.unwrap_or_else(|e| {
-            panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
-        });
-        Self::run(server, Some(dir))
+        Self::start(testing::TestServer::builder().data_dir(dir)).await
     }
 
     /// Starts a server on a fresh data directory, configured by `configure`
     /// (authentication, limits...) before it runs.
-    pub async fn spawn_configured(configure: impl FnOnce(Server) -> Server) -> Self {
-        init_logging();
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let server = Server::build(&test_config(dir.path()))
-            .await
-            .unwrap_or_else(|e| {
-                panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
-            });
-        Self::run(configure(server), Some(dir))
+    pub async fn spawn_configured(
+        configure: impl FnOnce(Server) -> Server + Send + 'static,
+    ) -> Self {
+        Self::start(testing::TestServer::builder().configure(configure)).await
     }
 
     /// Starts a server on a store built by the test (e.g. one that injects
     /// faults).
     pub async fn spawn_with_store(store: Arc<dyn Store>) -> Self {
-        init_logging();
-        let server = Server::with_store(SocketAddr::from(([127, 0, 0, 1], 0)), store)
-            .await
-            .expect("the server starts on the given store");
-        Self::run(server, None)
+        Self::start(testing::TestServer::builder().store(store)).await
     }
 
     /// Starts a server speaking TLS (mutual TLS if `tls` has a client CA)
     /// on a fresh data directory.
     pub async fn spawn_tls(tls: claimdesk::tls::TlsConfig) -> Self {
-        Self::spawn_configured(|server| server.tls(tls)).await
+        Self::start(testing::TestServer::builder().tls(tls)).await
     }
 
-    /// The listener is bound once `Server` is built, so the server is ready
+    /// Starts a server on a fresh data directory whose desk runs with
+    /// `desk`, e.g. a review lease short enough to watch it run out.
+    pub async fn spawn_with_desk(desk: claimdesk::desk::DeskConfig) -> Self {
+        Self::start(testing::TestServer::builder().desk(desk)).await
+    }
+
+    /// Starts a server on `dir` (which may hold the data of an earlier one)
+    /// whose desk runs with `desk`.
+    pub async fn spawn_in_with_desk(dir: TempDir, desk: claimdesk::desk::DeskConfig) -> Self {
+        Self::start(testing::TestServer::builder().data_dir(dir).desk(desk)).await
+    }
+
+    /// Starts a server on a fresh data directory with `limits` instead of
+    /// the default transport limits.
+    pub async fn spawn_with_limits(limits: server::Limits) -> Self {
+        Self::start(testing::TestServer::builder().limits(limits)).await
+    }
+
+    /// Starts a server on a store built by the test with `limits` instead of
+    /// the default transport limits.
+    pub async fn spawn_with_store_and_limits(
+        store: Arc<dyn Store>,
+        limits: server::Limits,
+    ) -> Self {
+        Self::start(testing::TestServer::builder().store(store).limits(limits)).await
+    }
+
+    /// The listener is bound before `start` returns, so the server is ready
     /// as soon as this returns: connections queue until it accepts them.
-    fn run(server: Server, dir: Option<TempDir>) -> Self {
-        let addr = server.local_addr();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async move {
-            // A dropped sender (a test that panicked) also stops the server.
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            dir,
-            shutdown: Some(tx),
-            task: Some(task),
+    async fn start(builder: testing::Builder) -> Self {
+        init_logging();
+        match builder.start().await {
+            Ok(server) => Self(server),
+            Err(e) => panic!("the test server starts: {e}: {e:?}"),
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr()
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.url()
     }
 
-    /// The data directory of a server started with [`TestServer::spawn`] or
-    /// [`TestServer::spawn_in`].
+    /// The data directory of a server not started on a store of the test.
     pub fn data_dir(&self) -> &Path {
-        self.dir
-            .as_ref()
+        self.0
+            .data_dir()
             .expect("this server was started on a data directory")
-            .path()
     }
 
     /// A new connection to the server.
     pub async fn client(&self) -> Client {
-        ClaimServiceClient::connect(self.url())
+        self.0
+            .client()
             .await
             .expect("the client connects to the test server")
     }
 
     /// A new channel to the server, for the health and reflection clients.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .expect("a valid URL")
-            .connect()
+        self.0
+            .channel()
             .await
             .expect("a channel connects to the test server")
     }
 
     /// Shuts the server down gracefully, checks that it stopped cleanly and
     /// hands back its data directory (if it has one).
-    pub async fn stop(mut self) -> Option<TempDir> {
-        let shutdown = self.shutdown.take().expect("the server is running");
-        shutdown
-            .send(())
-            .expect("the server is waiting for shutdown");
-        let task = self.task.take().expect("the server is running");
-        let result = task.await.expect("the server task does not panic");
-        if let Err(e) = result {
-            panic!("the server stopped with an error: {e}");
+    pub async fn stop(self) -> Option<TempDir> {
+        match self.0.stop().await {
+            Ok(dir) => dir,
+            Err(e) => panic!("the server stopped with an error: {e}"),
         }
-        self.dir.take()
+    }
+
+    /// Shuts the server down, which must fail: the error it stopped with.
+    pub async fn stop_failing(self) -> server::ServeError {
+        match self.0.stop().await {
+            Ok(_) => panic!("the server stopped cleanly"),
+            Err(e) => e,
+        }
     }
 
     /// Stops the server and starts a new one on the same data directory.
@@ -195,15 +182,6 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        // A test that failed before `stop`: let the server go down with it.
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
-}
-
 /// Opens a sled store in `dir` (a test that wraps the real store).
 pub async fn open_sled_store(dir: &Path) -> SledStore {
     open_sled_store_with(dir, None).await
@@ -213,7 +191,7 @@ pub async fn open_sled_store(dir: &Path) -> SledStore {
 /// flush (to delay or fail the disk).
 pub async fn open_sled_store_with(dir: &Path, before_flush: Option<FlushHook>) -> SledStore {
     let mut config = StoreConfig::new(dir);
-    config.cache_capacity = TEST_CACHE_BYTES;
+    config.cache_capacity = testing::TEST_CACHE_BYTES;
     config.before_flush = before_flush;
     // Opening waits for a durable flush, which must not block the runtime.
     tokio::task::spawn_blocking(move || SledStore::open(&config))
@@ -567,73 +545,6 @@ pub fn error_metadata(details: &ErrorDetails, key: &str) -> Option<String> {
     details
         .error_info()
         .and_then(|info| info.metadata.get(key).cloned())
-}
-
-// ---------------------------------------------------------------------------
-// Servers with another desk configuration (tests/api/queue.rs).
-
-impl TestServer {
-    /// Starts a server on a fresh data directory whose desk runs with
-    /// `desk`, e.g. a review lease short enough to watch it run out.
-    pub async fn spawn_with_desk(desk: claimdesk::desk::DeskConfig) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        Self::spawn_in_with_desk(dir, desk).await
-    }
-
-    /// Starts a server on `dir` (which may hold the data of an earlier one)
-    /// whose desk runs with `desk`.
-    pub async fn spawn_in_with_desk(dir: TempDir, desk: claimdesk::desk::DeskConfig) -> Self {
-        init_logging();
-        let config = server::Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().to_path_buf(),
-            cache_capacity: TEST_CACHE_BYTES,
-            shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
-            desk,
-        };
-        let server = Server::build(&config).await.unwrap_or_else(|e| {
-            panic!("the server starts on {}: {e}: {e:?}", dir.path().display())
-        });
-        Self::run(server, Some(dir))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Servers with other transport limits (tests/api/limits.rs).
-
-impl TestServer {
-    /// Starts a server on a fresh data directory with `limits` instead of
-    /// the default transport limits.
-    pub async fn spawn_with_limits(limits: server::Limits) -> Self {
-        init_logging();
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let config = server::Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().to_path_buf(),
-            cache_capacity: TEST_CACHE_BYTES,
-            shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
-            desk: claimdesk::desk::DeskConfig::default(),
-        };
-        let server = Server::build(&config)
-            .await
-            .unwrap_or_else(|e| panic!("the server starts on {}: {e}: {e:?}", dir.path().display()))
-            .limits(limits);
-        Self::run(server, Some(dir))
-    }
-
-    /// Starts a server on a store built by the test with `limits` instead of
-    /// the default transport limits.
-    pub async fn spawn_with_store_and_limits(
-        store: Arc<dyn Store>,
-        limits: server::Limits,
-    ) -> Self {
-        init_logging();
-        let server = Server::with_store(SocketAddr::from(([127, 0, 0, 1], 0)), store)
-            .await
-            .expect("the server starts on the given store")
-            .limits(limits);
-        Self::run(server, None)
-    }
 }
 
 // ---------------------------------------------------------------------------

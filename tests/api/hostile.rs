@@ -416,13 +416,11 @@ async fn the_worst_request_of_every_rpc_is_refused_briefly_while_others_are_serv
 
     let stored = get(&mut bystander, &claim.name).await;
     assert_eq!(stored.state, i32::from(claim::State::Unverified));
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn violations_beyond_the_cap_are_summed_up_in_one() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     // Every field of the claim invalid, its lists full of invalid entries
     // but within their count limits: 46 violations.
     const FOUND: usize = 1 + 1 + 20 + 1 + 1 + 20 + 1 + 1;
@@ -465,7 +463,6 @@ async fn violations_beyond_the_cap_are_summed_up_in_one() {
         )
     );
     assert!(status.message().len() <= MAX_MESSAGE_BYTES);
-    server.stop().await;
 }
 
 #[tokio::test]

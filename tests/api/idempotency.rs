@@ -58,8 +58,7 @@ async fn assert_two_claims(client: &mut Client, first: &Claim, second: &Claim) {
 
 #[tokio::test]
 async fn retrying_a_submission_with_its_request_id_returns_the_same_claim() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let first = first_submission(&mut client).await;
     let retry = submit_harbour(&mut client, "maria", REQUEST_ID, "the retry succeeds").await;
@@ -74,13 +73,11 @@ async fn retrying_a_submission_with_its_request_id_returns_the_same_claim() {
         1,
         "one submission in the history"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_retry_that_differs_only_in_output_fields_or_white_space_is_the_same_request() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let first = first_submission(&mut client).await;
 
     let mut same = harbour_claim();
@@ -96,25 +93,21 @@ async fn a_retry_that_differs_only_in_output_fields_or_white_space_is_the_same_r
 
     assert_eq!(retry.name, first.name);
     assert_eq!(all_claims(&mut client).await.len(), 1);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn submissions_without_a_request_id_are_not_deduplicated() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let first = submit_harbour(&mut client, "maria", "", "the first submission succeeds").await;
     let second = submit_harbour(&mut client, "maria", "", "the second submission succeeds").await;
 
     assert_two_claims(&mut client, &first, &second).await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn reusing_a_request_id_for_a_different_claim_is_refused() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let first = first_submission(&mut client).await;
 
     let different = [
@@ -160,13 +153,11 @@ async fn reusing_a_request_id_for_a_different_claim_is_refused() {
     }
 
     assert_eq!(names(&all_claims(&mut client).await), [first.name]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn request_ids_are_scoped_to_their_caller() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let first = first_submission(&mut client).await;
 
     let other = submit_harbour(
@@ -197,13 +188,11 @@ async fn request_ids_are_scoped_to_their_caller() {
 
     let claims = all_claims(&mut client).await;
     assert_eq!(names(&claims), [first.name, other.name]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_retry_after_a_restart_returns_the_same_claim() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     let first = first_submission(&mut client).await;
     drop(client);
 
@@ -219,7 +208,6 @@ async fn a_retry_after_a_restart_returns_the_same_claim() {
     assert_eq!(retry, first);
     expect_error(reuse, Code::AlreadyExists, "REQUEST_ID_REUSED");
     assert_eq!(names(&all_claims(&mut client).await), [first.name]);
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -243,13 +231,11 @@ async fn concurrent_retries_of_one_submission_make_one_claim() {
     assert_eq!(got.len(), 1, "every retry returns the same claim: {got:?}");
     let mut client = client;
     assert_eq!(names(&all_claims(&mut client).await), got);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn request_ids_are_independent_of_each_other() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let a = submit_harbour(
         &mut client,
@@ -267,5 +253,4 @@ async fn request_ids_are_independent_of_each_other() {
     .await;
 
     assert_two_claims(&mut client, &a, &b).await;
-    server.stop().await;
 }

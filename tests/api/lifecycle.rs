@@ -77,8 +77,7 @@ async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim 
 
 #[tokio::test]
 async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let before = SystemTime::now();
     let claim = submit(&mut client, "maria", harbour_claim()).await;
@@ -107,26 +106,21 @@ async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
     assert!(!claim.etag.is_empty(), "a claim has an etag from the start");
     assert_between(time(&claim.create_time), before, after);
     assert_eq!(claim.update_time, claim.create_time);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn get_claim_returns_the_claim_as_submitted() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     let read = get(&mut client, &submitted.name).await;
 
     assert_eq!(read, submitted);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_submission_is_trimmed_deduplicated_and_given_defaults() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let deadline = prost_types::Timestamp::from(
         SystemTime::now() + Duration::from_secs(3 * 3600) - Duration::from_nanos(123),
     );
@@ -189,14 +183,11 @@ async fn a_submission_is_trimmed_deduplicated_and_given_defaults() {
     assert_eq!(claim.assignee, "");
     assert_eq!(claim.verdict_note, "");
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claim_names_are_distinct_ulids_in_submission_order() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -213,13 +204,11 @@ async fn claim_names_are_distinct_ulids_in_submission_order() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, ids, "ids are unique and sort in submission order");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn starting_review_assigns_the_claim_to_the_caller() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     let before = SystemTime::now();
@@ -235,14 +224,11 @@ async fn starting_review_assigns_the_claim_to_the_caller() {
     assert_eq!(claim.create_time, submitted.create_time);
     assert_between(time(&claim.update_time), before, after);
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let in_review = claim_in_review(&mut client, "tomas").await;
 
     let claim = release(
@@ -259,14 +245,11 @@ async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
     assert_ne!(claim.etag, in_review.etag);
     assert!(time(&claim.update_time) >= time(&in_review.update_time));
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     // Evidence may be added while the claim waits in the queue...
@@ -327,14 +310,11 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
     assert_eq!(e.added_by, "li");
     assert!(time(&e.add_time) >= time(&first.evidence[0].add_time));
     assert_eq!(get(&mut client, &submitted.name).await, second);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn verifying_with_independent_support_rules_the_claim_verified() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let in_review =
         supported_claim_in_review(&mut client, "Gate logs show 9,100 workers did not clock in")
             .await;
@@ -352,14 +332,11 @@ async fn verifying_with_independent_support_rules_the_claim_verified() {
     assert_eq!(claim.assignee, "tomas");
     assert_eq!(claim.verdict_note, "Matches the Port Authority gate logs");
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(
         &mut client,
         "maria",
@@ -398,14 +375,11 @@ async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
         "Imagery supports a far smaller deployment"
     );
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let in_review = claim_in_review(&mut client, "tomas").await;
 
     let claim = mark_inconclusive(
@@ -424,14 +398,11 @@ async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
     assert_eq!(claim.assignee, "tomas");
     assert_eq!(claim.verdict_note, "No second source could be reached");
     assert_eq!(get(&mut client, &claim.name).await, claim);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let in_review = supported_claim_in_review(&mut client, "Gate logs agree").await;
     let verified = verify(&mut client, "tomas", &in_review.name, "Gate logs agree").await;
 
@@ -454,14 +425,11 @@ async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
     // It waits for review again.
     let again = start_review(&mut client, "li", &claim.name).await;
     assert_eq!(again.assignee, "li");
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     // One claim in each state a withdrawal may start from.
     let unverified = submit(&mut client, "maria", harbour_claim()).await;
@@ -509,14 +477,11 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
         }
         assert_eq!(get(&mut client, &claim.name).await, claim);
     }
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let name = submitted.name.clone();
 
@@ -564,14 +529,11 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
         time(&versions.last().unwrap().update_time) > time(&versions[0].update_time),
         "the update time moves on"
     );
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn reads_do_not_change_the_etag() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     get(&mut client, &submitted.name).await;
@@ -579,7 +541,6 @@ async fn reads_do_not_change_the_etag() {
     events_of(&mut client, &submitted.name).await;
 
     assert_eq!(get(&mut client, &submitted.name).await.etag, submitted.etag);
-    server.stop().await;
 }
 
 /// Fails today: deadlines are stored as nanoseconds since 1970 in a `u64`,
@@ -587,8 +548,7 @@ async fn reads_do_not_change_the_etag() {
 /// but silently stored as 2554-07-21T23:34:33.709551615Z.
 #[tokio::test]
 async fn a_deadline_far_in_the_future_reads_back_as_submitted() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     // 3000-01-01T00:00:00Z: a valid protobuf Timestamp (those go to 9999).
     let deadline = prost_types::Timestamp {
         seconds: 32_503_680_000,
@@ -623,5 +583,4 @@ async fn a_deadline_far_in_the_future_reads_back_as_submitted() {
             );
         }
     }
-    server.stop().await;
 }

@@ -51,8 +51,7 @@ async fn desk(client: &mut Client) -> Desk {
 
 /// A server with a client, on the desk the filter tests look at.
 async fn on_a_desk() -> (TestServer, Client, Desk) {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     let d = desk(&mut client).await;
     (server, client, d)
 }
@@ -153,20 +152,17 @@ async fn list_page(client: &mut Client, request: ListClaimsRequest) -> pb::ListC
 
 #[tokio::test]
 async fn an_empty_desk_lists_no_claims() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let page = list_page(&mut client, ListClaimsRequest::default()).await;
 
     assert!(page.claims.is_empty());
     assert_eq!(page.next_page_token, "");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claims_are_listed_in_submission_order() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut submitted = Vec::new();
     for n in 0..5 {
         let story = story_of(n);
@@ -186,12 +182,11 @@ async fn claims_are_listed_in_submission_order() {
 
     assert_eq!(names(&claims), names(&submitted));
     assert_eq!(claims[1..], submitted[1..], "listed claims are complete");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claims_filter_by_story() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     assert_listed(&mut client, by_story(HARBOUR_STORY), &[&d.a, &d.b, &d.c]).await;
     assert_listed(&mut client, by_story(BORDER_STORY), &[&d.d, &d.e, &d.f]).await;
@@ -199,12 +194,11 @@ async fn claims_filter_by_story() {
         listed(&mut client, by_story("harbour")).await.is_empty(),
         "no prefix match"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claims_filter_by_state() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     assert_listed(&mut client, by_state(State::InReview), &[&d.a, &d.d, &d.f]).await;
     assert_listed(
@@ -225,12 +219,11 @@ async fn claims_filter_by_state() {
         6,
         "unspecified means any state"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claims_filter_by_source_without_regard_to_case_or_spacing() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     let gazette = strings(&[&d.a, &d.c, &d.e]);
     assert_eq!(
@@ -250,22 +243,20 @@ async fn claims_filter_by_source_without_regard_to_case_or_spacing() {
         listed(&mut client, by_source("Harbour")).await.is_empty(),
         "no prefix match"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claims_filter_by_assignee() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     assert_listed(&mut client, by_assignee("tomas"), &[&d.a, &d.d]).await;
     assert_listed(&mut client, by_assignee("ana"), &[&d.f]).await;
     assert!(listed(&mut client, by_assignee("li")).await.is_empty());
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn claim_filters_combine_with_and() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     let border_in_review = ListClaimsRequest {
         story: BORDER_STORY.to_owned(),
@@ -316,12 +307,11 @@ async fn claim_filters_combine_with_and() {
         .await
         .is_empty()
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn filters_follow_changes_of_state_and_assignee() {
-    let (server, mut client, d) = on_a_desk().await;
+    let (_server, mut client, d) = on_a_desk().await;
 
     client
         .release_claim(as_user(
@@ -346,7 +336,6 @@ async fn filters_follow_changes_of_state_and_assignee() {
     )
     .await;
     assert_listed(&mut client, by_state(State::Withdrawn), &[&d.f]).await;
-    server.stop().await;
 }
 
 /// Submits `n` claims of `story` at once and returns their names in
@@ -388,21 +377,18 @@ async fn pages(client: &mut Client, mut request: ListClaimsRequest) -> Vec<Vec<S
 
 #[tokio::test]
 async fn a_listing_pages_through_claims_two_at_a_time() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 7).await;
 
     let pages = pages(&mut client, sized(2)).await;
 
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 1]);
     assert_eq!(pages.concat(), all);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_filtered_listing_pages_through_the_matching_claims_only() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     // Interleave two stories so pages must skip claims.
     let mut harbour = Vec::new();
     for n in 0..10 {
@@ -430,25 +416,21 @@ async fn a_filtered_listing_pages_through_the_matching_claims_only() {
 
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
     assert_eq!(pages.concat(), harbour);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_last_page_has_no_next_page_token_even_when_it_is_full() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 4).await;
 
     let pages = pages(&mut client, sized(2)).await;
 
     assert_eq!(pages, [all[..2].to_vec(), all[2..].to_vec()]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_size_of_zero_returns_fifty_claims() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 51).await;
 
     let first = list_page(&mut client, ListClaimsRequest::default()).await;
@@ -460,14 +442,11 @@ async fn a_page_size_of_zero_returns_fifty_claims() {
     )
     .await;
     assert_last_page(&second, &all[50..]);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn page_sizes_above_500_are_cut_to_500() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 501).await;
 
     let first = list_page(&mut client, sized(1000)).await;
@@ -480,14 +459,11 @@ async fn page_sizes_above_500_are_cut_to_500() {
     )
     .await;
     assert_last_page(&second, &all[500..]);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_token_may_be_used_with_another_page_size() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 5).await;
 
     let first = list_page(&mut client, sized(1)).await;
@@ -495,13 +471,11 @@ async fn a_page_token_may_be_used_with_another_page_size() {
 
     assert_eq!(names(&first.claims), all[..1]);
     assert_last_page(&rest, &all[1..]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_source_filter_in_a_page_token_ignores_case() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let all = submit_many(&client, HARBOUR_STORY, 3).await;
 
     let first = list_page(
@@ -527,13 +501,11 @@ async fn the_source_filter_in_a_page_token_ignores_case() {
 
     assert_eq!(names(&first.claims), all[..2]);
     assert_eq!(names(&rest.claims), all[2..]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn source_filters_ignore_case_beyond_ascii() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let echo = submit(
         &mut client,
         "maria",
@@ -550,5 +522,4 @@ async fn source_filters_ignore_case_beyond_ascii() {
     let found = listed(&mut client, by_source("ÉCHO DU PORT")).await;
 
     assert_eq!(found, [echo.name]);
-    server.stop().await;
 }

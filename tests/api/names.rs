@@ -56,8 +56,7 @@ async fn assert_not_verifiable(client: &mut Client, claim: &pb::Claim, spelling:
 
 #[tokio::test]
 async fn support_from_another_spelling_of_the_claims_source_does_not_verify_it() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     for spelling in HARBOUR_SPELLINGS
         .into_iter()
         .chain(HARBOUR_CAPITAL_LOOKALIKES)
@@ -77,13 +76,11 @@ async fn support_from_another_spelling_of_the_claims_source_does_not_verify_it()
         .await
         .expect("independent support verifies");
     assert_eq!(verified.label, "verified");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn support_from_another_spelling_of_a_relayed_source_does_not_verify_it() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     assert_eq!(HARBOUR_RELAY, "union officials");
     for spelling in [
         "union offic\u{456}als",
@@ -94,13 +91,11 @@ async fn support_from_another_spelling_of_a_relayed_source_does_not_verify_it() 
         let claim = in_review_supported_by(&mut client, spelling).await;
         assert_not_verifiable(&mut client, &claim, spelling).await;
     }
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_source_made_only_of_zero_width_spaces_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut claim = harbour_claim();
     claim.attribution = Some(Attribution {
         source: "\u{200b}\u{200b}".to_owned(),
@@ -129,13 +124,11 @@ async fn a_source_made_only_of_zero_width_spaces_is_invalid() {
             .is_empty(),
         "nothing was stored"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_bidi_override_in_an_evidence_source_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
     for source in [
@@ -164,13 +157,11 @@ async fn a_bidi_override_in_an_evidence_source_is_invalid() {
         claim,
         "no evidence added"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn listing_by_source_finds_a_claim_under_a_lookalike_spelling() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let harbour = submit(&mut client, "maria", harbour_claim()).await;
     let border = submit(
         &mut client,
@@ -212,13 +203,11 @@ async fn listing_by_source_finds_a_claim_under_a_lookalike_spelling() {
         [border.name.clone(), lookalike.name.clone()],
         "a claim stored under a lookalike spelling is found by the plain one"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn reassigning_a_claim_to_a_lookalike_of_the_system_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
     for assignee in ["\u{455}ystem", "s\u{443}stem", "sys\u{200b}tem", "SYSTEM"] {
@@ -236,5 +225,4 @@ async fn reassigning_a_claim_to_a_lookalike_of_the_system_is_invalid() {
         expect_invalid_fields(result, &["assignee"]);
     }
     assert_eq!(get(&mut client, &claim.name).await, claim, "still tomas's");
-    server.stop().await;
 }

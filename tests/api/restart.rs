@@ -128,8 +128,7 @@ async fn populate(client: &mut Client) {
 
 #[tokio::test]
 async fn claims_indexes_and_histories_survive_a_restart() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     populate(&mut client).await;
     let before = snapshot(&mut client).await;
     assert_eq!(before.claims.len(), 5);
@@ -147,13 +146,11 @@ async fn claims_indexes_and_histories_survive_a_restart() {
 
     assert_eq!(server.data_dir(), dir, "the same data directory");
     assert_eq!(after, before);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn work_goes_on_after_a_restart_with_later_revisions() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     populate(&mut client).await;
     let before = snapshot(&mut client).await;
     let last_revision = before
@@ -200,13 +197,11 @@ async fn work_goes_on_after_a_restart_with_later_revisions() {
         Some(newcomer.name.as_str()),
         "a new claim lists after the old ones"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_token_stays_valid_across_a_restart() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     let mut all = Vec::new();
     for n in 0..4 {
         all.push(
@@ -245,7 +240,6 @@ async fn a_page_token_stays_valid_across_a_restart() {
     assert_eq!(names(&first.claims), all[..2]);
     assert_eq!(names(&second.claims), all[2..]);
     assert_eq!(second.next_page_token, "");
-    server.stop().await;
 }
 
 /// Fails while `run_until` returns before the store is closed: the
@@ -267,7 +261,6 @@ async fn a_server_restarts_on_its_data_directory_straight_after_stopping() {
 
     let mut client = server.client().await;
     assert_eq!(get(&mut client, &claim.name).await, claim);
-    server.stop().await;
 }
 
 /// Fails today: the error reads "cannot open the data directory …: storage

@@ -41,8 +41,6 @@ async fn health_reports_serving_for_the_server_and_the_claim_service() {
             .code(),
         tonic::Code::NotFound
     );
-
-    server.stop().await;
 }
 
 /// Sends one v1 reflection request and returns the answer.
@@ -104,7 +102,6 @@ async fn reflection_v1_lists_the_claim_service() {
     let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(services.contains(&SERVICE), "{services:?}");
     assert!(services.contains(&"grpc.health.v1.Health"), "{services:?}");
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -137,7 +134,6 @@ async fn reflection_v1alpha_lists_the_claim_service() {
     };
     let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(services.contains(&SERVICE), "{services:?}");
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -195,7 +191,6 @@ async fn reflection_describes_the_claim_service_and_its_messages() {
             .contains(&"claimdesk/v1/claim.proto".to_owned()),
         "the service's file imports claim.proto"
     );
-    server.stop().await;
 }
 
 /// Every file reachable from `root` through imports, asked for by name the
@@ -249,7 +244,6 @@ async fn reflection_serves_every_file_the_api_imports() {
     for message in ["Claim", "Attribution", "Evidence", "ClaimEvent"] {
         assert!(messages.contains(&message), "{message} in {messages:?}");
     }
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -295,8 +289,6 @@ async fn reflection_resolves_the_error_detail_types() {
             .any(|f| f.name() == "google/protobuf/duration.proto"),
         "error_details.proto's imports are served"
     );
-
-    server.stop().await;
 }
 
 /// Fails today, with a latency of about 45 ms per call: the server serves
@@ -307,8 +299,7 @@ async fn reflection_resolves_the_error_detail_types() {
 /// bound leaves a wide margin for a loaded machine.
 #[tokio::test]
 async fn back_to_back_calls_on_one_connection_are_not_held_back_by_delayed_acks() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
     get(&mut client, &claim.name).await;
 
@@ -322,5 +313,4 @@ async fn back_to_back_calls_on_one_connection_are_not_held_back_by_delayed_acks(
         elapsed < std::time::Duration::from_secs(1),
         "40 GetClaim calls took {elapsed:?}"
     );
-    server.stop().await;
 }

@@ -585,8 +585,7 @@ async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
 
 #[tokio::test]
 async fn a_watch_with_an_invalid_story_or_state_filter_is_rejected_with_the_field_named() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let result = client
         .watch_claim_events(watch_request(0, "Harbour Strike!", &[]))
@@ -612,8 +611,7 @@ async fn a_watch_with_an_invalid_story_or_state_filter_is_rejected_with_the_fiel
 
 #[tokio::test]
 async fn resuming_beyond_the_last_stored_revision_is_out_of_range() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     submit(&mut client, "ed.morgan", harbour_claim()).await;
 
     // Revision 1 exists; 2 does not yet.
@@ -628,7 +626,6 @@ async fn resuming_beyond_the_last_stored_revision_is_out_of_range() {
     submit(&mut client, "ed.morgan", harbour_claim()).await;
     assert_eq!(next_event(&mut stream).await.revision, 2);
     drop(stream);
-    server.stop().await;
 }
 
 /// A client for a watcher that stops reading. Its connection lets the
@@ -794,7 +791,6 @@ async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_hold
         "about a megabyte of events, not {WATCH_BUFFER}, wait for a slow watcher; got {}",
         caught_up.len()
     );
-    server.stop().await;
 }
 
 /// Checks the revision, type, actor and states (from, to) of `e`.

@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_change_with_a_stale_etag_is_aborted() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
 
@@ -27,8 +26,6 @@ async fn a_change_with_a_stale_etag_is_aborted() {
         );
     }
     assert_unchanged(&mut client, &in_review).await;
-
-    server.stop().await;
 }
 
 async fn start_review_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
@@ -57,8 +54,7 @@ async fn reopen_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
 
 #[tokio::test]
 async fn the_current_etag_lets_every_kind_of_change_through() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let name = submitted.name.clone();
 
@@ -89,14 +85,11 @@ async fn the_current_etag_lets_every_kind_of_change_through() {
         .await
         .expect("WithdrawClaim with the current etag succeeds");
     assert_eq!(claim.state(), claim::State::Withdrawn);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn an_empty_etag_makes_a_change_unconditional() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     // Somebody else changes the claim in between.
     add_evidence(
@@ -112,7 +105,6 @@ async fn an_empty_etag_makes_a_change_unconditional() {
         .expect("a change without etag succeeds");
 
     assert_eq!(claim.state(), claim::State::InReview);
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -154,6 +146,4 @@ async fn concurrent_changes_with_the_same_etag_let_exactly_one_through() {
     let mut client = client;
     assert_eq!(&get(&mut client, &submitted.name).await, claim);
     assert_eq!(events_of(&mut client, &submitted.name).await.len(), 2);
-
-    server.stop().await;
 }

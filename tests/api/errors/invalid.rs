@@ -37,8 +37,7 @@ async fn assert_nothing_stored(client: &mut Client) {
 
 #[tokio::test]
 async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     expect_submission_invalid(
         &mut client,
@@ -52,13 +51,11 @@ async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
     )
     .await;
     assert_nothing_stored(&mut client).await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_submission_needs_a_claim_and_an_attribution() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let no_claim = client
         .submit_claim(as_user(pb::SubmitClaimRequest::default(), "maria"))
@@ -70,14 +67,11 @@ async fn a_submission_needs_a_claim_and_an_attribution() {
         ..harbour_claim()
     };
     expect_submission_invalid(&mut client, no_attribution, &["claim.attribution"]).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_tags_are_named_by_their_position() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let bad_tags = Claim {
         tags: vec![
@@ -96,14 +90,11 @@ async fn bad_tags_are_named_by_their_position() {
         ..harbour_claim()
     };
     expect_submission_invalid(&mut client, too_many, &["claim.tags"]).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let cases: Vec<(Claim, &str)> = vec![
         (
@@ -196,14 +187,11 @@ async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
         expect_submission_invalid(&mut client, claim, &[field]).await;
     }
     assert_nothing_stored(&mut client).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
 
     let cases: Vec<(Option<pb::Evidence>, Vec<&str>)> = vec![
@@ -256,14 +244,11 @@ async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
         expect_invalid_fields(result, &fields);
     }
     assert_unchanged(&mut client, &claim).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
     let id = claim_id(&claim.name).to_owned();
 
@@ -287,14 +272,11 @@ async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
         expect_invalid_fields(result, &["name"]);
     }
     assert_unchanged(&mut client, &claim).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_negative_page_size_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
 
     let result = client
@@ -307,14 +289,11 @@ async fn a_negative_page_size_is_invalid() {
 
     let result = try_list_events(&mut client, &claim.name, -5, "").await;
     expect_invalid_fields(result, &["page_size"]);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_token_the_server_did_not_issue_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
 
     for token in [
@@ -333,14 +312,11 @@ async fn a_page_token_the_server_did_not_issue_is_invalid() {
         let result = try_list_events(&mut client, &claim.name, 0, token).await;
         expect_invalid_fields(result, &["page_token"]);
     }
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_token_cannot_be_reused_with_other_filters() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     for n in 0..3 {
         submit(
             &mut client,
@@ -415,14 +391,11 @@ async fn a_page_token_cannot_be_reused_with_other_filters() {
         })
         .await;
     expect_invalid_fields(result, &["page_token"]);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn bad_list_filters_are_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     let result = client
         .list_claims(ListClaimsRequest {
@@ -439,14 +412,11 @@ async fn bad_list_filters_are_invalid() {
         })
         .await;
     expect_invalid_fields(result, &["state"]);
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn reopening_and_withdrawing_need_a_reason() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     start_review(&mut client, "tomas", &submitted.name).await;
     let inconclusive = try_mark_inconclusive(&mut client, "tomas", &submitted.name, "", "")
@@ -461,14 +431,11 @@ async fn reopening_and_withdrawing_need_a_reason() {
         expect_invalid_fields(result, &["reason"]);
     }
     assert_unchanged(&mut client, &inconclusive).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn notes_longer_than_4000_characters_are_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
     let long = "n".repeat(4_001);
@@ -480,14 +447,11 @@ async fn notes_longer_than_4000_characters_are_invalid() {
     let result = try_withdraw(&mut client, "tomas", &in_review.name, &long, "").await;
     expect_invalid_fields(result, &["reason"]);
     assert_unchanged(&mut client, &in_review).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_reserved_or_an_empty_user_name_cannot_act() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
 
     for user in ["system", "SYSTEM", " System ", "", "   "] {
@@ -518,14 +482,11 @@ async fn the_reserved_or_an_empty_user_name_cannot_act() {
             .len(),
         1
     );
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
 
     for request_id in ["harbour strike 1".to_owned(), "r".repeat(129)] {
         let result = client
@@ -540,6 +501,4 @@ async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
         expect_invalid_fields(result, &["request_id"]);
     }
     assert_nothing_stored(&mut client).await;
-
-    server.stop().await;
 }

@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn an_unknown_claim_is_not_found_for_reads_changes_and_history() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     // Another claim exists; the unknown one is still unknown.
     submit(&mut client, "maria", harbour_claim()).await;
 
@@ -41,6 +40,4 @@ async fn an_unknown_claim_is_not_found_for_reads_changes_and_history() {
         error_metadata(&details, "name").as_deref(),
         Some(UNKNOWN_CLAIM)
     );
-
-    server.stop().await;
 }

@@ -24,8 +24,7 @@ fn expect_invalid_transition<T: std::fmt::Debug>(
 
 #[tokio::test]
 async fn a_change_the_current_state_does_not_allow_names_that_state() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let unverified = submit(&mut client, "maria", harbour_claim()).await;
     let name = unverified.name.clone();
 
@@ -75,16 +74,13 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     let result = try_start_review(&mut client, "tomas", &name, "").await;
     expect_invalid_transition(result, "STATE_WITHDRAWN", "start review");
     assert_unchanged(&mut client, &withdrawn).await;
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn only_the_assignee_may_rule_on_a_claim() {
     // Releasing another's claim is a chief's right, and in open mode every
     // caller acts as a chief: the access tests cover who may release.
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
     let name = submitted.name.clone();
     start_review(&mut client, "tomas", &name).await;
@@ -131,8 +127,6 @@ async fn only_the_assignee_may_rule_on_a_claim() {
     // The assignee may.
     let verified = verify(&mut client, "tomas", &name, "").await;
     assert_eq!(verified.state(), claim::State::Verified);
-
-    server.stop().await;
 }
 
 /// A harbour claim in review by tomas with `evidence` attached.
@@ -158,8 +152,7 @@ async fn expect_not_verified_without_independent_support(client: &mut Client, cl
 
 #[tokio::test]
 async fn support_from_the_claims_own_source_does_not_verify_it() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = reviewed_with(
         &mut client,
         vec![
@@ -178,13 +171,11 @@ async fn support_from_the_claims_own_source_does_not_verify_it() {
     .await;
 
     expect_not_verified_without_independent_support(&mut client, &claim).await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = reviewed_with(
         &mut client,
         vec![evidence(
@@ -196,13 +187,11 @@ async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
     .await;
 
     expect_not_verified_without_independent_support(&mut client, &claim).await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = reviewed_with(
         &mut client,
         vec![
@@ -233,13 +222,11 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
         .await
         .expect("independent support verifies the claim");
     assert_eq!(verified.state(), claim::State::Verified);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn disputing_needs_refuting_evidence() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = reviewed_with(
         &mut client,
         vec![
@@ -257,13 +244,11 @@ async fn disputing_needs_refuting_evidence() {
 
     expect_error(result, Code::FailedPrecondition, "NO_REFUTING_EVIDENCE");
     assert_unchanged(&mut client, &claim).await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_evidence() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit(&mut client, "maria", harbour_claim()).await;
 
     // Unverified, wrong user, no evidence: the state is named.
@@ -274,14 +259,11 @@ async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_ev
     start_review(&mut client, "tomas", &submitted.name).await;
     let result = try_verify(&mut client, "ana", &submitted.name, "", "").await;
     expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
-
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_claim_holds_at_most_100_pieces_of_evidence() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
     let mut tasks = JoinSet::new();
     for i in 0..100 {
@@ -307,5 +289,4 @@ async fn a_claim_holds_at_most_100_pieces_of_evidence() {
 
     expect_error(result, Code::FailedPrecondition, "TOO_MUCH_EVIDENCE");
     assert_unchanged(&mut client, &full).await;
-    server.stop().await;
 }

@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn start_review_leases_the_claim_to_the_checker_for_the_desk_lease() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit_ferry(&mut client, "The new ferry holds 600").await;
     assert_eq!(
         submitted.lease_expire_time, None,
@@ -28,13 +27,11 @@ async fn start_review_leases_the_claim_to_the_checker_for_the_desk_lease() {
         get(&mut client, &submitted.name).await.lease_expire_time,
         taken.lease_expire_time
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn renew_lease_by_the_assignee_moves_the_expiry_forward_and_records_a_lease_renewed_event() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit_ferry(&mut client, "The ferry crew numbers twelve").await;
     let taken = take(&mut client, "checker-kofi").await;
 
@@ -80,13 +77,11 @@ async fn renew_lease_by_the_assignee_moves_the_expiry_forward_and_records_a_leas
         .await
         .expect("a renewal with the current etag succeeds");
     assert!(lease_of(&again) > lease_of(&renewed));
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn renew_lease_by_anyone_but_the_assignee_is_refused() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit_ferry(&mut client, "The ferry burns diesel").await;
     let waiting = submit_ferry(&mut client, "The ferry has a bar").await;
     let taken = start_review(&mut client, "checker-kofi", &submitted.name).await;
@@ -121,13 +116,11 @@ async fn renew_lease_by_anyone_but_the_assignee_is_refused() {
         renew_lease(&mut client, "checker-kofi", "ferry/1", "").await,
         &["name"],
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn adding_evidence_renews_the_lease_of_the_assignee_only() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let submitted = submit_ferry(&mut client, "The ferry crossed in 40 minutes").await;
     let taken = take(&mut client, "checker-kofi").await;
 
@@ -152,13 +145,11 @@ async fn adding_evidence_renews_the_lease_of_the_assignee_only() {
         "someone else's evidence does not renew the assignee's lease"
     );
     assert_eq!(by_other.assignee, "checker-kofi");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn releasing_ruling_on_or_withdrawing_a_claim_ends_its_lease() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut names = Vec::new();
     for statement in [
         "The ferry's radar failed",
@@ -216,7 +207,6 @@ async fn releasing_ruling_on_or_withdrawing_a_claim_ends_its_lease() {
             "{name} is stored without a lease"
         );
     }
-    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -287,7 +277,6 @@ async fn the_server_returns_a_claim_whose_lease_ran_out_to_the_queue() {
     let retaken = take(&mut client, "checker-lena").await;
     assert_eq!(retaken.name, submitted.name);
     assert_eq!(retaken.assignee, "checker-lena");
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -322,5 +311,4 @@ async fn a_lease_taken_before_a_restart_runs_out_after_it() {
         get(&mut client, &submitted.name).await.state(),
         claim::State::Unverified
     );
-    server.stop().await;
 }

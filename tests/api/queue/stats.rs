@@ -17,8 +17,7 @@ async fn assert_story_stats(
 
 #[tokio::test]
 async fn queue_stats_of_an_empty_desk_count_zero_for_every_state_and_priority() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let stats = queue_stats(&mut client, "").await;
     assert_stats(&stats, "", [0; 6], [0; 3], None, 0);
     assert_story_stats(&mut client, FERRY_STORY, [0; 6], [0; 3], None, 0).await;
@@ -31,14 +30,12 @@ async fn queue_stats_of_an_empty_desk_count_zero_for_every_state_and_priority() 
             .await,
         &["story"],
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn queue_stats_count_waiting_claims_the_oldest_and_the_overdue_overall_and_per_story() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let now = SystemTime::now();
     let (past, future) = (|h: u32| now - h * HOUR, now + 24 * HOUR);
     let started = Instant::now();
@@ -136,13 +133,11 @@ async fn queue_stats_count_waiting_claims_the_oldest_and_the_overdue_overall_and
         2,
     )
     .await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn overdue_counts_only_unverified_and_in_review_claims_past_their_deadline() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let past = SystemTime::now() - 3 * HOUR;
     let future = SystemTime::now() + 3 * HOUR;
     let mut submit_one = async |statement: &str, deadline| {
@@ -198,7 +193,6 @@ async fn overdue_counts_only_unverified_and_in_review_claims_past_their_deadline
     withdraw(&mut client, "editor-ines", &late_in_review, "cut").await;
     withdraw(&mut client, "editor-ines", &late_waiting, "cut").await;
     assert_eq!(queue_stats(&mut client, "").await.overdue_count, 1);
-    server.stop().await;
 }
 
 /// Checks the stats of the ferry story, and of all stories (the same: the
@@ -228,8 +222,7 @@ async fn check(
 #[tokio::test]
 async fn queue_stats_follow_every_transition() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut submit_one = async |statement: &str, priority| {
         submit_queued(&mut client, FERRY_STORY, statement, priority, None).await
     };
@@ -364,14 +357,12 @@ async fn queue_stats_follow_every_transition() {
     )
     .await;
     check(client, [0, 0, 1, 1, 1, 2], [0, 0, 0], None, "verifying e").await;
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn queue_stats_survive_a_restart() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (server, mut client) = TestServer::with_client().await;
     let past = SystemTime::now() - HOUR;
     let mut submit_one = async |story: &str, statement: &str, priority, deadline| {
         submit_queued(&mut client, story, statement, priority, deadline).await
@@ -416,5 +407,4 @@ async fn queue_stats_survive_a_restart() {
         );
         assert_eq!(after.overdue_count, before.overdue_count, "{story:?}");
     }
-    server.stop().await;
 }

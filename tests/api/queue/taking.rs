@@ -126,7 +126,6 @@ async fn eight_checkers_taking_from_a_thousand_claims_get_every_claim_exactly_on
             .map(|(u, t)| (u.as_str(), t.len()))
             .collect::<Vec<_>>()
     );
-    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -135,8 +134,7 @@ async fn eight_checkers_taking_from_a_thousand_claims_get_every_claim_exactly_on
 #[tokio::test]
 async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadline_then_oldest() {
     use claim::Priority::{Breaking, Routine, Unspecified, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let base = SystemTime::now() + 24 * HOUR;
     // Submission order, deliberately scrambled.
     let plan: [(&str, claim::Priority, Option<u32>); 13] = [
@@ -199,13 +197,11 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
     assert_eq!(last.to_state(), claim::State::InReview);
     assert_eq!(last.story, FERRY_STORY);
     assert_eq!(history.len(), 2, "submitted, then taken: {history:?}");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_released_claim_goes_back_to_its_place_in_the_queue() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let older = submit_ferry(&mut client, "The pier lights failed at nine").await;
     let newer = submit_ferry(&mut client, "The pier lights came back at ten").await;
 
@@ -222,14 +218,12 @@ async fn a_released_claim_goes_back_to_its_place_in_the_queue() {
     assert_eq!(again.assignee, "checker-lena");
     assert_eq!(take(&mut client, "checker-lena").await.name, newer.name);
     expect_queue_empty(take_next(&mut client, "checker-lena", "", &[]).await);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_story_filter_takes_only_claims_of_that_story() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut submit_one = async |story: &str, statement: &str, priority| {
         submit_queued(&mut client, story, statement, priority, None)
             .await
@@ -263,14 +257,12 @@ async fn a_story_filter_takes_only_claims_of_that_story() {
         rest.push(take(&mut client, "checker-lena").await.name);
     }
     assert_eq!(rest, [strike_breaking, ferry_breaking, ferry_routine]);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_tags_filter_takes_claims_carrying_any_of_the_tags_in_queue_order() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut submit_one = async |statement: &str, priority, tags: &[&str]| {
         submit_tagged(&mut client, FERRY_STORY, statement, priority, tags)
             .await
@@ -318,14 +310,12 @@ async fn a_tags_filter_takes_claims_carrying_any_of_the_tags_in_queue_order() {
     assert_eq!(take(&mut client, "checker-lena").await.name, casualties);
     assert_eq!(take(&mut client, "checker-lena").await.name, untagged);
     expect_queue_empty(take_next(&mut client, "checker-lena", "", &[]).await);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn story_and_tags_together_take_only_claims_of_that_story_with_one_of_the_tags() {
     use claim::Priority::{Breaking, Routine, Urgent};
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let mut submit_one = async |story: &str, statement: &str, priority, tags: &[&str]| {
         submit_tagged(&mut client, story, statement, priority, tags)
             .await
@@ -388,13 +378,11 @@ async fn story_and_tags_together_take_only_claims_of_that_story_with_one_of_the_
         strike_ports
     );
     expect_queue_empty(take_from("", &[]).await);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn taking_from_an_empty_queue_fails_with_queue_empty() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     expect_queue_empty(take_next(&mut client, "checker-kofi", "", &[]).await);
     expect_queue_empty(take_next(&mut client, "checker-kofi", FERRY_STORY, &["weather"]).await);
 
@@ -420,13 +408,11 @@ async fn taking_from_an_empty_queue_fails_with_queue_empty() {
     )
     .await;
     expect_queue_empty(take_next(&mut client, "checker-lena", "", &[]).await);
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let waiting = submit_tagged(
         &mut client,
         FERRY_STORY,
@@ -448,13 +434,11 @@ async fn a_filter_that_matches_nothing_fails_with_queue_empty_and_takes_nothing(
         waiting,
         "nothing was taken"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn taking_with_an_invalid_story_tag_or_caller_is_rejected_naming_each_field() {
-    let server = TestServer::spawn().await;
-    let mut client = server.client().await;
+    let (_server, mut client) = TestServer::with_client().await;
     let waiting = submit_ferry(&mut client, "The ferry skipped Heron Point").await;
 
     let mut try_take = async |user: &str, story: &str, tags: &[&str]| {
@@ -487,5 +471,4 @@ async fn taking_with_an_invalid_story_tag_or_caller_is_rejected_naming_each_fiel
         waiting,
         "nothing was taken"
     );
-    server.stop().await;
 }
