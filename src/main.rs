@@ -1,5 +1,5 @@
 //! The `claimdesk` command: `claimdesk serve` runs the service; `claimdesk
-//! claim`, `claimdesk queue` and `claimdesk export` call a running one.
+//! claim` and `claimdesk queue` call a running one.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 

@@ -35,8 +35,9 @@
 //!   `--publisher-url` if given).
 //! - `datePublished`: when the ruling was made. A ruled claim (verified,
 //!   disputed or inconclusive) can only leave its state, never change within
-//!   it (see the state machine in `domain/lifecycle.rs`), so its
-//!   `update_time` is the time of its ruling.
+//!   it (see the state machine in `domain/lifecycle.rs` and its test
+//!   `a_ruled_claim_changes_only_by_leaving_its_state`), so its
+//!   `update_time` is the time of its ruling, without reading its history.
 //! - `url`: with `--base-url`, the base URL with the claim's id as a last
 //!   path segment. Google requires it; without a base URL it is left out,
 //!   and a consumer takes the URL of the page the markup is on.
