@@ -86,6 +86,18 @@ enum Command {
     Claim(claimdesk::cli::client::ClaimArgs),
     /// Read the verification queue of a running server.
     Queue(claimdesk::cli::client::QueueArgs),
+    /// Export the rulings of a running server.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Print the rulings on a story's claims as schema.org ClaimReview
+    /// JSON-LD.
+    Claimreview(claimdesk::cli::claimreview::ClaimReviewArgs),
 }
 
 #[derive(Subcommand)]
@@ -253,6 +265,9 @@ fn main() -> ExitCode {
         } => claimdesk::cli::token_new(&user, role),
         Command::Claim(args) => claimdesk::cli::client::claim(args),
         Command::Queue(args) => claimdesk::cli::client::queue(args),
+        Command::Export {
+            command: ExportCommand::Claimreview(args),
+        } => claimdesk::cli::claimreview::export(args),
     }
 }
 

@@ -410,7 +410,7 @@ pub fn queue(args: QueueArgs) -> ExitCode {
 
 /// Runs a command on a runtime of its own; prints its answer to stdout or
 /// its error to stderr.
-fn run(command: impl Future<Output = Result<Value, ClientError>>) -> ExitCode {
+pub(crate) fn run(command: impl Future<Output = Result<Value, ClientError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

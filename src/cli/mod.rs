@@ -1,5 +1,6 @@
 //! Commands of the `claimdesk` binary other than `serve`.
 
+pub mod claimreview;
 pub mod client;
 
 use std::{path::Path, process::ExitCode};

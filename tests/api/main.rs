@@ -4,6 +4,7 @@
 
 mod access;
 mod audit;
+mod claimreview;
 mod helpers;
 mod intercept;
 mod process;

@@ -361,23 +361,23 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca() 
 // Processes: the `claimdesk` client commands, and `claimdesk serve`.
 
 /// `claimdesk` as the tests run it, its stdout piped.
-fn claimdesk() -> Command {
+pub(crate) fn claimdesk() -> Command {
     let mut command = crate::helpers::claimdesk_command();
     command.stdout(Stdio::piped());
     command
 }
 
 /// What a finished `claimdesk` command did.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Finished {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Finished {
     /// The JSON it printed, checking that it succeeded.
     #[track_caller]
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         assert!(
             self.status.success(),
             "exit status {}; stderr:\n{}",
@@ -390,7 +390,7 @@ impl Finished {
 
     /// Checks that it failed with `code` and says `words` on stderr.
     #[track_caller]
-    fn failed(&self, code: i32, words: &[&str]) {
+    pub(crate) fn failed(&self, code: i32, words: &[&str]) {
         assert_eq!(
             self.status.code(),
             Some(code),
@@ -406,7 +406,7 @@ impl Finished {
     }
 }
 
-async fn run(mut command: Command) -> Finished {
+pub(crate) async fn run(mut command: Command) -> Finished {
     let output = tokio::time::timeout(ANSWER_TIMEOUT, command.output())
         .await
         .expect("claimdesk ends in time")

@@ -84,6 +84,20 @@ fn a_withdrawn_claim_allows_nothing() {
     }
 }
 
+/// Every action allowed on a verified, disputed or inconclusive claim takes
+/// it out of that state, so a ruled claim's update time is the time of its
+/// ruling (the `datePublished` of `claimdesk export claimreview`).
+#[test]
+fn a_ruled_claim_changes_only_by_leaving_its_state() {
+    for state in [State::Verified, State::Disputed, State::Inconclusive] {
+        for action in Action::ALL {
+            if let Some(next) = state.after(action) {
+                assert_ne!(next, state, "{action:?} keeps a claim {state:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn every_state_but_withdrawn_can_be_withdrawn() {
     for state in State::ALL {
