@@ -14,7 +14,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = TestServer::start().await?;
-//! let mut client = server.client().await?;
+//! let mut client = server.client_as("maria").await?;
 //! let claim = pb::Claim {
 //!     statement: "About 300 buses were taken off the coastal routes".into(),
 //!     attribution: Some(pb::Attribution {
@@ -24,25 +24,23 @@
 //!     story: "coastal-transit".into(),
 //!     ..Default::default()
 //! };
-//! let mut request = tonic::Request::new(pb::SubmitClaimRequest {
+//! let request = pb::SubmitClaimRequest {
 //!     claim: Some(claim),
 //!     ..Default::default()
-//! });
-//! // Open mode (no tokens): callers name themselves.
-//! request
-//!     .metadata_mut()
-//!     .insert("x-claimdesk-user", "maria".parse()?);
+//! };
 //! let submitted = client.submit_claim(request).await?.into_inner();
 //! assert_eq!(submitted.label, "unverified (per Transit Authority)");
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! With tokens, [`Builder::user`] gives each named user a token of a role
-//! and [`TestServer::token`] hands it to the test:
+//! Without users the server runs in open mode: callers name themselves
+//! (`x-claimdesk-user`, which [`TestServer::client_as`] sends) and act as
+//! chiefs. With users, [`Builder::user`] gives each a token of a role;
+//! [`TestServer::client_as`] sends it, [`TestServer::token`] hands it out:
 //!
 //! ```
-//! use claimdesk::{domain::Role, testing::TestServer};
+//! use claimdesk::{domain::Role, pb, testing::TestServer};
 //! use std::time::Duration;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -53,8 +51,14 @@
 //!     .lease(Duration::from_secs(60))
 //!     .start()
 //!     .await?;
-//! let token = server.token("kofi").expect("kofi was given a token");
-//! assert!(token.starts_with("cdt_"));
+//! assert!(server.token("kofi").is_some_and(|t| t.starts_with("cdt_")));
+//! let mut kofi = server.client_as("kofi").await?;
+//! let stats = kofi.get_queue_stats(pb::GetQueueStatsRequest::default()).await?;
+//! assert!(stats.into_inner().state_counts.iter().all(|c| c.count == 0));
+//! // Without a token, the call is refused.
+//! let mut anonymous = server.client().await?;
+//! let refused = anonymous.get_queue_stats(pb::GetQueueStatsRequest::default()).await;
+//! assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
 //! # Ok(())
 //! # }
 //! ```
@@ -70,14 +74,22 @@ use std::{
 
 use tempfile::TempDir;
 use tokio::sync::oneshot;
-use tonic::transport::{Channel, Endpoint};
+use tonic::{
+    Status,
+    metadata::AsciiMetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
 
 use crate::{
     auth::{self, Tokens},
     desk::DeskConfig,
     domain::{Role, UserName},
     error::Error,
-    grpc::{identity::Authentication, pb::claim_service_client::ClaimServiceClient},
+    grpc::{
+        identity::{Authentication, USER_HEADER},
+        pb::claim_service_client::ClaimServiceClient,
+    },
     server::{Config, Limits, ServeError, Server, StartError},
     storage::Store,
     tls::TlsConfig,
@@ -88,6 +100,34 @@ pub const TEST_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A client of a [`TestServer`].
 pub type Client = ClaimServiceClient<Channel>;
+
+/// A client of a [`TestServer`] that calls as one user.
+pub type UserClient = ClaimServiceClient<InterceptedService<Channel, AsUser>>;
+
+/// Sends the user's token (or, in open mode, their name) with each call.
+#[derive(Clone)]
+pub struct AsUser {
+    key: &'static str,
+    value: AsciiMetadataValue,
+}
+
+impl Interceptor for AsUser {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request.metadata_mut().insert(self.key, self.value.clone());
+        Ok(request)
+    }
+}
+
+/// Why [`TestServer::client_as`] has no client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to the test server: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("{0:?} was not given a token (see Builder::user)")]
+    NoToken(String),
+    #[error("{0:?} cannot be sent as a user name")]
+    BadName(String),
+}
 
 /// A claimdesk server running in this process; see the [module
 /// docs](self).
@@ -386,6 +426,28 @@ impl TestServer {
     /// A new connection to the server.
     pub async fn client(&self) -> Result<Client, tonic::transport::Error> {
         Ok(ClaimServiceClient::new(self.channel().await?))
+    }
+
+    /// A new connection to the server that calls as `user`: with its token
+    /// if the server has users (see [`Builder::user`]), by its name in open
+    /// mode.
+    pub async fn client_as(&self, user: &str) -> Result<UserClient, ClientError> {
+        let (key, value) = if self.tokens.is_empty() {
+            (USER_HEADER, user.to_owned())
+        } else {
+            let token = self
+                .token(user)
+                .ok_or_else(|| ClientError::NoToken(user.to_owned()))?;
+            ("authorization", format!("Bearer {token}"))
+        };
+        let value = value
+            .parse()
+            .map_err(|_| ClientError::BadName(user.to_owned()))?;
+        let channel = self.channel().await?;
+        Ok(ClaimServiceClient::with_interceptor(
+            channel,
+            AsUser { key, value },
+        ))
     }
 
     /// A new channel to the server (for the health and reflection clients,

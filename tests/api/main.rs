@@ -23,5 +23,6 @@ mod names;
 mod queue;
 mod restart;
 mod service;
+mod testing;
 mod tls;
 mod watch;
