@@ -350,30 +350,18 @@ impl SweptStore {
 }
 
 impl Intercept for SweptStore {
-    fn update(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        change: Change<'_>,
-    ) -> Result<(domain::Claim, domain::Event), Error> {
-        if self.fail_updates.load(Ordering::SeqCst) {
-            return Err(Error::Storage(StorageError::new(
-                "injected",
-                "the disk is read-only",
-            )));
+    fn before(&self, call: Call) -> Result<(), Error> {
+        match call {
+            Call::Update(_) if self.fail_updates.load(Ordering::SeqCst) => Err(Error::Storage(
+                StorageError::new("injected", "the disk is read-only"),
+            )),
+            Call::LeasesDue => {
+                self.passes.fetch_add(1, Ordering::SeqCst);
+                self.pass_started.notify_one();
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        inner.update(id, change)
-    }
-
-    fn leases_due(
-        &self,
-        inner: &dyn Store,
-        now: SystemTime,
-        limit: usize,
-    ) -> Result<Vec<ClaimId>, Error> {
-        self.passes.fetch_add(1, Ordering::SeqCst);
-        self.pass_started.notify_one();
-        inner.leases_due(now, limit)
     }
 }
 
