@@ -29,7 +29,8 @@ use tokio::process::Command;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::helpers::{
-    Client, READY_MESSAGE, ServeProcess, TestServer, get, harbour_claim, serve_command, submit,
+    Client, READY_MESSAGE, ServeProcess, TestServer, exit_error, get, harbour_claim, serve_command,
+    submit,
 };
 
 /// Bounds on waits for answers and processes; not delays.
@@ -731,15 +732,7 @@ async fn serve_with_half_a_tls_configuration_or_a_bad_pem_file_exits_saying_whic
     ];
     for (args, words) in cases {
         let (status, stderr) = failed_serve(data.path(), args).await;
-        assert_eq!(
-            status.code(),
-            Some(1),
-            "{args:?}: {status}; stderr:\n{stderr}"
-        );
-        let error = stderr
-            .lines()
-            .find(|l| l.contains("ERROR"))
-            .unwrap_or_else(|| panic!("{args:?}: no error logged:\n{stderr}"));
+        let error = exit_error(status, &stderr, &format!("{args:?}: "));
         for word in words {
             assert!(error.contains(word), "{args:?}: {word:?} in {error}");
         }
