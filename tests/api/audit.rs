@@ -21,6 +21,15 @@ fn audit_verify(dir: &Path) -> (i32, String) {
     )
 }
 
+/// Checks that `claimdesk audit verify` on `dir` exits with `code` and says
+/// `verdict`.
+#[track_caller]
+fn assert_verdict(dir: &Path, code: i32, verdict: &str) {
+    let (exit, out) = audit_verify(dir);
+    assert_eq!(exit, code, "{out}");
+    assert!(out.contains(verdict), "{out}");
+}
+
 /// The data directory of a stopped server whose history holds five events.
 async fn history_of_five_events() -> tempfile::TempDir {
     let (server, mut client) = TestServer::with_client().await;
@@ -65,9 +74,7 @@ fn replace(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 #[tokio::test]
 async fn an_untouched_history_checks_out() {
     let dir = history_of_five_events().await;
-    let (code, out) = audit_verify(dir.path());
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("all 5 events check out"), "{out}");
+    assert_verdict(dir.path(), 0, "all 5 events check out");
 }
 
 #[tokio::test]
@@ -77,9 +84,7 @@ async fn an_edited_event_breaks_the_chain_at_its_revision() {
     tamper(dir.path(), 3, |stored| {
         Some(replace(&stored, "kim.checker", "someone.else"))
     });
-    let (code, out) = audit_verify(dir.path());
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("broken at revision 3"), "{out}");
+    assert_verdict(dir.path(), 1, "broken at revision 3");
 }
 
 #[tokio::test]
@@ -103,27 +108,21 @@ async fn an_edit_that_recomputes_its_own_hash_still_breaks_the_next_link() {
     drop(events);
     drop(db);
 
-    let (code, out) = audit_verify(dir.path());
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("broken at revision 3"), "{out}");
+    assert_verdict(dir.path(), 1, "broken at revision 3");
 }
 
 #[tokio::test]
 async fn a_removed_event_breaks_the_chain_at_its_revision() {
     let dir = history_of_five_events().await;
     tamper(dir.path(), 4, |_| None);
-    let (code, out) = audit_verify(dir.path());
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("broken at revision 4"), "{out}");
+    assert_verdict(dir.path(), 1, "broken at revision 4");
 }
 
 #[tokio::test]
 async fn a_removed_last_event_is_noticed() {
     let dir = history_of_five_events().await;
     tamper(dir.path(), 5, |_| None);
-    let (code, out) = audit_verify(dir.path());
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("broken at revision 5"), "{out}");
+    assert_verdict(dir.path(), 1, "broken at revision 5");
 }
 
 #[tokio::test]

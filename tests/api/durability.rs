@@ -18,9 +18,7 @@ use claimdesk::{
 use tempfile::TempDir;
 use tokio::sync::watch;
 use tonic::Code;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::*;
 
@@ -153,30 +151,57 @@ async fn a_listing_does_not_show_a_new_claim_until_its_flush_has_finished() {
     assert_eq!(submitted.etag, "1");
 }
 
-/// Holds the disk back and starts a review of `claim`, which `checker`
-/// submitted: returns once the change is committed and its flush has begun
-/// (visible in the database, not durable), with the hold and the call.
-async fn start_review_not_yet_durable(
-    disk: &Arc<Disk>,
-    began: &mut watch::Receiver<u64>,
-    mut checker: Client,
-    claim: &pb::Claim,
-) -> (Held, tokio::task::JoinHandle<pb::Claim>) {
+/// A server on a held disk where a review of a submitted claim is committed
+/// but not yet durable: visible in the database, its flush begun and held.
+struct ReviewNotYetDurable {
+    /// Lets the flush go on when dropped.
+    held: Held,
+    /// The StartReview call, which answers once the review is durable.
+    start: tokio::task::JoinHandle<pb::Claim>,
+    /// The claim as submitted, before the review.
+    claim: pb::Claim,
+    /// A client of the server free for the test's own calls.
+    other: Client,
+    store: Arc<SledStore>,
+    _server: TestServer,
+    _dir: TempDir,
+}
+
+/// Submits a claim, holds the disk back and starts a review of the claim by
+/// kim.checker; returns once the change is committed and its flush has
+/// begun.
+async fn review_not_yet_durable() -> ReviewNotYetDurable {
+    let (server, store, disk, mut began, dir) = server_on_disk().await;
+    let mut checker = server.client().await;
+    let other = server.client().await;
+    let claim = submit(&mut checker, "ed.morgan", harbour_claim()).await;
     let flushes = *began.borrow();
     let held = disk.hold();
     let name = claim.name.clone();
     let start = tokio::spawn(async move { start_review(&mut checker, "kim.checker", &name).await });
-    flushes_began(began, flushes + 1).await;
-    (held, start)
+    flushes_began(&mut began, flushes + 1).await;
+    ReviewNotYetDurable {
+        held,
+        start,
+        claim,
+        other,
+        store,
+        _server: server,
+        _dir: dir,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_of_a_changed_claim_and_its_history_wait_for_the_change_to_be_durable() {
-    let (server, store, disk, mut began, _dir) = server_on_disk().await;
-    let mut checker = server.client().await;
-    let mut reader = server.client().await;
-    let claim = submit(&mut checker, "ed.morgan", harbour_claim()).await;
-    let (held, start) = start_review_not_yet_durable(&disk, &mut began, checker, &claim).await;
+    let ReviewNotYetDurable {
+        held,
+        start,
+        claim,
+        other: mut reader,
+        store,
+        _server,
+        _dir,
+    } = review_not_yet_durable().await;
     let name = claim.name.clone();
     let reads = tokio::spawn(async move {
         let got = reader
@@ -219,11 +244,15 @@ async fn reads_of_a_changed_claim_and_its_history_wait_for_the_change_to_be_dura
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_naming_the_current_etag_waits_until_that_etag_is_durable() {
-    let (server, store, disk, mut began, _dir) = server_on_disk().await;
-    let mut checker = server.client().await;
-    let mut other = server.client().await;
-    let claim = submit(&mut checker, "ed.morgan", harbour_claim()).await;
-    let (held, start) = start_review_not_yet_durable(&disk, &mut began, checker, &claim).await;
+    let ReviewNotYetDurable {
+        held,
+        start,
+        claim,
+        mut other,
+        store,
+        _server,
+        _dir,
+    } = review_not_yet_durable().await;
     let stale = tokio::spawn(async move {
         other
             .release_claim(as_user(
@@ -251,16 +280,7 @@ async fn after_a_failed_fsync_writes_fail_with_storage_failed_and_health_is_not_
     let (server, _store, disk, _began, _dir) = server_on_disk().await;
     let mut client = server.client().await;
     let kept = submit(&mut client, "ed.morgan", harbour_claim()).await;
-    let mut health = HealthClient::new(server.channel().await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: "claimdesk.v1.ClaimService".to_owned(),
-        })
-        .await
-        .expect("a health watch")
-        .into_inner();
-    let first = watch.message().await.expect("a status").expect("open");
-    assert_eq!(first.status(), ServingStatus::Serving);
+    let mut watch = serving_health_watch(server.channel().await, HANG_GUARD).await;
 
     disk.failing.store(true, Ordering::SeqCst);
     let result = client
@@ -279,12 +299,15 @@ async fn after_a_failed_fsync_writes_fail_with_storage_failed_and_health_is_not_
         "the cause stays in the log"
     );
 
-    let next = tokio::time::timeout(HANG_GUARD, watch.message())
-        .await
-        .expect("the health watch reports the failure")
-        .expect("a status")
-        .expect("open");
-    assert_eq!(next.status(), ServingStatus::NotServing);
+    assert_eq!(
+        next_health_status(
+            &mut watch,
+            HANG_GUARD,
+            "the health watch reports the failure"
+        )
+        .await,
+        ServingStatus::NotServing
+    );
     assert_health(&server, ServingStatus::NotServing).await;
 
     // The disk works again, but nothing proves what the failed fsync lost:

@@ -6,23 +6,18 @@ use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
-use std::time::SystemTime;
 
 use claimdesk::{
-    domain::{Claim, ClaimId, Event},
     error::{Error, StorageError},
     pb::{self, ListClaimEventsRequest, ListClaimsRequest, claim},
-    storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store,
-        Submitted,
-    },
+    storage::{Change, Durable, Store},
 };
 use tempfile::TempDir;
 use tonic::{Code, Response, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::helpers::*;
-use crate::intercept::{Intercept, Intercepted};
+use crate::intercept::{Call, Intercept, Intercepted};
 
 /// The cause of injected storage failures, which clients must not see.
 const CAUSE: &str = "disk on fire";
@@ -48,8 +43,12 @@ impl Faults {
     }
 }
 
-fn set(flag: &AtomicBool, on: bool) {
-    flag.store(on, Ordering::SeqCst);
+/// Runs `call` with the fault `flag` switched on, and off again after.
+async fn with_fault<T>(flag: &AtomicBool, call: impl Future<Output = T>) -> T {
+    flag.store(true, Ordering::SeqCst);
+    let answer = call.await;
+    flag.store(false, Ordering::SeqCst);
+    answer
 }
 
 fn injected() -> Error {
@@ -70,57 +69,24 @@ struct FaultyStore {
 }
 
 impl Intercept for FaultyStore {
-    fn submit(
-        &self,
-        inner: &dyn Store,
-        claim: Claim,
-        request: Option<&RequestKey>,
-    ) -> Result<Submitted, Error> {
-        fail_if(&self.faults.fail_writes)?;
-        inner.submit(claim, request)
-    }
-
-    fn get(&self, inner: &dyn Store, id: ClaimId) -> Result<Option<Claim>, Error> {
-        if Faults::on(&self.faults.panic_in_get) {
-            panic!("injected panic while reading {id}");
+    fn before(&self, call: Call) -> Result<(), Error> {
+        match call {
+            Call::Get(id) if Faults::on(&self.faults.panic_in_get) => {
+                panic!("injected panic while reading {id}")
+            }
+            Call::Submit | Call::Update(_) | Call::TakeNext => fail_if(&self.faults.fail_writes),
+            Call::Get(_) | Call::List | Call::Events(_) | Call::QueueStats | Call::EventsSince => {
+                fail_if(&self.faults.fail_reads)
+            }
+            Call::LeasesDue | Call::NextLeaseExpiry => Ok(()),
         }
-        fail_if(&self.faults.fail_reads)?;
-        inner.get(id)
     }
 
-    fn list(
-        &self,
-        inner: &dyn Store,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: PageLimit,
-    ) -> Result<Page<Claim>, Error> {
-        fail_if(&self.faults.fail_reads)?;
-        inner.list(filter, after, limit)
-    }
-
-    fn update(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        change: Change<'_>,
-    ) -> Result<(Claim, Event), Error> {
-        fail_if(&self.faults.fail_writes)?;
+    fn update_change<'a>(&self, change: Change<'a>) -> Change<'a> {
         if Faults::on(&self.faults.panic_in_transaction) {
-            return inner.update(id, &|_claim| panic!("injected panic inside a transaction"));
+            return &|_claim| panic!("injected panic inside a transaction");
         }
-        inner.update(id, change)
-    }
-
-    fn events(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        after: u64,
-        limit: PageLimit,
-    ) -> Result<Page<Event>, Error> {
-        fail_if(&self.faults.fail_reads)?;
-        inner.events(id, after, limit)
+        change
     }
 
     fn durable(&self, inner: &dyn Store) -> Durable {
@@ -128,37 +94,6 @@ impl Intercept for FaultyStore {
             panic!("injected panic while waiting for durability");
         }
         inner.durable()
-    }
-
-    fn take_next(
-        &self,
-        inner: &dyn Store,
-        query: &QueueQuery,
-        change: Change<'_>,
-    ) -> Result<Option<(Claim, Event)>, Error> {
-        fail_if(&self.faults.fail_writes)?;
-        inner.take_next(query, change)
-    }
-
-    fn queue_stats(
-        &self,
-        inner: &dyn Store,
-        story: Option<&str>,
-        now: SystemTime,
-    ) -> Result<QueueCounts, Error> {
-        fail_if(&self.faults.fail_reads)?;
-        inner.queue_stats(story, now)
-    }
-
-    fn events_since(
-        &self,
-        inner: &dyn Store,
-        after: u64,
-        up_to: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, Error> {
-        fail_if(&self.faults.fail_reads)?;
-        inner.events_since(after, up_to, limit)
     }
 }
 
@@ -253,23 +188,25 @@ async fn all_names(client: &mut Client) -> Vec<String> {
 async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
     let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
-    set(&faults.fail_writes, true);
-    expect_unavailable(try_submit(&mut client).await);
-    expect_unavailable(try_start_review(&mut client, &claim.name).await);
-    set(&faults.fail_writes, false);
+    with_fault(&faults.fail_writes, async {
+        expect_unavailable(try_submit(&mut client).await);
+        expect_unavailable(try_start_review(&mut client, &claim.name).await);
+    })
+    .await;
 
-    set(&faults.fail_reads, true);
-    expect_unavailable(try_get(&mut client, &claim.name).await);
-    expect_unavailable(client.list_claims(ListClaimsRequest::default()).await);
-    expect_unavailable(
-        client
-            .list_claim_events(ListClaimEventsRequest {
-                name: claim.name.clone(),
-                ..Default::default()
-            })
-            .await,
-    );
-    set(&faults.fail_reads, false);
+    with_fault(&faults.fail_reads, async {
+        expect_unavailable(try_get(&mut client, &claim.name).await);
+        expect_unavailable(client.list_claims(ListClaimsRequest::default()).await);
+        expect_unavailable(
+            client
+                .list_claim_events(ListClaimEventsRequest {
+                    name: claim.name.clone(),
+                    ..Default::default()
+                })
+                .await,
+        );
+    })
+    .await;
 
     // Once the store recovers, so does the service; nothing failed was
     // stored.
@@ -284,9 +221,7 @@ async fn a_storage_failure_answers_unavailable_without_revealing_its_cause() {
 async fn a_panic_in_the_store_answers_internal_and_the_server_keeps_serving() {
     let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
-    set(&faults.panic_in_get, true);
-    expect_internal(try_get(&mut client, &claim.name).await);
-    set(&faults.panic_in_get, false);
+    expect_internal(with_fault(&faults.panic_in_get, try_get(&mut client, &claim.name)).await);
 
     // The same connection and new ones still work.
     assert_eq!(get(&mut client, &claim.name).await, claim);
@@ -301,9 +236,7 @@ async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
     let mut client = server.client().await;
 
     // Panics in the handler's own task, not on the blocking pool.
-    set(&faults.panic_in_durable, true);
-    expect_internal(try_submit(&mut client).await);
-    set(&faults.panic_in_durable, false);
+    expect_internal(with_fault(&faults.panic_in_durable, try_submit(&mut client)).await);
 
     let claim = submit(&mut client, "maria", harbour_claim()).await;
     assert_eq!(get(&mut client, &claim.name).await, claim);
@@ -314,9 +247,13 @@ async fn a_panic_in_a_handler_answers_internal_and_the_server_keeps_serving() {
 async fn a_panic_inside_a_storage_transaction_leaves_the_store_writable() {
     let (server, faults, _dir, mut client, claim) = faulty_server_with_a_claim().await;
 
-    set(&faults.panic_in_transaction, true);
-    expect_internal(try_start_review(&mut client, &claim.name).await);
-    set(&faults.panic_in_transaction, false);
+    expect_internal(
+        with_fault(
+            &faults.panic_in_transaction,
+            try_start_review(&mut client, &claim.name),
+        )
+        .await,
+    );
 
     // Nothing of the failed change was stored, and writes go on.
     assert_eq!(get(&mut client, &claim.name).await, claim);

@@ -587,6 +587,22 @@ pub fn serve_command(data_dir: &Path, args: &[&str]) -> tokio::process::Command 
     command
 }
 
+/// The ERROR line of a `claimdesk` process that exited with status 1 (an
+/// exit, not a crash), given its exit `status` and `stderr`; `context`
+/// begins the failure messages.
+#[track_caller]
+pub fn exit_error<'a>(status: std::process::ExitStatus, stderr: &'a str, context: &str) -> &'a str {
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{context}exit status {status}; stderr:\n{stderr}"
+    );
+    stderr
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("{context}no error logged:\n{stderr}"))
+}
+
 /// What a process wrote to stderr, line by line, as it arrives.
 #[derive(Clone)]
 pub struct Log(tokio::sync::watch::Receiver<Vec<String>>);
@@ -828,4 +844,39 @@ pub async fn assert_health(
             .status();
         assert_eq!(status, expected, "health of {service:?}");
     }
+}
+
+/// The next status `watch` (a health watch) reports within `wait`; `what`
+/// says what the test awaits.
+pub async fn next_health_status(
+    watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+    wait: std::time::Duration,
+    what: &str,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    tokio::time::timeout(wait, watch.message())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no status within {wait:?}"))
+        .expect("the health watch answers")
+        .expect("the health watch goes on")
+        .status()
+}
+
+/// A health watch of the API on `channel`, checked to report SERVING first
+/// (within `wait`).
+pub async fn serving_health_watch(
+    channel: Channel,
+    wait: std::time::Duration,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    let mut watch = tonic_health::pb::health_client::HealthClient::new(channel)
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "claimdesk.v1.ClaimService".to_owned(),
+        })
+        .await
+        .expect("a health watch")
+        .into_inner();
+    assert_eq!(
+        next_health_status(&mut watch, wait, "the first status").await,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    watch
 }

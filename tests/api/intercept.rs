@@ -1,8 +1,8 @@
 //! A store for tests that wraps the real one and changes only what a test
-//! needs: [`Intercepted`] implements [`Store`] once, calling an [`Intercept`]
-//! hook per method, and every hook forwards to the real store unless a test
-//! store overrides it. A new store method thus needs one edit here, not one
-//! per test store.
+//! needs: [`Intercepted`] implements [`Store`] once, telling an [`Intercept`]
+//! of each call before forwarding it to the real store. A test store says
+//! what it does per [`Call`] in one place, and a new store method needs one
+//! edit here, not one per test store.
 
 use std::time::SystemTime;
 
@@ -15,103 +15,41 @@ use claimdesk::{
     },
 };
 
-/// What a test store does instead of the real store's methods: one hook per
-/// [`Store`] method, given the real store as `inner`; each forwards to it
-/// unless overridden.
+/// A fallible call of a [`Store`] method, with the claim it is about where
+/// the method names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Submit,
+    Get(ClaimId),
+    List,
+    Update(ClaimId),
+    Events(ClaimId),
+    TakeNext,
+    LeasesDue,
+    NextLeaseExpiry,
+    QueueStats,
+    EventsSince,
+}
+
+/// What a test store does besides the real store's work; each hook does
+/// nothing of its own unless overridden.
 pub trait Intercept: Send + Sync + 'static {
-    fn submit(
-        &self,
-        inner: &dyn Store,
-        claim: Claim,
-        request: Option<&RequestKey>,
-    ) -> Result<Submitted, Error> {
-        inner.submit(claim, request)
+    /// Runs before `call` reaches the real store; an error fails the call
+    /// without reaching it.
+    fn before(&self, call: Call) -> Result<(), Error> {
+        let _ = call;
+        Ok(())
     }
 
-    fn get(&self, inner: &dyn Store, id: ClaimId) -> Result<Option<Claim>, Error> {
-        inner.get(id)
+    /// The change an `update` applies in the real store's transaction: the
+    /// caller's unless overridden.
+    fn update_change<'a>(&self, change: Change<'a>) -> Change<'a> {
+        change
     }
 
-    fn list(
-        &self,
-        inner: &dyn Store,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: PageLimit,
-    ) -> Result<Page<Claim>, Error> {
-        inner.list(filter, after, limit)
-    }
-
-    fn update(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        change: Change<'_>,
-    ) -> Result<(Claim, Event), Error> {
-        inner.update(id, change)
-    }
-
-    fn events(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        after: u64,
-        limit: PageLimit,
-    ) -> Result<Page<Event>, Error> {
-        inner.events(id, after, limit)
-    }
-
+    /// Waits for durability, given the real store as `inner`.
     fn durable(&self, inner: &dyn Store) -> Durable {
         inner.durable()
-    }
-
-    fn take_next(
-        &self,
-        inner: &dyn Store,
-        query: &QueueQuery,
-        change: Change<'_>,
-    ) -> Result<Option<(Claim, Event)>, Error> {
-        inner.take_next(query, change)
-    }
-
-    fn leases_due(
-        &self,
-        inner: &dyn Store,
-        now: SystemTime,
-        limit: usize,
-    ) -> Result<Vec<ClaimId>, Error> {
-        inner.leases_due(now, limit)
-    }
-
-    fn next_lease_expiry(&self, inner: &dyn Store) -> Result<Option<SystemTime>, Error> {
-        inner.next_lease_expiry()
-    }
-
-    fn queue_stats(
-        &self,
-        inner: &dyn Store,
-        story: Option<&str>,
-        now: SystemTime,
-    ) -> Result<QueueCounts, Error> {
-        inner.queue_stats(story, now)
-    }
-
-    fn events_since(
-        &self,
-        inner: &dyn Store,
-        after: u64,
-        up_to: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, Error> {
-        inner.events_since(after, up_to, limit)
-    }
-
-    fn subscribe(&self, inner: &dyn Store) -> Subscription {
-        inner.subscribe()
-    }
-
-    fn durable_revision(&self, inner: &dyn Store) -> u64 {
-        inner.durable_revision()
     }
 }
 
@@ -123,11 +61,13 @@ pub struct Intercepted<I> {
 
 impl<I: Intercept> Store for Intercepted<I> {
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
-        self.hooks.submit(&self.inner, claim, request)
+        self.hooks.before(Call::Submit)?;
+        self.inner.submit(claim, request)
     }
 
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
-        self.hooks.get(&self.inner, id)
+        self.hooks.before(Call::Get(id))?;
+        self.inner.get(id)
     }
 
     fn list(
@@ -136,15 +76,18 @@ impl<I: Intercept> Store for Intercepted<I> {
         after: Option<ClaimId>,
         limit: PageLimit,
     ) -> Result<Page<Claim>, Error> {
-        self.hooks.list(&self.inner, filter, after, limit)
+        self.hooks.before(Call::List)?;
+        self.inner.list(filter, after, limit)
     }
 
     fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
-        self.hooks.update(&self.inner, id, change)
+        self.hooks.before(Call::Update(id))?;
+        self.inner.update(id, self.hooks.update_change(change))
     }
 
     fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
-        self.hooks.events(&self.inner, id, after, limit)
+        self.hooks.before(Call::Events(id))?;
+        self.inner.events(id, after, limit)
     }
 
     fn durable(&self) -> Durable {
@@ -156,30 +99,35 @@ impl<I: Intercept> Store for Intercepted<I> {
         query: &QueueQuery,
         change: Change<'_>,
     ) -> Result<Option<(Claim, Event)>, Error> {
-        self.hooks.take_next(&self.inner, query, change)
+        self.hooks.before(Call::TakeNext)?;
+        self.inner.take_next(query, change)
     }
 
     fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
-        self.hooks.leases_due(&self.inner, now, limit)
+        self.hooks.before(Call::LeasesDue)?;
+        self.inner.leases_due(now, limit)
     }
 
     fn next_lease_expiry(&self) -> Result<Option<SystemTime>, Error> {
-        self.hooks.next_lease_expiry(&self.inner)
+        self.hooks.before(Call::NextLeaseExpiry)?;
+        self.inner.next_lease_expiry()
     }
 
     fn queue_stats(&self, story: Option<&str>, now: SystemTime) -> Result<QueueCounts, Error> {
-        self.hooks.queue_stats(&self.inner, story, now)
+        self.hooks.before(Call::QueueStats)?;
+        self.inner.queue_stats(story, now)
     }
 
     fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
-        self.hooks.events_since(&self.inner, after, up_to, limit)
+        self.hooks.before(Call::EventsSince)?;
+        self.inner.events_since(after, up_to, limit)
     }
 
     fn subscribe(&self) -> Subscription {
-        self.hooks.subscribe(&self.inner)
+        self.inner.subscribe()
     }
 
     fn durable_revision(&self) -> u64 {
-        self.hooks.durable_revision(&self.inner)
+        self.inner.durable_revision()
     }
 }

@@ -71,70 +71,58 @@ fn names(line: &str, word: &str) -> bool {
     })
 }
 
-#[test]
-fn the_domain_does_no_io_and_knows_no_transport_storage_or_clock() {
-    let found = offences(
-        "src/domain/",
-        &[
-            "tonic",
-            "prost",
-            "sled",
-            "tokio",
-            "crate::storage",
-            "crate::grpc",
-            "crate::desk",
-            "crate::server",
-            "crate::cli",
-            "crate::clock",
-            "std::fs",
-            "std::net",
-            "SystemTime::now",
-            "Instant::now",
-        ],
-    );
+/// The names of the transport: the gRPC crates and the generated messages.
+const TRANSPORT: &[&str] = &["tonic", "prost", "pb::"];
+
+/// The modules that use the storage.
+const ABOVE_STORAGE: &[&str] = &["crate::grpc", "crate::desk", "crate::server", "crate::cli"];
+
+/// Checks that no code under `prefix` names any word of `forbidden`.
+#[track_caller]
+fn assert_names_none_of(prefix: &str, forbidden: &[&[&str]]) {
+    let found = offences(prefix, &forbidden.concat());
     assert!(found.is_empty(), "{found:#?}");
 }
 
 #[test]
-fn only_the_storage_knows_sled() {
-    let found: Vec<_> = offences("src/", &["sled"])
+fn the_domain_does_no_io_and_knows_no_transport_storage_or_clock() {
+    assert_names_none_of(
+        "src/domain/",
+        &[
+            TRANSPORT,
+            &["sled", "tokio", "crate::storage", "crate::clock"],
+            ABOVE_STORAGE,
+            &["std::fs", "std::net", "SystemTime::now", "Instant::now"],
+        ],
+    );
+}
+
+/// Checks that only code under one of `allowed` names any of `words`.
+#[track_caller]
+fn assert_named_only_under(allowed: &[&str], words: &[&str]) {
+    let found: Vec<_> = offences("src/", words)
         .into_iter()
-        .filter(|o| !o.starts_with("src/storage/"))
+        .filter(|o| !allowed.iter().any(|a| o.starts_with(a)))
         .collect();
     assert!(found.is_empty(), "{found:#?}");
 }
 
 #[test]
+fn only_the_storage_knows_sled() {
+    assert_named_only_under(&["src/storage/"], &["sled"]);
+}
+
+#[test]
 fn the_storage_knows_neither_protobuf_nor_the_layers_above_it() {
-    let found = offences(
-        "src/storage/",
-        &[
-            "tonic",
-            "prost",
-            "pb::",
-            "crate::grpc",
-            "crate::desk",
-            "crate::server",
-            "crate::cli",
-        ],
-    );
-    assert!(found.is_empty(), "{found:#?}");
+    assert_names_none_of("src/storage/", &[TRANSPORT, ABOVE_STORAGE]);
 }
 
 #[test]
 fn the_desk_knows_neither_protobuf_nor_sled() {
-    let found = offences(
+    assert_names_none_of(
         "src/desk",
-        &[
-            "tonic",
-            "prost",
-            "pb::",
-            "sled",
-            "crate::grpc",
-            "crate::server",
-        ],
+        &[TRANSPORT, &["sled", "crate::grpc", "crate::server"]],
     );
-    assert!(found.is_empty(), "{found:#?}");
 }
 
 /// Protobuf messages are made and read in `src/grpc`, by the client
@@ -149,11 +137,7 @@ fn protobuf_messages_are_known_only_to_the_transport_and_the_client_commands() {
         "src/testing.rs",
         "src/lib.rs",
     ];
-    let found: Vec<_> = offences("src/", &["pb::", "prost"])
-        .into_iter()
-        .filter(|o| !allowed.iter().any(|a| o.starts_with(a)))
-        .collect();
-    assert!(found.is_empty(), "{found:#?}");
+    assert_named_only_under(&allowed, &["pb::", "prost"]);
 }
 
 #[test]

@@ -34,7 +34,7 @@ use tonic_health::pb::{
 
 use crate::helpers::{
     self, Client, PROCESS_WAIT, READY_MESSAGE, ServeProcess, as_user, claimdesk_command,
-    events_in_pages_of, get,
+    events_in_pages_of, exit_error, get, next_health_status, serving_health_watch,
 };
 
 /// Start-up on a busy two-core machine can be slow; these bound waits for
@@ -1097,22 +1097,18 @@ async fn a_health_watcher_sees_not_serving_on_sigterm_and_does_not_keep_the_proc
         .expect("submit")
         .into_inner();
 
-    let (mut health, watch_request) = health(server.channel().await, CLAIM_SERVICE);
-    let mut watching = health
-        .watch(watch_request)
-        .await
-        .expect("health watch")
-        .into_inner();
-    let first = watching.message().await.expect("watch").expect("a status");
-    assert_eq!(first.status(), ServingStatus::Serving);
+    let mut watching = serving_health_watch(server.channel().await, EXIT_TIMEOUT).await;
 
     server.terminate();
-    let next = tokio::time::timeout(EXIT_TIMEOUT, watching.message())
-        .await
-        .expect("the watcher hears of the shutdown")
-        .expect("watch")
-        .expect("a status");
-    assert_eq!(next.status(), ServingStatus::NotServing);
+    assert_eq!(
+        next_health_status(
+            &mut watching,
+            EXIT_TIMEOUT,
+            "the watcher hears of the shutdown"
+        )
+        .await,
+        ServingStatus::NotServing
+    );
 
     // A load balancer that keeps watching must not keep the process alive.
     let status = server.exit_status_within(EXIT_TIMEOUT).await;
@@ -1152,11 +1148,7 @@ async fn serve_on_an_address_in_use_exits_non_zero_naming_the_address() {
     let (status, stderr) = failed_start(&["--listen", &addr], dir.path()).await;
 
     assert!(!status.success(), "exit status {status}; stderr:\n{stderr}");
-    assert_eq!(status.code(), Some(1), "an exit, not a crash: {status}");
-    let error = stderr
-        .lines()
-        .find(|l| l.contains("ERROR"))
-        .unwrap_or_else(|| panic!("no error logged:\n{stderr}"));
+    let error = exit_error(status, &stderr, "an exit, not a crash: ");
     assert!(error.contains(&addr), "the error names {addr}: {error}");
     assert!(
         error.to_lowercase().contains("in use"),
@@ -1179,15 +1171,7 @@ async fn serve_on_a_data_dir_another_server_holds_exits_non_zero_saying_why() {
 
     let (status, stderr) = failed_start(&["--listen", "127.0.0.1:0"], dir.path()).await;
 
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "exit status {status}; stderr:\n{stderr}"
-    );
-    let error = stderr
-        .lines()
-        .find(|l| l.contains("ERROR"))
-        .unwrap_or_else(|| panic!("no error logged:\n{stderr}"));
+    let error = exit_error(status, &stderr, "");
     let dir_name = dir.path().display().to_string();
     assert!(
         error.contains(&dir_name),

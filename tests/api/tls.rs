@@ -25,11 +25,13 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::process::Command;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::helpers::{
-    Client, READY_MESSAGE, ServeProcess, TestServer, get, harbour_claim, serve_command, submit,
+    Client, READY_MESSAGE, ServeProcess, TestServer, exit_error, get, harbour_claim, serve_command,
+    submit,
 };
 
 /// Bounds on waits for answers and processes; not delays.
@@ -127,10 +129,11 @@ impl Pki {
         .expect("the server's TLS configuration")
     }
 
-    /// Writes every PEM to a file in `dir`.
-    fn write(&self, dir: &Path) -> PkiFiles {
+    /// Writes every PEM to a file in a fresh directory.
+    fn write(&self) -> PkiFiles {
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let file = |name: &str, text: &str| {
-            let path = dir.join(name);
+            let path = dir.path().join(name);
             std::fs::write(&path, text).expect("write a PEM file");
             path
         };
@@ -143,11 +146,15 @@ impl Pki {
             rogue_ca: file("rogue-ca.pem", &self.rogue_ca),
             rogue_client_cert: file("rogue-client.pem", &self.rogue_client.cert),
             rogue_client_key: file("rogue-client.key", &self.rogue_client.key),
+            dir,
         }
     }
 }
 
+/// The PEM files of a [`Pki`], in `dir`.
 struct PkiFiles {
+    /// The directory of the files, removed when dropped.
+    dir: TempDir,
     ca: PathBuf,
     server_cert: PathBuf,
     server_key: PathBuf,
@@ -181,6 +188,12 @@ fn endpoint(url: String, tls: Option<ClientTlsConfig>) -> Endpoint {
         Some(tls) => endpoint.tls_config(tls).expect("a valid client TLS config"),
         None => endpoint,
     }
+}
+
+/// An endpoint of `server` over TLS trusting `pki`'s CA, presenting
+/// `identity` if any.
+fn trusting(server: &TestServer, pki: &Pki, identity: Option<&Pem>) -> Endpoint {
+    endpoint(https(server), Some(client_tls(&pki.ca, identity)))
 }
 
 /// An error and its causes.
@@ -266,7 +279,7 @@ async fn a_tls_server_answers_a_client_that_trusts_its_ca() {
     let pki = Pki::new();
     let server = TestServer::spawn_tls(pki.server_tls(false)).await;
 
-    let mut client = connect(endpoint(https(&server), Some(client_tls(&pki.ca, None)))).await;
+    let mut client = connect(trusting(&server, &pki, None)).await;
     round_trip(&mut client).await;
 
     // By name as well as by address: the certificate covers both.
@@ -277,11 +290,7 @@ async fn a_tls_server_answers_a_client_that_trusts_its_ca() {
 
     // A client certificate is not needed without a client CA, nor in the
     // way.
-    let mut client = connect(endpoint(
-        https(&server),
-        Some(client_tls(&pki.ca, Some(&pki.rogue_client))),
-    ))
-    .await;
+    let mut client = connect(trusting(&server, &pki, Some(&pki.rogue_client))).await;
     round_trip(&mut client).await;
 }
 
@@ -294,7 +303,7 @@ async fn a_plaintext_client_gets_no_answer_from_a_tls_server() {
     assert!(refused.is_err(), "a plaintext client was answered");
 
     // The server is unharmed.
-    let mut client = connect(endpoint(https(&server), Some(client_tls(&pki.ca, None)))).await;
+    let mut client = connect(trusting(&server, &pki, None)).await;
     round_trip(&mut client).await;
 }
 
@@ -325,23 +334,16 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca() 
     let pki = Pki::new();
     let server = TestServer::spawn_tls(pki.server_tls(true)).await;
 
-    let mut admitted = connect(endpoint(
-        https(&server),
-        Some(client_tls(&pki.ca, Some(&pki.client))),
-    ))
-    .await;
+    let mut admitted = connect(trusting(&server, &pki, Some(&pki.client))).await;
     round_trip(&mut admitted).await;
 
-    let without_certificate = attempt(endpoint(https(&server), Some(client_tls(&pki.ca, None))))
+    let without_certificate = attempt(trusting(&server, &pki, None))
         .await
         .expect_err("a client without a certificate was answered");
     assert_refused(&without_certificate, "CertificateRequired");
-    let rogue = attempt(endpoint(
-        https(&server),
-        Some(client_tls(&pki.ca, Some(&pki.rogue_client))),
-    ))
-    .await
-    .expect_err("a client with a certificate from another CA was answered");
+    let rogue = attempt(trusting(&server, &pki, Some(&pki.rogue_client)))
+        .await
+        .expect_err("a client with a certificate from another CA was answered");
     assert_refused(&rogue, "UnknownCA");
     let plaintext = attempt(endpoint(server.url(), None)).await;
     assert!(plaintext.is_err(), "a plaintext client was answered");
@@ -349,11 +351,7 @@ async fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca() 
     // The server goes on answering: on the connection it had, and on new
     // ones.
     round_trip(&mut admitted).await;
-    let mut client = connect(endpoint(
-        https(&server),
-        Some(client_tls(&pki.ca, Some(&pki.client))),
-    ))
-    .await;
+    let mut client = connect(trusting(&server, &pki, Some(&pki.client))).await;
     round_trip(&mut client).await;
 }
 
@@ -439,8 +437,7 @@ fn count_of(stats: &Value, state: &str) -> i64 {
 #[tokio::test]
 async fn the_client_commands_call_a_tls_server_trusting_the_ca_given() {
     let pki = Pki::new();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = pki.write(dir.path());
+    let files = pki.write();
     let server = TestServer::spawn_tls(pki.server_tls(false)).await;
     let url = https(&server);
     let mut client = connect(endpoint(url.clone(), Some(client_tls(&pki.ca, None)))).await;
@@ -503,10 +500,9 @@ async fn the_client_commands_call_a_tls_server_trusting_the_ca_given() {
 #[tokio::test]
 async fn the_client_commands_send_their_token_over_mutual_tls() {
     let pki = Pki::new();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = pki.write(dir.path());
+    let files = pki.write();
     let token = auth::new_token().expect("randomness");
-    let tokens_file = dir.path().join("tokens.toml");
+    let tokens_file = files.dir.path().join("tokens.toml");
     let line = auth::tokens_file_line(
         &token,
         &UserName::parse("ed.morgan").expect("a valid name"),
@@ -584,8 +580,7 @@ async fn serve(
 #[tokio::test]
 async fn serve_with_a_client_ca_admits_only_the_clients_it_signed() {
     let pki = Pki::new();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = pki.write(dir.path());
+    let files = pki.write();
     let data = tempfile::tempdir().expect("data dir");
     let (server, url) = serve(
         data.path(),
@@ -674,11 +669,10 @@ async fn failed_serve(data_dir: &Path, args: &[&std::ffi::OsStr]) -> (ExitStatus
 #[tokio::test]
 async fn serve_with_half_a_tls_configuration_or_a_bad_pem_file_exits_saying_which() {
     let pki = Pki::new();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = pki.write(dir.path());
-    let not_pem = dir.path().join("not-pem.pem");
+    let files = pki.write();
+    let not_pem = files.dir.path().join("not-pem.pem");
     std::fs::write(&not_pem, "this is not a certificate\n").expect("write");
-    let missing = dir.path().join("missing.pem");
+    let missing = files.dir.path().join("missing.pem");
     let data = tempfile::tempdir().expect("data dir");
 
     let cert = files.server_cert.as_os_str();
@@ -731,15 +725,7 @@ async fn serve_with_half_a_tls_configuration_or_a_bad_pem_file_exits_saying_whic
     ];
     for (args, words) in cases {
         let (status, stderr) = failed_serve(data.path(), args).await;
-        assert_eq!(
-            status.code(),
-            Some(1),
-            "{args:?}: {status}; stderr:\n{stderr}"
-        );
-        let error = stderr
-            .lines()
-            .find(|l| l.contains("ERROR"))
-            .unwrap_or_else(|| panic!("{args:?}: no error logged:\n{stderr}"));
+        let error = exit_error(status, &stderr, &format!("{args:?}: "));
         for word in words {
             assert!(error.contains(word), "{args:?}: {word:?} in {error}");
         }

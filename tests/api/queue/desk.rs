@@ -98,6 +98,45 @@ async fn assert_back_in_queue(desk: &Desk, id: ClaimId) {
     );
 }
 
+/// A paused desk on which `statement`, submitted as a claim about the dam,
+/// was taken from the queue by checker-kofi: the desk, kofi and the claim as
+/// taken.
+async fn taken_by_kofi(statement: &str) -> (PausedDesk, UserName, domain::Claim) {
+    let fixture = paused_desk().await;
+    let kofi = user("checker-kofi");
+    let submitted = submit_dam(&fixture.desk, statement).await;
+    let taken = take_as(&fixture.desk, &kofi).await;
+    assert_eq!(taken.id, submitted.id, "the claim submitted is taken");
+    (fixture, kofi, taken)
+}
+
+/// Returns every claim whose lease ran out to the queue: how many.
+async fn expire(desk: &Desk) -> usize {
+    desk.expire_due_leases().await.expect("expiry runs")
+}
+
+/// Claim `id` as stored.
+async fn stored(desk: &Desk, id: ClaimId) -> domain::Claim {
+    desk.get(id).await.expect("the claim exists")
+}
+
+/// Tells the desk to shut down and waits for its lease `sweeper` to end.
+async fn stop_sweeper(desk: &Desk, sweeper: tokio::task::JoinHandle<()>) {
+    desk.begin_shutdown();
+    sweeper.await.expect("the sweeper ends without panicking");
+}
+
+/// Checks that `expired` happened within a second after `expires`, when the
+/// lease (`lease` names it) ran out.
+#[track_caller]
+fn assert_expired_when_due(expired: &domain::Event, expires: SystemTime, lease: &str) {
+    assert!(
+        expires <= expired.time && expired.time < expires + Duration::from_secs(1),
+        "expired at {:?}, {lease} ran out at {expires:?}",
+        expired.time
+    );
+}
+
 #[track_caller]
 fn expect_lease_expired(result: Result<domain::Claim, Error>, holder: &str) {
     match result {
@@ -115,16 +154,13 @@ fn count(counts: &QueueCounts, state: domain::State) -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim_to_the_queue() {
-    let fixture = paused_desk().await;
+    let (fixture, kofi, taken) =
+        taken_by_kofi("The spillway gates opened twice in one night").await;
     let desk = &fixture.desk;
-    let kofi = user("checker-kofi");
-    let submitted = submit_dam(desk, "The spillway gates opened twice in one night").await;
-    let taken = take_as(desk, &kofi).await;
-    assert_eq!(taken.id, submitted.id);
     let lease = taken.lease.expect("a taken claim is leased");
     assert_eq!(lease.expires, taken.update_time + LEASE);
     // Enough evidence that only the lease can stop a ruling.
-    let ready = act(desk, submitted.id, supporting_evidence(desk), &kofi)
+    let ready = act(desk, taken.id, supporting_evidence(desk), &kofi)
         .await
         .expect("the holder adds evidence");
 
@@ -132,17 +168,17 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // Refused at once, before anything has returned the claim to the queue.
     expect_lease_expired(
-        act(desk, submitted.id, verify_command(), &kofi).await,
+        act(desk, taken.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
     assert_eq!(
-        desk.get(submitted.id).await.expect("the claim exists"),
+        stored(desk, taken.id).await,
         ready,
         "the refused ruling changed nothing, and nothing expired the lease yet"
     );
 
-    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 1);
-    let back = desk.get(submitted.id).await.expect("the claim exists");
+    assert_eq!(expire(desk).await, 1);
+    let back = stored(desk, taken.id).await;
     assert_eq!(back.state, domain::State::Unverified);
     assert_eq!(back.assignee, None);
     assert_eq!(back.lease, None);
@@ -151,7 +187,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         ready.update_time + 16 * MINUTE,
         "expired at the desk's now"
     );
-    let history = history_of(desk, submitted.id).await;
+    let history = history_of(desk, taken.id).await;
     let last = history.last().expect("a history");
     assert_eq!(last.action, domain::Action::ExpireLease);
     assert_eq!(last.actor.as_str(), "system");
@@ -163,11 +199,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         4,
         "submit, take, evidence, expiry: {history:?}"
     );
-    assert_eq!(
-        desk.expire_due_leases().await.expect("expiry runs"),
-        0,
-        "nothing is left to expire"
-    );
+    assert_eq!(expire(desk).await, 0, "nothing is left to expire");
 
     let counts = desk.queue_stats(None).await.expect("queue stats");
     assert_eq!(count(&counts, domain::State::Unverified), 1);
@@ -175,11 +207,11 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
     // The old holder is told why, whatever they try.
     expect_lease_expired(
-        act(desk, submitted.id, verify_command(), &kofi).await,
+        act(desk, taken.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
     expect_lease_expired(
-        act(desk, submitted.id, Command::RenewLease, &kofi).await,
+        act(desk, taken.id, Command::RenewLease, &kofi).await,
         "checker-kofi",
     );
 
@@ -189,7 +221,7 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         .take_next(QueueQuery::default(), checker(&lena))
         .await
         .expect("the claim waits again");
-    assert_eq!(retaken.id, submitted.id);
+    assert_eq!(retaken.id, taken.id);
     assert_eq!(retaken.assignee, Some(lena.clone()));
     assert_eq!(
         retaken.lease.map(|l| l.expires),
@@ -197,10 +229,10 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
         "a fresh lease from now"
     );
     expect_lease_expired(
-        act(desk, submitted.id, verify_command(), &kofi).await,
+        act(desk, taken.id, verify_command(), &kofi).await,
         "checker-kofi",
     );
-    let verified = act(desk, submitted.id, verify_command(), &lena)
+    let verified = act(desk, taken.id, verify_command(), &lena)
         .await
         .expect("the new holder rules");
     assert_eq!(verified.state, domain::State::Verified);
@@ -208,23 +240,17 @@ async fn a_lease_that_ran_out_stops_its_holder_and_expiring_it_returns_the_claim
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_has_not_run_out_after_fourteen_minutes() {
-    let fixture = paused_desk().await;
+    let (fixture, kofi, taken) = taken_by_kofi("The reservoir rose a metre in a day").await;
     let desk = &fixture.desk;
-    let kofi = user("checker-kofi");
-    let submitted = submit_dam(desk, "The reservoir rose a metre in a day").await;
-    let taken = take_as(desk, &kofi).await;
 
     tokio::time::advance(14 * MINUTE).await;
 
-    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 0);
-    assert_eq!(
-        desk.get(submitted.id).await.expect("the claim exists"),
-        taken
-    );
+    assert_eq!(expire(desk).await, 0);
+    assert_eq!(stored(desk, taken.id).await, taken);
     let counts = desk.queue_stats(None).await.expect("queue stats");
     assert_eq!(count(&counts, domain::State::InReview), 1);
     // The holder still holds it: acting works, and renews.
-    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
+    let renewed = act(desk, taken.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder still holds the lease");
     assert_eq!(
@@ -235,20 +261,17 @@ async fn a_lease_has_not_run_out_after_fourteen_minutes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
-    let fixture = paused_desk().await;
+    let (fixture, kofi, taken) = taken_by_kofi("Cracks appeared in the north wall").await;
     let desk = &fixture.desk;
-    let kofi = user("checker-kofi");
-    let submitted = submit_dam(desk, "Cracks appeared in the north wall").await;
-    let taken = take_as(desk, &kofi).await;
     let start = taken.update_time;
 
     tokio::time::advance(10 * MINUTE).await;
-    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
+    let renewed = act(desk, taken.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder renews");
     assert_eq!(renewed.update_time, start + 10 * MINUTE);
     assert_eq!(renewed.lease.map(|l| l.expires), Some(start + 25 * MINUTE));
-    let history = history_of(desk, submitted.id).await;
+    let history = history_of(desk, taken.id).await;
     let last = history.last().expect("a history");
     assert_eq!(last.action, domain::Action::RenewLease);
     assert_eq!(last.actor, kofi);
@@ -259,45 +282,27 @@ async fn a_renewal_at_minute_ten_moves_the_expiry_to_minute_twenty_five() {
 
     // Past the first expiry (minute 15), not yet the second.
     tokio::time::advance(6 * MINUTE).await;
-    assert_eq!(
-        desk.expire_due_leases().await.expect("expiry runs"),
-        0,
-        "minute 16"
-    );
+    assert_eq!(expire(desk).await, 0, "minute 16");
     tokio::time::advance(8 * MINUTE).await;
-    assert_eq!(
-        desk.expire_due_leases().await.expect("expiry runs"),
-        0,
-        "minute 24"
-    );
-    assert_eq!(
-        desk.get(submitted.id).await.expect("the claim exists"),
-        renewed
-    );
+    assert_eq!(expire(desk).await, 0, "minute 24");
+    assert_eq!(stored(desk, taken.id).await, renewed);
 
     tokio::time::advance(MINUTE).await;
-    assert_eq!(
-        desk.expire_due_leases().await.expect("expiry runs"),
-        1,
-        "minute 25"
-    );
-    assert_back_in_queue(desk, submitted.id).await;
+    assert_eq!(expire(desk).await, 1, "minute 25");
+    assert_back_in_queue(desk, taken.id).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
-    let fixture = paused_desk().await;
+    let (fixture, kofi, taken) = taken_by_kofi("The dam keeper left his post").await;
     let desk = &fixture.desk;
-    let kofi = user("checker-kofi");
-    let submitted = submit_dam(desk, "The dam keeper left his post").await;
-    let taken = take_as(desk, &kofi).await;
     let expired_at = taken.lease.expect("a lease").expires;
 
     tokio::time::advance(16 * MINUTE).await;
 
     // The old holder's evidence is refused, or at least does not extend a
     // lease that has run out.
-    match act(desk, submitted.id, supporting_evidence(desk), &kofi).await {
+    match act(desk, taken.id, supporting_evidence(desk), &kofi).await {
         Err(Error::Rule(DomainError::LeaseExpired { .. })) => {}
         Ok(claim) => assert_eq!(
             claim.lease.map(|l| l.expires),
@@ -309,7 +314,7 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
     // Someone else's evidence is welcome, and renews nothing either.
     let by_other = act(
         desk,
-        submitted.id,
+        taken.id,
         supporting_evidence(desk),
         &user("checker-lena"),
     )
@@ -317,8 +322,8 @@ async fn acting_on_a_lease_that_ran_out_does_not_revive_it() {
     .expect("anyone may add evidence");
     assert_eq!(by_other.lease.map(|l| l.expires), Some(expired_at));
 
-    assert_eq!(desk.expire_due_leases().await.expect("expiry runs"), 1);
-    assert_back_in_queue(desk, submitted.id).await;
+    assert_eq!(expire(desk).await, 1);
+    assert_back_in_queue(desk, taken.id).await;
 }
 
 /// The real store, counting the sweeper's passes (each begins by looking
@@ -350,30 +355,18 @@ impl SweptStore {
 }
 
 impl Intercept for SweptStore {
-    fn update(
-        &self,
-        inner: &dyn Store,
-        id: ClaimId,
-        change: Change<'_>,
-    ) -> Result<(domain::Claim, domain::Event), Error> {
-        if self.fail_updates.load(Ordering::SeqCst) {
-            return Err(Error::Storage(StorageError::new(
-                "injected",
-                "the disk is read-only",
-            )));
+    fn before(&self, call: Call) -> Result<(), Error> {
+        match call {
+            Call::Update(_) if self.fail_updates.load(Ordering::SeqCst) => Err(Error::Storage(
+                StorageError::new("injected", "the disk is read-only"),
+            )),
+            Call::LeasesDue => {
+                self.passes.fetch_add(1, Ordering::SeqCst);
+                self.pass_started.notify_one();
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        inner.update(id, change)
-    }
-
-    fn leases_due(
-        &self,
-        inner: &dyn Store,
-        now: SystemTime,
-        limit: usize,
-    ) -> Result<Vec<ClaimId>, Error> {
-        self.passes.fetch_add(1, Ordering::SeqCst);
-        self.pass_started.notify_one();
-        inner.leases_due(now, limit)
     }
 }
 
@@ -416,29 +409,21 @@ async fn the_sweeper_returns_a_claim_to_the_queue_as_soon_as_its_lease_runs_out(
     assert_eq!(expired.action, domain::Action::ExpireLease);
     assert_eq!(expired.claim_id, submitted.id);
     assert_eq!(expired.actor.as_str(), "system");
-    assert!(
-        expires <= expired.time && expired.time < expires + Duration::from_secs(1),
-        "expired at {:?}, the lease ran out at {expires:?}",
-        expired.time
-    );
+    assert_expired_when_due(&expired, expires, "the lease");
     assert_back_in_queue(desk, submitted.id).await;
-    desk.begin_shutdown();
-    sweeper.await.expect("the sweeper ends without panicking");
+    stop_sweeper(desk, sweeper).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
-    let fixture = paused_desk().await;
+    let (fixture, kofi, taken) = taken_by_kofi("The fish ladder was blocked").await;
     let desk = &fixture.desk;
-    let kofi = user("checker-kofi");
-    let submitted = submit_dam(desk, "The fish ladder was blocked").await;
-    let taken = take_as(desk, &kofi).await;
     let first_expiry = taken.lease.expect("a lease").expires;
     // Asleep until the first expiry (see the test above for why only now).
     let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
 
     tokio::time::advance(10 * MINUTE).await;
-    let renewed = act(desk, submitted.id, Command::RenewLease, &kofi)
+    let renewed = act(desk, taken.id, Command::RenewLease, &kofi)
         .await
         .expect("the holder renews");
     let expires = renewed.lease.expect("a lease").expires;
@@ -452,13 +437,12 @@ async fn the_sweeper_waits_for_a_renewed_lease_to_run_out() {
         .expect("the renewal is stored");
     let expired = next_desk_event(&mut events).await;
     assert_eq!(expired.action, domain::Action::ExpireLease, "{expired:?}");
-    assert!(
-        expires <= expired.time && expired.time < expires + Duration::from_secs(1),
-        "expired at {:?}, the renewed lease ran out at {expires:?} (the first at {first_expiry:?})",
-        expired.time
+    assert_expired_when_due(
+        &expired,
+        expires,
+        &format!("the renewed lease (the first ran out at {first_expiry:?})"),
     );
-    desk.begin_shutdown();
-    sweeper.await.expect("the sweeper ends without panicking");
+    stop_sweeper(desk, sweeper).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -480,8 +464,7 @@ async fn the_sweeper_does_not_spin_while_storage_refuses_to_expire_leases() {
         retried_for >= Duration::from_secs(5),
         "the sweeper retried 18 times within {retried_for:?} of the failure: it spins"
     );
-    desk.begin_shutdown();
-    sweeper.await.expect("the sweeper ends without panicking");
+    stop_sweeper(&desk, sweeper).await;
     drop(desk);
     drop(store);
 }

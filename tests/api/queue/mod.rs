@@ -21,14 +21,14 @@ use claimdesk::{
     },
     error::{Error, StorageError},
     pb::{self, Attribution, Claim, claim, claim_event, evidence},
-    storage::{Change, QueueCounts, QueueQuery, Store},
+    storage::{QueueCounts, QueueQuery},
 };
 use tempfile::TempDir;
 use tokio::{sync::Notify, task::JoinSet};
 use tonic::{Code, Status};
 
 use crate::helpers::*;
-use crate::intercept::{Intercept, Intercepted};
+use crate::intercept::{Call, Intercept, Intercepted};
 
 mod desk;
 mod leases;
