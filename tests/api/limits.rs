@@ -711,26 +711,34 @@ impl Held {
 }
 
 /// Checks that the server refused the connection: its first call failed
-/// with UNAVAILABLE or, when the reset reached tonic only after it had sent
-/// the call, with UNKNOWN "transport error" caused by the reset connection.
+/// with UNAVAILABLE or, when the hang-up reached tonic only after it had
+/// sent the call, with UNKNOWN or CANCELLED caused by the broken connection
+/// (reset, broken pipe, or closed before an answer).
 #[track_caller]
 fn assert_refused(result: Result<Held, tonic::Status>) {
     let status = match result {
         Ok(_) => panic!("a connection beyond max_connections was admitted"),
         Err(status) => status,
     };
-    let reset = || {
+    let broken = || {
         let mut cause = std::error::Error::source(&status);
         while let Some(error) = cause {
             if let Some(io) = error.downcast_ref::<std::io::Error>() {
-                return io.kind() == std::io::ErrorKind::ConnectionReset;
+                use std::io::ErrorKind::*;
+                return matches!(io.kind(), ConnectionReset | BrokenPipe | UnexpectedEof);
+            }
+            // hyper's own: "connection closed before message completed",
+            // "operation was canceled: connection closed".
+            if error.to_string().contains("connection closed") {
+                return true;
             }
             cause = error.source();
         }
         false
     };
     assert!(
-        status.code() == Code::Unavailable || (status.code() == Code::Unknown && reset()),
+        status.code() == Code::Unavailable
+            || (matches!(status.code(), Code::Unknown | Code::Cancelled) && broken()),
         "{status:?}"
     );
 }
