@@ -24,6 +24,17 @@ const PUBLISHER_URL: &str = "https://courier.example/";
 const BASE_URL: &str = "https://courier.example/fact-checks";
 const EDITOR: &str = "maria";
 const CHECKER: &str = "tomas";
+const RADIO: &str = "Radio Lindell";
+const UNION: &str = "Dockers' Union";
+
+/// Limits under which ListClaims ends its pages after a few claims, so the
+/// export has to follow page tokens.
+fn small_pages() -> Limits {
+    Limits {
+        max_response_bytes: 2048,
+        ..Limits::default()
+    }
+}
 
 /// `claimdesk export claimreview --story story` against `server`, with
 /// `args` after it.
@@ -213,30 +224,56 @@ fn reviewed_names(reviews: &Value) -> Vec<String> {
 async fn a_story_exports_its_current_rulings_as_claim_reviews_and_nothing_else() {
     // Small responses make ListClaims end its pages after a few claims, so
     // the export has to follow page tokens.
-    let server = TestServer::spawn_with_limits(Limits {
-        max_response_bytes: 2048,
-        ..Limits::default()
-    })
-    .await;
+    let server = TestServer::spawn_with_limits(small_pages()).await;
     let mut client = server.client().await;
 
     // Claims left out (reopened and not yet ruled again; withdrawn after a
     // ruling; never ruled; in review; ruled in another story) come between
     // the ruled ones, which so spread over the pages.
-    let unverified = submit(
-        &mut client,
-        EDITOR,
-        story_claim("Fishing boats joined the strike", "Radio Lindell"),
-    )
-    .await
-    .name;
-    let verified = ruled(&mut client, harbour_claim(), State::Verified).await;
-    let reopened = ruled(
-        &mut client,
-        story_claim("The harbour master resigned", "Radio Lindell"),
-        State::Verified,
-    )
-    .await;
+    let unverified = story_claim("Fishing boats joined the strike", RADIO);
+    let unverified = submit(&mut client, EDITOR, unverified).await.name;
+    let mut ruled_names = Vec::new();
+    for (claim, state) in [
+        (harbour_claim(), State::Verified),
+        (
+            story_claim("The harbour master resigned", RADIO),
+            State::Verified,
+        ),
+        (
+            story_claim("The strike closed all four terminals", UNION),
+            State::Disputed,
+        ),
+        (
+            story_claim("Ferries run on a Sunday timetable", RADIO),
+            State::Disputed,
+        ),
+        (
+            story_claim("Ships queue for three days", HARBOUR_SOURCE),
+            State::Inconclusive,
+        ),
+        (
+            border_claim("12,000 troops crossed the border", "Kestrel Radio"),
+            State::Verified,
+        ),
+        // Reopened and ruled again: exported with the new ruling.
+        (
+            story_claim("Fuel deliveries stopped on Monday", RADIO),
+            State::Verified,
+        ),
+    ] {
+        ruled_names.push(ruled(&mut client, claim, state).await);
+    }
+    let [
+        verified,
+        reopened,
+        disputed,
+        withdrawn,
+        inconclusive,
+        elsewhere,
+        reruled,
+    ] = <[String; 7]>::try_from(ruled_names).expect("seven claims were ruled");
+    let reviewing = story_claim("Cranes stood still at noon", RADIO);
+    let reviewing = in_review(&mut client, reviewing).await;
     reopen(
         &mut client,
         "chief",
@@ -244,43 +281,7 @@ async fn a_story_exports_its_current_rulings_as_claim_reviews_and_nothing_else()
         "The resignation was denied",
     )
     .await;
-    let disputed = ruled(
-        &mut client,
-        story_claim("The strike closed all four terminals", "Dockers' Union"),
-        State::Disputed,
-    )
-    .await;
-    let withdrawn = ruled(
-        &mut client,
-        story_claim("Ferries run on a Sunday timetable", "Radio Lindell"),
-        State::Disputed,
-    )
-    .await;
     withdraw(&mut client, EDITOR, &withdrawn, "Cut from the copy").await;
-    let inconclusive = ruled(
-        &mut client,
-        story_claim("Ships queue for three days", HARBOUR_SOURCE),
-        State::Inconclusive,
-    )
-    .await;
-    let reviewing = in_review(
-        &mut client,
-        story_claim("Cranes stood still at noon", "Radio Lindell"),
-    )
-    .await;
-    let elsewhere = ruled(
-        &mut client,
-        border_claim("12,000 troops crossed the border", "Kestrel Radio"),
-        State::Verified,
-    )
-    .await;
-    // Reopened and ruled again: exported with the new ruling.
-    let reruled = ruled(
-        &mut client,
-        story_claim("Fuel deliveries stopped on Monday", "Radio Lindell"),
-        State::Verified,
-    )
-    .await;
     reopen(&mut client, "chief", &reruled, "The tanker log was misread").await;
     start_review(&mut client, CHECKER, &reruled).await;
     rule(&mut client, &reruled, State::Disputed).await;
