@@ -277,6 +277,29 @@ pub fn evidence(source: &str, stance: evidence::Stance, summary: &str) -> Eviden
     }
 }
 
+/// Evidence from `source` that supports the claim.
+pub fn supports(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Supports, summary)
+}
+
+/// Evidence from `source` that refutes the claim.
+pub fn refutes(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Refutes, summary)
+}
+
+/// Evidence from `source` that gives the claim context.
+pub fn gives_context(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Context, summary)
+}
+
+/// The Port Authority's gate logs, which support the harbour claim.
+pub fn gate_logs() -> Evidence {
+    supports(
+        "Port Authority",
+        "Gate logs show 9,100 workers did not clock in",
+    )
+}
+
 // ---------------------------------------------------------------------------
 // The calls most tests make: `try_*` answers whatever the server says; the
 // short forms without it panic on failure.
@@ -408,6 +431,22 @@ changes_with_text! {
 /// answers.
 pub async fn verify_result(client: &mut Client, name: &str) -> Result<pb::Claim, tonic::Status> {
     try_verify(client, "tomas", name, "Checked", "").await
+}
+
+/// Adds `n` pieces of context from the Port Authority to `name` at once, as
+/// ana, summarised `"{summary} {i}"`.
+pub async fn add_context_at_once(client: &Client, name: &str, n: usize, summary: &str) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let mut client = client.clone();
+        let name = name.to_owned();
+        let summary = format!("{summary} {i}");
+        tasks.spawn(async move {
+            let context = gives_context("Port Authority", &summary);
+            add_evidence(&mut client, "ana", &name, context).await
+        });
+    }
+    tasks.join_all().await;
 }
 
 /// A listing request whose answer comes in pages.

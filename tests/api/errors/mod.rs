@@ -6,7 +6,7 @@ use claimdesk::pb::{
     self, Attribution, Claim, ListClaimEventsRequest, ListClaimsRequest, claim, evidence,
 };
 use tokio::task::JoinSet;
-use tonic::{Code, Request, metadata::MetadataValue};
+use tonic::{Code, Request, Status, metadata::MetadataValue};
 
 use crate::helpers::*;
 

@@ -265,22 +265,7 @@ async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_ev
 async fn a_claim_holds_at_most_100_pieces_of_evidence() {
     let (_server, mut client) = TestServer::with_client().await;
     let claim = submit(&mut client, "maria", harbour_claim()).await;
-    let mut tasks = JoinSet::new();
-    for i in 0..100 {
-        let mut client = client.clone();
-        let name = claim.name.clone();
-        tasks.spawn(async move {
-            let summary = format!("Count at gate {i}");
-            add_evidence(
-                &mut client,
-                "ana",
-                &name,
-                evidence("Port Authority", evidence::Stance::Context, &summary),
-            )
-            .await
-        });
-    }
-    tasks.join_all().await;
+    add_context_at_once(&client, &claim.name, 100, "Count at gate").await;
     let full = get(&mut client, &claim.name).await;
     assert_eq!(full.evidence.len(), 100);
 
