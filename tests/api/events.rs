@@ -35,8 +35,7 @@ const CUT: &str = "Paragraph cut";
 
 #[tokio::test]
 async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
     start_review(&mut client, "tomas", &name).await;
@@ -102,8 +101,7 @@ async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes
 
 #[tokio::test]
 async fn revisions_increase_across_all_claims_without_gaps() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let harbour = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, harbour) = TestServer::with_harbour_claim().await;
     let brigades = border_claim("Two brigades reached the border town", "Kestrel Radio");
     let border = submit(&mut client, "maria", brigades).await;
 

@@ -62,6 +62,14 @@ impl TestServer {
         (server, client)
     }
 
+    /// Starts a server, connects a client to it and submits
+    /// [`harbour_claim`] as maria: the claim as submitted.
+    pub async fn with_harbour_claim() -> (Self, Client, Claim) {
+        let (server, mut client) = Self::with_client().await;
+        let claim = submit(&mut client, "maria", harbour_claim()).await;
+        (server, client, claim)
+    }
+
     /// Starts a server on `dir`, which may hold the data of an earlier one.
     pub async fn spawn_in(dir: TempDir) -> Self {
         Self::start(testing::TestServer::builder().data_dir(dir)).await
@@ -447,6 +455,51 @@ pub async fn add_context_at_once(client: &Client, name: &str, n: usize, summary:
         });
     }
     tasks.join_all().await;
+}
+
+/// Submits claims `numbers` of `story` from `source` as `user`
+/// ([`numbered_claim`]); their names, in order.
+pub async fn submit_numbered(
+    client: &mut Client,
+    user: &str,
+    (story, source): (&str, &str),
+    numbers: std::ops::Range<usize>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for n in numbers {
+        let claim = numbered_claim(story, source, n);
+        names.push(submit(client, user, claim).await.name);
+    }
+    names
+}
+
+/// The one page of claims `request` asks for.
+pub async fn list_page(
+    client: &mut Client,
+    request: pb::ListClaimsRequest,
+) -> pb::ListClaimsResponse {
+    succeeded(client.list_claims(request).await, "ListClaims").into_inner()
+}
+
+/// Every claim whose source has the comparison key of `source`.
+pub async fn list_by_source(client: &mut Client, source: &str) -> Vec<Claim> {
+    let request = pb::ListClaimsRequest {
+        source: source.to_owned(),
+        ..Default::default()
+    };
+    list_all(client, request).await
+}
+
+/// Fails the test unless `claim` reads back exactly as it is; `why` says
+/// why it should.
+pub async fn assert_reads_back(client: &mut Client, claim: &Claim, why: &str) {
+    assert_eq!(&get(client, &claim.name).await, claim, "{why}");
+}
+
+/// Fails the test if any claim was stored.
+pub async fn assert_nothing_stored(client: &mut Client) {
+    let stored = list_all(client, pb::ListClaimsRequest::default()).await;
+    assert!(stored.is_empty(), "nothing was stored: {stored:?}");
 }
 
 /// A listing request whose answer comes in pages.

@@ -65,13 +65,8 @@ async fn mark_inconclusive(client: &mut Client, user: &str, name: &str, note: &s
 /// supporting it, summed up as `summary`; as it was before the evidence.
 async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim {
     let in_review = claim_in_review(client, "tomas").await;
-    add_evidence(
-        client,
-        "tomas",
-        &in_review.name,
-        evidence("Port Authority", evidence::Stance::Supports, summary),
-    )
-    .await;
+    let piece = supports("Port Authority", summary);
+    add_evidence(client, "tomas", &in_review.name, piece).await;
     in_review
 }
 
@@ -110,8 +105,7 @@ async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
 
 #[tokio::test]
 async fn get_claim_returns_the_claim_as_submitted() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     let read = get(&mut client, &submitted.name).await;
 
@@ -208,8 +202,7 @@ async fn claim_names_are_distinct_ulids_in_submission_order() {
 
 #[tokio::test]
 async fn starting_review_assigns_the_claim_to_the_caller() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     let before = SystemTime::now();
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
@@ -249,8 +242,7 @@ async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
 
 #[tokio::test]
 async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     // Evidence may be added while the claim waits in the queue...
     let before_first = SystemTime::now();
@@ -287,17 +279,11 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 
     // ...and while it is in review, by anyone.
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
-    let second = add_evidence(
-        &mut client,
-        "li",
-        &submitted.name,
-        evidence(
-            "Shipping line spokesperson",
-            evidence::Stance::Context,
-            "Two container ships were diverted to another port",
-        ),
-    )
-    .await;
+    let piece = gives_context(
+        "Shipping line spokesperson",
+        "Two container ships were diverted to another port",
+    );
+    let second = add_evidence(&mut client, "li", &submitted.name, piece).await;
     assert_eq!(second.state(), claim::State::InReview);
     assert_eq!(second.assignee, "tomas");
     assert_ne!(second.etag, in_review.etag);
@@ -440,13 +426,8 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
     };
     let disputed = {
         let c = claim_in_review(&mut client, "ana").await;
-        add_evidence(
-            &mut client,
-            "ana",
-            &c.name,
-            evidence("Port Authority", evidence::Stance::Refutes, "Gate logs"),
-        )
-        .await;
+        let piece = refutes("Port Authority", "Gate logs");
+        add_evidence(&mut client, "ana", &c.name, piece).await;
         dispute(&mut client, "ana", &c.name, "").await
     };
     let inconclusive = {
@@ -481,8 +462,7 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
 
 #[tokio::test]
 async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
     let mut versions = vec![submitted];
@@ -492,7 +472,7 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
             &mut client,
             "tomas",
             &name,
-            evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+            supports("Port Authority", "Gate logs"),
         )
         .await,
     );
@@ -533,8 +513,7 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
 
 #[tokio::test]
 async fn reads_do_not_change_the_etag() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     get(&mut client, &submitted.name).await;
     list_all(&mut client, pb::ListClaimsRequest::default()).await;

@@ -57,13 +57,8 @@ async fn snapshot(client: &mut Client) -> Snapshot {
 async fn populate(client: &mut Client) {
     let verified = submit(client, "maria", harbour_claim()).await.name;
     start_review(client, "tomas", &verified).await;
-    add_evidence(
-        client,
-        "tomas",
-        &verified,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
+    let piece = supports("Port Authority", "Gate logs");
+    add_evidence(client, "tomas", &verified, piece).await;
     verify(client, "tomas", &verified, "Gate logs agree").await;
 
     let disputed = submit(
@@ -202,28 +197,13 @@ async fn work_goes_on_after_a_restart_with_later_revisions() {
 #[tokio::test]
 async fn a_page_token_stays_valid_across_a_restart() {
     let (server, mut client) = TestServer::with_client().await;
-    let mut all = Vec::new();
-    for n in 0..4 {
-        all.push(
-            submit(
-                &mut client,
-                "maria",
-                numbered_claim(HARBOUR_STORY, "Kestrel Radio", n),
-            )
-            .await
-            .name,
-        );
-    }
+    let all = submit_numbered(&mut client, "maria", (HARBOUR_STORY, "Kestrel Radio"), 0..4).await;
     let request = ListClaimsRequest {
         story: HARBOUR_STORY.to_owned(),
         page_size: 2,
         ..Default::default()
     };
-    let first = client
-        .list_claims(request.clone())
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let first = list_page(&mut client, request.clone()).await;
     drop(client);
 
     let server = server.restart().await;

@@ -138,17 +138,8 @@ async fn histories(client: &mut Client, claims: &[&str]) -> Vec<ClaimEvent> {
 /// evidence and rules it verified: four events.
 async fn review_and_verify(client: &mut Client, checker: &str, name: &str) -> Claim {
     start_review(client, checker, name).await;
-    add_evidence(
-        client,
-        checker,
-        name,
-        evidence(
-            "Coastguard log",
-            evidence::Stance::Supports,
-            "The log matches the reported figure",
-        ),
-    )
-    .await;
+    let piece = supports("Coastguard log", "The log matches the reported figure");
+    add_evidence(client, checker, name, piece).await;
     verify(client, checker, name, "Matches the coastguard log").await
 }
 
@@ -271,14 +262,8 @@ async fn a_watcher_that_disconnects_resumes_from_its_last_revision_without_gaps_
 
     let server = TestServer::spawn().await;
     let mut setup = server.client().await;
-    for n in 0..HISTORY {
-        submit(
-            &mut setup,
-            "olek",
-            numbered_claim(BORDER_STORY, "River Watch", n as usize),
-        )
-        .await;
-    }
+    let border = (BORDER_STORY, "River Watch");
+    submit_numbered(&mut setup, "olek", border, 0..HISTORY as usize).await;
 
     let mut watcher = server.client().await;
     let mut first = watch_after(&mut watcher, 0).await;
@@ -356,18 +341,8 @@ async fn a_watcher_that_disconnects_resumes_from_its_last_revision_without_gaps_
 async fn a_watcher_resumes_after_a_server_restart_with_every_event_it_missed_before_and_after_it() {
     let server = TestServer::spawn().await;
     let mut editor = server.client().await;
-    let mut names = Vec::new();
-    for n in 0..5 {
-        names.push(
-            submit(
-                &mut editor,
-                "maria",
-                numbered_claim(HARBOUR_STORY, HARBOUR_SOURCE, n),
-            )
-            .await
-            .name,
-        );
-    }
+    let harbour = (HARBOUR_STORY, HARBOUR_SOURCE);
+    let names = submit_numbered(&mut editor, "maria", harbour, 0..5).await;
 
     // The watcher gets as far as revision 3 and goes away.
     let mut watcher = server.client().await;
@@ -515,17 +490,8 @@ async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
     )
     .await;
     start_review(&mut editor, "ana", &harbour).await;
-    add_evidence(
-        &mut editor,
-        "ana",
-        &harbour,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Refutes,
-            "Gate logs show most shifts worked",
-        ),
-    )
-    .await;
+    let piece = refutes("Port Authority", "Gate logs show most shifts worked");
+    add_evidence(&mut editor, "ana", &harbour, piece).await;
     // The last harbour event.
     dispute(&mut editor, "ana", &harbour, "Gate logs contradict it").await;
     // The last event, a border withdrawal.

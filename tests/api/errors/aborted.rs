@@ -4,13 +4,12 @@ use super::*;
 
 #[tokio::test]
 async fn a_change_with_a_stale_etag_is_aborted() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
 
     let stale = submitted.etag.clone();
     let name = &submitted.name;
-    let gate_logs = evidence("Port Authority", evidence::Stance::Supports, "Gate logs");
+    let gate_logs = supports("Port Authority", "Gate logs");
     let results = vec![
         try_release(&mut client, "tomas", name, "", &stale).await,
         try_add_evidence(&mut client, "tomas", name, Some(gate_logs), &stale).await,
@@ -68,8 +67,7 @@ async fn send(
 async fn the_current_etag_lets_every_kind_of_change_through() {
     use claim::State::*;
     use evidence::Stance::*;
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
     let changes = [
@@ -99,8 +97,7 @@ async fn the_current_etag_lets_every_kind_of_change_through() {
 
 #[tokio::test]
 async fn an_empty_etag_makes_a_change_unconditional() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     // Somebody else changes the claim in between.
     let shift_pattern = gives_context("Port Authority", "Shift pattern");
     add_evidence(&mut client, "ana", &submitted.name, shift_pattern).await;

@@ -18,9 +18,5 @@ mod preconditions;
 /// Fails the test if anything but the etag-relevant content of the claim
 /// changed: the claim is read back and compared whole.
 async fn assert_unchanged(client: &mut Client, before: &Claim) {
-    assert_eq!(
-        &get(client, &before.name).await,
-        before,
-        "the claim is unchanged"
-    );
+    assert_reads_back(client, before, "the claim is unchanged").await;
 }

@@ -24,8 +24,7 @@ fn expect_invalid_transition<T: std::fmt::Debug>(
 
 #[tokio::test]
 async fn a_change_the_current_state_does_not_allow_names_that_state() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let unverified = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, unverified) = TestServer::with_harbour_claim().await;
     let name = unverified.name.clone();
 
     // Unverified: no ruling, no release, no reopening.
@@ -48,15 +47,10 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     assert_unchanged(&mut client, &in_review).await;
 
     // Verified: no new evidence, no new review.
-    add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
+    let piece = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, piece).await;
     let verified = verify(&mut client, "tomas", &name, "").await;
-    let revised = evidence("Port Authority", evidence::Stance::Refutes, "Revised logs");
+    let revised = refutes("Port Authority", "Revised logs");
     let result = try_add_evidence(&mut client, "ana", &name, Some(revised), "").await;
     expect_invalid_transition(result, "STATE_VERIFIED", "add evidence");
     let result = try_start_review(&mut client, "ana", &name, "").await;
@@ -80,24 +74,13 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
 async fn only_the_assignee_may_rule_on_a_claim() {
     // Releasing another's claim is a chief's right, and in open mode every
     // caller acts as a chief: the access tests cover who may release.
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
     start_review(&mut client, "tomas", &name).await;
-    add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
-    let ready = add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Refutes, "Night shift"),
-    )
-    .await;
+    let piece = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, piece).await;
+    let piece = refutes("Port Authority", "Night shift");
+    let ready = add_evidence(&mut client, "tomas", &name, piece).await;
 
     let check = |result: Result<pb::Claim, tonic::Status>| {
         let (status, details) = expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
@@ -156,16 +139,8 @@ async fn support_from_the_claims_own_source_does_not_verify_it() {
     let claim = reviewed_with(
         &mut client,
         vec![
-            evidence(
-                HARBOUR_SOURCE,
-                evidence::Stance::Supports,
-                "Our reporter saw it",
-            ),
-            evidence(
-                "  harbour   GAZETTE ",
-                evidence::Stance::Supports,
-                "Our editor confirms",
-            ),
+            supports(HARBOUR_SOURCE, "Our reporter saw it"),
+            supports("  harbour   GAZETTE ", "Our editor confirms"),
         ],
     )
     .await;
@@ -178,11 +153,7 @@ async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
     let (_server, mut client) = TestServer::with_client().await;
     let claim = reviewed_with(
         &mut client,
-        vec![evidence(
-            "Union Officials",
-            evidence::Stance::Supports,
-            "The union repeats its figure",
-        )],
+        vec![supports("Union Officials", "The union repeats its figure")],
     )
     .await;
 
@@ -195,29 +166,17 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
     let claim = reviewed_with(
         &mut client,
         vec![
-            evidence(
-                "Port Authority",
-                evidence::Stance::Refutes,
-                "Gate logs differ",
-            ),
-            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
+            refutes("Port Authority", "Gate logs differ"),
+            gives_context("Port Authority", "Shift pattern"),
         ],
     )
     .await;
 
     expect_not_verified_without_independent_support(&mut client, &claim).await;
 
-    add_evidence(
-        &mut client,
-        "tomas",
-        &claim.name,
-        evidence(
-            "Shipping agents' association",
-            evidence::Stance::Supports,
-            "Roster",
-        ),
-    )
-    .await;
+    let piece = supports("Shipping agents' association", "Roster");
+
+    add_evidence(&mut client, "tomas", &claim.name, piece).await;
     let verified = verify_result(&mut client, &claim.name)
         .await
         .expect("independent support verifies the claim");
@@ -230,12 +189,8 @@ async fn disputing_needs_refuting_evidence() {
     let claim = reviewed_with(
         &mut client,
         vec![
-            evidence(
-                "Port Authority",
-                evidence::Stance::Supports,
-                "Gate logs agree",
-            ),
-            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
+            supports("Port Authority", "Gate logs agree"),
+            gives_context("Port Authority", "Shift pattern"),
         ],
     )
     .await;
@@ -248,8 +203,7 @@ async fn disputing_needs_refuting_evidence() {
 
 #[tokio::test]
 async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_evidence() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     // Unverified, wrong user, no evidence: the state is named.
     let result = try_verify(&mut client, "ana", &submitted.name, "", "").await;
@@ -263,13 +217,12 @@ async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_ev
 
 #[tokio::test]
 async fn a_claim_holds_at_most_100_pieces_of_evidence() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
     add_context_at_once(&client, &claim.name, 100, "Count at gate").await;
     let full = get(&mut client, &claim.name).await;
     assert_eq!(full.evidence.len(), 100);
 
-    let one_more = evidence("Port Authority", evidence::Stance::Supports, "One more");
+    let one_more = supports("Port Authority", "One more");
     let result = try_add_evidence(&mut client, "ana", &claim.name, Some(one_more), "").await;
 
     expect_error(result, Code::FailedPrecondition, "TOO_MUCH_EVIDENCE");
