@@ -133,50 +133,36 @@ async fn expect_not_verified_without_independent_support(client: &mut Client, cl
     assert_unchanged(client, claim).await;
 }
 
+/// Checks that tomas cannot verify the harbour claim in review with only
+/// `evidence`: the server, a client and the claim, left as it was.
+async fn not_verified_with(evidence: Vec<pb::Evidence>) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let claim = reviewed_with(&mut client, evidence).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    (server, client, claim)
+}
+
 #[tokio::test]
 async fn support_from_the_claims_own_source_does_not_verify_it() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            supports(HARBOUR_SOURCE, "Our reporter saw it"),
-            supports("  harbour   GAZETTE ", "Our editor confirms"),
-        ],
-    )
-    .await;
-
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    let reporter = supports(HARBOUR_SOURCE, "Our reporter saw it");
+    let editor = supports("  harbour   GAZETTE ", "Our editor confirms");
+    not_verified_with(vec![reporter, editor]).await;
 }
 
 #[tokio::test]
 async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![supports("Union Officials", "The union repeats its figure")],
-    )
-    .await;
-
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    let union = supports("Union Officials", "The union repeats its figure");
+    not_verified_with(vec![union]).await;
 }
 
 #[tokio::test]
 async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            refutes("Port Authority", "Gate logs differ"),
-            gives_context("Port Authority", "Shift pattern"),
-        ],
-    )
-    .await;
+    let differ = refutes("Port Authority", "Gate logs differ");
+    let shifts = gives_context("Port Authority", "Shift pattern");
+    let (_server, mut client, claim) = not_verified_with(vec![differ, shifts]).await;
 
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
-
-    let piece = supports("Shipping agents' association", "Roster");
-
-    add_evidence(&mut client, "tomas", &claim.name, piece).await;
+    let roster = supports("Shipping agents' association", "Roster");
+    add_evidence(&mut client, "tomas", &claim.name, roster).await;
     let verified = verify_result(&mut client, &claim.name)
         .await
         .expect("independent support verifies the claim");
@@ -186,14 +172,9 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
 #[tokio::test]
 async fn disputing_needs_refuting_evidence() {
     let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            supports("Port Authority", "Gate logs agree"),
-            gives_context("Port Authority", "Shift pattern"),
-        ],
-    )
-    .await;
+    let agree = supports("Port Authority", "Gate logs agree");
+    let shifts = gives_context("Port Authority", "Shift pattern");
+    let claim = reviewed_with(&mut client, vec![agree, shifts]).await;
 
     let result = try_dispute(&mut client, "tomas", &claim.name, "Feels high", "").await;
 
