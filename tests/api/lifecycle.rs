@@ -29,44 +29,12 @@ async fn claim_in_review(client: &mut Client, checker: &str) -> Claim {
     start_review(client, checker, &submitted.name).await
 }
 
-/// ReleaseClaim of `name` by `user`, noting `note`.
-async fn release(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.to_owned(),
-                etag: String::new(),
-                note: note.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .expect("ReleaseClaim succeeds")
-        .into_inner()
-}
-
-/// MarkClaimInconclusive of `name` by `user`, noting `note`.
-async fn mark_inconclusive(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("MarkClaimInconclusive succeeds")
-        .into_inner()
-}
-
 /// A claim in review by tomas, who has added Port Authority evidence
 /// supporting it, summed up as `summary`; as it was before the evidence.
 async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim {
     let in_review = claim_in_review(client, "tomas").await;
-    let piece = supports("Port Authority", summary);
-    add_evidence(client, "tomas", &in_review.name, piece).await;
+    let support = supports("Port Authority", summary);
+    add_evidence(client, "tomas", &in_review.name, support).await;
     in_review
 }
 
@@ -279,11 +247,11 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 
     // ...and while it is in review, by anyone.
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
-    let piece = gives_context(
+    let context = gives_context(
         "Shipping line spokesperson",
         "Two container ships were diverted to another port",
     );
-    let second = add_evidence(&mut client, "li", &submitted.name, piece).await;
+    let second = add_evidence(&mut client, "li", &submitted.name, context).await;
     assert_eq!(second.state(), claim::State::InReview);
     assert_eq!(second.assignee, "tomas");
     assert_ne!(second.etag, in_review.etag);
@@ -426,8 +394,8 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
     };
     let disputed = {
         let c = claim_in_review(&mut client, "ana").await;
-        let piece = refutes("Port Authority", "Gate logs");
-        add_evidence(&mut client, "ana", &c.name, piece).await;
+        let refuting = refutes("Port Authority", "Gate logs");
+        add_evidence(&mut client, "ana", &c.name, refuting).await;
         dispute(&mut client, "ana", &c.name, "").await
     };
     let inconclusive = {

@@ -57,8 +57,8 @@ async fn snapshot(client: &mut Client) -> Snapshot {
 async fn populate(client: &mut Client) {
     let verified = submit(client, "maria", harbour_claim()).await.name;
     start_review(client, "tomas", &verified).await;
-    let piece = supports("Port Authority", "Gate logs");
-    add_evidence(client, "tomas", &verified, piece).await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(client, "tomas", &verified, gate_logs).await;
     verify(client, "tomas", &verified, "Gate logs agree").await;
 
     let disputed = submit(

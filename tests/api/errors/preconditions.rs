@@ -47,8 +47,8 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     assert_unchanged(&mut client, &in_review).await;
 
     // Verified: no new evidence, no new review.
-    let piece = supports("Port Authority", "Gate logs");
-    add_evidence(&mut client, "tomas", &name, piece).await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, gate_logs).await;
     let verified = verify(&mut client, "tomas", &name, "").await;
     let revised = refutes("Port Authority", "Revised logs");
     let result = try_add_evidence(&mut client, "ana", &name, Some(revised), "").await;
@@ -77,10 +77,10 @@ async fn only_the_assignee_may_rule_on_a_claim() {
     let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
     start_review(&mut client, "tomas", &name).await;
-    let piece = supports("Port Authority", "Gate logs");
-    add_evidence(&mut client, "tomas", &name, piece).await;
-    let piece = refutes("Port Authority", "Night shift");
-    let ready = add_evidence(&mut client, "tomas", &name, piece).await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, gate_logs).await;
+    let night_shift = refutes("Port Authority", "Night shift");
+    let ready = add_evidence(&mut client, "tomas", &name, night_shift).await;
 
     let check = |result: Result<pb::Claim, tonic::Status>| {
         let (status, details) = expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
