@@ -502,26 +502,18 @@ async fn a_deadline_far_in_the_future_reads_back_as_submitted() {
         nanos: 0,
     };
 
-    let result = client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(Claim {
-                    deadline: Some(deadline),
-                    ..harbour_claim()
-                }),
-                request_id: String::new(),
-            },
-            "maria",
-        ))
-        .await;
+    let far_off = Claim {
+        deadline: Some(deadline),
+        ..harbour_claim()
+    };
+    let result = submit_with_id(&mut client, "maria", far_off, "").await;
 
     // Either refused as out of range, or kept as it was sent.
     match result {
         Err(status) => {
             expect_invalid_fields::<()>(Err(status), &["claim.deadline"]);
         }
-        Ok(response) => {
-            let submitted = response.into_inner();
+        Ok(submitted) => {
             assert_eq!(submitted.deadline, Some(deadline));
             assert_eq!(
                 get(&mut client, &submitted.name).await.deadline,

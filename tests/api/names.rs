@@ -102,15 +102,7 @@ async fn a_source_made_only_of_zero_width_spaces_is_invalid() {
         relayed_from: vec!["\u{feff}".to_owned(), HARBOUR_RELAY.to_owned()],
         url: String::new(),
     });
-    let result = client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(claim),
-                request_id: String::new(),
-            },
-            "maria",
-        ))
-        .await;
+    let result = submit_with_id(&mut client, "maria", claim, "").await;
     expect_invalid_fields(
         result,
         &[
@@ -130,16 +122,8 @@ async fn a_bidi_override_in_an_evidence_source_is_invalid() {
         "Port\u{2067} Authority",
         "Port\u{2028}Authority",
     ] {
-        let result = client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: claim.name.clone(),
-                    evidence: Some(supports(source, "Gate logs agree")),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let support = Some(supports(source, "Gate logs agree"));
+        let result = try_add_evidence(&mut client, "tomas", &claim.name, support, "").await;
         expect_invalid_fields(result, &["evidence.source"]);
     }
     assert_reads_back(&mut client, &claim, "no evidence added").await;

@@ -83,17 +83,7 @@ async fn populate(client: &mut Client) {
         ),
     )
     .await;
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: disputed.clone(),
-                note: "Imagery shows far fewer".to_owned(),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await
-        .expect("DisputeClaim succeeds");
+    dispute(client, "ana", &disputed, "Imagery shows far fewer").await;
 
     let in_review = submit(
         client,
@@ -161,18 +151,10 @@ async fn work_goes_on_after_a_restart_with_later_revisions() {
     let mut client = server.client().await;
     let in_review = &before.claims[2];
     assert_eq!(in_review.state(), State::InReview);
-    let released = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: in_review.name.clone(),
-                etag: in_review.etag.clone(),
-                note: "Back to the queue".to_owned(),
-            },
-            "li",
-        ))
+    let (name, etag) = (&in_review.name, &in_review.etag);
+    let released = try_release(&mut client, "li", name, "Back to the queue", etag)
         .await
-        .expect("a change with an etag read before the restart succeeds")
-        .into_inner();
+        .expect("a change with an etag read before the restart succeeds");
     let newcomer = submit(&mut client, "maria", harbour_claim()).await;
 
     assert_ne!(released.etag, in_review.etag);

@@ -119,18 +119,10 @@ async fn concurrent_changes_with_the_same_etag_let_exactly_one_through() {
     let mut tasks = JoinSet::new();
     for checker in checkers {
         let mut client = client.clone();
-        let request = pb::StartReviewRequest {
-            name: submitted.name.clone(),
-            etag: submitted.etag.clone(),
-        };
+        let (name, etag) = (submitted.name.clone(), submitted.etag.clone());
         tasks.spawn(async move {
-            (
-                checker,
-                client
-                    .start_review(as_user(request, checker))
-                    .await
-                    .map(|r| r.into_inner()),
-            )
+            let result = try_start_review(&mut client, checker, &name, &etag).await;
+            (checker, result)
         });
     }
     let results = tasks.join_all().await;

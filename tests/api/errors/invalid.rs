@@ -456,15 +456,7 @@ async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
     let (_server, mut client) = TestServer::with_client().await;
 
     for request_id in ["harbour strike 1".to_owned(), "r".repeat(129)] {
-        let result = client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id,
-                },
-                "maria",
-            ))
-            .await;
+        let result = submit_with_id(&mut client, "maria", harbour_claim(), &request_id).await;
         expect_invalid_fields(result, &["request_id"]);
     }
     assert_nothing_stored(&mut client).await;
