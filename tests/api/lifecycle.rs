@@ -4,7 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use claimdesk::pb::{self, Attribution, Claim, claim, evidence};
+use claimdesk::pb::{
+    self, Attribution, Claim, claim,
+    claim::State::{Disputed, Inconclusive, Unverified, Verified},
+    evidence,
+};
 
 use crate::helpers::*;
 
@@ -36,6 +40,40 @@ async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim 
     let support = supports("Port Authority", summary);
     add_evidence(client, "tomas", &in_review.name, support).await;
     in_review
+}
+
+/// A server with a client, and a harbour claim in review by `checker`.
+async fn serving_in_review(checker: &str) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let in_review = claim_in_review(&mut client, checker).await;
+    (server, client, in_review)
+}
+
+/// A server with a client, and [`supported_claim_in_review`] of `summary`.
+async fn serving_supported_in_review(summary: &str) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let in_review = supported_claim_in_review(&mut client, summary).await;
+    (server, client, in_review)
+}
+
+/// The label of the harbour claim while it is unverified.
+const UNVERIFIED: &str = "unverified (per Harbour Gazette)";
+
+/// What a change leaves of a claim: its state, label, assignee and verdict
+/// note.
+type Outcome<'a> = (claim::State, &'a str, &'a str, &'a str);
+
+/// Checks what `claim`, a change's answer, shows, and that it reads back as
+/// answered.
+async fn assert_outcome(client: &mut Client, claim: &Claim, expected: Outcome<'_>) {
+    let shown = (
+        claim.state(),
+        claim.label.as_str(),
+        claim.assignee.as_str(),
+        claim.verdict_note.as_str(),
+    );
+    assert_eq!(shown, expected, "state, label, assignee and verdict note");
+    assert_reads_back(client, claim, "the claim reads back as answered").await;
 }
 
 #[tokio::test]
@@ -189,23 +227,14 @@ async fn starting_review_assigns_the_claim_to_the_caller() {
 
 #[tokio::test]
 async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
+    let (_server, mut client, in_review) = serving_in_review("tomas").await;
 
-    let claim = release(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "Off shift; the union figure needs a second call",
-    )
-    .await;
+    let note = "Off shift; the union figure needs a second call";
+    let claim = release(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Unverified);
-    assert_eq!(claim.assignee, "");
-    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
     assert_ne!(claim.etag, in_review.etag);
     assert!(time(&claim.update_time) >= time(&in_review.update_time));
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_outcome(&mut client, &claim, (Unverified, UNVERIFIED, "", "")).await;
 }
 
 #[tokio::test]
@@ -268,113 +297,58 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 
 #[tokio::test]
 async fn verifying_with_independent_support_rules_the_claim_verified() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review =
-        supported_claim_in_review(&mut client, "Gate logs show 9,100 workers did not clock in")
-            .await;
+    let gate_logs = "Gate logs show 9,100 workers did not clock in";
+    let (_server, mut client, in_review) = serving_supported_in_review(gate_logs).await;
 
-    let claim = verify(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "Matches the Port Authority gate logs",
-    )
-    .await;
+    let note = "Matches the Port Authority gate logs";
+    let claim = verify(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Verified);
-    assert_eq!(claim.label, "verified");
-    assert_eq!(claim.assignee, "tomas");
-    assert_eq!(claim.verdict_note, "Matches the Port Authority gate logs");
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_outcome(&mut client, &claim, (Verified, "verified", "tomas", note)).await;
 }
 
 #[tokio::test]
 async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
     let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(
-        &mut client,
-        "maria",
-        border_claim(
-            "Some 14,000 soldiers were moved to the northern border",
-            "Defence Ministry",
-        ),
-    )
-    .await;
-    start_review(&mut client, "ana", &submitted.name).await;
-    add_evidence(
-        &mut client,
-        "ana",
-        &submitted.name,
-        evidence(
-            "Open-source imagery analysts",
-            evidence::Stance::Refutes,
-            "Satellite images show camps sized for about 3,000",
-        ),
-    )
-    .await;
-
-    let claim = dispute(
-        &mut client,
-        "ana",
-        &submitted.name,
-        "Imagery supports a far smaller deployment",
-    )
-    .await;
-
-    assert_eq!(claim.state(), claim::State::Disputed);
-    assert_eq!(claim.label, "disputed");
-    assert_eq!(claim.assignee, "ana");
-    assert_eq!(
-        claim.verdict_note,
-        "Imagery supports a far smaller deployment"
+    let soldiers = border_claim(
+        "Some 14,000 soldiers were moved to the northern border",
+        "Defence Ministry",
     );
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let name = submit(&mut client, "maria", soldiers).await.name;
+    start_review(&mut client, "ana", &name).await;
+    let imagery = refutes(
+        "Open-source imagery analysts",
+        "Satellite images show camps sized for about 3,000",
+    );
+    add_evidence(&mut client, "ana", &name, imagery).await;
+
+    let note = "Imagery supports a far smaller deployment";
+    let claim = dispute(&mut client, "ana", &name, note).await;
+
+    assert_outcome(&mut client, &claim, (Disputed, "disputed", "ana", note)).await;
 }
 
 #[tokio::test]
 async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
+    let (_server, mut client, in_review) = serving_in_review("tomas").await;
 
-    let claim = mark_inconclusive(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "No second source could be reached",
-    )
-    .await;
+    let note = "No second source could be reached";
+    let claim = mark_inconclusive(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Inconclusive);
-    assert_eq!(
-        claim.label,
-        "could not be independently verified (per Harbour Gazette)"
-    );
-    assert_eq!(claim.assignee, "tomas");
-    assert_eq!(claim.verdict_note, "No second source could be reached");
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let label = "could not be independently verified (per Harbour Gazette)";
+    assert_outcome(&mut client, &claim, (Inconclusive, label, "tomas", note)).await;
 }
 
 #[tokio::test]
 async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = supported_claim_in_review(&mut client, "Gate logs agree").await;
+    let (_server, mut client, in_review) = serving_supported_in_review("Gate logs agree").await;
     let verified = verify(&mut client, "tomas", &in_review.name, "Gate logs agree").await;
 
-    let claim = reopen(
-        &mut client,
-        "desk-editor",
-        &in_review.name,
-        "The gate logs were from the day before",
-    )
-    .await;
+    let reason = "The gate logs were from the day before";
+    let claim = reopen(&mut client, "desk-editor", &in_review.name, reason).await;
 
-    assert_eq!(claim.state(), claim::State::Unverified);
-    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
-    assert_eq!(claim.assignee, "");
-    assert_eq!(claim.verdict_note, "");
+    assert_outcome(&mut client, &claim, (Unverified, UNVERIFIED, "", "")).await;
     assert_eq!(claim.evidence, verified.evidence, "evidence is kept");
     assert_ne!(claim.etag, verified.etag);
-    assert_eq!(get(&mut client, &claim.name).await, claim);
 
     // It waits for review again.
     let again = start_review(&mut client, "li", &claim.name).await;
