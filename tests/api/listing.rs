@@ -102,7 +102,7 @@ fn claims() -> ListClaimsRequest {
 trait Narrow {
     fn in_story(self, story: &str) -> Self;
     fn in_state(self, state: State) -> Self;
-    fn from_source(self, source: &str) -> Self;
+    fn sourced_from(self, source: &str) -> Self;
     fn sized(self, page_size: i32) -> Self;
     fn assigned_to(self, assignee: &str) -> Self;
     /// From where the page that gave `page_token` ended.
@@ -120,7 +120,7 @@ impl Narrow for ListClaimsRequest {
         self
     }
 
-    fn from_source(mut self, source: &str) -> Self {
+    fn sourced_from(mut self, source: &str) -> Self {
         self.source = source.to_owned();
         self
     }
@@ -218,12 +218,18 @@ async fn claims_filter_by_source_without_regard_to_case_or_spacing() {
     let (_server, mut client, d) = on_a_desk().await;
 
     for gazette in ["Harbour Gazette", "harbour gazette", " HARBOUR   Gazette "] {
-        assert_listed(&mut client, &d, claims().from_source(gazette), "ace").await;
+        assert_listed(&mut client, &d, claims().sourced_from(gazette), "ace").await;
     }
-    assert_listed(&mut client, &d, claims().from_source("port authority"), "b").await;
+    assert_listed(
+        &mut client,
+        &d,
+        claims().sourced_from("port authority"),
+        "b",
+    )
+    .await;
     assert_none_listed(
         &mut client,
-        claims().from_source("Harbour"),
+        claims().sourced_from("Harbour"),
         "no prefix match",
     )
     .await;
@@ -248,12 +254,12 @@ async fn claim_filters_combine_with_and() {
     let ana_in_review = border_in_review.assigned_to("ana");
     assert_listed(&mut client, &d, ana_in_review, "f").await;
     let gazette_unverified = claims()
-        .from_source("HARBOUR GAZETTE")
+        .sourced_from("HARBOUR GAZETTE")
         .in_state(State::Unverified);
     assert_listed(&mut client, &d, gazette_unverified, "ce").await;
     let every_filter = claims()
         .in_story(HARBOUR_STORY)
-        .from_source("harbour gazette")
+        .sourced_from("harbour gazette")
         .in_state(State::InReview)
         .assigned_to("tomas");
     assert_listed(&mut client, &d, every_filter, "a").await;
@@ -394,12 +400,12 @@ async fn a_page_token_may_be_used_with_another_page_size() {
 async fn the_source_filter_in_a_page_token_ignores_case() {
     let (_server, mut client, all) = with_harbour_claims(3).await;
 
-    let first = list_page(&mut client, claims().from_source("Kestrel Radio").sized(2)).await;
+    let first = list_page(&mut client, claims().sourced_from("Kestrel Radio").sized(2)).await;
     // The same filter, written differently.
     let rest = list_page(
         &mut client,
         claims()
-            .from_source("kestrel radio")
+            .sourced_from("kestrel radio")
             .sized(2)
             .after(first.next_page_token),
     )
@@ -417,7 +423,7 @@ async fn source_filters_ignore_case_beyond_ascii() {
     let plain = numbered_claim(HARBOUR_STORY, "Echo du Port", 2);
     submit(&mut client, "maria", plain).await;
 
-    let found = listed(&mut client, claims().from_source("ÉCHO DU PORT")).await;
+    let found = listed(&mut client, claims().sourced_from("ÉCHO DU PORT")).await;
 
     assert_eq!(found, [echo.name]);
 }
