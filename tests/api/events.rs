@@ -1,7 +1,7 @@
 //! ListClaimEvents: the history of a claim, oldest first, with global
 //! revisions, and its paging.
 
-use claimdesk::pb::{self, claim::State, claim_event::Type, evidence};
+use claimdesk::pb::{self, claim::State, claim_event::Type};
 
 use crate::helpers::*;
 
@@ -26,61 +26,27 @@ fn row(
     (t, actor.to_owned(), from, to, note.to_owned())
 }
 
+// The notes and reasons of the changes in the history below.
+const HANDOVER: &str = "Handing over to the late shift";
+const AGREE: &str = "Gate logs agree";
+const MISDATED: &str = "The logs were from the day before";
+const IRRECONCILABLE: &str = "Union and port figures cannot be reconciled";
+const CUT: &str = "Paragraph cut";
+
 #[tokio::test]
 async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
     start_review(&mut client, "tomas", &name).await;
-    let with_evidence = add_evidence(
-        &mut client,
-        "ana",
-        &name,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Supports,
-            "Gate logs show 9,100 workers did not clock in",
-        ),
-    )
-    .await;
-    client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.clone(),
-                etag: String::new(),
-                note: "Handing over to the late shift".to_owned(),
-            },
-            "tomas",
-        ))
-        .await
-        .expect("ReleaseClaim succeeds");
+    let with_evidence = add_evidence(&mut client, "ana", &name, gate_logs()).await;
+    release(&mut client, "tomas", &name, HANDOVER).await;
     start_review(&mut client, "li", &name).await;
-    verify(&mut client, "li", &name, "Gate logs agree").await;
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.clone(),
-                reason: "The logs were from the day before".to_owned(),
-                etag: String::new(),
-            },
-            "desk-editor",
-        ))
-        .await
-        .expect("ReopenClaim succeeds");
+    verify(&mut client, "li", &name, AGREE).await;
+    reopen(&mut client, "desk-editor", &name, MISDATED).await;
     start_review(&mut client, "li", &name).await;
-    client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.clone(),
-                note: "Union and port figures cannot be reconciled".to_owned(),
-                etag: String::new(),
-            },
-            "li",
-        ))
-        .await
-        .expect("MarkClaimInconclusive succeeds");
-    let withdrawn = withdraw(&mut client, "desk-editor", &name, "Paragraph cut").await;
+    mark_inconclusive(&mut client, "li", &name, IRRECONCILABLE).await;
+    let withdrawn = withdraw(&mut client, "desk-editor", &name, CUT).await;
 
     let events = events_of(&mut client, &name).await;
 
@@ -91,21 +57,15 @@ async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes
             row(Type::Submitted, "maria", Unspecified, Unverified, ""),
             row(Type::ReviewStarted, "tomas", Unverified, InReview, ""),
             row(Type::EvidenceAdded, "ana", InReview, InReview, ""),
-            row(
-                Type::Released,
-                "tomas",
-                InReview,
-                Unverified,
-                "Handing over to the late shift"
-            ),
+            row(Type::Released, "tomas", InReview, Unverified, HANDOVER),
             row(Type::ReviewStarted, "li", Unverified, InReview, ""),
-            row(Type::Verified, "li", InReview, Verified, "Gate logs agree"),
+            row(Type::Verified, "li", InReview, Verified, AGREE),
             row(
                 Type::Reopened,
                 "desk-editor",
                 Verified,
                 Unverified,
-                "The logs were from the day before"
+                MISDATED
             ),
             row(Type::ReviewStarted, "li", Unverified, InReview, ""),
             row(
@@ -113,15 +73,9 @@ async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes
                 "li",
                 InReview,
                 Inconclusive,
-                "Union and port figures cannot be reconciled"
+                IRRECONCILABLE
             ),
-            row(
-                Type::Withdrawn,
-                "desk-editor",
-                Inconclusive,
-                Withdrawn,
-                "Paragraph cut"
-            ),
+            row(Type::Withdrawn, "desk-editor", Inconclusive, Withdrawn, CUT),
         ]
     );
     for e in &events {
@@ -147,37 +101,19 @@ async fn the_history_lists_every_change_oldest_first_with_actor_states_and_notes
 
 #[tokio::test]
 async fn revisions_increase_across_all_claims_without_gaps() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let harbour = submit(&mut client, "maria", harbour_claim()).await;
-    let border = submit(
-        &mut client,
-        "maria",
-        border_claim("Two brigades reached the border town", "Kestrel Radio"),
-    )
-    .await;
+    let (_server, mut client, harbour) = TestServer::with_harbour_claim().await;
+    let brigades = border_claim("Two brigades reached the border town", "Kestrel Radio");
+    let border = submit(&mut client, "maria", brigades).await;
 
     // Interleaved changes, with refused ones in between.
     start_review(&mut client, "tomas", &border.name).await;
-    let refused = client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: harbour.name.clone(),
-                ..Default::default()
-            },
-            "tomas",
-        ))
-        .await;
+    let refused = try_verify(&mut client, "tomas", &harbour.name, "", "").await;
     assert!(refused.is_err(), "verifying an unverified claim is refused");
     start_review(&mut client, "ana", &harbour.name).await;
-    let refused = start_review_result(&mut client, "ana", &border.name).await;
+    let refused = try_start_review(&mut client, "ana", &border.name, "").await;
     assert!(refused.is_err(), "a claim in review cannot be taken again");
-    add_evidence(
-        &mut client,
-        "tomas",
-        &border.name,
-        evidence("Border police", evidence::Stance::Refutes, "One brigade"),
-    )
-    .await;
+    let one_brigade = refutes("Border police", "One brigade");
+    add_evidence(&mut client, "tomas", &border.name, one_brigade).await;
     withdraw(&mut client, "desk-editor", &harbour.name, "Cut").await;
 
     let harbour_events = events_of(&mut client, &harbour.name).await;
@@ -203,20 +139,21 @@ async fn revisions_increase_across_all_claims_without_gaps() {
     assert!(harbour_events[0].revision < border_events[0].revision);
 }
 
-async fn start_review_result(
+/// One page of `name`'s history: at most `page_size` events, from the
+/// page `page_token` names on.
+async fn events_page(
     client: &mut Client,
-    user: &str,
     name: &str,
-) -> Result<tonic::Response<pb::Claim>, tonic::Status> {
-    client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
+    page_size: i32,
+    page_token: &str,
+) -> pb::ListClaimEventsResponse {
+    let request = pb::ListClaimEventsRequest {
+        name: name.to_owned(),
+        page_size,
+        page_token: page_token.to_owned(),
+    };
+    let answer = client.list_claim_events(request).await;
+    answer.expect("ListClaimEvents succeeds").into_inner()
 }
 
 /// A claim with `n` events: the submission, then review started and
@@ -227,16 +164,7 @@ async fn claim_with_events(client: &mut Client, n: usize) -> String {
         if i % 2 == 1 {
             start_review(client, "tomas", &name).await;
         } else {
-            client
-                .release_claim(as_user(
-                    pb::ReleaseClaimRequest {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    "tomas",
-                ))
-                .await
-                .expect("ReleaseClaim succeeds");
+            release(client, "tomas", &name, "").await;
         }
     }
     name
@@ -252,15 +180,7 @@ async fn claim_events_page_through_the_history() {
     let mut pages = Vec::new();
     let mut token = String::new();
     loop {
-        let page = client
-            .list_claim_events(pb::ListClaimEventsRequest {
-                name: name.clone(),
-                page_size: 3,
-                page_token: token,
-            })
-            .await
-            .expect("ListClaimEvents succeeds")
-            .into_inner();
+        let page = events_page(&mut client, &name, 3, &token).await;
         pages.push(page.events);
         if page.next_page_token.is_empty() {
             break;
@@ -281,26 +201,10 @@ async fn a_history_that_fills_its_last_page_exactly_ends_with_an_empty_token() {
     let (_server, mut client) = TestServer::with_client().await;
     let name = claim_with_events(&mut client, 4).await;
 
-    let first = client
-        .list_claim_events(pb::ListClaimEventsRequest {
-            name: name.clone(),
-            page_size: 2,
-            page_token: String::new(),
-        })
-        .await
-        .expect("ListClaimEvents succeeds")
-        .into_inner();
+    let first = events_page(&mut client, &name, 2, "").await;
     assert_eq!(first.events.len(), 2);
     assert!(!first.next_page_token.is_empty());
-    let second = client
-        .list_claim_events(pb::ListClaimEventsRequest {
-            name: name.clone(),
-            page_size: 2,
-            page_token: first.next_page_token,
-        })
-        .await
-        .expect("ListClaimEvents succeeds")
-        .into_inner();
+    let second = events_page(&mut client, &name, 2, &first.next_page_token).await;
     assert_eq!(second.events.len(), 2);
     assert_eq!(second.next_page_token, "", "no page follows the last one");
 }
@@ -310,56 +214,17 @@ async fn an_events_page_size_of_zero_means_fifty() {
     let (_server, mut client) = TestServer::with_client().await;
     let name = submit(&mut client, "maria", harbour_claim()).await.name;
     // 60 pieces of evidence at once: 61 events in all.
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..60 {
-        let mut client = client.clone();
-        let name = name.clone();
-        tasks.spawn(async move {
-            let summary = format!("Picket line count number {i}");
-            add_evidence(
-                &mut client,
-                "ana",
-                &name,
-                evidence("Port Authority", evidence::Stance::Context, &summary),
-            )
-            .await
-        });
-    }
-    tasks.join_all().await;
+    add_context_at_once(&client, &name, 60, "Picket line count number").await;
 
-    let default_page = client
-        .list_claim_events(pb::ListClaimEventsRequest {
-            name: name.clone(),
-            page_size: 0,
-            page_token: String::new(),
-        })
-        .await
-        .expect("ListClaimEvents succeeds")
-        .into_inner();
+    let default_page = events_page(&mut client, &name, 0, "").await;
     assert_eq!(default_page.events.len(), 50);
     assert!(!default_page.next_page_token.is_empty());
-    let rest = client
-        .list_claim_events(pb::ListClaimEventsRequest {
-            name: name.clone(),
-            page_size: 0,
-            page_token: default_page.next_page_token,
-        })
-        .await
-        .expect("ListClaimEvents succeeds")
-        .into_inner();
+    let rest = events_page(&mut client, &name, 0, &default_page.next_page_token).await;
     assert_eq!(rest.events.len(), 11);
     assert_eq!(rest.next_page_token, "");
 
     // A page size above the limit is cut, not refused.
-    let large = client
-        .list_claim_events(pb::ListClaimEventsRequest {
-            name: name.clone(),
-            page_size: i32::MAX,
-            page_token: String::new(),
-        })
-        .await
-        .expect("ListClaimEvents succeeds")
-        .into_inner();
+    let large = events_page(&mut client, &name, i32::MAX, "").await;
     assert_eq!(large.events.len(), 61);
     assert_eq!(large.next_page_token, "");
     assert_eq!(

@@ -62,6 +62,14 @@ impl TestServer {
         (server, client)
     }
 
+    /// Starts a server, connects a client to it and submits
+    /// [`harbour_claim`] as maria: the claim as submitted.
+    pub async fn with_harbour_claim() -> (Self, Client, Claim) {
+        let (server, mut client) = Self::with_client().await;
+        let claim = submit(&mut client, "maria", harbour_claim()).await;
+        (server, client, claim)
+    }
+
     /// Starts a server on `dir`, which may hold the data of an earlier one.
     pub async fn spawn_in(dir: TempDir) -> Self {
         Self::start(testing::TestServer::builder().data_dir(dir)).await
@@ -277,159 +285,271 @@ pub fn evidence(source: &str, stance: evidence::Stance, summary: &str) -> Eviden
     }
 }
 
+/// Evidence from `source` that supports the claim.
+pub fn supports(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Supports, summary)
+}
+
+/// Evidence from `source` that refutes the claim.
+pub fn refutes(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Refutes, summary)
+}
+
+/// Evidence from `source` that gives the claim context.
+pub fn gives_context(source: &str, summary: &str) -> Evidence {
+    evidence(source, evidence::Stance::Context, summary)
+}
+
+/// The Port Authority's gate logs, which support the harbour claim.
+pub fn gate_logs() -> Evidence {
+    supports(
+        "Port Authority",
+        "Gate logs show 9,100 workers did not clock in",
+    )
+}
+
 // ---------------------------------------------------------------------------
-// Short forms of the calls most tests make; each panics on failure.
+// The calls most tests make: `try_*` answers whatever the server says; the
+// short forms without it panic on failure.
+
+/// `result`'s value; panics naming `rpc` if the call failed.
+#[track_caller]
+fn succeeded<T>(result: Result<T, Status>, rpc: &str) -> T {
+    result.unwrap_or_else(|status| panic!("{rpc} succeeds: {status:?}"))
+}
 
 /// A SubmitClaim request for `claim` by `user`, without a request id.
 pub fn submit_request(user: &str, claim: Claim) -> Request<pb::SubmitClaimRequest> {
+    submit_request_with_id(user, claim, "")
+}
+
+fn submit_request_with_id(
+    user: &str,
+    claim: Claim,
+    request_id: &str,
+) -> Request<pb::SubmitClaimRequest> {
+    let request_id = request_id.to_owned();
     as_user(
         pb::SubmitClaimRequest {
             claim: Some(claim),
-            request_id: String::new(),
+            request_id,
         },
         user,
     )
 }
 
+/// SubmitClaim of `claim` by `user` with `request_id`.
+pub async fn submit_with_id(
+    client: &mut Client,
+    user: &str,
+    claim: Claim,
+    request_id: &str,
+) -> Result<Claim, Status> {
+    let request = submit_request_with_id(user, claim, request_id);
+    client.submit_claim(request).await.map(|r| r.into_inner())
+}
+
 pub async fn submit(client: &mut Client, user: &str, claim: Claim) -> Claim {
-    client
-        .submit_claim(submit_request(user, claim))
-        .await
-        .expect("SubmitClaim succeeds")
-        .into_inner()
+    succeeded(submit_with_id(client, user, claim, "").await, "SubmitClaim")
 }
 
 pub async fn get(client: &mut Client, name: &str) -> Claim {
-    client
-        .get_claim(pb::GetClaimRequest {
-            name: name.to_owned(),
-        })
-        .await
-        .expect("GetClaim succeeds")
-        .into_inner()
+    let name = name.to_owned();
+    let answer = client.get_claim(pb::GetClaimRequest { name }).await;
+    succeeded(answer, "GetClaim").into_inner()
+}
+
+pub async fn try_start_review(
+    client: &mut Client,
+    user: &str,
+    name: &str,
+    etag: &str,
+) -> Result<Claim, Status> {
+    let (name, etag) = (name.to_owned(), etag.to_owned());
+    let request = as_user(pb::StartReviewRequest { name, etag }, user);
+    client.start_review(request).await.map(|r| r.into_inner())
 }
 
 pub async fn start_review(client: &mut Client, user: &str, name: &str) -> Claim {
-    client
-        .start_review(as_user(
-            pb::StartReviewRequest {
-                name: name.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("StartReview succeeds")
-        .into_inner()
+    succeeded(
+        try_start_review(client, user, name, "").await,
+        "StartReview",
+    )
+}
+
+pub async fn try_add_evidence(
+    client: &mut Client,
+    user: &str,
+    name: &str,
+    evidence: Option<Evidence>,
+    etag: &str,
+) -> Result<Claim, Status> {
+    let (name, etag) = (name.to_owned(), etag.to_owned());
+    let request = as_user(
+        pb::AddEvidenceRequest {
+            name,
+            evidence,
+            etag,
+        },
+        user,
+    );
+    client.add_evidence(request).await.map(|r| r.into_inner())
 }
 
 pub async fn add_evidence(client: &mut Client, user: &str, name: &str, e: Evidence) -> Claim {
-    client
-        .add_evidence(as_user(
-            pb::AddEvidenceRequest {
-                name: name.to_owned(),
-                evidence: Some(e),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("AddEvidence succeeds")
-        .into_inner()
+    let result = try_add_evidence(client, user, name, Some(e), "").await;
+    succeeded(result, "AddEvidence")
 }
 
-pub async fn verify(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("VerifyClaim succeeds")
-        .into_inner()
+/// Defines, for each change that carries a free text (a note or a reason)
+/// besides the etag, `$try_name(client, user, claim name, $text, etag)`,
+/// which answers whatever the server says, and `$name(client, user, claim
+/// name, $text)`, which sends it without an etag and must succeed.
+macro_rules! changes_with_text {
+    ($($try_name:ident / $name:ident: $method:ident($request:ident, $text:ident) $rpc:literal;)*) => {$(
+        pub async fn $try_name(
+            client: &mut Client,
+            user: &str,
+            name: &str,
+            $text: &str,
+            etag: &str,
+        ) -> Result<Claim, Status> {
+            let (name, $text, etag) = (name.to_owned(), $text.to_owned(), etag.to_owned());
+            let request = as_user(pb::$request { name, $text, etag }, user);
+            client.$method(request).await.map(|r| r.into_inner())
+        }
+
+        pub async fn $name(client: &mut Client, user: &str, name: &str, $text: &str) -> Claim {
+            succeeded($try_name(client, user, name, $text, "").await, $rpc)
+        }
+    )*};
+}
+
+changes_with_text! {
+    try_verify / verify: verify_claim(VerifyClaimRequest, note) "VerifyClaim";
+    try_dispute / dispute: dispute_claim(DisputeClaimRequest, note) "DisputeClaim";
+    try_mark_inconclusive / mark_inconclusive:
+        mark_claim_inconclusive(MarkClaimInconclusiveRequest, note) "MarkClaimInconclusive";
+    try_release / release: release_claim(ReleaseClaimRequest, note) "ReleaseClaim";
+    try_reopen / reopen: reopen_claim(ReopenClaimRequest, reason) "ReopenClaim";
+    try_withdraw / withdraw: withdraw_claim(WithdrawClaimRequest, reason) "WithdrawClaim";
 }
 
 /// VerifyClaim of `name` by tomas, noting "Checked", with whatever it
 /// answers.
 pub async fn verify_result(client: &mut Client, name: &str) -> Result<pb::Claim, tonic::Status> {
-    client
-        .verify_claim(as_user(
-            pb::VerifyClaimRequest {
-                name: name.to_owned(),
-                note: "Checked".to_owned(),
-                etag: String::new(),
-            },
-            "tomas",
-        ))
-        .await
-        .map(|r| r.into_inner())
+    try_verify(client, "tomas", name, "Checked", "").await
 }
 
-pub async fn withdraw(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
-    client
-        .withdraw_claim(as_user(
-            pb::WithdrawClaimRequest {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("WithdrawClaim succeeds")
-        .into_inner()
+/// Adds `n` pieces of context from the Port Authority to `name` at once, as
+/// ana, summarised `"{summary} {i}"`.
+pub async fn add_context_at_once(client: &Client, name: &str, n: usize, summary: &str) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let mut client = client.clone();
+        let name = name.to_owned();
+        let summary = format!("{summary} {i}");
+        tasks.spawn(async move {
+            let context = gives_context("Port Authority", &summary);
+            add_evidence(&mut client, "ana", &name, context).await
+        });
+    }
+    tasks.join_all().await;
 }
 
-pub async fn reopen(client: &mut Client, user: &str, name: &str, reason: &str) -> Claim {
-    client
-        .reopen_claim(as_user(
-            pb::ReopenClaimRequest {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("ReopenClaim succeeds")
-        .into_inner()
+/// Submits claims `numbers` of `story` from `source` as `user`
+/// ([`numbered_claim`]); their names, in order.
+pub async fn submit_numbered(
+    client: &mut Client,
+    user: &str,
+    (story, source): (&str, &str),
+    numbers: std::ops::Range<usize>,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    for n in numbers {
+        let claim = numbered_claim(story, source, n);
+        names.push(submit(client, user, claim).await.name);
+    }
+    names
 }
 
-pub async fn dispute(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("DisputeClaim succeeds")
-        .into_inner()
+/// The one page of claims `request` asks for.
+pub async fn list_page(
+    client: &mut Client,
+    request: pb::ListClaimsRequest,
+) -> pb::ListClaimsResponse {
+    succeeded(client.list_claims(request).await, "ListClaims").into_inner()
+}
+
+/// Every claim whose source has the comparison key of `source`.
+pub async fn list_by_source(client: &mut Client, source: &str) -> Vec<Claim> {
+    let request = pb::ListClaimsRequest {
+        source: source.to_owned(),
+        ..Default::default()
+    };
+    list_all(client, request).await
+}
+
+/// Fails the test unless `claim` reads back exactly as it is; `why` says
+/// why it should.
+pub async fn assert_reads_back(client: &mut Client, claim: &Claim, why: &str) {
+    assert_eq!(&get(client, &claim.name).await, claim, "{why}");
+}
+
+/// Fails the test if any claim was stored.
+pub async fn assert_nothing_stored(client: &mut Client) {
+    let stored = list_all(client, pb::ListClaimsRequest::default()).await;
+    assert!(stored.is_empty(), "nothing was stored: {stored:?}");
+}
+
+/// A listing request whose answer comes in pages.
+trait Paged: Clone {
+    type Item;
+    fn set_page_token(&mut self, token: String);
+    /// The page this request asks for: its items and the next page's token.
+    async fn page(self, client: &mut Client) -> (Vec<Self::Item>, String);
+}
+
+impl Paged for pb::ListClaimsRequest {
+    type Item = Claim;
+    fn set_page_token(&mut self, token: String) {
+        self.page_token = token;
+    }
+    async fn page(self, client: &mut Client) -> (Vec<Claim>, String) {
+        let page = succeeded(client.list_claims(self).await, "ListClaims").into_inner();
+        (page.claims, page.next_page_token)
+    }
+}
+
+impl Paged for pb::ListClaimEventsRequest {
+    type Item = pb::ClaimEvent;
+    fn set_page_token(&mut self, token: String) {
+        self.page_token = token;
+    }
+    async fn page(self, client: &mut Client) -> (Vec<pb::ClaimEvent>, String) {
+        let answer = client.list_claim_events(self).await;
+        let page = succeeded(answer, "ListClaimEvents").into_inner();
+        (page.events, page.next_page_token)
+    }
+}
+
+/// Every item `request` lists, from the page it names on, following page
+/// tokens.
+async fn all_pages<R: Paged>(client: &mut Client, mut request: R) -> Vec<R::Item> {
+    let mut items = Vec::new();
+    loop {
+        let (page, next) = request.clone().page(client).await;
+        items.extend(page);
+        if next.is_empty() {
+            return items;
+        }
+        request.set_page_token(next);
+    }
 }
 
 /// Every claim matching `request`'s filters, following page tokens.
 pub async fn list_all(client: &mut Client, request: pb::ListClaimsRequest) -> Vec<Claim> {
-    let mut request = request;
-    let mut claims = Vec::new();
-    loop {
-        let page = client
-            .list_claims(request.clone())
-            .await
-            .expect("ListClaims succeeds")
-            .into_inner();
-        claims.extend(page.claims);
-        if page.next_page_token.is_empty() {
-            return claims;
-        }
-        request.page_token = page.next_page_token;
-    }
+    all_pages(client, request).await
 }
 
 /// The names of claims, for comparing listings.
@@ -449,24 +569,12 @@ pub async fn events_in_pages_of(
     name: &str,
     page_size: i32,
 ) -> Vec<pb::ClaimEvent> {
-    let mut request = pb::ListClaimEventsRequest {
+    let request = pb::ListClaimEventsRequest {
         name: name.to_owned(),
         page_size,
         ..Default::default()
     };
-    let mut events = Vec::new();
-    loop {
-        let page = client
-            .list_claim_events(request.clone())
-            .await
-            .expect("ListClaimEvents succeeds")
-            .into_inner();
-        events.extend(page.events);
-        if page.next_page_token.is_empty() {
-            return events;
-        }
-        request.page_token = page.next_page_token;
-    }
+    all_pages(client, request).await
 }
 
 /// The id part of `claims/{id}`, checked to be a ULID.

@@ -10,24 +10,6 @@ use crate::helpers::*;
 
 const REQUEST_ID: &str = "2f6c1a0e-harbour-strike-day-one";
 
-async fn submit_with_id(
-    client: &mut Client,
-    user: &str,
-    claim: Claim,
-    request_id: &str,
-) -> Result<Claim, tonic::Status> {
-    client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(claim),
-                request_id: request_id.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
 /// Submits the harbour claim as `user` with `request_id`, which must
 /// succeed for the reason `expectation` gives.
 async fn submit_harbour(
@@ -50,8 +32,11 @@ async fn all_claims(client: &mut Client) -> Vec<Claim> {
     list_all(client, ListClaimsRequest::default()).await
 }
 
-/// Checks that `first` and `second` are two claims, and the only ones.
-async fn assert_two_claims(client: &mut Client, first: &Claim, second: &Claim) {
+/// Submits the harbour claim twice as maria, with the request ids `ids`,
+/// and checks that that makes two claims, and the only ones.
+async fn assert_two_submissions_make_two_claims(client: &mut Client, ids: [&str; 2]) {
+    let first = submit_harbour(client, "maria", ids[0], "the first submission succeeds").await;
+    let second = submit_harbour(client, "maria", ids[1], "the second submission succeeds").await;
     assert_ne!(first.name, second.name);
     assert_eq!(all_claims(client).await.len(), 2);
 }
@@ -99,10 +84,7 @@ async fn a_retry_that_differs_only_in_output_fields_or_white_space_is_the_same_r
 async fn submissions_without_a_request_id_are_not_deduplicated() {
     let (_server, mut client) = TestServer::with_client().await;
 
-    let first = submit_harbour(&mut client, "maria", "", "the first submission succeeds").await;
-    let second = submit_harbour(&mut client, "maria", "", "the second submission succeeds").await;
-
-    assert_two_claims(&mut client, &first, &second).await;
+    assert_two_submissions_make_two_claims(&mut client, ["", ""]).await;
 }
 
 #[tokio::test]
@@ -169,22 +151,13 @@ async fn request_ids_are_scoped_to_their_caller() {
     .await;
     assert_ne!(other.name, first.name);
     assert_eq!(other.submitted_by, "tomas");
-    let retry = submit_harbour(
-        &mut client,
-        "tomas",
-        REQUEST_ID,
-        "the other caller's retry succeeds",
-    )
-    .await;
-    assert_eq!(retry.name, other.name);
-    let retry = submit_harbour(
-        &mut client,
-        "maria",
-        REQUEST_ID,
-        "the first caller's retry succeeds",
-    )
-    .await;
-    assert_eq!(retry.name, first.name);
+    for (user, expectation, made) in [
+        ("tomas", "the other caller's retry succeeds", &other),
+        ("maria", "the first caller's retry succeeds", &first),
+    ] {
+        let retry = submit_harbour(&mut client, user, REQUEST_ID, expectation).await;
+        assert_eq!(retry.name, made.name, "{user}'s retry");
+    }
 
     let claims = all_claims(&mut client).await;
     assert_eq!(names(&claims), [first.name, other.name]);
@@ -237,20 +210,5 @@ async fn concurrent_retries_of_one_submission_make_one_claim() {
 async fn request_ids_are_independent_of_each_other() {
     let (_server, mut client) = TestServer::with_client().await;
 
-    let a = submit_harbour(
-        &mut client,
-        "maria",
-        "harbour-1",
-        "the first submission succeeds",
-    )
-    .await;
-    let b = submit_harbour(
-        &mut client,
-        "maria",
-        "harbour-2",
-        "the second submission succeeds",
-    )
-    .await;
-
-    assert_two_claims(&mut client, &a, &b).await;
+    assert_two_submissions_make_two_claims(&mut client, ["harbour-1", "harbour-2"]).await;
 }

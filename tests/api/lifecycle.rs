@@ -4,7 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use claimdesk::pb::{self, Attribution, Claim, claim, evidence};
+use claimdesk::pb::{
+    self, Attribution, Claim, claim,
+    claim::State::{Disputed, Inconclusive, Unverified, Verified},
+    evidence,
+};
 
 use crate::helpers::*;
 
@@ -29,50 +33,47 @@ async fn claim_in_review(client: &mut Client, checker: &str) -> Claim {
     start_review(client, checker, &submitted.name).await
 }
 
-/// ReleaseClaim of `name` by `user`, noting `note`.
-async fn release(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: name.to_owned(),
-                etag: String::new(),
-                note: note.to_owned(),
-            },
-            user,
-        ))
-        .await
-        .expect("ReleaseClaim succeeds")
-        .into_inner()
-}
-
-/// MarkClaimInconclusive of `name` by `user`, noting `note`.
-async fn mark_inconclusive(client: &mut Client, user: &str, name: &str, note: &str) -> Claim {
-    client
-        .mark_claim_inconclusive(as_user(
-            pb::MarkClaimInconclusiveRequest {
-                name: name.to_owned(),
-                note: note.to_owned(),
-                etag: String::new(),
-            },
-            user,
-        ))
-        .await
-        .expect("MarkClaimInconclusive succeeds")
-        .into_inner()
-}
-
 /// A claim in review by tomas, who has added Port Authority evidence
 /// supporting it, summed up as `summary`; as it was before the evidence.
 async fn supported_claim_in_review(client: &mut Client, summary: &str) -> Claim {
     let in_review = claim_in_review(client, "tomas").await;
-    add_evidence(
-        client,
-        "tomas",
-        &in_review.name,
-        evidence("Port Authority", evidence::Stance::Supports, summary),
-    )
-    .await;
+    let support = supports("Port Authority", summary);
+    add_evidence(client, "tomas", &in_review.name, support).await;
     in_review
+}
+
+/// A server with a client, and a harbour claim in review by `checker`.
+async fn serving_in_review(checker: &str) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let in_review = claim_in_review(&mut client, checker).await;
+    (server, client, in_review)
+}
+
+/// A server with a client, and [`supported_claim_in_review`] of `summary`.
+async fn serving_supported_in_review(summary: &str) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let in_review = supported_claim_in_review(&mut client, summary).await;
+    (server, client, in_review)
+}
+
+/// The label of the harbour claim while it is unverified.
+const UNVERIFIED: &str = "unverified (per Harbour Gazette)";
+
+/// What a change leaves of a claim: its state, label, assignee and verdict
+/// note.
+type Outcome<'a> = (claim::State, &'a str, &'a str, &'a str);
+
+/// Checks what `claim`, a change's answer, shows, and that it reads back as
+/// answered.
+async fn assert_outcome(client: &mut Client, claim: &Claim, expected: Outcome<'_>) {
+    let shown = (
+        claim.state(),
+        claim.label.as_str(),
+        claim.assignee.as_str(),
+        claim.verdict_note.as_str(),
+    );
+    assert_eq!(shown, expected, "state, label, assignee and verdict note");
+    assert_reads_back(client, claim, "the claim reads back as answered").await;
 }
 
 #[tokio::test]
@@ -110,8 +111,7 @@ async fn a_submitted_claim_is_unverified_and_labelled_with_its_source() {
 
 #[tokio::test]
 async fn get_claim_returns_the_claim_as_submitted() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     let read = get(&mut client, &submitted.name).await;
 
@@ -208,8 +208,7 @@ async fn claim_names_are_distinct_ulids_in_submission_order() {
 
 #[tokio::test]
 async fn starting_review_assigns_the_claim_to_the_caller() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     let before = SystemTime::now();
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
@@ -228,29 +227,19 @@ async fn starting_review_assigns_the_claim_to_the_caller() {
 
 #[tokio::test]
 async fn releasing_a_claim_puts_it_back_in_the_queue_unassigned() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
+    let (_server, mut client, in_review) = serving_in_review("tomas").await;
 
-    let claim = release(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "Off shift; the union figure needs a second call",
-    )
-    .await;
+    let note = "Off shift; the union figure needs a second call";
+    let claim = release(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Unverified);
-    assert_eq!(claim.assignee, "");
-    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
     assert_ne!(claim.etag, in_review.etag);
     assert!(time(&claim.update_time) >= time(&in_review.update_time));
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_outcome(&mut client, &claim, (Unverified, UNVERIFIED, "", "")).await;
 }
 
 #[tokio::test]
 async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     // Evidence may be added while the claim waits in the queue...
     let before_first = SystemTime::now();
@@ -287,17 +276,11 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 
     // ...and while it is in review, by anyone.
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
-    let second = add_evidence(
-        &mut client,
-        "li",
-        &submitted.name,
-        evidence(
-            "Shipping line spokesperson",
-            evidence::Stance::Context,
-            "Two container ships were diverted to another port",
-        ),
-    )
-    .await;
+    let context = gives_context(
+        "Shipping line spokesperson",
+        "Two container ships were diverted to another port",
+    );
+    let second = add_evidence(&mut client, "li", &submitted.name, context).await;
     assert_eq!(second.state(), claim::State::InReview);
     assert_eq!(second.assignee, "tomas");
     assert_ne!(second.etag, in_review.etag);
@@ -314,113 +297,58 @@ async fn added_evidence_is_kept_in_order_with_who_added_it_and_when() {
 
 #[tokio::test]
 async fn verifying_with_independent_support_rules_the_claim_verified() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review =
-        supported_claim_in_review(&mut client, "Gate logs show 9,100 workers did not clock in")
-            .await;
+    let gate_logs = "Gate logs show 9,100 workers did not clock in";
+    let (_server, mut client, in_review) = serving_supported_in_review(gate_logs).await;
 
-    let claim = verify(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "Matches the Port Authority gate logs",
-    )
-    .await;
+    let note = "Matches the Port Authority gate logs";
+    let claim = verify(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Verified);
-    assert_eq!(claim.label, "verified");
-    assert_eq!(claim.assignee, "tomas");
-    assert_eq!(claim.verdict_note, "Matches the Port Authority gate logs");
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    assert_outcome(&mut client, &claim, (Verified, "verified", "tomas", note)).await;
 }
 
 #[tokio::test]
 async fn disputing_with_refuting_evidence_rules_the_claim_disputed() {
     let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(
-        &mut client,
-        "maria",
-        border_claim(
-            "Some 14,000 soldiers were moved to the northern border",
-            "Defence Ministry",
-        ),
-    )
-    .await;
-    start_review(&mut client, "ana", &submitted.name).await;
-    add_evidence(
-        &mut client,
-        "ana",
-        &submitted.name,
-        evidence(
-            "Open-source imagery analysts",
-            evidence::Stance::Refutes,
-            "Satellite images show camps sized for about 3,000",
-        ),
-    )
-    .await;
-
-    let claim = dispute(
-        &mut client,
-        "ana",
-        &submitted.name,
-        "Imagery supports a far smaller deployment",
-    )
-    .await;
-
-    assert_eq!(claim.state(), claim::State::Disputed);
-    assert_eq!(claim.label, "disputed");
-    assert_eq!(claim.assignee, "ana");
-    assert_eq!(
-        claim.verdict_note,
-        "Imagery supports a far smaller deployment"
+    let soldiers = border_claim(
+        "Some 14,000 soldiers were moved to the northern border",
+        "Defence Ministry",
     );
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let name = submit(&mut client, "maria", soldiers).await.name;
+    start_review(&mut client, "ana", &name).await;
+    let imagery = refutes(
+        "Open-source imagery analysts",
+        "Satellite images show camps sized for about 3,000",
+    );
+    add_evidence(&mut client, "ana", &name, imagery).await;
+
+    let note = "Imagery supports a far smaller deployment";
+    let claim = dispute(&mut client, "ana", &name, note).await;
+
+    assert_outcome(&mut client, &claim, (Disputed, "disputed", "ana", note)).await;
 }
 
 #[tokio::test]
 async fn an_inconclusive_claim_keeps_its_attribution_in_the_label() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = claim_in_review(&mut client, "tomas").await;
+    let (_server, mut client, in_review) = serving_in_review("tomas").await;
 
-    let claim = mark_inconclusive(
-        &mut client,
-        "tomas",
-        &in_review.name,
-        "No second source could be reached",
-    )
-    .await;
+    let note = "No second source could be reached";
+    let claim = mark_inconclusive(&mut client, "tomas", &in_review.name, note).await;
 
-    assert_eq!(claim.state(), claim::State::Inconclusive);
-    assert_eq!(
-        claim.label,
-        "could not be independently verified (per Harbour Gazette)"
-    );
-    assert_eq!(claim.assignee, "tomas");
-    assert_eq!(claim.verdict_note, "No second source could be reached");
-    assert_eq!(get(&mut client, &claim.name).await, claim);
+    let label = "could not be independently verified (per Harbour Gazette)";
+    assert_outcome(&mut client, &claim, (Inconclusive, label, "tomas", note)).await;
 }
 
 #[tokio::test]
 async fn reopening_a_ruling_clears_the_verdict_and_the_assignee() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let in_review = supported_claim_in_review(&mut client, "Gate logs agree").await;
+    let (_server, mut client, in_review) = serving_supported_in_review("Gate logs agree").await;
     let verified = verify(&mut client, "tomas", &in_review.name, "Gate logs agree").await;
 
-    let claim = reopen(
-        &mut client,
-        "desk-editor",
-        &in_review.name,
-        "The gate logs were from the day before",
-    )
-    .await;
+    let reason = "The gate logs were from the day before";
+    let claim = reopen(&mut client, "desk-editor", &in_review.name, reason).await;
 
-    assert_eq!(claim.state(), claim::State::Unverified);
-    assert_eq!(claim.label, "unverified (per Harbour Gazette)");
-    assert_eq!(claim.assignee, "");
-    assert_eq!(claim.verdict_note, "");
+    assert_outcome(&mut client, &claim, (Unverified, UNVERIFIED, "", "")).await;
     assert_eq!(claim.evidence, verified.evidence, "evidence is kept");
     assert_ne!(claim.etag, verified.etag);
-    assert_eq!(get(&mut client, &claim.name).await, claim);
 
     // It waits for review again.
     let again = start_review(&mut client, "li", &claim.name).await;
@@ -440,13 +368,8 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
     };
     let disputed = {
         let c = claim_in_review(&mut client, "ana").await;
-        add_evidence(
-            &mut client,
-            "ana",
-            &c.name,
-            evidence("Port Authority", evidence::Stance::Refutes, "Gate logs"),
-        )
-        .await;
+        let refuting = refutes("Port Authority", "Gate logs");
+        add_evidence(&mut client, "ana", &c.name, refuting).await;
         dispute(&mut client, "ana", &c.name, "").await
     };
     let inconclusive = {
@@ -481,8 +404,7 @@ async fn a_claim_can_be_withdrawn_from_every_state_but_withdrawn() {
 
 #[tokio::test]
 async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
     let mut versions = vec![submitted];
@@ -492,7 +414,7 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
             &mut client,
             "tomas",
             &name,
-            evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
+            supports("Port Authority", "Gate logs"),
         )
         .await,
     );
@@ -533,8 +455,7 @@ async fn every_change_gives_the_claim_a_new_etag_and_update_time() {
 
 #[tokio::test]
 async fn reads_do_not_change_the_etag() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     get(&mut client, &submitted.name).await;
     list_all(&mut client, pb::ListClaimsRequest::default()).await;
@@ -555,26 +476,18 @@ async fn a_deadline_far_in_the_future_reads_back_as_submitted() {
         nanos: 0,
     };
 
-    let result = client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(Claim {
-                    deadline: Some(deadline),
-                    ..harbour_claim()
-                }),
-                request_id: String::new(),
-            },
-            "maria",
-        ))
-        .await;
+    let far_off = Claim {
+        deadline: Some(deadline),
+        ..harbour_claim()
+    };
+    let result = submit_with_id(&mut client, "maria", far_off, "").await;
 
     // Either refused as out of range, or kept as it was sent.
     match result {
         Err(status) => {
             expect_invalid_fields::<()>(Err(status), &["claim.deadline"]);
         }
-        Ok(response) => {
-            let submitted = response.into_inner();
+        Ok(submitted) => {
             assert_eq!(submitted.deadline, Some(deadline));
             assert_eq!(
                 get(&mut client, &submitted.name).await.deadline,

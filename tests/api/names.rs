@@ -3,7 +3,7 @@
 //! same source for verification and for listing, and names that show
 //! nothing or reorder text are refused.
 
-use claimdesk::pb::{self, Attribution, ListClaimsRequest, claim, evidence};
+use claimdesk::pb::{self, Attribution, claim};
 use tonic::Code;
 
 use crate::helpers::*;
@@ -35,7 +35,7 @@ async fn in_review_supported_by(client: &mut Client, source: &str) -> pb::Claim 
         client,
         "tomas",
         &submitted.name,
-        evidence(source, evidence::Stance::Supports, "They confirm it"),
+        supports(source, "They confirm it"),
     )
     .await
 }
@@ -102,15 +102,7 @@ async fn a_source_made_only_of_zero_width_spaces_is_invalid() {
         relayed_from: vec!["\u{feff}".to_owned(), HARBOUR_RELAY.to_owned()],
         url: String::new(),
     });
-    let result = client
-        .submit_claim(as_user(
-            pb::SubmitClaimRequest {
-                claim: Some(claim),
-                request_id: String::new(),
-            },
-            "maria",
-        ))
-        .await;
+    let result = submit_with_id(&mut client, "maria", claim, "").await;
     expect_invalid_fields(
         result,
         &[
@@ -118,86 +110,41 @@ async fn a_source_made_only_of_zero_width_spaces_is_invalid() {
             "claim.attribution.relayed_from[0]",
         ],
     );
-    assert!(
-        list_all(&mut client, ListClaimsRequest::default())
-            .await
-            .is_empty(),
-        "nothing was stored"
-    );
+    assert_nothing_stored(&mut client).await;
 }
 
 #[tokio::test]
 async fn a_bidi_override_in_an_evidence_source_is_invalid() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
     for source in [
         "Port \u{202e}ytirohtuA",
         "Port\u{2067} Authority",
         "Port\u{2028}Authority",
     ] {
-        let result = client
-            .add_evidence(as_user(
-                pb::AddEvidenceRequest {
-                    name: claim.name.clone(),
-                    evidence: Some(evidence(
-                        source,
-                        evidence::Stance::Supports,
-                        "Gate logs agree",
-                    )),
-                    etag: String::new(),
-                },
-                "tomas",
-            ))
-            .await;
+        let support = Some(supports(source, "Gate logs agree"));
+        let result = try_add_evidence(&mut client, "tomas", &claim.name, support, "").await;
         expect_invalid_fields(result, &["evidence.source"]);
     }
-    assert_eq!(
-        get(&mut client, &claim.name).await,
-        claim,
-        "no evidence added"
-    );
+    assert_reads_back(&mut client, &claim, "no evidence added").await;
 }
 
 #[tokio::test]
 async fn listing_by_source_finds_a_claim_under_a_lookalike_spelling() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let harbour = submit(&mut client, "maria", harbour_claim()).await;
-    let border = submit(
-        &mut client,
-        "maria",
-        border_claim("About 2,000 soldiers reached the river", "Kestrel Radio"),
-    )
-    .await;
-    let lookalike = submit(
-        &mut client,
-        "maria",
-        border_claim(
-            "The bridge was closed at noon",
-            "K\u{435}strel\u{200d} Radio",
-        ),
-    )
-    .await;
+    let (_server, mut client, harbour) = TestServer::with_harbour_claim().await;
+    let soldiers = border_claim("About 2,000 soldiers reached the river", "Kestrel Radio");
+    let border = submit(&mut client, "maria", soldiers).await;
+    let bridge = border_claim(
+        "The bridge was closed at noon",
+        "K\u{435}strel\u{200d} Radio",
+    );
+    let lookalike = submit(&mut client, "maria", bridge).await;
 
     for spelling in HARBOUR_SPELLINGS {
-        let found = list_all(
-            &mut client,
-            ListClaimsRequest {
-                source: spelling.to_owned(),
-                ..Default::default()
-            },
-        )
-        .await;
+        let found = list_by_source(&mut client, spelling).await;
         assert_eq!(names(&found), [harbour.name.as_str()], "{spelling:?}");
     }
-    let found = list_all(
-        &mut client,
-        ListClaimsRequest {
-            source: "kestrel radio".to_owned(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let found = list_by_source(&mut client, "kestrel radio").await;
     assert_eq!(
         names(&found),
         [border.name.clone(), lookalike.name.clone()],
@@ -207,8 +154,7 @@ async fn listing_by_source_finds_a_claim_under_a_lookalike_spelling() {
 
 #[tokio::test]
 async fn reassigning_a_claim_to_a_lookalike_of_the_system_is_invalid() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let claim = start_review(&mut client, "tomas", &submitted.name).await;
     for assignee in ["\u{455}ystem", "s\u{443}stem", "sys\u{200b}tem", "SYSTEM"] {
         let result = client
@@ -224,5 +170,5 @@ async fn reassigning_a_claim_to_a_lookalike_of_the_system_is_invalid() {
             .await;
         expect_invalid_fields(result, &["assignee"]);
     }
-    assert_eq!(get(&mut client, &claim.name).await, claim, "still tomas's");
+    assert_reads_back(&mut client, &claim, "still tomas's").await;
 }

@@ -57,13 +57,8 @@ async fn snapshot(client: &mut Client) -> Snapshot {
 async fn populate(client: &mut Client) {
     let verified = submit(client, "maria", harbour_claim()).await.name;
     start_review(client, "tomas", &verified).await;
-    add_evidence(
-        client,
-        "tomas",
-        &verified,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(client, "tomas", &verified, gate_logs).await;
     verify(client, "tomas", &verified, "Gate logs agree").await;
 
     let disputed = submit(
@@ -88,17 +83,7 @@ async fn populate(client: &mut Client) {
         ),
     )
     .await;
-    client
-        .dispute_claim(as_user(
-            pb::DisputeClaimRequest {
-                name: disputed.clone(),
-                note: "Imagery shows far fewer".to_owned(),
-                etag: String::new(),
-            },
-            "ana",
-        ))
-        .await
-        .expect("DisputeClaim succeeds");
+    dispute(client, "ana", &disputed, "Imagery shows far fewer").await;
 
     let in_review = submit(
         client,
@@ -166,18 +151,10 @@ async fn work_goes_on_after_a_restart_with_later_revisions() {
     let mut client = server.client().await;
     let in_review = &before.claims[2];
     assert_eq!(in_review.state(), State::InReview);
-    let released = client
-        .release_claim(as_user(
-            pb::ReleaseClaimRequest {
-                name: in_review.name.clone(),
-                etag: in_review.etag.clone(),
-                note: "Back to the queue".to_owned(),
-            },
-            "li",
-        ))
+    let (name, etag) = (&in_review.name, &in_review.etag);
+    let released = try_release(&mut client, "li", name, "Back to the queue", etag)
         .await
-        .expect("a change with an etag read before the restart succeeds")
-        .into_inner();
+        .expect("a change with an etag read before the restart succeeds");
     let newcomer = submit(&mut client, "maria", harbour_claim()).await;
 
     assert_ne!(released.etag, in_review.etag);
@@ -202,28 +179,13 @@ async fn work_goes_on_after_a_restart_with_later_revisions() {
 #[tokio::test]
 async fn a_page_token_stays_valid_across_a_restart() {
     let (server, mut client) = TestServer::with_client().await;
-    let mut all = Vec::new();
-    for n in 0..4 {
-        all.push(
-            submit(
-                &mut client,
-                "maria",
-                numbered_claim(HARBOUR_STORY, "Kestrel Radio", n),
-            )
-            .await
-            .name,
-        );
-    }
+    let all = submit_numbered(&mut client, "maria", (HARBOUR_STORY, "Kestrel Radio"), 0..4).await;
     let request = ListClaimsRequest {
         story: HARBOUR_STORY.to_owned(),
         page_size: 2,
         ..Default::default()
     };
-    let first = client
-        .list_claims(request.clone())
-        .await
-        .expect("ListClaims succeeds")
-        .into_inner();
+    let first = list_page(&mut client, request.clone()).await;
     drop(client);
 
     let server = server.restart().await;

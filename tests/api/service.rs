@@ -299,8 +299,7 @@ async fn reflection_resolves_the_error_detail_types() {
 /// bound leaves a wide margin for a loaded machine.
 #[tokio::test]
 async fn back_to_back_calls_on_one_connection_are_not_held_back_by_delayed_acks() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
     get(&mut client, &claim.name).await;
 
     let started = std::time::Instant::now();

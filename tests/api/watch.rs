@@ -138,17 +138,8 @@ async fn histories(client: &mut Client, claims: &[&str]) -> Vec<ClaimEvent> {
 /// evidence and rules it verified: four events.
 async fn review_and_verify(client: &mut Client, checker: &str, name: &str) -> Claim {
     start_review(client, checker, name).await;
-    add_evidence(
-        client,
-        checker,
-        name,
-        evidence(
-            "Coastguard log",
-            evidence::Stance::Supports,
-            "The log matches the reported figure",
-        ),
-    )
-    .await;
+    let coastguard_log = supports("Coastguard log", "The log matches the reported figure");
+    add_evidence(client, checker, name, coastguard_log).await;
     verify(client, checker, name, "Matches the coastguard log").await
 }
 
@@ -171,6 +162,34 @@ async fn verified_harbour_and_withdrawn_border(client: &mut Client) -> (String, 
     (harbour, border)
 }
 
+/// A server holding the six events of
+/// [`verified_harbour_and_withdrawn_border`], the editor's client that made
+/// them, and a watcher's client with an unfiltered watch from revision 0.
+struct Watching {
+    server: TestServer,
+    editor: Client,
+    watcher: Client,
+    events: Events,
+    harbour: String,
+    border: String,
+}
+
+async fn watching_six_events() -> Watching {
+    let server = TestServer::spawn().await;
+    let mut editor = server.client().await;
+    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
+    let mut watcher = server.client().await;
+    let events = watch_after(&mut watcher, 0).await;
+    Watching {
+        server,
+        editor,
+        watcher,
+        events,
+        harbour,
+        border,
+    }
+}
+
 /// A short claim for volume tests: `writer`'s `n`-th sighting.
 fn sighting(writer: u64, n: u64) -> Claim {
     Claim {
@@ -189,12 +208,14 @@ fn sighting(writer: u64, n: u64) -> Claim {
 
 #[tokio::test]
 async fn a_watch_from_zero_replays_the_history_in_order_then_streams_new_changes_live() {
-    let server = TestServer::spawn().await;
-    let mut editor = server.client().await;
-    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
-
-    let mut watcher = server.client().await;
-    let mut events = watch_after(&mut watcher, 0).await;
+    let Watching {
+        server,
+        mut editor,
+        watcher: _watcher,
+        mut events,
+        harbour,
+        border,
+    } = watching_six_events().await;
     let replayed = take(&mut events, 6).await;
     assert_revisions(&replayed, 1..=6);
     assert_eq!(
@@ -271,14 +292,8 @@ async fn a_watcher_that_disconnects_resumes_from_its_last_revision_without_gaps_
 
     let server = TestServer::spawn().await;
     let mut setup = server.client().await;
-    for n in 0..HISTORY {
-        submit(
-            &mut setup,
-            "olek",
-            numbered_claim(BORDER_STORY, "River Watch", n as usize),
-        )
-        .await;
-    }
+    let border = (BORDER_STORY, "River Watch");
+    submit_numbered(&mut setup, "olek", border, 0..HISTORY as usize).await;
 
     let mut watcher = server.client().await;
     let mut first = watch_after(&mut watcher, 0).await;
@@ -356,18 +371,8 @@ async fn a_watcher_that_disconnects_resumes_from_its_last_revision_without_gaps_
 async fn a_watcher_resumes_after_a_server_restart_with_every_event_it_missed_before_and_after_it() {
     let server = TestServer::spawn().await;
     let mut editor = server.client().await;
-    let mut names = Vec::new();
-    for n in 0..5 {
-        names.push(
-            submit(
-                &mut editor,
-                "maria",
-                numbered_claim(HARBOUR_STORY, HARBOUR_SOURCE, n),
-            )
-            .await
-            .name,
-        );
-    }
+    let harbour = (HARBOUR_STORY, HARBOUR_SOURCE);
+    let names = submit_numbered(&mut editor, "maria", harbour, 0..5).await;
 
     // The watcher gets as far as revision 3 and goes away.
     let mut watcher = server.client().await;
@@ -470,14 +475,15 @@ fn expected(all: &[ClaimEvent], story: &str, states: &[State]) -> Vec<ClaimEvent
 
 #[tokio::test]
 async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
-    let server = TestServer::spawn().await;
-    let mut editor = server.client().await;
-
     // Stored before the watches open: replayed.
-    let (harbour, border) = verified_harbour_and_withdrawn_border(&mut editor).await;
-
-    let mut watcher = server.client().await;
-    let mut all = watch_after(&mut watcher, 0).await;
+    let Watching {
+        server: _server,
+        mut editor,
+        mut watcher,
+        events: mut all,
+        harbour,
+        border,
+    } = watching_six_events().await;
     let by_story = open(&mut watcher, watch_request(0, HARBOUR_STORY, &[])).await;
     let by_state = open(&mut watcher, watch_request(0, "", &[State::Verified])).await;
     let verified_or_withdrawn = [State::Verified, State::Withdrawn];
@@ -515,17 +521,8 @@ async fn watch_filters_select_events_by_story_by_resulting_state_and_by_both() {
     )
     .await;
     start_review(&mut editor, "ana", &harbour).await;
-    add_evidence(
-        &mut editor,
-        "ana",
-        &harbour,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Refutes,
-            "Gate logs show most shifts worked",
-        ),
-    )
-    .await;
+    let shifts_worked = refutes("Port Authority", "Gate logs show most shifts worked");
+    add_evidence(&mut editor, "ana", &harbour, shifts_worked).await;
     // The last harbour event.
     dispute(&mut editor, "ana", &harbour, "Gate logs contradict it").await;
     // The last event, a border withdrawal.
@@ -793,9 +790,13 @@ async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_hold
     );
 }
 
-/// Checks the revision, type, actor and states (from, to) of `e`.
+/// Checks the revision, type and actor, and the states (from, to) of `e`.
 #[track_caller]
-fn assert_change(e: &ClaimEvent, revision: u64, r#type: Type, actor: &str, states: (State, State)) {
+fn assert_change(
+    e: &ClaimEvent,
+    (revision, r#type, actor): (u64, Type, &str),
+    states: (State, State),
+) {
     assert_eq!(
         (e.revision, e.r#type(), e.actor.as_str()),
         (revision, r#type, actor)
@@ -805,6 +806,7 @@ fn assert_change(e: &ClaimEvent, revision: u64, r#type: Type, actor: &str, state
 
 #[tokio::test]
 async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each_change() {
+    use State::*;
     let server = TestServer::spawn().await;
     let mut watcher = server.client().await;
     let mut events = watch_after(&mut watcher, 0).await;
@@ -828,10 +830,8 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
     let e = next_event(&mut events).await;
     assert_change(
         &e,
-        2,
-        Type::ReviewStarted,
-        "tomas",
-        (State::Unverified, State::InReview),
+        (2, Type::ReviewStarted, "tomas"),
+        (Unverified, InReview),
     );
     assert_eq!(
         (e.claim.as_str(), e.story.as_str()),
@@ -839,25 +839,9 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
     );
     assert_eq!(e.event_time, reviewing.update_time);
 
-    let with_evidence = add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence(
-            "Port Authority",
-            evidence::Stance::Supports,
-            "Gate logs show 9,100 workers did not clock in",
-        ),
-    )
-    .await;
+    let with_evidence = add_evidence(&mut client, "tomas", &name, gate_logs()).await;
     let e = next_event(&mut events).await;
-    assert_change(
-        &e,
-        3,
-        Type::EvidenceAdded,
-        "tomas",
-        (State::InReview, State::InReview),
-    );
+    assert_change(&e, (3, Type::EvidenceAdded, "tomas"), (InReview, InReview));
     assert_eq!(e.evidence.as_ref(), with_evidence.evidence.first());
     assert!(
         e.evidence.is_some(),
@@ -866,50 +850,27 @@ async fn watched_events_carry_the_claim_story_type_actor_states_and_note_of_each
 
     verify(&mut client, "tomas", &name, "Gate logs agree").await;
     let e = next_event(&mut events).await;
-    assert_change(
-        &e,
-        4,
-        Type::Verified,
-        "tomas",
-        (State::InReview, State::Verified),
-    );
+    assert_change(&e, (4, Type::Verified, "tomas"), (InReview, Verified));
     assert_eq!(e.note, "Gate logs agree");
 
-    reopen(
-        &mut client,
-        "desk-editor",
-        &name,
-        "The logs were from the day before",
-    )
-    .await;
+    let misdated = "The logs were from the day before";
+    reopen(&mut client, "desk-editor", &name, misdated).await;
     let e = next_event(&mut events).await;
     assert_change(
         &e,
-        5,
-        Type::Reopened,
-        "desk-editor",
-        (State::Verified, State::Unverified),
+        (5, Type::Reopened, "desk-editor"),
+        (Verified, Unverified),
     );
-    assert_eq!(e.note, "The logs were from the day before");
+    assert_eq!(e.note, misdated);
 
     withdraw(&mut client, "maria", &name, "Dropped from the story").await;
     let e = next_event(&mut events).await;
-    assert_change(
-        &e,
-        6,
-        Type::Withdrawn,
-        "maria",
-        (State::Unverified, State::Withdrawn),
-    );
+    assert_change(&e, (6, Type::Withdrawn, "maria"), (Unverified, Withdrawn));
     assert_eq!(e.note, "Dropped from the story");
 
     // Another story, another submitter.
-    let other = submit(
-        &mut client,
-        "olek",
-        border_claim("The crossing reopened at noon", "River Watch"),
-    )
-    .await;
+    let crossing = border_claim("The crossing reopened at noon", "River Watch");
+    let other = submit(&mut client, "olek", crossing).await;
     let e = next_event(&mut events).await;
     assert_eq!(
         (e.revision, e.r#type(), e.actor.as_str()),

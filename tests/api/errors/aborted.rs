@@ -4,13 +4,12 @@ use super::*;
 
 #[tokio::test]
 async fn a_change_with_a_stale_etag_is_aborted() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
 
     let stale = submitted.etag.clone();
     let name = &submitted.name;
-    let gate_logs = evidence("Port Authority", evidence::Stance::Supports, "Gate logs");
+    let gate_logs = supports("Port Authority", "Gate logs");
     let results = vec![
         try_release(&mut client, "tomas", name, "", &stale).await,
         try_add_evidence(&mut client, "tomas", name, Some(gate_logs), &stale).await,
@@ -28,77 +27,80 @@ async fn a_change_with_a_stale_etag_is_aborted() {
     assert_unchanged(&mut client, &in_review).await;
 }
 
-async fn start_review_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
-    try_start_review(client, "tomas", name, etag)
-        .await
-        .expect("StartReview with the current etag succeeds")
+/// A change the etag tests send.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    StartReview,
+    Release,
+    AddEvidence(evidence::Stance),
+    Verify,
+    Dispute,
+    MarkInconclusive,
+    Reopen,
+    Withdraw,
 }
 
-async fn add_evidence_if(
+/// Sends `change` to `name` with `etag`, as the checker (tomas) or, for a
+/// reopening or withdrawal, the desk editor.
+async fn send(
     client: &mut Client,
     name: &str,
-    stance: evidence::Stance,
+    change: Change,
     etag: &str,
-) -> pb::Claim {
-    let e = evidence("Port Authority", stance, "Gate logs");
-    try_add_evidence(client, "tomas", name, Some(e), etag)
-        .await
-        .expect("AddEvidence with the current etag succeeds")
-}
-
-async fn reopen_if(client: &mut Client, name: &str, etag: &str) -> pb::Claim {
-    try_reopen(client, "desk-editor", name, "Recheck", etag)
-        .await
-        .expect("ReopenClaim with the current etag succeeds")
+) -> Result<Claim, Status> {
+    match change {
+        Change::StartReview => try_start_review(client, "tomas", name, etag).await,
+        Change::Release => try_release(client, "tomas", name, "", etag).await,
+        Change::AddEvidence(stance) => {
+            let e = evidence("Port Authority", stance, "Gate logs");
+            try_add_evidence(client, "tomas", name, Some(e), etag).await
+        }
+        Change::Verify => try_verify(client, "tomas", name, "", etag).await,
+        Change::Dispute => try_dispute(client, "tomas", name, "", etag).await,
+        Change::MarkInconclusive => try_mark_inconclusive(client, "tomas", name, "", etag).await,
+        Change::Reopen => try_reopen(client, "desk-editor", name, "Recheck", etag).await,
+        Change::Withdraw => try_withdraw(client, "desk-editor", name, "Cut", etag).await,
+    }
 }
 
 #[tokio::test]
 async fn the_current_etag_lets_every_kind_of_change_through() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    use claim::State::*;
+    use evidence::Stance::*;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
 
-    let claim = start_review_if(&mut client, &name, &submitted.etag).await;
-    let claim = try_release(&mut client, "tomas", &name, "", &claim.etag)
-        .await
-        .expect("ReleaseClaim with the current etag succeeds");
-    let claim = add_evidence_if(&mut client, &name, evidence::Stance::Supports, &claim.etag).await;
-    let claim = start_review_if(&mut client, &name, &claim.etag).await;
-    let claim = try_verify(&mut client, "tomas", &name, "", &claim.etag)
-        .await
-        .expect("VerifyClaim with the current etag succeeds");
-    assert_eq!(claim.state(), claim::State::Verified);
-    let claim = reopen_if(&mut client, &name, &claim.etag).await;
-    let claim = start_review_if(&mut client, &name, &claim.etag).await;
-    let claim = add_evidence_if(&mut client, &name, evidence::Stance::Refutes, &claim.etag).await;
-    let claim = try_dispute(&mut client, "tomas", &name, "", &claim.etag)
-        .await
-        .expect("DisputeClaim with the current etag succeeds");
-    assert_eq!(claim.state(), claim::State::Disputed);
-    let claim = reopen_if(&mut client, &name, &claim.etag).await;
-    let claim = start_review_if(&mut client, &name, &claim.etag).await;
-    let claim = try_mark_inconclusive(&mut client, "tomas", &name, "", &claim.etag)
-        .await
-        .expect("MarkClaimInconclusive with the current etag succeeds");
-    assert_eq!(claim.state(), claim::State::Inconclusive);
-    let claim = try_withdraw(&mut client, "desk-editor", &name, "Cut", &claim.etag)
-        .await
-        .expect("WithdrawClaim with the current etag succeeds");
-    assert_eq!(claim.state(), claim::State::Withdrawn);
+    let changes = [
+        (Change::StartReview, InReview),
+        (Change::Release, Unverified),
+        (Change::AddEvidence(Supports), Unverified),
+        (Change::StartReview, InReview),
+        (Change::Verify, Verified),
+        (Change::Reopen, Unverified),
+        (Change::StartReview, InReview),
+        (Change::AddEvidence(Refutes), InReview),
+        (Change::Dispute, Disputed),
+        (Change::Reopen, Unverified),
+        (Change::StartReview, InReview),
+        (Change::MarkInconclusive, Inconclusive),
+        (Change::Withdraw, Withdrawn),
+    ];
+    let mut etag = submitted.etag;
+    for (change, state) in changes {
+        let claim = send(&mut client, &name, change, &etag)
+            .await
+            .unwrap_or_else(|e| panic!("{change:?} with the current etag succeeds: {e:?}"));
+        assert_eq!(claim.state(), state, "the state after {change:?}");
+        etag = claim.etag;
+    }
 }
 
 #[tokio::test]
 async fn an_empty_etag_makes_a_change_unconditional() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     // Somebody else changes the claim in between.
-    add_evidence(
-        &mut client,
-        "ana",
-        &submitted.name,
-        evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
-    )
-    .await;
+    let shift_pattern = gives_context("Port Authority", "Shift pattern");
+    add_evidence(&mut client, "ana", &submitted.name, shift_pattern).await;
 
     let claim = try_start_review(&mut client, "tomas", &submitted.name, "")
         .await
@@ -117,18 +119,10 @@ async fn concurrent_changes_with_the_same_etag_let_exactly_one_through() {
     let mut tasks = JoinSet::new();
     for checker in checkers {
         let mut client = client.clone();
-        let request = pb::StartReviewRequest {
-            name: submitted.name.clone(),
-            etag: submitted.etag.clone(),
-        };
+        let (name, etag) = (submitted.name.clone(), submitted.etag.clone());
         tasks.spawn(async move {
-            (
-                checker,
-                client
-                    .start_review(as_user(request, checker))
-                    .await
-                    .map(|r| r.into_inner()),
-            )
+            let result = try_start_review(&mut client, checker, &name, &etag).await;
+            (checker, result)
         });
     }
     let results = tasks.join_all().await;

@@ -25,16 +25,6 @@ async fn try_list_events(
         .map(|r| r.into_inner())
 }
 
-/// Fails the test if any claim was stored.
-async fn assert_nothing_stored(client: &mut Client) {
-    assert!(
-        list_all(client, ListClaimsRequest::default())
-            .await
-            .is_empty(),
-        "nothing was stored"
-    );
-}
-
 #[tokio::test]
 async fn a_claim_without_statement_source_or_story_names_each_missing_field() {
     let (_server, mut client) = TestServer::with_client().await;
@@ -191,8 +181,7 @@ async fn bad_story_statement_relay_url_priority_and_deadline_are_each_named() {
 
 #[tokio::test]
 async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
 
     let cases: Vec<(Option<pb::Evidence>, Vec<&str>)> = vec![
         (None, vec!["evidence"]),
@@ -207,22 +196,16 @@ async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
         (
             Some(pb::Evidence {
                 stance: 9,
-                ..evidence("Port Authority", evidence::Stance::Supports, "Gate logs")
+                ..supports("Port Authority", "Gate logs")
             }),
             vec!["evidence.stance"],
         ),
-        (
-            Some(evidence(" ", evidence::Stance::Supports, "Gate logs")),
-            vec!["evidence.source"],
-        ),
-        (
-            Some(evidence("Port Authority", evidence::Stance::Supports, "")),
-            vec!["evidence.url"],
-        ),
+        (Some(supports(" ", "Gate logs")), vec!["evidence.source"]),
+        (Some(supports("Port Authority", "")), vec!["evidence.url"]),
         (
             Some(pb::Evidence {
                 url: "not a link".to_owned(),
-                ..evidence("Port Authority", evidence::Stance::Supports, "Gate logs")
+                ..supports("Port Authority", "Gate logs")
             }),
             vec!["evidence.url"],
         ),
@@ -248,8 +231,7 @@ async fn evidence_must_take_a_stance_and_name_its_source_and_content() {
 
 #[tokio::test]
 async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
     let id = claim_id(&claim.name).to_owned();
 
     for name in [
@@ -276,8 +258,7 @@ async fn a_malformed_claim_name_is_invalid_for_reads_and_changes() {
 
 #[tokio::test]
 async fn a_negative_page_size_is_invalid() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
 
     let result = client
         .list_claims(ListClaimsRequest {
@@ -293,8 +274,7 @@ async fn a_negative_page_size_is_invalid() {
 
 #[tokio::test]
 async fn a_page_token_the_server_did_not_issue_is_invalid() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
 
     for token in [
         "not a token!",
@@ -317,24 +297,14 @@ async fn a_page_token_the_server_did_not_issue_is_invalid() {
 #[tokio::test]
 async fn a_page_token_cannot_be_reused_with_other_filters() {
     let (_server, mut client) = TestServer::with_client().await;
-    for n in 0..3 {
-        submit(
-            &mut client,
-            "maria",
-            numbered_claim(HARBOUR_STORY, "Kestrel Radio", n),
-        )
-        .await;
-    }
+    submit_numbered(&mut client, "maria", (HARBOUR_STORY, "Kestrel Radio"), 0..3).await;
     let harbour = ListClaimsRequest {
         story: HARBOUR_STORY.to_owned(),
         page_size: 1,
         ..Default::default()
     };
-    let token = client
-        .list_claims(harbour.clone())
+    let token = list_page(&mut client, harbour.clone())
         .await
-        .expect("ListClaims succeeds")
-        .into_inner()
         .next_page_token;
     assert!(!token.is_empty());
 
@@ -416,8 +386,7 @@ async fn bad_list_filters_are_invalid() {
 
 #[tokio::test]
 async fn reopening_and_withdrawing_need_a_reason() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     start_review(&mut client, "tomas", &submitted.name).await;
     let inconclusive = try_mark_inconclusive(&mut client, "tomas", &submitted.name, "", "")
         .await
@@ -435,8 +404,7 @@ async fn reopening_and_withdrawing_need_a_reason() {
 
 #[tokio::test]
 async fn notes_longer_than_4000_characters_are_invalid() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let in_review = start_review(&mut client, "tomas", &submitted.name).await;
     let long = "n".repeat(4_001);
 
@@ -451,8 +419,7 @@ async fn notes_longer_than_4000_characters_are_invalid() {
 
 #[tokio::test]
 async fn the_reserved_or_an_empty_user_name_cannot_act() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
 
     for user in ["system", "SYSTEM", " System ", "", "   "] {
         let result = client
@@ -489,15 +456,7 @@ async fn a_request_id_with_white_space_or_over_128_characters_is_invalid() {
     let (_server, mut client) = TestServer::with_client().await;
 
     for request_id in ["harbour strike 1".to_owned(), "r".repeat(129)] {
-        let result = client
-            .submit_claim(as_user(
-                pb::SubmitClaimRequest {
-                    claim: Some(harbour_claim()),
-                    request_id,
-                },
-                "maria",
-            ))
-            .await;
+        let result = submit_with_id(&mut client, "maria", harbour_claim(), &request_id).await;
         expect_invalid_fields(result, &["request_id"]);
     }
     assert_nothing_stored(&mut client).await;

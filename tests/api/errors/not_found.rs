@@ -25,7 +25,7 @@ async fn an_unknown_claim_is_not_found_for_reads_changes_and_history() {
             .map(|r| r.into_inner()),
     );
     check(try_start_review(&mut client, "tomas", &name, "").await);
-    let gate_logs = evidence("Port Authority", evidence::Stance::Supports, "Gate logs");
+    let gate_logs = supports("Port Authority", "Gate logs");
     check(try_add_evidence(&mut client, "tomas", &name, Some(gate_logs), "").await);
     check(try_withdraw(&mut client, "desk-editor", &name, "Cut", "").await);
     let result = client

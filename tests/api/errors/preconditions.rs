@@ -24,8 +24,7 @@ fn expect_invalid_transition<T: std::fmt::Debug>(
 
 #[tokio::test]
 async fn a_change_the_current_state_does_not_allow_names_that_state() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let unverified = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, unverified) = TestServer::with_harbour_claim().await;
     let name = unverified.name.clone();
 
     // Unverified: no ruling, no release, no reopening.
@@ -48,15 +47,10 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
     assert_unchanged(&mut client, &in_review).await;
 
     // Verified: no new evidence, no new review.
-    add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, gate_logs).await;
     let verified = verify(&mut client, "tomas", &name, "").await;
-    let revised = evidence("Port Authority", evidence::Stance::Refutes, "Revised logs");
+    let revised = refutes("Port Authority", "Revised logs");
     let result = try_add_evidence(&mut client, "ana", &name, Some(revised), "").await;
     expect_invalid_transition(result, "STATE_VERIFIED", "add evidence");
     let result = try_start_review(&mut client, "ana", &name, "").await;
@@ -80,24 +74,13 @@ async fn a_change_the_current_state_does_not_allow_names_that_state() {
 async fn only_the_assignee_may_rule_on_a_claim() {
     // Releasing another's claim is a chief's right, and in open mode every
     // caller acts as a chief: the access tests cover who may release.
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
     let name = submitted.name.clone();
     start_review(&mut client, "tomas", &name).await;
-    add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Supports, "Gate logs"),
-    )
-    .await;
-    let ready = add_evidence(
-        &mut client,
-        "tomas",
-        &name,
-        evidence("Port Authority", evidence::Stance::Refutes, "Night shift"),
-    )
-    .await;
+    let gate_logs = supports("Port Authority", "Gate logs");
+    add_evidence(&mut client, "tomas", &name, gate_logs).await;
+    let night_shift = refutes("Port Authority", "Night shift");
+    let ready = add_evidence(&mut client, "tomas", &name, night_shift).await;
 
     let check = |result: Result<pb::Claim, tonic::Status>| {
         let (status, details) = expect_error(result, Code::FailedPrecondition, "NOT_ASSIGNEE");
@@ -150,74 +133,36 @@ async fn expect_not_verified_without_independent_support(client: &mut Client, cl
     assert_unchanged(client, claim).await;
 }
 
+/// Checks that tomas cannot verify the harbour claim in review with only
+/// `evidence`: the server, a client and the claim, left as it was.
+async fn not_verified_with(evidence: Vec<pb::Evidence>) -> (TestServer, Client, Claim) {
+    let (server, mut client) = TestServer::with_client().await;
+    let claim = reviewed_with(&mut client, evidence).await;
+    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    (server, client, claim)
+}
+
 #[tokio::test]
 async fn support_from_the_claims_own_source_does_not_verify_it() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            evidence(
-                HARBOUR_SOURCE,
-                evidence::Stance::Supports,
-                "Our reporter saw it",
-            ),
-            evidence(
-                "  harbour   GAZETTE ",
-                evidence::Stance::Supports,
-                "Our editor confirms",
-            ),
-        ],
-    )
-    .await;
-
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    let reporter = supports(HARBOUR_SOURCE, "Our reporter saw it");
+    let editor = supports("  harbour   GAZETTE ", "Our editor confirms");
+    not_verified_with(vec![reporter, editor]).await;
 }
 
 #[tokio::test]
 async fn support_from_whoever_relayed_the_claim_does_not_verify_it() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![evidence(
-            "Union Officials",
-            evidence::Stance::Supports,
-            "The union repeats its figure",
-        )],
-    )
-    .await;
-
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
+    let union = supports("Union Officials", "The union repeats its figure");
+    not_verified_with(vec![union]).await;
 }
 
 #[tokio::test]
 async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            evidence(
-                "Port Authority",
-                evidence::Stance::Refutes,
-                "Gate logs differ",
-            ),
-            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
-        ],
-    )
-    .await;
+    let differ = refutes("Port Authority", "Gate logs differ");
+    let shifts = gives_context("Port Authority", "Shift pattern");
+    let (_server, mut client, claim) = not_verified_with(vec![differ, shifts]).await;
 
-    expect_not_verified_without_independent_support(&mut client, &claim).await;
-
-    add_evidence(
-        &mut client,
-        "tomas",
-        &claim.name,
-        evidence(
-            "Shipping agents' association",
-            evidence::Stance::Supports,
-            "Roster",
-        ),
-    )
-    .await;
+    let roster = supports("Shipping agents' association", "Roster");
+    add_evidence(&mut client, "tomas", &claim.name, roster).await;
     let verified = verify_result(&mut client, &claim.name)
         .await
         .expect("independent support verifies the claim");
@@ -227,18 +172,9 @@ async fn only_supporting_evidence_from_an_independent_source_verifies_a_claim() 
 #[tokio::test]
 async fn disputing_needs_refuting_evidence() {
     let (_server, mut client) = TestServer::with_client().await;
-    let claim = reviewed_with(
-        &mut client,
-        vec![
-            evidence(
-                "Port Authority",
-                evidence::Stance::Supports,
-                "Gate logs agree",
-            ),
-            evidence("Port Authority", evidence::Stance::Context, "Shift pattern"),
-        ],
-    )
-    .await;
+    let agree = supports("Port Authority", "Gate logs agree");
+    let shifts = gives_context("Port Authority", "Shift pattern");
+    let claim = reviewed_with(&mut client, vec![agree, shifts]).await;
 
     let result = try_dispute(&mut client, "tomas", &claim.name, "Feels high", "").await;
 
@@ -248,8 +184,7 @@ async fn disputing_needs_refuting_evidence() {
 
 #[tokio::test]
 async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_evidence() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let submitted = submit(&mut client, "maria", harbour_claim()).await;
+    let (_server, mut client, submitted) = TestServer::with_harbour_claim().await;
 
     // Unverified, wrong user, no evidence: the state is named.
     let result = try_verify(&mut client, "ana", &submitted.name, "", "").await;
@@ -263,28 +198,12 @@ async fn the_state_is_checked_before_the_assignee_and_the_assignee_before_the_ev
 
 #[tokio::test]
 async fn a_claim_holds_at_most_100_pieces_of_evidence() {
-    let (_server, mut client) = TestServer::with_client().await;
-    let claim = submit(&mut client, "maria", harbour_claim()).await;
-    let mut tasks = JoinSet::new();
-    for i in 0..100 {
-        let mut client = client.clone();
-        let name = claim.name.clone();
-        tasks.spawn(async move {
-            let summary = format!("Count at gate {i}");
-            add_evidence(
-                &mut client,
-                "ana",
-                &name,
-                evidence("Port Authority", evidence::Stance::Context, &summary),
-            )
-            .await
-        });
-    }
-    tasks.join_all().await;
+    let (_server, mut client, claim) = TestServer::with_harbour_claim().await;
+    add_context_at_once(&client, &claim.name, 100, "Count at gate").await;
     let full = get(&mut client, &claim.name).await;
     assert_eq!(full.evidence.len(), 100);
 
-    let one_more = evidence("Port Authority", evidence::Stance::Supports, "One more");
+    let one_more = supports("Port Authority", "One more");
     let result = try_add_evidence(&mut client, "ana", &claim.name, Some(one_more), "").await;
 
     expect_error(result, Code::FailedPrecondition, "TOO_MUCH_EVIDENCE");
