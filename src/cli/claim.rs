@@ -43,9 +43,8 @@ pub enum ClaimCommand {
     History {
         /// The claim: `claims/{id}`, or just the id.
         name: String,
-        /// Print at most this many events.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
+        #[command(flatten)]
+        paging: Paging,
     },
     /// Take a waiting claim into review (checker).
     #[command(after_help = EXIT_STATUS_HELP)]
@@ -199,9 +198,28 @@ pub struct ListArgs {
     /// Only claims assigned to this user.
     #[arg(long, value_name = "USER")]
     pub assignee: Option<String>,
-    /// Print at most this many claims.
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+/// How much of a listing to read, and in pages of what size.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Paging {
+    /// Print at most this many; all of them without it.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// How many to ask for per call (the server may send fewer).
+    #[arg(long, value_name = "N", default_value_t = MAX_PAGE,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_PAGE as i64))]
+    pub page_size: u16,
+}
+
+impl Paging {
+    /// Every item, in pages.
+    pub const ALL: Paging = Paging {
+        limit: None,
+        page_size: MAX_PAGE,
+    };
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -349,24 +367,21 @@ impl ListArgs {
     }
 }
 
-/// The largest page asked for.
-const MAX_PAGE: usize = 500;
-
-/// The page size to ask for when `limit` more are wanted.
-fn page_size(limit: Option<usize>) -> i32 {
-    limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE) as i32
-}
+/// The largest page a server sends.
+const MAX_PAGE: u16 = 500;
 
 /// Every item of a listing (at most `limit`), asking `fetch` for each page
 /// with its size and token; `fetch` answers the items and the next token.
 async fn all_pages<T>(
-    limit: Option<usize>,
+    Paging { limit, page_size }: Paging,
     mut fetch: impl AsyncFnMut(i32, String) -> Result<(Vec<T>, String), ClientError>,
 ) -> Result<Vec<T>, ClientError> {
     let mut items = Vec::new();
     let mut token = String::new();
     loop {
-        let (page, next) = fetch(page_size(limit.map(|l| l - items.len())), token).await?;
+        let wanted = limit.map_or(usize::from(page_size), |l| l - items.len());
+        let size = wanted.clamp(1, usize::from(page_size)) as i32;
+        let (page, next) = fetch(size, token).await?;
         items.extend(page);
         if let Some(limit) = limit {
             items.truncate(limit);
@@ -383,9 +398,9 @@ pub async fn list_claims(
     client: &mut Client,
     server: &str,
     request: pb::ListClaimsRequest,
-    limit: Option<usize>,
+    paging: Paging,
 ) -> Result<Vec<pb::Claim>, ClientError> {
-    all_pages(limit, async |page_size, page_token| {
+    all_pages(paging, async |page_size, page_token| {
         let request = pb::ListClaimsRequest {
             page_size,
             page_token,
@@ -406,9 +421,9 @@ pub async fn history(
     client: &mut Client,
     server: &str,
     name: String,
-    limit: Option<usize>,
+    paging: Paging,
 ) -> Result<Vec<pb::ClaimEvent>, ClientError> {
-    all_pages(limit, async |page_size, page_token| {
+    all_pages(paging, async |page_size, page_token| {
         let request = pb::ListClaimEventsRequest {
             name: name.clone(),
             page_size,
@@ -454,11 +469,11 @@ pub fn claim(args: ClaimArgs) -> std::process::ExitCode {
                 answered("GetClaim", server, client.get_claim(request).await)?
             }
             ClaimCommand::List(list) => {
-                let claims = list_claims(&mut client, server, list.request(), list.limit).await?;
+                let claims = list_claims(&mut client, server, list.request(), list.paging).await?;
                 return emit_some(&printer.now().claims(&claims));
             }
-            ClaimCommand::History { name, limit } => {
-                let events = history(&mut client, server, claim_name(&name), limit).await?;
+            ClaimCommand::History { name, paging } => {
+                let events = history(&mut client, server, claim_name(&name), paging).await?;
                 return emit_some(&printer.now().events(&events));
             }
             ClaimCommand::Start(t) => {

@@ -101,9 +101,10 @@ pub struct Printer {
     pub now: SystemTime,
 }
 
-/// Widths of the columns of an event line (`events watch`), so that lines
-/// printed one by one align. The last column (the detail) is free.
-const EVENT_WIDTHS: [u16; 6] = [7, 12, 26, 18, 16, 28];
+/// Least widths of the columns of an event line (`events watch`), spaces
+/// after included, so that lines printed one by one align; a longer value
+/// widens its column rather than wrap. The last column (the detail) is free.
+const EVENT_WIDTHS: [u16; 6] = [8, 14, 28, 20, 18, 30];
 
 impl Printer {
     /// Prints in `format`, in colour if stdout is a terminal and
@@ -328,7 +329,7 @@ impl Printer {
         table.add_row(self.event_row(event));
         for (i, width) in EVENT_WIDTHS.iter().enumerate() {
             if let Some(column) = table.column_mut(i) {
-                column.set_constraint(ColumnConstraint::Absolute(Width::Fixed(*width)));
+                column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(*width)));
             }
         }
         Self::render(&mut table)
