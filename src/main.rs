@@ -91,6 +91,9 @@ enum Command {
     Events(claimdesk::cli::events::EventsArgs),
     /// Check that a running server is serving (grpc.health.v1).
     Health(claimdesk::cli::health::HealthArgs),
+    /// Walk a short story of claims through review to each outcome, on a
+    /// throw-away server, and print the commands that do it.
+    Demo(claimdesk::cli::demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -260,6 +263,7 @@ fn main() -> ExitCode {
         Command::Queue(args) => claimdesk::cli::queue::queue(args),
         Command::Events(args) => claimdesk::cli::events::events(args),
         Command::Health(args) => claimdesk::cli::health::health(args),
+        Command::Demo(args) => claimdesk::cli::demo::demo(args),
     }
 }
 

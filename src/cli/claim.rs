@@ -5,9 +5,9 @@ use std::{io::Read, time::Duration};
 use tonic::{Response, Status};
 
 use super::{
-    connect::{Client, ConnectArgs},
+    connect::{Client, ConnectArgs, Connection},
     error::{ClientError, EXIT_STATUS_HELP},
-    output::{OutputArgs, Printer, emit, emit_some},
+    output::{OutputArgs, Printer, emit_some},
     run,
 };
 use crate::pb;
@@ -212,14 +212,6 @@ pub struct Paging {
     #[arg(long, value_name = "N", default_value_t = MAX_PAGE,
           value_parser = clap::value_parser!(u16).range(1..=MAX_PAGE as i64))]
     pub page_size: u16,
-}
-
-impl Paging {
-    /// Every item, in pages.
-    pub const ALL: Paging = Paging {
-        limit: None,
-        page_size: MAX_PAGE,
-    };
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -450,132 +442,157 @@ pub fn answered(
         .map_err(ClientError::call(method, server))
 }
 
+/// What a `claim` command answers.
+#[derive(Debug)]
+pub enum Answer {
+    Claim(Box<pb::Claim>),
+    Claims(Vec<pb::Claim>),
+    Events(Vec<pb::ClaimEvent>),
+}
+
+impl Answer {
+    /// The answer as `printer` prints it (empty for an empty list in JSON).
+    pub fn render(&self, printer: &Printer) -> String {
+        match self {
+            Answer::Claim(claim) => printer.claim(claim),
+            Answer::Claims(claims) => printer.claims(claims),
+            Answer::Events(events) => printer.events(events),
+        }
+    }
+}
+
 /// Runs `claimdesk claim …`.
 pub fn claim(args: ClaimArgs) -> std::process::ExitCode {
     run(async move {
         let connection = args.connect.connect().await?;
         let printer = Printer::new(args.output.output);
-        let server = connection.server.as_str();
-        let mut client = connection.claims();
-        let claim = match args.command {
-            ClaimCommand::Submit(submit) => {
-                let request = submit.request()?;
-                answered("SubmitClaim", server, client.submit_claim(request).await)?
-            }
-            ClaimCommand::Get { name } => {
-                let request = pb::GetClaimRequest {
-                    name: claim_name(&name),
-                };
-                answered("GetClaim", server, client.get_claim(request).await)?
-            }
-            ClaimCommand::List(list) => {
-                let claims = list_claims(&mut client, server, list.request(), list.paging).await?;
-                return emit_some(&printer.now().claims(&claims));
-            }
-            ClaimCommand::History { name, paging } => {
-                let events = history(&mut client, server, claim_name(&name), paging).await?;
-                return emit_some(&printer.now().events(&events));
-            }
-            ClaimCommand::Start(t) => {
-                let request = pb::StartReviewRequest {
-                    name: t.name(),
-                    etag: t.etag(),
-                };
-                answered("StartReview", server, client.start_review(request).await)?
-            }
-            ClaimCommand::Release(r) => {
-                let request = pb::ReleaseClaimRequest {
-                    name: r.target.name(),
-                    etag: r.target.etag(),
-                    note: r.note.unwrap_or_default(),
-                };
-                answered("ReleaseClaim", server, client.release_claim(request).await)?
-            }
-            ClaimCommand::Reassign { target, to, note } => {
-                let request = pb::ReassignClaimRequest {
-                    name: target.name(),
-                    assignee: to,
-                    etag: target.etag(),
-                    note: note.unwrap_or_default(),
-                };
-                answered(
-                    "ReassignClaim",
-                    server,
-                    client.reassign_claim(request).await,
-                )?
-            }
-            ClaimCommand::Evidence {
-                command:
-                    EvidenceCommand::Add {
-                        target,
-                        source,
-                        stance,
-                        url,
-                        summary,
-                    },
-            } => {
-                let stance: pb::evidence::Stance = stance.into();
-                let request = pb::AddEvidenceRequest {
-                    name: target.name(),
-                    evidence: Some(pb::Evidence {
-                        source,
-                        stance: stance.into(),
-                        url: url.unwrap_or_default(),
-                        summary: summary.unwrap_or_default(),
-                        ..Default::default()
-                    }),
-                    etag: target.etag(),
-                };
-                answered("AddEvidence", server, client.add_evidence(request).await)?
-            }
-            ClaimCommand::Verify(r) => {
-                let request = pb::VerifyClaimRequest {
-                    name: r.target.name(),
-                    note: r.note.unwrap_or_default(),
-                    etag: r.target.etag(),
-                };
-                answered("VerifyClaim", server, client.verify_claim(request).await)?
-            }
-            ClaimCommand::Dispute(r) => {
-                let request = pb::DisputeClaimRequest {
-                    name: r.target.name(),
-                    note: r.note.unwrap_or_default(),
-                    etag: r.target.etag(),
-                };
-                answered("DisputeClaim", server, client.dispute_claim(request).await)?
-            }
-            ClaimCommand::Inconclusive(r) => {
-                let request = pb::MarkClaimInconclusiveRequest {
-                    name: r.target.name(),
-                    note: r.note.unwrap_or_default(),
-                    etag: r.target.etag(),
-                };
-                let result = client.mark_claim_inconclusive(request).await;
-                answered("MarkClaimInconclusive", server, result)?
-            }
-            ClaimCommand::Reopen(u) => {
-                let request = pb::ReopenClaimRequest {
-                    name: u.target.name(),
-                    reason: u.reason,
-                    etag: u.target.etag(),
-                };
-                answered("ReopenClaim", server, client.reopen_claim(request).await)?
-            }
-            ClaimCommand::Withdraw(u) => {
-                let request = pb::WithdrawClaimRequest {
-                    name: u.target.name(),
-                    reason: u.reason,
-                    etag: u.target.etag(),
-                };
-                answered(
-                    "WithdrawClaim",
-                    server,
-                    client.withdraw_claim(request).await,
-                )?
-            }
-        };
-        emit(&printer.now().claim(&claim))
+        let answer = call(&connection, args.command).await?;
+        emit_some(&answer.render(&printer.now()))
     })
+}
+
+/// Calls the RPC of `command` on `connection`.
+pub async fn call(connection: &Connection, command: ClaimCommand) -> Result<Answer, ClientError> {
+    let server = connection.server.as_str();
+    let mut client = connection.claims();
+    let claim = match command {
+        ClaimCommand::Submit(submit) => {
+            let request = submit.request()?;
+            answered("SubmitClaim", server, client.submit_claim(request).await)?
+        }
+        ClaimCommand::Get { name } => {
+            let request = pb::GetClaimRequest {
+                name: claim_name(&name),
+            };
+            answered("GetClaim", server, client.get_claim(request).await)?
+        }
+        ClaimCommand::List(list) => {
+            let claims = list_claims(&mut client, server, list.request(), list.paging).await?;
+            return Ok(Answer::Claims(claims));
+        }
+        ClaimCommand::History { name, paging } => {
+            let events = history(&mut client, server, claim_name(&name), paging).await?;
+            return Ok(Answer::Events(events));
+        }
+        ClaimCommand::Start(t) => {
+            let request = pb::StartReviewRequest {
+                name: t.name(),
+                etag: t.etag(),
+            };
+            answered("StartReview", server, client.start_review(request).await)?
+        }
+        ClaimCommand::Release(r) => {
+            let request = pb::ReleaseClaimRequest {
+                name: r.target.name(),
+                etag: r.target.etag(),
+                note: r.note.unwrap_or_default(),
+            };
+            answered("ReleaseClaim", server, client.release_claim(request).await)?
+        }
+        ClaimCommand::Reassign { target, to, note } => {
+            let request = pb::ReassignClaimRequest {
+                name: target.name(),
+                assignee: to,
+                etag: target.etag(),
+                note: note.unwrap_or_default(),
+            };
+            answered(
+                "ReassignClaim",
+                server,
+                client.reassign_claim(request).await,
+            )?
+        }
+        ClaimCommand::Evidence {
+            command:
+                EvidenceCommand::Add {
+                    target,
+                    source,
+                    stance,
+                    url,
+                    summary,
+                },
+        } => {
+            let stance: pb::evidence::Stance = stance.into();
+            let request = pb::AddEvidenceRequest {
+                name: target.name(),
+                evidence: Some(pb::Evidence {
+                    source,
+                    stance: stance.into(),
+                    url: url.unwrap_or_default(),
+                    summary: summary.unwrap_or_default(),
+                    ..Default::default()
+                }),
+                etag: target.etag(),
+            };
+            answered("AddEvidence", server, client.add_evidence(request).await)?
+        }
+        ClaimCommand::Verify(r) => {
+            let request = pb::VerifyClaimRequest {
+                name: r.target.name(),
+                note: r.note.unwrap_or_default(),
+                etag: r.target.etag(),
+            };
+            answered("VerifyClaim", server, client.verify_claim(request).await)?
+        }
+        ClaimCommand::Dispute(r) => {
+            let request = pb::DisputeClaimRequest {
+                name: r.target.name(),
+                note: r.note.unwrap_or_default(),
+                etag: r.target.etag(),
+            };
+            answered("DisputeClaim", server, client.dispute_claim(request).await)?
+        }
+        ClaimCommand::Inconclusive(r) => {
+            let request = pb::MarkClaimInconclusiveRequest {
+                name: r.target.name(),
+                note: r.note.unwrap_or_default(),
+                etag: r.target.etag(),
+            };
+            let result = client.mark_claim_inconclusive(request).await;
+            answered("MarkClaimInconclusive", server, result)?
+        }
+        ClaimCommand::Reopen(u) => {
+            let request = pb::ReopenClaimRequest {
+                name: u.target.name(),
+                reason: u.reason,
+                etag: u.target.etag(),
+            };
+            answered("ReopenClaim", server, client.reopen_claim(request).await)?
+        }
+        ClaimCommand::Withdraw(u) => {
+            let request = pb::WithdrawClaimRequest {
+                name: u.target.name(),
+                reason: u.reason,
+                etag: u.target.etag(),
+            };
+            answered(
+                "WithdrawClaim",
+                server,
+                client.withdraw_claim(request).await,
+            )?
+        }
+    };
+    Ok(Answer::Claim(Box::new(claim)))
 }
 
 #[cfg(test)]

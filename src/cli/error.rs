@@ -94,6 +94,9 @@ pub enum ClientError {
     NotServing { status: String },
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// The command itself failed (the demo's own server, say).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl ClientError {
@@ -122,7 +125,7 @@ impl ClientError {
             Self::Connect { .. } | Self::NoAnswer { .. } | Self::NotServing { .. } => {
                 Exit::Unavailable
             }
-            Self::Output(_) => Exit::Other,
+            Self::Output(_) | Self::Failed(_) => Exit::Other,
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod claim;
 pub mod connect;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod health;

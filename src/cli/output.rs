@@ -454,7 +454,8 @@ fn plain(name: &str, prefix: &str) -> String {
         .replace('_', " ")
 }
 
-fn state_name(state: i32) -> String {
+/// A state's name for people: `in review`.
+pub fn state_name(state: i32) -> String {
     pb::claim::State::try_from(state)
         .map_or(state.to_string(), |s| plain(s.as_str_name(), "STATE_"))
 }

@@ -3,6 +3,7 @@
 //! each kind of error.
 
 mod claims;
+mod demo;
 mod errors;
 mod events;
 mod queue;
