@@ -137,3 +137,48 @@ fn resumable(status: Status, server: &str) -> Result<String, ClientError> {
         Err(ClientError::call("WatchClaimEvents", server)(status))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::{ErrorDetails, StatusExt};
+
+    use super::*;
+    use crate::cli::error::Exit;
+
+    fn status(code: Code, reason: &str) -> Status {
+        Status::with_error_details(
+            code,
+            "ended",
+            ErrorDetails::with_error_info(reason, "claimdesk.v1", []),
+        )
+    }
+
+    #[test]
+    fn a_watch_resumes_after_an_ending_that_resuming_cures() {
+        for (code, reason) in [
+            (Code::ResourceExhausted, "WATCHER_TOO_SLOW"),
+            (Code::Unavailable, "SHUTTING_DOWN"),
+            (Code::Unavailable, ""),
+            (Code::DeadlineExceeded, ""),
+            (Code::Cancelled, ""),
+        ] {
+            let why = resumable(status(code, reason), "http://x").expect("resumes");
+            assert!(why.starts_with(code_name(code)), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_watch_ends_on_an_error_resuming_cannot_cure() {
+        for (code, reason, exit) in [
+            (Code::OutOfRange, "REVISION_AHEAD", Exit::Invalid),
+            (Code::InvalidArgument, "INVALID_ARGUMENT", Exit::Invalid),
+            (Code::Unauthenticated, "TOKEN_REVOKED", Exit::Permission),
+            (Code::PermissionDenied, "ROLE_REQUIRED", Exit::Permission),
+            (Code::Internal, "INTERNAL", Exit::Other),
+        ] {
+            let error = resumable(status(code, reason), "http://x").expect_err("ends");
+            assert_eq!(error.exit(), exit, "{code:?}");
+            assert!(error.to_string().contains(reason), "{error}");
+        }
+    }
+}

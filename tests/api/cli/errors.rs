@@ -47,6 +47,12 @@ async fn input_the_server_refuses_exits_4_naming_every_field() {
             "claim.story: ",
         ],
     );
+    human(&server, EDITOR, &["events", "watch", "--after", "99"])
+        .await
+        .failed(
+            4,
+            &["WatchClaimEvents failed: OUT_OF_RANGE [REVISION_AHEAD]"],
+        );
     json(&server, EDITOR, &["claim", "get", "not-a-claim-id"])
         .await
         .failed(4, &["GetClaim failed: INVALID_ARGUMENT", "name: "]);
