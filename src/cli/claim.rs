@@ -6,7 +6,7 @@ use tonic::{Response, Status};
 
 use super::{
     connect::{Client, ConnectArgs, Connection},
-    error::{ClientError, EXIT_STATUS_HELP},
+    error::{ClientError, EXIT_STATUS_HELP, Exit},
     output::{OutputArgs, Printer, emit_some},
     run,
 };
@@ -65,6 +65,7 @@ pub enum ClaimCommand {
         note: Option<String>,
     },
     /// Evidence of a claim in review.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Evidence {
         #[command(subcommand)]
         command: EvidenceCommand,
@@ -467,7 +468,7 @@ pub fn claim(args: ClaimArgs) -> std::process::ExitCode {
         let connection = args.connect.connect().await?;
         let printer = Printer::new(args.output.output);
         let answer = call(&connection, args.command).await?;
-        emit_some(&answer.render(&printer.now()))
+        emit_some(&answer.render(&printer.at_now()))
     })
 }
 
@@ -478,7 +479,20 @@ pub async fn call(connection: &Connection, command: ClaimCommand) -> Result<Answ
     let claim = match command {
         ClaimCommand::Submit(submit) => {
             let request = submit.request()?;
-            answered("SubmitClaim", server, client.submit_claim(request).await)?
+            let request_id = request.request_id.clone();
+            let result = client.submit_claim(request).await;
+            answered("SubmitClaim", server, result).map_err(|error| {
+                // Whether the claim was made is unknown: the same id makes
+                // a retry safe.
+                if error.exit() == Exit::Unavailable {
+                    ClientError::Retry {
+                        error: Box::new(error),
+                        request_id,
+                    }
+                } else {
+                    error
+                }
+            })?
         }
         ClaimCommand::Get { name } => {
             let request = pb::GetClaimRequest {

@@ -393,7 +393,7 @@ async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientEr
         &["list".into(), "--story".into(), story.into()],
     )
     .await?;
-    emit(&listed.render(&printer.now()))?;
+    emit(&listed.render(&printer.at_now()))?;
     let Answer::Claims(listed_claims) = &listed else {
         return Err(ClientError::Failed("listing answered no claims".into()));
     };
@@ -416,7 +416,7 @@ async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientEr
         &["history".into(), claim_name(inconclusive)],
     )
     .await?;
-    emit(&history.render(&printer.now()))?;
+    emit(&history.render(&printer.at_now()))?;
 
     emit("\nTo replay the story on a real server (open mode; jq reads the names):")?;
     emit(&format!(

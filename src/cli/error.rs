@@ -97,6 +97,12 @@ pub enum ClientError {
     /// The command itself failed (the demo's own server, say).
     #[error("{0}")]
     Failed(String),
+    /// A submission that may or may not have been made.
+    #[error("{error}; to retry it safely, give the same --request-id {request_id}")]
+    Retry {
+        error: Box<ClientError>,
+        request_id: String,
+    },
 }
 
 impl ClientError {
@@ -126,6 +132,7 @@ impl ClientError {
                 Exit::Unavailable
             }
             Self::Output(_) | Self::Failed(_) => Exit::Other,
+            Self::Retry { error, .. } => error.exit(),
         }
     }
 
@@ -217,6 +224,22 @@ mod tests {
         );
         assert_eq!(error.exit(), Exit::NotFound);
         assert_eq!(ClientError::Usage(String::new()).exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn a_submission_without_an_answer_names_the_request_id_to_retry_with() {
+        let error = ClientError::Retry {
+            error: Box::new(ClientError::call("SubmitClaim", "http://x")(
+                Status::unavailable("connection reset"),
+            )),
+            request_id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+        };
+        assert_eq!(error.exit(), Exit::Unavailable);
+        assert_eq!(
+            error.to_string(),
+            "SubmitClaim failed: UNAVAILABLE: connection reset; to retry it safely, give the \
+             same --request-id 01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
     }
 
     #[test]

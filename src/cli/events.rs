@@ -99,7 +99,7 @@ async fn watch(
                 loop {
                     match stream.message().await {
                         Ok(Some(event)) => {
-                            emit(&printer.now().event_line(&event))?;
+                            emit(&printer.at_now().event_line(&event))?;
                             request.after_revision = event.revision;
                             retry = FIRST_RETRY;
                         }

@@ -118,8 +118,8 @@ impl Printer {
         }
     }
 
-    /// The same printer with the time now.
-    pub fn now(self) -> Self {
+    /// The same printer, with times relative to the time now.
+    pub fn at_now(self) -> Self {
         Printer {
             now: SystemTime::now(),
             ..self

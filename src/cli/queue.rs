@@ -62,7 +62,7 @@ pub fn queue(args: QueueArgs) -> std::process::ExitCode {
                 };
                 let result = client.take_next_claim(request).await;
                 printer
-                    .now()
+                    .at_now()
                     .claim(&answered("TakeNextClaim", server, result)?)
             }
             QueueCommand::Renew(target) => {
@@ -72,7 +72,7 @@ pub fn queue(args: QueueArgs) -> std::process::ExitCode {
                 };
                 let result = client.renew_lease(request).await;
                 printer
-                    .now()
+                    .at_now()
                     .claim(&answered("RenewLease", server, result)?)
             }
             QueueCommand::Stats { story } => {
@@ -83,7 +83,7 @@ pub fn queue(args: QueueArgs) -> std::process::ExitCode {
                     .await
                     .map_err(ClientError::call("GetQueueStats", server))?
                     .into_inner();
-                printer.now().stats(&stats)
+                printer.at_now().stats(&stats)
             }
         };
         emit(&text)
