@@ -91,10 +91,15 @@ async fn watch(
     mut request: pb::WatchClaimEventsRequest,
 ) -> Result<(), ClientError> {
     let mut client = connection.claims();
+    // Printed once the server has taken the watch.
+    let mut header = printer.event_header();
     let mut retry = FIRST_RETRY;
     loop {
         let why = match client.watch_claim_events(request.clone()).await {
             Ok(response) => {
+                if let Some(header) = header.take() {
+                    emit(&header)?;
+                }
                 let mut stream = response.into_inner();
                 loop {
                     match stream.message().await {

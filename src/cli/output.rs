@@ -106,6 +106,16 @@ pub struct Printer {
 /// widens its column rather than wrap. The last column (the detail) is free.
 const EVENT_WIDTHS: [u16; 6] = [8, 14, 28, 20, 18, 30];
 
+/// The header of the columns of events, the revision aligned as its numbers
+/// are.
+fn event_header() -> Vec<Cell> {
+    let mut cells: Vec<Cell> = ["REV", "WHEN", "CLAIM", "EVENT", "ACTOR", "STATE", "DETAIL"]
+        .map(Cell::new)
+        .to_vec();
+    cells[0] = Cell::new("REV").set_alignment(CellAlignment::Right);
+    cells
+}
+
 impl Printer {
     /// Prints in `format`, in colour if stdout is a terminal and
     /// `NO_COLOR` is unset or empty.
@@ -311,13 +321,16 @@ impl Printer {
             return events.iter().map(json_line).collect::<Vec<_>>().join("\n");
         }
         let mut table = self.table();
-        table.set_header(vec![
-            "REV", "WHEN", "CLAIM", "EVENT", "ACTOR", "STATE", "DETAIL",
-        ]);
+        table.set_header(event_header());
         for event in events {
             table.add_row(self.event_row(event));
         }
         Self::render(&mut table)
+    }
+
+    /// The header of event lines: for people only.
+    pub fn event_header(&self) -> Option<String> {
+        (self.format == Format::Human).then(|| Self::one_line(self.table(), event_header()))
     }
 
     /// One event on a line of its own, aligned with the lines before it.
@@ -325,8 +338,12 @@ impl Printer {
         if self.format == Format::Json {
             return json_line(event);
         }
-        let mut table = self.table();
-        table.add_row(self.event_row(event));
+        Self::one_line(self.table(), self.event_row(event))
+    }
+
+    /// `cells` as a line of `table` with the least widths of event lines.
+    fn one_line(mut table: Table, cells: Vec<Cell>) -> String {
+        table.add_row(cells);
         for (i, width) in EVENT_WIDTHS.iter().enumerate() {
             if let Some(column) = table.column_mut(i) {
                 column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(*width)));

@@ -73,6 +73,8 @@ async fn watch_prints_events_for_people_filtered_and_ends_on_ctrl_c() {
             "in-review",
         ],
     ));
+    let header = watch.line().await;
+    assert!(header.trim_start().starts_with("REV  WHEN"), "{header}");
     let line = watch.line().await;
     let id = first.name.strip_prefix("claims/").expect("a name");
     assert!(line.trim_start().starts_with("1  "), "{line}");
@@ -99,6 +101,11 @@ async fn watch_prints_events_for_people_filtered_and_ends_on_ctrl_c() {
         line.find("submitted"),
         next.find("submitted"),
         "lines align:\n{line}\n{next}"
+    );
+    assert_eq!(
+        header.find("EVENT"),
+        line.find("submitted"),
+        "under the header:\n{header}\n{line}"
     );
     assert_eq!(watch.stop_with("INT").await, Some(0));
 }
