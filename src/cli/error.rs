@@ -295,6 +295,15 @@ mod tests {
         .map(|e| e as u8)
         .collect();
         assert_eq!(statuses.len(), 8, "distinct statuses");
+        let not_serving = ClientError::NotServing {
+            status: "NOT_SERVING".into(),
+        };
+        assert_eq!(not_serving.exit(), Exit::Unavailable);
+        let connect = ClientError::Connect {
+            server: "http://x".into(),
+            reason: "refused".into(),
+        };
+        assert_eq!(connect.exit(), Exit::Unavailable);
         for status in statuses {
             assert!(
                 EXIT_STATUS_HELP.contains(&format!("\n  {status}  ")),
