@@ -5,8 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{EDITOR, Running, command, number, text};
-use crate::helpers::{TestServer, numbered_claim, submit};
+use super::{CHECKER, EDITOR, Running, command, number, text};
+use crate::helpers::{
+    TestServer, add_evidence, evidence, harbour_claim, numbered_claim, reopen, start_review,
+    submit, verify,
+};
+use claimdesk::pb::evidence::Stance;
 
 const STORY: &str = "river-crossing";
 
@@ -213,5 +217,77 @@ async fn watch_resumes_after_a_cut_connection_from_the_last_revision_printed() {
     assert!(
         notices.contains("watch interrupted") && notices.contains("resuming after revision 1"),
         "{notices}"
+    );
+}
+
+/// Writers of the slow-watch test, each reviewing a claim of its own over
+/// and over with long notes, so that the events (about 6 MiB) outgrow what
+/// the pipe, the transport (tonic's 2 MiB stream window) and the server
+/// (1 MiB) hold for a watcher that stops reading.
+const WRITERS: usize = 16;
+const ROUNDS: usize = 48;
+
+/// Reviews `name` `ROUNDS` times: start, verify, reopen, with long notes.
+async fn review_again_and_again(server_client: &mut crate::helpers::Client, name: &str) {
+    let note = "n".repeat(4_000);
+    start_review(server_client, CHECKER, name).await;
+    let supporting = evidence("Port Authority", Stance::Supports, "Payroll records");
+    add_evidence(server_client, CHECKER, name, supporting).await;
+    for _ in 0..ROUNDS {
+        verify(server_client, CHECKER, name, &note).await;
+        reopen(server_client, EDITOR, name, &note).await;
+        start_review(server_client, CHECKER, name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_ended_as_too_slow_resumes_without_a_gap_or_a_repeat() {
+    let server = TestServer::spawn().await;
+    let mut client = server.client().await;
+    let mut names = Vec::new();
+    for _ in 0..WRITERS {
+        names.push(submit(&mut client, EDITOR, harbour_claim()).await.name);
+    }
+    let mut watch_command = command(&server.url(), EDITOR, &["events", "watch", "-o", "json"]);
+    watch_command.stderr(std::process::Stdio::piped());
+    let mut watch = Running::spawn(watch_command);
+    // Live: it printed the stored events. From here on nobody reads its
+    // output until the writers are done, so it stops reading the stream.
+    for revision in 1..=WRITERS as u64 {
+        assert_eq!(number(&watch.json().await, "revision"), revision);
+    }
+    let mut writers = Vec::new();
+    for name in names.clone() {
+        let mut client = server.client().await;
+        writers.push(tokio::spawn(async move {
+            review_again_and_again(&mut client, &name).await;
+        }));
+    }
+    for writer in writers {
+        tokio::time::timeout(super::WAIT * 4, writer)
+            .await
+            .expect("the writers finish")
+            .expect("a writer does not panic");
+    }
+    // The submissions, then per writer: start, evidence, and the rounds.
+    let total = (WRITERS * (1 + 2 + 3 * ROUNDS)) as u64;
+
+    let mut revisions = Vec::new();
+    while revisions.last() != Some(&total) {
+        revisions.push(number(&watch.json().await, "revision"));
+    }
+    let expected: Vec<u64> = (WRITERS as u64 + 1..=total).collect();
+    assert_eq!(revisions.len(), expected.len(), "no gap and no repeat");
+    assert_eq!(revisions, expected);
+
+    let mut stderr = watch.child.stderr.take().expect("stderr is piped");
+    assert_eq!(watch.stop_with("TERM").await, Some(0));
+    let mut notices = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut notices)
+        .await
+        .expect("stderr reads");
+    assert!(
+        notices.contains("watch interrupted: RESOURCE_EXHAUSTED"),
+        "ended as too slow, then resumed: {notices}"
     );
 }
