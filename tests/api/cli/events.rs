@@ -174,13 +174,11 @@ async fn watch_resumes_after_a_cut_connection_from_the_last_revision_printed() {
         numbered_claim(STORY, "Valley Herald", 0),
     )
     .await;
-    let mut watch_command = command(
+    let mut watch = Running::spawn(command(
         &format!("http://{}", proxy.addr),
         EDITOR,
         &["events", "watch", "--output", "json"],
-    );
-    watch_command.stderr(std::process::Stdio::piped());
-    let mut watch = Running::spawn(watch_command);
+    ));
     assert_eq!(number(&watch.json().await, "revision"), 1);
 
     assert_eq!(proxy.cut(), 1, "the watch's one connection is cut");
@@ -208,12 +206,7 @@ async fn watch_resumes_after_a_cut_connection_from_the_last_revision_printed() {
     .await;
     assert_eq!(number(&watch.json().await, "revision"), 4);
 
-    let mut stderr = watch.child.stderr.take().expect("stderr is piped");
-    assert_eq!(watch.stop_with("TERM").await, Some(0));
-    let mut notices = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut notices)
-        .await
-        .expect("stderr reads");
+    let notices = watch.terminate_with_notices().await;
     assert!(
         notices.contains("watch interrupted") && notices.contains("resuming after revision 1"),
         "{notices}"
@@ -248,9 +241,11 @@ async fn watch_ended_as_too_slow_resumes_without_a_gap_or_a_repeat() {
     for _ in 0..WRITERS {
         names.push(submit(&mut client, EDITOR, harbour_claim()).await.name);
     }
-    let mut watch_command = command(&server.url(), EDITOR, &["events", "watch", "-o", "json"]);
-    watch_command.stderr(std::process::Stdio::piped());
-    let mut watch = Running::spawn(watch_command);
+    let mut watch = Running::spawn(command(
+        &server.url(),
+        EDITOR,
+        &["events", "watch", "-o", "json"],
+    ));
     // Live: it printed the stored events. From here on nobody reads its
     // output until the writers are done, so it stops reading the stream.
     for revision in 1..=WRITERS as u64 {
@@ -280,12 +275,7 @@ async fn watch_ended_as_too_slow_resumes_without_a_gap_or_a_repeat() {
     assert_eq!(revisions.len(), expected.len(), "no gap and no repeat");
     assert_eq!(revisions, expected);
 
-    let mut stderr = watch.child.stderr.take().expect("stderr is piped");
-    assert_eq!(watch.stop_with("TERM").await, Some(0));
-    let mut notices = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut notices)
-        .await
-        .expect("stderr reads");
+    let notices = watch.terminate_with_notices().await;
     assert!(
         notices.contains("watch interrupted: RESOURCE_EXHAUSTED"),
         "ended as too slow, then resumed: {notices}"

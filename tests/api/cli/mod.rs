@@ -206,6 +206,20 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Sends SIGTERM, checks that the command ended with exit status 0, and
+    /// hands back what it wrote on stderr.
+    pub async fn terminate_with_notices(mut self) -> String {
+        let mut stderr = self.child.stderr.take().expect("stderr is piped");
+        assert_eq!(self.stop_with("TERM").await, Some(0));
+        let mut notices = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut notices)
+            .await
+            .expect("stderr reads");
+        notices
+    }
+}
+
 /// The string a JSON field holds.
 #[track_caller]
 pub fn text(value: &Value, key: &str) -> String {
