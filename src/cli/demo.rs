@@ -13,9 +13,10 @@ use std::{net::SocketAddr, process::ExitCode};
 use clap::Parser;
 
 use super::{
-    claim::{Answer, ClaimArgs, call, claim_name},
+    claim::{Answer, ClaimArgs, call},
     connect::Connection,
     error::{ClientError, EXIT_STATUS_HELP},
+    inputs::claim_name,
     output::{Format, Printer, emit, state_name},
     run,
 };

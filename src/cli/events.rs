@@ -8,9 +8,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tonic::{Code, Status};
 
 use super::{
-    claim::State,
     connect::{ConnectArgs, Connection},
     error::{ClientError, EXIT_STATUS_HELP, code_name},
+    inputs::State,
     output::{OutputArgs, Printer, emit},
     run,
 };

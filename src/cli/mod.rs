@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod inputs;
 pub mod output;
 pub mod queue;
 

@@ -2,9 +2,10 @@
 //! queue's statistics.
 
 use super::{
-    claim::{Target, answered},
+    claim::answered,
     connect::ConnectArgs,
     error::{ClientError, EXIT_STATUS_HELP},
+    inputs::Target,
     output::{OutputArgs, Printer, emit},
     run,
 };
@@ -67,8 +68,8 @@ pub fn queue(args: QueueArgs) -> std::process::ExitCode {
             }
             QueueCommand::Renew(target) => {
                 let request = pb::RenewLeaseRequest {
-                    name: super::claim::claim_name(&target.name),
-                    etag: target.etag.unwrap_or_default(),
+                    name: target.name(),
+                    etag: target.etag(),
                 };
                 let result = client.renew_lease(request).await;
                 printer
