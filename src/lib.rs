@@ -20,8 +20,9 @@
 //!   projects.
 //! - [`tls`]: TLS and mutual TLS of the server: flags, PEM files checked at
 //!   start.
-//! - [`cli`]: commands of the binary other than `serve` (`audit verify`, and
-//!   the client commands `claim get`, `queue stats`).
+//! - [`cli`]: commands of the binary other than `serve` (`audit verify`,
+//!   `token new`, the client commands `claim`, `queue`, `events`, `health`,
+//!   and `demo`).
 //! - [`error`]: the error type shared by the layers.
 
 pub mod auth;

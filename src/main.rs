@@ -82,10 +82,18 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Read claims from a running server.
-    Claim(claimdesk::cli::client::ClaimArgs),
-    /// Read the verification queue of a running server.
-    Queue(claimdesk::cli::client::QueueArgs),
+    /// Submit, read, list, review and rule on claims of a running server.
+    Claim(claimdesk::cli::claim::ClaimArgs),
+    /// Take claims from the verification queue of a running server, and its
+    /// statistics.
+    Queue(claimdesk::cli::queue::QueueArgs),
+    /// Watch the events of a running server as they happen.
+    Events(claimdesk::cli::events::EventsArgs),
+    /// Check that a running server is serving (grpc.health.v1).
+    Health(claimdesk::cli::health::HealthArgs),
+    /// Walk a short story of claims through review to each outcome, on a
+    /// throw-away server, and print the commands that do it.
+    Demo(claimdesk::cli::demo::DemoArgs),
     /// Export the rulings of a running server.
     Export {
         #[command(subcommand)]
@@ -263,8 +271,11 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::New { user, role },
         } => claimdesk::cli::token_new(&user, role),
-        Command::Claim(args) => claimdesk::cli::client::claim(args),
-        Command::Queue(args) => claimdesk::cli::client::queue(args),
+        Command::Claim(args) => claimdesk::cli::claim::claim(args),
+        Command::Queue(args) => claimdesk::cli::queue::queue(args),
+        Command::Events(args) => claimdesk::cli::events::events(args),
+        Command::Health(args) => claimdesk::cli::health::health(args),
+        Command::Demo(args) => claimdesk::cli::demo::demo(args),
         Command::Export {
             command: ExportCommand::Claimreview(args),
         } => claimdesk::cli::claimreview::export(args),

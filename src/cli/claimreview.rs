@@ -70,7 +70,12 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
-    cli::client::{self, Client, ClientError, ConnectArgs},
+    cli::{
+        connect::{Client, ConnectArgs},
+        error::ClientError,
+        output::emit,
+        run,
+    },
     pb::{self, claim::State},
 };
 
@@ -312,7 +317,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 /// Runs `claimdesk export claimreview`: the JSON-LD goes to stdout, or to
 /// `--file`, in which case stdout gets what was written where.
 pub fn export(args: ClaimReviewArgs) -> ExitCode {
-    client::run(async move {
+    run(async move {
         let publication = Publication::new(
             &args.publisher,
             args.publisher_url.as_deref(),
@@ -323,22 +328,25 @@ pub fn export(args: ClaimReviewArgs) -> ExitCode {
         if args.story.trim().is_empty() {
             return Err(ClientError::Usage("--story must name a story".into()));
         }
-        let mut client = args.connect.connect().await?;
+        let mut client = args.connect.connect().await?.claims();
         let reviews =
             story_reviews(&mut client, &args.connect.server, &args.story, &publication).await?;
         let document = Value::Array(reviews);
-        let Some(path) = args.file else {
-            return Ok(document);
+        let pretty = |value: &Value| {
+            serde_json::to_string_pretty(value)
+                .map_err(|e| ClientError::Failed(format!("cannot encode the reviews: {e}")))
         };
-        let mut text = serde_json::to_string_pretty(&document)
-            .map_err(|e| ClientError::Usage(format!("cannot encode the reviews: {e}")))?;
+        let Some(path) = args.file else {
+            return emit(&pretty(&document)?);
+        };
+        let mut text = pretty(&document)?;
         text.push('\n');
         write_atomically(&path, &text)
-            .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", path.display())))?;
-        Ok(json!({
+            .map_err(|e| ClientError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        emit(&pretty(&json!({
             "file": path.display().to_string(),
             "claim_reviews": document.as_array().map_or(0, Vec::len),
-        }))
+        }))?)
     })
 }
 

@@ -1,9 +1,26 @@
-//! Commands of the `claimdesk` binary other than `serve`.
+//! Commands of the `claimdesk` binary other than `serve`: `audit verify`
+//! and `token new` here, and the client commands, which call a running
+//! server: `claim`, `queue`, `events`, `health` (and `demo`, which runs the
+//! desk through a short story).
+//!
+//! The client commands share their options (`connect`: server, caller,
+//! TLS; `output`: for people or JSON), their errors and exit statuses
+//! (`error`) and their printing (`output`).
 
+pub mod claim;
 pub mod claimreview;
-pub mod client;
+pub mod connect;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod inputs;
+pub mod output;
+pub mod queue;
 
 use std::{path::Path, process::ExitCode};
+
+use error::ClientError;
 
 use crate::{
     auth,
@@ -67,4 +84,31 @@ pub fn token_new(user: &str, role: Role) -> ExitCode {
          under [tokens] in the tokens file and send the server SIGHUP to load it."
     );
     ExitCode::SUCCESS
+}
+
+/// Runs a client command on a runtime of its own; prints its error, if
+/// any, on one line of stderr and exits with the status of its kind.
+pub(crate) fn run(command: impl Future<Output = Result<(), ClientError>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("claimdesk: cannot start the async runtime: {e}");
+            return error::Exit::Other.into();
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A reader that went away (`| head`) needs no message.
+            let reader_gone = matches!(&e, ClientError::Output(io)
+                if io.kind() == std::io::ErrorKind::BrokenPipe);
+            if !reader_gone {
+                eprintln!("claimdesk: {e}");
+            }
+            e.exit().into()
+        }
+    }
 }

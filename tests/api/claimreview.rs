@@ -374,10 +374,17 @@ async fn a_story_without_rulings_exports_an_empty_array() {
 async fn bad_options_and_refused_calls_fail_as_the_other_client_commands_do() {
     let server = TestServer::spawn().await;
 
-    // Refused by the server: exit status 1 with the code and reason.
+    // Refused by the server: the exit status of invalid input, with the
+    // code and reason.
     export(&server, "Not A Slug", &["--publisher", PUBLISHER])
         .await
-        .failed(1, &["ListClaims failed: INVALID_ARGUMENT", "reason:"]);
+        .failed(
+            4,
+            &[
+                "ListClaims failed: INVALID_ARGUMENT [INVALID_ARGUMENT]",
+                "story",
+            ],
+        );
     // Bad options: exit status 2, naming the option, before any call.
     export(&server, "", &["--publisher", PUBLISHER])
         .await
@@ -404,5 +411,5 @@ async fn bad_options_and_refused_calls_fail_as_the_other_client_commands_do() {
         &["--publisher", PUBLISHER, "--file", unwritable],
     )
     .await
-    .failed(2, &["cannot write", unwritable]);
+    .failed(1, &["cannot write", unwritable]);
 }

@@ -140,6 +140,14 @@ fn protobuf_messages_are_known_only_to_the_transport_and_the_client_commands() {
     assert_named_only_under(&allowed, &["pb::", "prost"]);
 }
 
+/// The commands on a data directory (`audit verify`, `token new`) are not
+/// clients of the API.
+#[test]
+fn the_offline_commands_know_no_protobuf() {
+    let found = offences("src/cli/mod.rs", &["pb::", "prost", "tonic"]);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 #[test]
 fn the_check_finds_what_it_looks_for() {
     assert!(names("use sled::Tree;", "sled"));

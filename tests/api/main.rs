@@ -9,6 +9,7 @@ mod helpers;
 mod intercept;
 mod process;
 
+mod cli;
 mod durability;
 mod errors;
 mod events;

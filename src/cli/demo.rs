@@ -1,0 +1,477 @@
+//! `claimdesk demo`: a short story of claims walked through review to each
+//! outcome, on a throw-away server in this process (or on `--server`),
+//! printed with the same code as the client commands. Every step runs as
+//! the `claimdesk claim …` command it prints at the end, so the commands
+//! reproduce the story against a real server.
+//!
+//! The story is made up, after a familiar kind of war report: sources that
+//! disagree on troop and casualty figures, figures passed on from one party
+//! to the next, and a casualty count nobody outside the fighting can check.
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use clap::Parser;
+
+use super::{
+    claim::{Answer, ClaimArgs, call},
+    connect::Connection,
+    error::{ClientError, EXIT_STATUS_HELP},
+    inputs::claim_name,
+    output::{Format, Printer, emit, state_name},
+    run,
+};
+use crate::{
+    desk::DeskConfig,
+    pb,
+    server::{Config, Server},
+};
+
+/// `claimdesk demo`
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct DemoArgs {
+    /// Play the story on this server (`http://HOST:PORT`) instead of a
+    /// throw-away one, under a story name of its own; its claims stay
+    /// there. The server must be in open mode, or CLAIMDESK_TOKEN must hold
+    /// a chief's token. CLAIMDESK_SERVER is not read: the demo writes only
+    /// where it is told to.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
+const EDITOR: &str = "ana.editor";
+const CHECKER: &str = "kim.checker";
+const OTHER_CHECKER: &str = "lee.checker";
+const STORY: &str = "kessel-demining";
+/// The cache of the throw-away server's store: the story is small.
+const SCRATCH_CACHE_BYTES: u64 = 16 << 20;
+/// Where the printed commands send their calls after a throw-away server.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// An argument of a step: text, or the name of the claim an earlier step
+/// submitted (`$C1` … in the printed commands).
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Claim(usize),
+}
+
+/// One `claimdesk claim …` command, run as `user`.
+struct Step {
+    user: &'static str,
+    args: Vec<Arg>,
+}
+
+fn step(user: &'static str, args: &[&str]) -> Step {
+    Step {
+        user,
+        args: args.iter().map(|a| Arg::Text((*a).to_owned())).collect(),
+    }
+}
+
+/// `claimdesk claim <verb> $C<claim> <rest>` as `user`.
+fn on(user: &'static str, verb: &[&str], claim: usize, rest: &[&str]) -> Step {
+    let mut step = step(user, verb);
+    step.args.push(Arg::Claim(claim));
+    step.args
+        .extend(rest.iter().map(|a| Arg::Text((*a).to_owned())));
+    step
+}
+
+/// The story: five claims submitted, four walked to their outcomes, one
+/// left waiting.
+fn story(story: &str) -> Vec<Step> {
+    let submit = |statement: &str, source: &str, rest: &[&str]| {
+        let mut args = vec!["submit", statement, "--source", source, "--story", story];
+        args.extend_from_slice(rest);
+        step(EDITOR, &args)
+    };
+    vec![
+        // 0: an account others can check.
+        submit(
+            "Engineers of Norland's army are clearing mines around the towns of the Kessel region.",
+            "Eastmark Defence Ministry",
+            &[
+                "--url",
+                "https://defence.eastmark.example/briefings/kessel-demining",
+                "--tag",
+                "demining",
+                "--priority",
+                "urgent",
+            ],
+        ),
+        // 1: a troop figure other sources contradict.
+        submit(
+            "Norland has sent about 9,000 soldiers to Kessel, and more than 3,000 of them have been killed or wounded.",
+            "President of Westland",
+            &[
+                "--tag",
+                "troops",
+                "--tag",
+                "casualties",
+                "--priority",
+                "breaking",
+            ],
+        ),
+        // 2: a casualty count passed on twice, which nobody can check.
+        submit(
+            "More than 5,000 Norland soldiers have died in the fighting for Kessel.",
+            "Meridian News Agency",
+            &[
+                "--relayed-from",
+                "Westland officials",
+                "--relayed-from",
+                "allied intelligence sources",
+                "--tag",
+                "casualties",
+                "--priority",
+                "urgent",
+            ],
+        ),
+        // 3: a quote the copy drops.
+        submit(
+            "Norland will send another 6,000 military engineers to Eastmark.",
+            "Daily Courier",
+            &[
+                "--relayed-from",
+                "Westland's head of military intelligence",
+                "--tag",
+                "troops",
+            ],
+        ),
+        // 4: left waiting in the queue.
+        submit(
+            "Mines keep civilians out of 37 of the 64 villages of Kessel's Dolsk district.",
+            "Red Star Gazette",
+            &[
+                "--relayed-from",
+                "Eastmark army engineers",
+                "--tag",
+                "demining",
+                "--deadline",
+                "+3h",
+            ],
+        ),
+        on(CHECKER, &["start"], 0, &[]),
+        on(
+            CHECKER,
+            &["evidence", "add"],
+            0,
+            &[
+                "--source",
+                "Orbis Imaging",
+                "--stance",
+                "supports",
+                "--summary",
+                "Satellite pictures show clearing teams and their vehicles at the places the ministry names",
+                "--url",
+                "https://orbis.example/kessel/2026-11-28",
+            ],
+        ),
+        on(
+            CHECKER,
+            &["verify"],
+            0,
+            &[
+                "--note",
+                "Independent imagery matches the ministry's account.",
+            ],
+        ),
+        on(CHECKER, &["start"], 1, &[]),
+        on(
+            CHECKER,
+            &["evidence", "add"],
+            1,
+            &[
+                "--source",
+                "Meridian News Agency",
+                "--stance",
+                "refutes",
+                "--summary",
+                "Allied officials quoted by the agency count about 11,000 soldiers sent, not 9,000",
+            ],
+        ),
+        on(
+            CHECKER,
+            &["dispute"],
+            1,
+            &[
+                "--note",
+                "Other officials' counts of the deployment differ by thousands.",
+            ],
+        ),
+        on(OTHER_CHECKER, &["start"], 2, &[]),
+        on(
+            OTHER_CHECKER,
+            &["evidence", "add"],
+            2,
+            &[
+                "--source",
+                "Kessel regional press office",
+                "--stance",
+                "context",
+                "--summary",
+                "No reporter can reach the front; every count of the dead comes from a side in the war",
+            ],
+        ),
+        on(
+            OTHER_CHECKER,
+            &["inconclusive"],
+            2,
+            &[
+                "--note",
+                "Losses at the front cannot be checked independently: attribute the figure.",
+            ],
+        ),
+        on(
+            EDITOR,
+            &["withdraw"],
+            3,
+            &[
+                "--reason",
+                "The intelligence office says the quote was garbled; the copy drops it.",
+            ],
+        ),
+    ]
+}
+
+/// `text` as one shell word.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+impl Step {
+    /// The step's arguments after `claimdesk claim`, with the names of the
+    /// claims submitted so far.
+    fn args(&self, claims: &[String]) -> Result<Vec<String>, ClientError> {
+        self.args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Text(text) => Ok(text.clone()),
+                Arg::Claim(i) => claims.get(*i).cloned().ok_or_else(|| {
+                    ClientError::Failed(format!("the demo's claim {} is not submitted yet", i + 1))
+                }),
+            })
+            .collect()
+    }
+
+    /// The step as a shell command.
+    fn command(&self, submitted: usize) -> String {
+        let words: Vec<String> = self
+            .args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Text(text) => shell_word(text),
+                Arg::Claim(i) => format!("\"$C{}\"", i + 1),
+            })
+            .collect();
+        let line = format!("claimdesk claim {} --user {}", words.join(" "), self.user);
+        if self.is_submit() {
+            format!("C{}=$({line} --output json | jq -r .name)", submitted + 1)
+        } else {
+            line
+        }
+    }
+
+    fn is_submit(&self) -> bool {
+        matches!(self.args.first(), Some(Arg::Text(verb)) if verb == "submit")
+    }
+}
+
+/// `claimdesk claim …` as the demo runs it.
+#[derive(Parser)]
+#[command(name = "claimdesk")]
+struct Replay {
+    #[command(subcommand)]
+    command: ReplayCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ReplayCommand {
+    Claim(ClaimArgs),
+}
+
+/// Runs `claimdesk claim <args> --server <server> --user <user>`; its
+/// answer.
+async fn replay(server: &str, user: &str, args: &[String]) -> Result<Answer, ClientError> {
+    let argv = ["claimdesk", "claim"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(args.iter().cloned())
+        .chain(["--server", server, "--user", user].map(str::to_owned));
+    let Replay {
+        command: ReplayCommand::Claim(args),
+    } = Replay::try_parse_from(argv)
+        .map_err(|e| ClientError::Failed(format!("a step of the demo does not parse: {e}")))?;
+    let connection: Connection = args.connect.connect().await?;
+    call(&connection, args.command).await
+}
+
+/// Runs `claimdesk demo`.
+pub fn demo(args: DemoArgs) -> ExitCode {
+    run(async move {
+        let Some(server) = args.server else {
+            return with_scratch_server(async |url| play(url, STORY, DEFAULT_SERVER).await).await;
+        };
+        // A story name of its own, so that the lists show only this run.
+        let suffix = ulid::Ulid::generate().to_string().to_lowercase();
+        let story = format!("{STORY}-{}", &suffix[suffix.len() - 6..]);
+        play(&server, &story, &server).await
+    })
+}
+
+/// Runs `body` with the URL of a server in this process on a temporary
+/// directory and a free port; stops it afterwards.
+async fn with_scratch_server(
+    body: impl AsyncFnOnce(&str) -> Result<(), ClientError>,
+) -> Result<(), ClientError> {
+    let dir = tempfile::tempdir()
+        .map_err(|e| ClientError::Failed(format!("cannot make a temporary directory: {e}")))?;
+    let config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().join("data"),
+        cache_capacity: SCRATCH_CACHE_BYTES,
+        shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
+        desk: DeskConfig::default(),
+    };
+    let server = Server::build(&config)
+        .await
+        .map_err(|e| ClientError::Failed(format!("cannot start the demo's server: {e}")))?;
+    let url = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let result = body(&url).await;
+    let _ = stop.send(());
+    match serving.await {
+        Ok(Ok(())) => result,
+        Ok(Err(e)) => result.and(Err(ClientError::Failed(format!(
+            "the demo's server failed: {e}"
+        )))),
+        Err(e) => result.and(Err(ClientError::Failed(format!(
+            "the demo's server failed: {e}"
+        )))),
+    }
+}
+
+/// Plays the story on `server` under `story`, printing as it goes, then
+/// the commands that replay it on `replay_on`.
+async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientError> {
+    let printer = Printer::new(Format::Human);
+    let steps = self::story(story);
+    let mut claims: Vec<String> = Vec::new();
+    let mut commands = Vec::new();
+    emit(&format!("Story {story} on {server}\n"))?;
+    for step in &steps {
+        let command = step.command(claims.len());
+        emit(&format!("$ {command}"))?;
+        let Answer::Claim(claim) = replay(server, step.user, &step.args(&claims)?).await? else {
+            return Err(ClientError::Failed(
+                "a step of the demo answered no claim".into(),
+            ));
+        };
+        if step.is_submit() {
+            emit(&format!("  C{} = {}", claims.len() + 1, claim.name))?;
+            claims.push(claim.name.clone());
+        }
+        emit(&format!("  → {}: {}", state_name(claim.state), claim.label))?;
+        commands.push(command);
+    }
+
+    emit(&format!("\nThe claims of {story}, each with its label:"))?;
+    let listed = replay(
+        server,
+        EDITOR,
+        &["list".into(), "--story".into(), story.into()],
+    )
+    .await?;
+    emit(&listed.render(&printer.at_now()))?;
+    let Answer::Claims(listed_claims) = &listed else {
+        return Err(ClientError::Failed("listing answered no claims".into()));
+    };
+    for claim in listed_claims {
+        emit(&format!("  {} — {}", claim.label, claim.statement))?;
+    }
+    let waiting = listed_claims
+        .iter()
+        .filter(|c| c.state == pb::claim::State::Unverified as i32)
+        .count();
+    emit(&format!("\nStill waiting in the queue: {waiting}"))?;
+
+    let inconclusive = claims
+        .get(2)
+        .ok_or_else(|| ClientError::Failed("the demo submitted too few claims".into()))?;
+    emit(&format!("\nThe history of C3 ({inconclusive}):"))?;
+    let history = replay(
+        server,
+        EDITOR,
+        &["history".into(), claim_name(inconclusive)],
+    )
+    .await?;
+    emit(&history.render(&printer.at_now()))?;
+
+    emit("\nTo replay the story on a real server (open mode; jq reads the names):")?;
+    emit(&format!(
+        "  export CLAIMDESK_SERVER={}",
+        shell_word(replay_on)
+    ))?;
+    for command in commands {
+        emit(&format!("  {command}"))?;
+    }
+    emit(&format!(
+        "  claimdesk claim list --story {}",
+        shell_word(story)
+    ))?;
+    emit("  claimdesk claim history \"$C3\"")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_word("--tag"), "--tag");
+        assert_eq!(shell_word("https://a.example/b"), "https://a.example/b");
+        assert_eq!(shell_word("two words"), "'two words'");
+        assert_eq!(shell_word("Kessel's"), r"'Kessel'\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn every_step_parses_as_a_claim_command_and_refers_to_submitted_claims() {
+        let steps = story(STORY);
+        let mut submitted = 0;
+        for step in &steps {
+            let names: Vec<String> = (0..submitted).map(|i| format!("claims/{i}")).collect();
+            let args = step.args(&names).expect("refers to submitted claims only");
+            let argv = ["claimdesk", "claim"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(args)
+                .chain(["--user".to_owned(), step.user.to_owned()]);
+            if let Err(e) = Replay::try_parse_from(argv) {
+                panic!("{}: {e}", step.command(submitted));
+            }
+            if step.is_submit() {
+                assert!(
+                    step.command(submitted)
+                        .starts_with(&format!("C{}=$(", submitted + 1))
+                );
+                submitted += 1;
+            }
+        }
+        assert_eq!(submitted, 5);
+    }
+}

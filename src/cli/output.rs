@@ -1,0 +1,604 @@
+//! What the client commands print: for people, aligned tables with the
+//! label coloured by state (on a terminal, unless `NO_COLOR` is set) and
+//! times relative to now; with `--output json`, one JSON object per line per
+//! claim, event or answer in the protobuf JSON mapping (the field names,
+//! enum names and RFC 3339 times grpcurl prints), made by `prost-reflect`
+//! from the descriptors the crate embeds.
+
+use std::{
+    io::{IsTerminal, Write},
+    sync::LazyLock,
+    time::{Duration, SystemTime},
+};
+
+use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, Table, Width, presets};
+use prost_reflect::{DescriptorPool, DynamicMessage};
+
+use super::error::ClientError;
+use crate::{grpc::FILE_DESCRIPTOR_SET, pb};
+
+/// How answers are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables and sentences for people.
+    #[default]
+    Human,
+    /// One JSON object per line (protobuf JSON mapping, as grpcurl prints).
+    Json,
+}
+
+/// `--output`, shared by every client command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// How to print answers: `human`, or `json` for scripts (one object per
+    /// line per claim or event, field names as grpcurl prints them).
+    #[arg(long, short = 'o', value_enum, default_value_t, global = true)]
+    pub output: Format,
+}
+
+/// The protobuf messages printed, by their full names in the descriptors.
+pub trait Printed: prost::Message {
+    const FULL_NAME: &'static str;
+}
+
+impl Printed for pb::Claim {
+    const FULL_NAME: &'static str = "claimdesk.v1.Claim";
+}
+impl Printed for pb::ClaimEvent {
+    const FULL_NAME: &'static str = "claimdesk.v1.ClaimEvent";
+}
+impl Printed for pb::QueueStats {
+    const FULL_NAME: &'static str = "claimdesk.v1.QueueStats";
+}
+impl Printed for tonic_health::pb::HealthCheckResponse {
+    const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckResponse";
+}
+
+/// The API's descriptors and health's.
+static DESCRIPTORS: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    let mut pool =
+        DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("the built-in descriptor set decodes");
+    pool.decode_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .expect("the health descriptor set decodes");
+    pool
+});
+
+/// `message` in the protobuf JSON mapping, on one line.
+pub fn json_line<M: Printed>(message: &M) -> String {
+    let descriptor = DESCRIPTORS
+        .get_message_by_name(M::FULL_NAME)
+        .expect("every printed message is described");
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+        .expect("a message decodes as its own descriptor");
+    serde_json::to_string(&dynamic).expect("a dynamic message serialises")
+}
+
+/// Writes `text` and a newline to stdout.
+pub fn emit(text: &str) -> Result<(), ClientError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `text` and a newline to stdout unless `text` is empty (a list of
+/// nothing in JSON).
+pub fn emit_some(text: &str) -> Result<(), ClientError> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    emit(text)
+}
+
+/// Renders answers in one format.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub format: Format,
+    /// Whether labels and states are coloured.
+    pub colour: bool,
+    /// The time relative times are relative to.
+    pub now: SystemTime,
+}
+
+/// Least widths of the columns of an event line (`events watch`), spaces
+/// after included, so that lines printed one by one align; a longer value
+/// widens its column rather than wrap. The last column (the detail) is free.
+const EVENT_WIDTHS: [u16; 6] = [8, 14, 28, 20, 18, 30];
+
+/// The header of the columns of events, the revision aligned as its numbers
+/// are.
+fn event_header() -> Vec<Cell> {
+    let mut cells: Vec<Cell> = ["REV", "WHEN", "CLAIM", "EVENT", "ACTOR", "STATE", "DETAIL"]
+        .map(Cell::new)
+        .to_vec();
+    cells[0] = Cell::new("REV").set_alignment(CellAlignment::Right);
+    cells
+}
+
+impl Printer {
+    /// Prints in `format`, in colour if stdout is a terminal and
+    /// `NO_COLOR` is unset or empty.
+    pub fn new(format: Format) -> Self {
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Printer {
+            format,
+            colour: std::io::stdout().is_terminal() && !no_colour,
+            now: SystemTime::now(),
+        }
+    }
+
+    /// The same printer, with times relative to the time now.
+    pub fn at_now(self) -> Self {
+        Printer {
+            now: SystemTime::now(),
+            ..self
+        }
+    }
+
+    fn table(&self) -> Table {
+        let mut table = Table::new();
+        table.load_style(presets::NOTHING);
+        if self.colour {
+            table.enforce_styling();
+        } else {
+            table.force_no_tty();
+        }
+        table
+    }
+
+    fn render(table: &mut Table) -> String {
+        // No margin on the left; two spaces between columns.
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        table
+            .lines()
+            .map(|line| line.trim_end().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn label(&self, claim: &pb::Claim) -> Cell {
+        state_cell(&claim.label, claim.state)
+    }
+
+    /// One claim in full.
+    pub fn claim(&self, claim: &pb::Claim) -> String {
+        if self.format == Format::Json {
+            return json_line(claim);
+        }
+        let mut table = self.table();
+        let mut row = |key: &str, value: Cell| {
+            table.add_row(vec![Cell::new(key), value]);
+        };
+        row("claim", Cell::new(&claim.name));
+        row("label", self.label(claim));
+        row("state", Cell::new(state_name(claim.state)));
+        row("statement", Cell::new(&claim.statement));
+        if let Some(a) = &claim.attribution {
+            row("source", Cell::new(&a.source));
+            if !a.relayed_from.is_empty() {
+                row("relayed from", Cell::new(a.relayed_from.join(", ")));
+            }
+            if !a.url.is_empty() {
+                row("url", Cell::new(&a.url));
+            }
+        }
+        row("story", Cell::new(&claim.story));
+        if !claim.tags.is_empty() {
+            row("tags", Cell::new(claim.tags.join(", ")));
+        }
+        row("priority", Cell::new(priority_name(claim.priority)));
+        if let Some(deadline) = &claim.deadline {
+            row("deadline", Cell::new(self.due(deadline)));
+        }
+        if !claim.assignee.is_empty() {
+            let lease = claim
+                .lease_expire_time
+                .as_ref()
+                .map(|t| format!(", lease ends {}", self.relative(t)))
+                .unwrap_or_default();
+            row("assignee", Cell::new(format!("{}{lease}", claim.assignee)));
+        }
+        if !claim.verdict_note.is_empty() {
+            row("verdict note", Cell::new(&claim.verdict_note));
+        }
+        let submitted = claim
+            .create_time
+            .as_ref()
+            .map(|t| format!(" {}", self.relative(t)))
+            .unwrap_or_default();
+        row(
+            "submitted",
+            Cell::new(format!("by {}{submitted}", claim.submitted_by)),
+        );
+        if let Some(updated) = &claim.update_time {
+            row("updated", Cell::new(self.relative(updated)));
+        }
+        row("etag", Cell::new(&claim.etag));
+        for (i, e) in claim.evidence.iter().enumerate() {
+            let mut text = format!("{}: {}", stance_name(e.stance), e.source);
+            for extra in [&e.summary, &e.url] {
+                if !extra.is_empty() {
+                    text.push_str(&format!(" — {extra}"));
+                }
+            }
+            if let Some(added) = &e.add_time {
+                text.push_str(&format!(" (by {}, {})", e.added_by, self.relative(added)));
+            }
+            row(&format!("evidence {}", i + 1), Cell::new(text));
+        }
+        Self::render(&mut table)
+    }
+
+    /// Claims as a table, or one JSON line each.
+    pub fn claims(&self, claims: &[pb::Claim]) -> String {
+        if self.format == Format::Json {
+            return claims.iter().map(json_line).collect::<Vec<_>>().join("\n");
+        }
+        if claims.is_empty() {
+            return "no claims".to_owned();
+        }
+        let mut table = self.table();
+        table.set_header(vec![
+            "ID",
+            "LABEL",
+            "PRIORITY",
+            "STORY",
+            "ASSIGNEE",
+            "DEADLINE",
+            "UPDATED",
+            "STATEMENT",
+        ]);
+        for claim in claims {
+            table.add_row(vec![
+                Cell::new(claim_id(&claim.name)),
+                self.label(claim),
+                Cell::new(priority_name(claim.priority)),
+                Cell::new(&claim.story),
+                Cell::new(&claim.assignee),
+                Cell::new(
+                    claim
+                        .deadline
+                        .as_ref()
+                        .map(|d| self.due(d))
+                        .unwrap_or_default(),
+                ),
+                Cell::new(
+                    claim
+                        .update_time
+                        .as_ref()
+                        .map(|t| self.relative(t))
+                        .unwrap_or_default(),
+                ),
+                Cell::new(shortened(&claim.statement, 60)),
+            ]);
+        }
+        Self::render(&mut table)
+    }
+
+    fn event_row(&self, event: &pb::ClaimEvent) -> Vec<Cell> {
+        let when = event
+            .event_time
+            .as_ref()
+            .map(|t| self.relative(t))
+            .unwrap_or_default();
+        let unspecified = pb::claim::State::Unspecified as i32;
+        let change = if event.from_state == event.to_state || event.from_state == unspecified {
+            state_name(event.to_state).to_owned()
+        } else {
+            format!(
+                "{} → {}",
+                state_name(event.from_state),
+                state_name(event.to_state)
+            )
+        };
+        let mut detail = Vec::new();
+        if !event.assignee.is_empty() {
+            detail.push(format!("to {}", event.assignee));
+        }
+        if let Some(e) = &event.evidence {
+            detail.push(format!("{} {}", stance_name(e.stance), e.source));
+        }
+        if !event.note.is_empty() {
+            detail.push(event.note.clone());
+        }
+        vec![
+            Cell::new(event.revision).set_alignment(CellAlignment::Right),
+            Cell::new(when),
+            Cell::new(claim_id(&event.claim)),
+            Cell::new(event_type_name(event.r#type)),
+            Cell::new(&event.actor),
+            state_cell(&change, event.to_state),
+            Cell::new(detail.join("; ")),
+        ]
+    }
+
+    /// A claim's history as a table, or one JSON line per event.
+    pub fn events(&self, events: &[pb::ClaimEvent]) -> String {
+        if self.format == Format::Json {
+            return events.iter().map(json_line).collect::<Vec<_>>().join("\n");
+        }
+        let mut table = self.table();
+        table.set_header(event_header());
+        for event in events {
+            table.add_row(self.event_row(event));
+        }
+        Self::render(&mut table)
+    }
+
+    /// The header of event lines: for people only.
+    pub fn event_header(&self) -> Option<String> {
+        (self.format == Format::Human).then(|| Self::one_line(self.table(), event_header()))
+    }
+
+    /// One event on a line of its own, aligned with the lines before it.
+    pub fn event_line(&self, event: &pb::ClaimEvent) -> String {
+        if self.format == Format::Json {
+            return json_line(event);
+        }
+        Self::one_line(self.table(), self.event_row(event))
+    }
+
+    /// `cells` as a line of `table` with the least widths of event lines.
+    fn one_line(mut table: Table, cells: Vec<Cell>) -> String {
+        table.add_row(cells);
+        for (i, width) in EVENT_WIDTHS.iter().enumerate() {
+            if let Some(column) = table.column_mut(i) {
+                column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(*width)));
+            }
+        }
+        Self::render(&mut table)
+    }
+
+    /// The queue statistics.
+    pub fn stats(&self, stats: &pb::QueueStats) -> String {
+        if self.format == Format::Json {
+            return json_line(stats);
+        }
+        let mut table = self.table();
+        let story = if stats.story.is_empty() {
+            "all stories"
+        } else {
+            &stats.story
+        };
+        table.add_row(vec![Cell::new("story"), Cell::new(story)]);
+        for count in &stats.state_counts {
+            table.add_row(vec![
+                state_cell(&state_name(count.state), count.state),
+                Cell::new(count.count),
+            ]);
+        }
+        for count in &stats.waiting_counts {
+            table.add_row(vec![
+                Cell::new(format!("waiting, {}", priority_name(count.priority))),
+                Cell::new(count.count),
+            ]);
+        }
+        if let Some(oldest) = &stats.oldest_waiting_submit_time {
+            table.add_row(vec![
+                Cell::new("oldest waiting"),
+                Cell::new(format!("submitted {}", self.relative(oldest))),
+            ]);
+        }
+        table.add_row(vec![Cell::new("overdue"), Cell::new(stats.overdue_count)]);
+        Self::render(&mut table)
+    }
+
+    /// A health check's answer.
+    pub fn health(&self, answer: &tonic_health::pb::HealthCheckResponse) -> String {
+        if self.format == Format::Json {
+            return json_line(answer);
+        }
+        answer.status().as_str_name().to_owned()
+    }
+
+    /// `t` relative to now: `in 40 min`, `3 h ago`.
+    pub fn relative(&self, t: &prost_types::Timestamp) -> String {
+        let Ok(t) = SystemTime::try_from(*t) else {
+            return t.to_string();
+        };
+        match t.duration_since(self.now) {
+            Ok(ahead) => format!("in {}", span(ahead)),
+            Err(behind) => format!("{} ago", span(behind.duration())),
+        }
+    }
+
+    /// A deadline relative to now: `due in 40 min`, `due 3 h ago`.
+    fn due(&self, deadline: &prost_types::Timestamp) -> String {
+        format!("due {}", self.relative(deadline))
+    }
+}
+
+/// A span of time in its largest units: `40 s`, `40 min`, `3 h 20 min`,
+/// `30 h`, `2 d`.
+fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..36_000 if s % 3_600 >= 60 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
+        3_600..172_800 => format!("{} h", s / 3_600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// `text` cut to `max` characters with an ellipsis.
+fn shortened(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= max && line.len() == text.len() {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// The id of `claims/{id}`.
+pub fn claim_id(name: &str) -> &str {
+    name.strip_prefix("claims/").unwrap_or(name)
+}
+
+/// The colour of a state.
+fn state_colour(state: i32) -> Option<Color> {
+    use pb::claim::State;
+    match State::try_from(state).ok()? {
+        State::Unspecified => None,
+        State::Unverified => Some(Color::Yellow),
+        State::InReview => Some(Color::Cyan),
+        State::Verified => Some(Color::Green),
+        State::Disputed => Some(Color::Red),
+        State::Inconclusive => Some(Color::Magenta),
+        State::Withdrawn => Some(Color::DarkGrey),
+    }
+}
+
+/// `text` coloured as `state` is.
+fn state_cell(text: &str, state: i32) -> Cell {
+    let cell = Cell::new(text);
+    match state_colour(state) {
+        Some(colour) => cell.fg(colour),
+        None => cell,
+    }
+}
+
+/// An enum value's name without its prefix, lower case, with spaces:
+/// `STATE_IN_REVIEW` → `in review`.
+fn plain(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_lowercase()
+        .replace('_', " ")
+}
+
+/// A state's name for people: `in review`.
+pub fn state_name(state: i32) -> String {
+    pb::claim::State::try_from(state)
+        .map_or(state.to_string(), |s| plain(s.as_str_name(), "STATE_"))
+}
+
+fn priority_name(priority: i32) -> String {
+    pb::claim::Priority::try_from(priority).map_or(priority.to_string(), |p| {
+        plain(p.as_str_name(), "PRIORITY_")
+    })
+}
+
+fn stance_name(stance: i32) -> String {
+    pb::evidence::Stance::try_from(stance)
+        .map_or(stance.to_string(), |s| plain(s.as_str_name(), "STANCE_"))
+}
+
+fn event_type_name(kind: i32) -> String {
+    pb::claim_event::Type::try_from(kind)
+        .map_or(kind.to_string(), |t| plain(t.as_str_name(), "TYPE_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn printer(format: Format, colour: bool) -> Printer {
+        Printer {
+            format,
+            colour,
+            now: SystemTime::UNIX_EPOCH + Duration::from_secs(NOW),
+        }
+    }
+
+    fn at(offset: i64) -> prost_types::Timestamp {
+        prost_types::Timestamp {
+            seconds: NOW as i64 + offset,
+            nanos: 0,
+        }
+    }
+
+    fn claim() -> pb::Claim {
+        pb::Claim {
+            name: "claims/01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            statement: "About 9,000 dock workers joined the strike".into(),
+            attribution: Some(pb::Attribution {
+                source: "Harbour Gazette".into(),
+                relayed_from: vec!["union officials".into()],
+                url: String::new(),
+            }),
+            story: "harbour-strike".into(),
+            state: pb::claim::State::Verified.into(),
+            priority: pb::claim::Priority::Urgent.into(),
+            label: "verified".into(),
+            deadline: Some(at(40 * 60)),
+            create_time: Some(at(-3 * 3600)),
+            submitted_by: "ed.morgan".into(),
+            etag: "3".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_follows_the_protobuf_mapping() {
+        let line = printer(Format::Json, true).claim(&claim());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(!line.contains('\u{1b}'), "never coloured: {line}");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(json["attribution"]["relayedFrom"][0], "union officials");
+        assert_eq!(json["state"], "STATE_VERIFIED");
+        assert_eq!(json["priority"], "PRIORITY_URGENT");
+        assert_eq!(json["createTime"], "2027-01-15T05:00:00Z");
+        assert_eq!(json.get("assignee"), None, "defaults left out");
+
+        let event = pb::ClaimEvent {
+            revision: 12,
+            r#type: pb::claim_event::Type::Verified.into(),
+            ..Default::default()
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&printer(Format::Json, false).event_line(&event)).expect("JSON");
+        assert_eq!(json["revision"], "12", "64-bit integers as strings");
+        assert_eq!(json["type"], "TYPE_VERIFIED");
+    }
+
+    #[test]
+    fn labels_are_coloured_by_state_only_when_asked() {
+        let plain = printer(Format::Human, false).claim(&claim());
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        assert!(
+            plain.lines().any(|l| l == "label         verified"),
+            "{plain}"
+        );
+        let coloured = printer(Format::Human, true).claim(&claim());
+        let label = coloured
+            .lines()
+            .find(|l| l.starts_with("label"))
+            .expect("a label line");
+        // Green (SGR 32 or the 256-colour form) around the label.
+        assert!(label.contains("\u{1b}["), "{label:?}");
+        assert!(label.contains("verified"), "{label:?}");
+        let table = printer(Format::Human, true).claims(&[claim()]);
+        assert!(table.contains('\u{1b}'), "{table:?}");
+    }
+
+    #[test]
+    fn times_are_relative_to_now() {
+        let p = printer(Format::Human, false);
+        assert_eq!(p.relative(&at(40 * 60)), "in 40 min");
+        assert_eq!(p.relative(&at(-3 * 3600)), "3 h ago");
+        assert_eq!(p.relative(&at(-(3 * 3600 + 20 * 60))), "3 h 20 min ago");
+        assert_eq!(p.relative(&at(30 * 3600)), "in 30 h");
+        assert_eq!(p.relative(&at(-5 * 86_400)), "5 d ago");
+        assert_eq!(p.relative(&at(-5)), "5 s ago");
+        let text = p.claim(&claim());
+        assert!(text.contains("deadline      due in 40 min"), "{text}");
+        assert!(
+            text.contains("submitted     by ed.morgan 3 h ago"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn long_statements_are_shortened_in_tables() {
+        assert_eq!(shortened("short", 10), "short");
+        assert_eq!(shortened("a statement that goes on", 10), "a stateme…");
+        assert_eq!(shortened("two\nlines", 10), "two…");
+    }
+}
