@@ -14,11 +14,14 @@
 # TEXT literally. Other fenced blocks (```text sample output) are skipped.
 # Finally what the examples did is read back and checked: the claim they
 # made (CLAIM) must be verified; of the queue examples, the claim taken
-# (NEXT) must be in review with a lease renewed past the one it was taken
-# with, the queue stats of the story (STORY) must count the claims
-# submitted, and the watched events (EVENTS, RESUMED) must be the story's
-# history without gap or duplicate. The checks assume the default lease
-# (15m) and that the story is the examples' own (its slug ends in the time).
+# (NEXT) must be in review, reassigned by the chief with a lease past the
+# one it was taken with, the claim withdrawn (ROUTINE) withdrawn by its
+# editor, the one disputed (SECOND) reopened, released and marked
+# inconclusive, the queue stats of the story (STORY) must count the claims
+# in each state, and the watched events (EVENTS, RESUMED) must be the
+# story's history without gap or duplicate. The checks assume the default
+# lease (15m) and that the story is the examples' own (its slug ends in the
+# time).
 #
 # Needs grpcurl and jq on PATH. Variables of this script start with `ci_` so
 # that the README's own (CLAIM, ETAG, STORY, ...) cannot clash with them.
@@ -134,10 +137,12 @@ echo "### checking the claim the examples made"
     echo "readme-examples: CLAIM is '${CLAIM:-}', not a claim name" >&2
     exit 1
 }
-[[ ${NEXT:-} =~ ^claims/[0-9A-HJKMNP-TV-Z]{26}$ ]] || {
-    echo "readme-examples: NEXT is '${NEXT:-}', not a claim name" >&2
-    exit 1
-}
+for ci_var in NEXT ROUTINE SECOND; do
+    [[ ${!ci_var:-} =~ ^claims/[0-9A-HJKMNP-TV-Z]{26}$ ]] || {
+        echo "readme-examples: $ci_var is '${!ci_var:-}', not a claim name" >&2
+        exit 1
+    }
+done
 [[ ${STORY:-} =~ ^[a-z0-9-]{1,64}$ ]] || {
     echo "readme-examples: STORY is '${STORY:-}', not a story slug" >&2
     exit 1
@@ -151,6 +156,7 @@ ci_jq_defs='def ts: capture("^(?<s>[^.Z]+)(\\.(?<f>[0-9]+))?Z$")
 def count(f): [f] | length;'
 ci_check() { # description, jq filter that must be true of $ci_json
     if jq -e --arg claim "$CLAIM" --arg next "$NEXT" --arg story "$STORY" \
+        --arg routine "$ROUTINE" --arg second "$SECOND" \
         --arg last "${LAST:-}" --argjson taken "${TAKEN:-null}" \
         "$ci_jq_defs $2" >/dev/null <<<"$ci_json"; then
         echo "    ok: $1"
@@ -183,34 +189,75 @@ ci_check "the three new claims are routine, urgent (with a deadline) and breakin
 ci_check "TakeNextClaim took the breaking claim, although it was submitted last" \
     '.claims[-1].name == $next'
 ci_json=$(ci_rpc GetClaim "{\"name\": \"$NEXT\"}")
-ci_check "the taken claim is STATE_IN_REVIEW, assigned to kim.checker" \
-    '.state == "STATE_IN_REVIEW" and .assignee == "kim.checker"'
+ci_check "the taken claim is STATE_IN_REVIEW, reassigned to lee.checker" \
+    '.state == "STATE_IN_REVIEW" and .assignee == "lee.checker"'
 ci_check "the taken claim is the breaking one of the story, tagged police" \
     '.priority == "PRIORITY_BREAKING" and .story == $story and .tags == ["police"]'
 ci_check "the taken claim has lease_expire_time set, in the future" \
     '.leaseExpireTime != null and (.leaseExpireTime | ts) > [now | floor, 0]'
-ci_check "RenewLease and AddEvidence moved the lease past the one TakeNextClaim gave" \
+ci_check "RenewLease, AddEvidence and ReassignClaim moved the lease past the one TakeNextClaim gave" \
     '(.leaseExpireTime | ts) > ($taken.leaseExpireTime | ts)'
 ci_check "the lease runs about 15 minutes (the default --lease) from the last action" \
     '((.leaseExpireTime | ts)[0] - (.updateTime | ts)[0]) as $d | $d >= 899 and $d <= 901'
 ci_check "the taken claim holds the evidence added while resuming the watch" \
     '[.evidence[].source] == ["Lindell Highways Agency"]'
 ci_json=$(ci_rpc ListClaimEvents "{\"name\": \"$NEXT\"}")
-ci_check "its history: submitted, review started, lease renewed, evidence added" \
-    '[.events[].type] == ["TYPE_SUBMITTED", "TYPE_REVIEW_STARTED", "TYPE_LEASE_RENEWED", "TYPE_EVIDENCE_ADDED"]
-        and all(.events[1:][]; .actor == "kim.checker")'
+ci_check "its history: submitted, review started, lease renewed, evidence added, reassigned" \
+    '[.events[].type] == ["TYPE_SUBMITTED", "TYPE_REVIEW_STARTED", "TYPE_LEASE_RENEWED", "TYPE_EVIDENCE_ADDED",
+        "TYPE_REASSIGNED"] and all(.events[1:4][]; .actor == "kim.checker")'
+ci_check "the chief reassigned it to lee.checker, with a note" \
+    '.events[-1] | .actor == "ana.chief" and .assignee == "lee.checker" and .toState == "STATE_IN_REVIEW"
+        and .note == "Kim is off shift; Lee covers police claims."'
+
+echo
+echo "### checking the claims withdrawn, disputed, reopened, released and ruled inconclusive"
+ci_json=$(ci_rpc GetClaim "{\"name\": \"$ROUTINE\"}")
+ci_check "ROUTINE is the routine claim of the story, by Lindell Shipping News" \
+    '.story == $story and .priority == "PRIORITY_ROUTINE" and .attribution.source == "Lindell Shipping News"'
+ci_check "ROUTINE is STATE_WITHDRAWN, labelled withdrawn, unassigned" \
+    '.state == "STATE_WITHDRAWN" and .label == "withdrawn" and .assignee == null'
+ci_json=$(ci_rpc ListClaimEvents "{\"name\": \"$ROUTINE\"}")
+ci_check "its history: submitted, then withdrawn by its editor with the reason" \
+    '[.events[] | [.type, .actor]] == [["TYPE_SUBMITTED", "ed.morgan"], ["TYPE_WITHDRAWN", "ed.morgan"]]
+        and (.events[-1].note | startswith("Lindell Shipping News corrected its figure"))'
+ci_json=$(ci_rpc GetClaim "{\"name\": \"$SECOND\"}")
+ci_check "SECOND is the urgent claim of the story, with a deadline" \
+    '.story == $story and .priority == "PRIORITY_URGENT" and .deadline != null'
+ci_check "SECOND is STATE_INCONCLUSIVE, labelled could not be independently verified" \
+    '.state == "STATE_INCONCLUSIVE"
+        and .label == "could not be independently verified (per Island Retailers Association)"'
+ci_check "SECOND carries lee.checker's ruling note, no lease, and its refuting evidence" \
+    '.verdictNote == "Neither the retailers nor the wholesaler will publish their stock levels."
+        and .leaseExpireTime == null
+        and [.evidence[] | [.source, .stance]] == [["Lindell Island Wholesale", "STANCE_REFUTES"]]'
+ci_json=$(ci_rpc ListClaimEvents "{\"name\": \"$SECOND\"}")
+ci_check "its history: taken, disputed, reopened by the chief, taken, released by the chief, taken, inconclusive" \
+    '[.events[] | [.type, .actor, .toState]] == [
+        ["TYPE_SUBMITTED", "ed.morgan", "STATE_UNVERIFIED"],
+        ["TYPE_REVIEW_STARTED", "kim.checker", "STATE_IN_REVIEW"],
+        ["TYPE_EVIDENCE_ADDED", "kim.checker", "STATE_IN_REVIEW"],
+        ["TYPE_DISPUTED", "kim.checker", "STATE_DISPUTED"],
+        ["TYPE_REOPENED", "ana.chief", "STATE_UNVERIFIED"],
+        ["TYPE_REVIEW_STARTED", "kim.checker", "STATE_IN_REVIEW"],
+        ["TYPE_RELEASED", "ana.chief", "STATE_UNVERIFIED"],
+        ["TYPE_REVIEW_STARTED", "lee.checker", "STATE_IN_REVIEW"],
+        ["TYPE_MARKED_INCONCLUSIVE", "lee.checker", "STATE_INCONCLUSIVE"]]'
+ci_check "the refused dispute left no event; the dispute, reopening and release carry their texts" \
+    '[.events[] | select(.type == "TYPE_DISPUTED" or .type == "TYPE_REOPENED" or .type == "TYPE_RELEASED")
+        | .note] == ["The wholesaler'"'"'s stock would last three weeks, not one.",
+        "Lindell Island Wholesale says its stock figures date from before the strike.", "Kim is off shift."]'
+
+echo
+echo "### checking the story's queue stats and the watched events"
 ci_json=$(ci_rpc GetQueueStats "{\"story\": \"$STORY\"}")
-ci_check "stats: 2 unverified, 1 in review, 1 verified, no other state" \
-    '[.stateCounts[] | [.state, (.count // "0")]] == [["STATE_UNVERIFIED", "2"], ["STATE_IN_REVIEW", "1"],
-        ["STATE_VERIFIED", "1"], ["STATE_DISPUTED", "0"], ["STATE_INCONCLUSIVE", "0"], ["STATE_WITHDRAWN", "0"]]'
-ci_check "stats: waiting 0 breaking (taken), 1 urgent, 1 routine" \
+ci_check "stats: 1 in review, 1 verified, 1 inconclusive, 1 withdrawn, none unverified or disputed" \
+    '[.stateCounts[] | [.state, (.count // "0")]] == [["STATE_UNVERIFIED", "0"], ["STATE_IN_REVIEW", "1"],
+        ["STATE_VERIFIED", "1"], ["STATE_DISPUTED", "0"], ["STATE_INCONCLUSIVE", "1"], ["STATE_WITHDRAWN", "1"]]'
+ci_check "stats: nothing waits at any priority" \
     '[.waitingCounts[] | [.priority, (.count // "0")]]
-        == [["PRIORITY_BREAKING", "0"], ["PRIORITY_URGENT", "1"], ["PRIORITY_ROUTINE", "1"]]'
-ci_check "stats: the oldest waiting claim was submitted in this run, nothing overdue" \
-    '.oldestWaitingSubmitTime != null and .oldestWaitingAge != null and (.overdueCount // "0") == "0"'
-ci_json=$(ci_rpc ListClaims "{\"story\": \"$STORY\", \"state\": \"STATE_UNVERIFIED\"}" | jq -c \
-    --argjson stats "$ci_json" '{oldest: .claims[0].createTime, stats: $stats.oldestWaitingSubmitTime}')
-ci_check "stats: the oldest waiting claim is the routine one, submitted first" '.oldest == .stats'
+        == [["PRIORITY_BREAKING", "0"], ["PRIORITY_URGENT", "0"], ["PRIORITY_ROUTINE", "0"]]'
+ci_check "stats: no oldest waiting claim, nothing overdue (the urgent claim with a deadline is ruled)" \
+    '.oldestWaitingSubmitTime == null and .oldestWaitingAge == null and (.overdueCount // "0") == "0"'
 
 ci_json=$(jq -sc . <<<"${EVENTS:-}")
 ci_check "the watch from revision 0 replayed the story's 10 events" \
@@ -231,8 +278,18 @@ ci_check "resuming after LAST gave exactly the one new event: evidence added to 
 ci_json=$( (grpcurl -plaintext -max-time 2 -d "{\"story\": \"$STORY\"}" "$ci_addr" \
     claimdesk.v1.ClaimService/WatchClaimEvents 2>/dev/null || true) | jq -sc \
     --argjson events "$(jq -sc . <<<"$EVENTS")" --argjson resumed "$(jq -sc . <<<"$RESUMED")" \
-    '{now: [.[].revision], then: [($events + $resumed)[].revision]}')
-ci_check "a new watch from revision 0 gets the same events, no gap, no duplicate" '.now == .then'
+    '{now: ., then: ($events + $resumed)}')
+ci_check "a new watch from revision 0 first gets the same events, no gap, no duplicate" \
+    '[.now[0:(.then | length)][].revision] == [.then[].revision]'
+ci_check "then the withdrawal, the dispute, the reopening, the reassignment, the release and the ruling" \
+    '[.now[(.then | length):][] | [.type, (if .claim == $routine then "routine" elif .claim == $second
+        then "second" elif .claim == $next then "next" else .claim end)]] == [
+        ["TYPE_WITHDRAWN", "routine"], ["TYPE_REVIEW_STARTED", "second"], ["TYPE_EVIDENCE_ADDED", "second"],
+        ["TYPE_DISPUTED", "second"], ["TYPE_REOPENED", "second"], ["TYPE_REVIEW_STARTED", "second"],
+        ["TYPE_REASSIGNED", "next"], ["TYPE_RELEASED", "second"], ["TYPE_REVIEW_STARTED", "second"],
+        ["TYPE_MARKED_INCONCLUSIVE", "second"]]'
+ci_check "and their revisions increase strictly" \
+    '[.now[].revision | tonumber] as $r | all(range(1; $r | length); $r[.] > $r[. - 1])'
 
 ci_ok=1
 echo

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit;
+mod checklist;
 mod claimreview;
 mod helpers;
 mod intercept;
