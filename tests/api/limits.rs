@@ -67,13 +67,13 @@ async fn health_check(channel: tonic::transport::Channel, service: &str) -> Serv
 
 /// A gate that `Store::get` passes through: closed, reads wait until it
 /// opens. Counts the reads that reached it.
-struct Gate {
+struct ReadGate {
     closed: Mutex<bool>,
     opened: Condvar,
     entered: watch::Sender<usize>,
 }
 
-impl Gate {
+impl ReadGate {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             closed: Mutex::new(false),
@@ -115,7 +115,7 @@ impl Gate {
     }
 }
 
-struct Closed(Arc<Gate>);
+struct Closed(Arc<ReadGate>);
 
 impl Drop for Closed {
     fn drop(&mut self) {
@@ -124,12 +124,12 @@ impl Drop for Closed {
     }
 }
 
-/// Makes the real sled store's `get` go through a [`Gate`].
-struct GatedStore {
-    gate: Arc<Gate>,
+/// Hooks that make the real sled store's `get` pass through a [`ReadGate`].
+struct ReadsAtTheGate {
+    gate: Arc<ReadGate>,
 }
 
-impl Intercept for GatedStore {
+impl Intercept for ReadsAtTheGate {
     fn before(&self, call: Call) -> Result<(), Error> {
         if let Call::Get(_) = call {
             self.gate.pass();
@@ -140,12 +140,12 @@ impl Intercept for GatedStore {
 
 /// A server with `limits` on a gated store in a fresh directory (kept alive
 /// by the returned `TempDir`).
-async fn gated_server(limits: Limits) -> (TestServer, Arc<Gate>, tempfile::TempDir) {
+async fn server_with_a_read_gate(limits: Limits) -> (TestServer, Arc<ReadGate>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary data directory");
-    let gate = Gate::new();
+    let gate = ReadGate::new();
     let store = Intercepted {
         inner: open_sled_store(dir.path()).await,
-        hooks: GatedStore { gate: gate.clone() },
+        hooks: ReadsAtTheGate { gate: gate.clone() },
     };
     let server = TestServer::spawn_with_store_and_limits(Arc::new(store), limits).await;
     (server, gate, dir)
@@ -352,7 +352,7 @@ async fn submit_ignoring_answer(client: &mut Client, claim: pb::Claim) -> String
 #[tokio::test]
 async fn a_unary_call_running_past_the_request_timeout_ends_with_deadline_exceeded() {
     let timeout = Duration::from_millis(500);
-    let (server, gate, _dir) = gated_server(Limits {
+    let (server, gate, _dir) = server_with_a_read_gate(Limits {
         request_timeout: Some(timeout),
         ..Limits::default()
     })
@@ -503,7 +503,7 @@ async fn ten_thousand_calls_on_one_connection_all_complete_and_another_client_is
 {
     const CALLS: usize = 10_000;
     let per_connection = Limits::DEFAULT_MAX_CALLS_PER_CONNECTION;
-    let (server, gate, _dir) = gated_server(Limits::default()).await;
+    let (server, gate, _dir) = server_with_a_read_gate(Limits::default()).await;
     let mut setup = server.client().await;
     let claim = submit(&mut setup, "ed.morgan", harbour_claim()).await;
     let before = gate.entered();
