@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use super::announce::AnnounceError;
 use crate::{auth::TokensFileError, error::Error};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,4 +37,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("final flush failed: {0}")]
     FinalFlush(Error),
+    /// The server stopped without taking a call: it could not say that it
+    /// accepts them.
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
 }

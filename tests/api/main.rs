@@ -22,5 +22,6 @@ mod names;
 mod queue;
 mod restart;
 mod service;
+mod spin_up;
 mod tls;
 mod watch;
