@@ -432,4 +432,26 @@ mod tests {
             assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
         }
     }
+
+    #[test]
+    fn ephemeral_takes_no_data_dir_and_a_ready_file_is_optional() {
+        let cli = Cli::try_parse_from(["claimdesk", "serve", "--ephemeral", "--ready-file", "r"])
+            .expect("valid flags");
+        let Command::Serve {
+            ephemeral,
+            ready_file,
+            ..
+        } = cli.command
+        else {
+            unreachable!("serve parses as serve")
+        };
+        assert!(ephemeral);
+        assert_eq!(ready_file, Some(PathBuf::from("r")));
+
+        let refused = Cli::try_parse_from(["claimdesk", "serve", "--ephemeral", "--data-dir", "d"]);
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::ArgumentConflict)
+        );
+    }
 }

@@ -47,7 +47,8 @@ pub struct ServeOptions {
 /// Runs `serve` until SIGINT or SIGTERM, then stops it gracefully, removes
 /// the ready file and, with `--ephemeral`, the data directory.
 pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
-    let stop = StopSignals::install()?;
+    let stop =
+        StopSignals::install().map_err(|e| format!("cannot catch SIGINT and SIGTERM: {e}"))?;
     // Decided before anything is bound or opened.
     let exposure = exposure(
         options.listen,
@@ -56,26 +57,20 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
     )?;
     let authentication = authentication(options.tokens_file)?;
     let ready_file = options.ready_file.map(ReadyFile::claim).transpose()?;
-    let ephemeral = match options.data_dir {
-        DataDir::At(_) => None,
-        DataDir::Ephemeral => Some(
-            tempfile::Builder::new()
+    let (data_dir, ephemeral) = match options.data_dir {
+        DataDir::At(dir) => (dir, None),
+        DataDir::Ephemeral => {
+            let dir = tempfile::Builder::new()
                 .prefix("claimdesk-ephemeral-")
                 .tempdir()
-                .map_err(|e| format!("cannot make a temporary data directory: {e}"))?,
-        ),
+                .map_err(|e| format!("cannot make a temporary data directory: {e}"))?;
+            tracing::info!(
+                data_dir = %dir.path().display(),
+                "ephemeral: the data is kept in a temporary directory removed at exit"
+            );
+            (dir.path().to_path_buf(), Some(dir))
+        }
     };
-    let data_dir = match (&options.data_dir, &ephemeral) {
-        (_, Some(dir)) => dir.path().to_path_buf(),
-        (DataDir::At(dir), None) => dir.clone(),
-        (DataDir::Ephemeral, None) => unreachable!("an ephemeral directory was made above"),
-    };
-    if let Some(dir) = &ephemeral {
-        tracing::info!(
-            data_dir = %dir.path().display(),
-            "ephemeral: the data is kept in a temporary directory removed at exit"
-        );
-    }
     let config = Config {
         listen: options.listen,
         data_dir: data_dir.clone(),
