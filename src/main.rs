@@ -1,18 +1,22 @@
-//! The `claimdesk` command: `claimdesk serve` runs the service; `claimdesk
-//! claim` and `claimdesk queue` call a running one.
+//! The `claimdesk` command: `claimdesk serve` runs the service; `claim`,
+//! `queue`, `events`, `health` and `export` call a running one; `demo` walks
+//! a story through a throw-away server; `audit verify` and `token new` work
+//! on files.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
-use tokio::signal::unix::{SignalKind, signal};
 
 use claimdesk::{
     desk::DeskConfig,
     domain::Role,
-    server::{self, Config, Exposure, Limits, Server},
+    server::{
+        Config, Limits,
+        process::{DataDir, ServeOptions, serve_until_signal},
+    },
     storage::StoreConfig,
     telemetry::{self, LogFormat},
-    tls::{TlsArgs, TlsConfig},
+    tls::TlsArgs,
 };
 
 #[derive(Parser)]
@@ -35,6 +39,19 @@ enum Command {
         /// Directory of the embedded database (created if missing).
         #[arg(long, env = "CLAIMDESK_DATA_DIR", default_value = "./claimdesk-data")]
         data_dir: PathBuf,
+        /// Keep the data in a fresh temporary directory, removed when the
+        /// server exits (on SIGTERM or SIGINT too): a throwaway server for
+        /// tests. Refused with --data-dir or CLAIMDESK_DATA_DIR. Given on
+        /// the command line only, never by the environment.
+        #[arg(long, conflicts_with = "data_dir")]
+        ephemeral: bool,
+        /// Once the server accepts calls, write the line it prints on
+        /// stdout (JSON: listening, tls, data_dir, pid, version) to this
+        /// file, atomically (a temporary file in the same directory, fsync,
+        /// rename). A file already there is removed at start; this one is
+        /// removed when the server exits on SIGTERM or SIGINT.
+        #[arg(long, env = "CLAIMDESK_READY_FILE")]
+        ready_file: Option<PathBuf>,
         /// Upper bound of the database cache, in bytes.
         #[arg(long, env = "CLAIMDESK_CACHE_BYTES",
               default_value_t = StoreConfig::DEFAULT_CACHE_CAPACITY)]
@@ -216,10 +233,15 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    match Cli::try_parse()
+        .unwrap_or_else(|e| explain_data_dir_conflict(e).exit())
+        .command
+    {
         Command::Serve {
             listen,
             data_dir,
+            ephemeral,
+            ready_file,
             cache_bytes,
             shutdown_grace_secs,
             lease,
@@ -239,12 +261,21 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let config = Config {
+            let options = ServeOptions {
                 listen,
-                data_dir,
+                data_dir: if ephemeral {
+                    DataDir::Ephemeral
+                } else {
+                    DataDir::At(data_dir)
+                },
                 cache_capacity: cache_bytes,
                 shutdown_grace: Duration::from_secs(shutdown_grace_secs),
                 desk: DeskConfig { lease },
+                limits,
+                tokens_file,
+                allow_anonymous,
+                tls,
+                ready_file,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -253,11 +284,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let callers = Callers {
-                tokens_file,
-                allow_anonymous,
-            };
-            match runtime.block_on(serve_until_signal(&config, limits, callers, tls)) {
+            match runtime.block_on(serve_until_signal(options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -282,50 +309,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// How `serve` knows its callers.
-struct Callers {
-    tokens_file: Option<PathBuf>,
-    allow_anonymous: bool,
-}
-
-async fn serve_until_signal(
-    config: &Config,
-    limits: Limits,
-    callers: Callers,
-    tls: Option<TlsConfig>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    // Decided before anything is bound or opened.
-    let exposure = server::exposure(
-        config.listen,
-        callers.tokens_file.is_some(),
-        callers.allow_anonymous,
-    )?;
-    let authentication = server::authentication(callers.tokens_file)?;
-    let mut server = Server::build(config)
-        .await?
-        .limits(limits)
-        .authentication(authentication);
-    if let Some(tls) = tls {
-        server = server.tls(tls);
-    }
-    if exposure == Exposure::NetworkAnonymous {
-        tracing::warn!(
-            addr = %server.local_addr(),
-            "callers are not authenticated: anyone who can reach this address can act as \
-             any user (--allow-anonymous without --tokens-file)"
+/// `--ephemeral` refused because `CLAIMDESK_DATA_DIR` is set: clap names
+/// `--data-dir` alone, so say where the directory came from.
+fn explain_data_dir_conflict(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let ephemeral = matches!(
+        e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(arg)) if arg == "--ephemeral"
+    );
+    if e.kind() == ErrorKind::ArgumentConflict
+        && ephemeral
+        && std::env::var_os("CLAIMDESK_DATA_DIR").is_some()
+        && !std::env::args_os()
+            .any(|a| a == "--data-dir" || a.to_string_lossy().starts_with("--data-dir="))
+    {
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![
+                "the data directory comes from CLAIMDESK_DATA_DIR in the environment; \
+                 unset it to use --ephemeral"
+                    .into(),
+            ]),
         );
     }
-    server.run_until(shutdown_signal()).await?;
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-    }
+    e
 }
 
 /// A duration such as `90s`, `15m` or `2h` (a bare number is seconds).
@@ -452,5 +459,27 @@ mod tests {
         ] {
             assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
         }
+    }
+
+    #[test]
+    fn ephemeral_takes_no_data_dir_and_a_ready_file_is_optional() {
+        let cli = Cli::try_parse_from(["claimdesk", "serve", "--ephemeral", "--ready-file", "r"])
+            .expect("valid flags");
+        let Command::Serve {
+            ephemeral,
+            ready_file,
+            ..
+        } = cli.command
+        else {
+            unreachable!("serve parses as serve")
+        };
+        assert!(ephemeral);
+        assert_eq!(ready_file, Some(PathBuf::from("r")));
+
+        let refused = Cli::try_parse_from(["claimdesk", "serve", "--ephemeral", "--data-dir", "d"]);
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::ArgumentConflict)
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use super::announce::AnnounceError;
 use crate::{auth::TokensFileError, error::Error};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +41,8 @@ pub enum ServeError {
     /// failed (servers that tests run in process).
     #[error("cannot run the server: {0}")]
     Runtime(std::io::Error),
+    /// The server stopped without taking a call: it could not say that it
+    /// accepts them.
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
 }

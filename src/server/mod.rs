@@ -22,13 +22,18 @@
 //! connection limit), `gate` (the access policy and limits every call
 //! passes, and the panic guard), `tokens` ([`authentication()`]: the
 //! tokens file, reloaded on SIGHUP), `errors` ([`StartError`],
-//! [`ServeError`]); this file builds the server and runs it until shutdown.
+//! [`ServeError`]), `announce` (the line saying where the server accepts
+//! calls, on stdout and in the ready file), `process` (`claimdesk serve`:
+//! its data directory, possibly ephemeral, and the signals that stop it);
+//! this file builds the server and runs it until shutdown.
 
+pub mod announce;
 mod config;
 mod connections;
 mod errors;
 mod exposure;
 mod gate;
+pub mod process;
 mod tokens;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -38,6 +43,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use self::announce::AnnounceError;
 pub use self::{
     config::{Config, Limits},
     errors::{ServeError, StartError},
@@ -71,7 +77,12 @@ pub struct Server {
     /// TLS, and whether clients must present certificates; `None`:
     /// plaintext.
     tls: Option<TlsConfig>,
+    /// Told once the server accepts calls.
+    on_ready: Option<OnReady>,
 }
+
+/// What [`Server::on_ready`] runs, given the bound address.
+pub type OnReady = Box<dyn FnOnce(SocketAddr) -> Result<(), AnnounceError> + Send>;
 
 impl Server {
     /// Binds `config.listen`, then opens the sled store in
@@ -101,6 +112,7 @@ impl Server {
             authentication: Authentication::Open,
             store_closed,
             tls: None,
+            on_ready: None,
         })
     }
 
@@ -115,6 +127,7 @@ impl Server {
             authentication: Authentication::Open,
             store_closed: None,
             tls: None,
+            on_ready: None,
         })
     }
 
@@ -148,6 +161,18 @@ impl Server {
     /// plaintext HTTP/2.
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Runs `on_ready` once the server accepts calls (everything is set up
+    /// and the listener is about to be served). If it fails, the server
+    /// shuts down gracefully straight away and `run_until` returns its
+    /// error.
+    pub fn on_ready(
+        mut self,
+        on_ready: impl FnOnce(SocketAddr) -> Result<(), AnnounceError> + Send + 'static,
+    ) -> Self {
+        self.on_ready = Some(Box::new(on_ready));
         self
     }
 
@@ -294,6 +319,8 @@ impl Server {
             );
         }));
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
+        let announced = self.on_ready.map_or(Ok(()), |on_ready| on_ready(addr));
+        let announce_failed = announced.is_err();
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<Duration>();
         let stopping_desk = desk.clone();
         let serving = builder
@@ -315,7 +342,12 @@ impl Server {
                     refusals,
                 ),
                 async move {
-                    let grace = shutdown.await;
+                    // Not announced: stop at once, before any call.
+                    let grace = if announce_failed {
+                        Duration::ZERO
+                    } else {
+                        shutdown.await
+                    };
                     tracing::info!("shutting down: finishing in-flight requests");
                     stopping_desk.begin_shutdown();
                     health
@@ -367,7 +399,7 @@ impl Server {
             tracing::warn!("the store was still in use after the shutdown grace period");
         }
         tracing::info!("stopped");
-        Ok(())
+        announced.map_err(ServeError::Announce)
     }
 }
 

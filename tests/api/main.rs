@@ -25,6 +25,7 @@ mod names;
 mod queue;
 mod restart;
 mod service;
+mod spin_up;
 mod testing;
 mod tls;
 mod watch;
