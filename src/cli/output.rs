@@ -4,6 +4,9 @@
 //! claim, event or answer in the protobuf JSON mapping (the field names,
 //! enum names and RFC 3339 times grpcurl prints), made by `prost-reflect`
 //! from the descriptors the crate embeds.
+//!
+//! At about 600 lines it is long because a hundred of them are its unit
+//! tests, beside the printing of each kind of answer in both modes.
 
 use std::{
     io::{IsTerminal, Write},

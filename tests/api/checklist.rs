@@ -410,6 +410,57 @@ fn every_served_method_has_a_worst_request_case_in_the_hostile_bench() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The method of the generated client that calls `method`
+/// (`SubmitClaim` → `submit_claim`).
+fn client_method(method: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in method.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+/// The client commands (every file of `src/cli/`), one text.
+fn cli_sources() -> String {
+    let mut files: Vec<_> = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli"))
+        .expect("src/cli is a directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| fs::read_to_string(path).expect("a source file reads"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The served methods no client command calls: `.submit_claim(` and so on
+/// nowhere in `sources`.
+fn cli_problems(sources: &str, served: &[String]) -> Vec<String> {
+    served
+        .iter()
+        .filter(|method| !sources.contains(&format!(".{}(", client_method(method))))
+        .map(|method| {
+            format!(
+                "{method}: no client command calls it (`.{}(` in src/cli/); add a \
+                 `claimdesk` subcommand for it (src/cli/claim.rs or queue.rs) and its test in \
+                 tests/api/cli/",
+                client_method(method)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_served_method_has_a_client_command() {
+    let problems = cli_problems(&cli_sources(), &served());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 // ---- the checks find what they look for ----
 
 /// Asserts that `problems` is exactly one, naming `what` and `file`.
@@ -573,4 +624,20 @@ fn the_bench_check_finds_a_method_without_a_case_or_a_case_not_as_labelled() {
         "builds no `case(...)`",
         "benches/hostile.rs",
     );
+}
+
+#[test]
+fn the_cli_check_finds_a_method_no_command_calls() {
+    let sources = cli_sources();
+    let served = served();
+    assert_eq!(
+        client_method("MarkClaimInconclusive"),
+        "mark_claim_inconclusive"
+    );
+    for method in &served {
+        let call = format!(".{}(", client_method(method));
+        let without = sources.replace(&call, ".elsewhere(");
+        assert_ne!(without, sources, "src/cli/ calls {method}");
+        assert_one_problem(&cli_problems(&without, &served), method, "src/cli/");
+    }
 }
