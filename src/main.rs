@@ -1,11 +1,11 @@
 //! The `claimdesk` command: `claimdesk serve` runs the service; `claim`,
-//! `queue`, `events`, `health` and `export` call a running one; `demo` walks
-//! a story through a throw-away server; `audit verify` and `token new` work
+//! `queue`, `events`, `health` and `export` call a running one; `bench`
+//! measures one; `demo` walks a story through a throw-away server; `audit verify` and `token new` work
 //! on files.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
-use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, builder::BoolishValueParser};
 
 use claimdesk::{
     desk::DeskConfig,
@@ -111,6 +111,10 @@ enum Command {
     /// Walk a short story of claims through review to each outcome, on a
     /// throw-away server, and print the commands that do it.
     Demo(claimdesk::cli::demo::DemoArgs),
+    /// Measure a server: throughput and latency of each workload, as a
+    /// ratio to its health check measured in the same run.
+    #[command(long_about = claimdesk::cli::bench::ABOUT)]
+    Bench(claimdesk::cli::bench::BenchArgs),
     /// Export the rulings of a running server.
     Export {
         #[command(subcommand)]
@@ -233,10 +237,16 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
-    match Cli::try_parse()
-        .unwrap_or_else(|e| explain_data_dir_conflict(e).exit())
-        .command
-    {
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| explain_data_dir_conflict(e).exit());
+    // `bench` starts a server of its own unless `--server` itself is given.
+    let server_given = matches.subcommand_matches("bench").is_some_and(|bench| {
+        bench.value_source("server") == Some(clap::parser::ValueSource::CommandLine)
+    });
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+    match cli.command {
         Command::Serve {
             listen,
             data_dir,
@@ -303,6 +313,7 @@ fn main() -> ExitCode {
         Command::Events(args) => claimdesk::cli::events::events(args),
         Command::Health(args) => claimdesk::cli::health::health(args),
         Command::Demo(args) => claimdesk::cli::demo::demo(args),
+        Command::Bench(args) => claimdesk::cli::bench::bench(args, server_given),
         Command::Export {
             command: ExportCommand::Claimreview(args),
         } => claimdesk::cli::claimreview::export(args),
@@ -370,8 +381,6 @@ fn parse_duration_or_off(raw: &str) -> Result<DurationOrOff, String> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     fn serve_limits(args: &[&str]) -> Result<Limits, clap::Error> {

@@ -1,12 +1,13 @@
 //! Commands of the `claimdesk` binary other than `serve`: `audit verify`
 //! and `token new` here, and the client commands, which call a running
 //! server: `claim`, `queue`, `events`, `health` (and `demo`, which runs the
-//! desk through a short story).
+//! desk through a short story, and `bench`, which measures a server).
 //!
 //! The client commands share their options (`connect`: server, caller,
 //! TLS; `output`: for people or JSON), their errors and exit statuses
 //! (`error`) and their printing (`output`).
 
+pub mod bench;
 pub mod claim;
 pub mod claimreview;
 pub mod connect;
@@ -86,13 +87,26 @@ pub fn token_new(user: &str, role: Role) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs a client command on a runtime of its own; prints its error, if
-/// any, on one line of stderr and exits with the status of its kind.
+/// Runs a client command on a runtime of its own (one thread); prints its
+/// error, if any, on one line of stderr and exits with the status of its
+/// kind.
 pub(crate) fn run(command: impl Future<Output = Result<(), ClientError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    run_on(tokio::runtime::Builder::new_current_thread(), command)
+}
+
+/// [`run`] on a runtime with a worker thread per core, for commands that
+/// make many calls at once (`bench`).
+pub(crate) fn run_multi_threaded(
+    command: impl Future<Output = Result<(), ClientError>>,
+) -> ExitCode {
+    run_on(tokio::runtime::Builder::new_multi_thread(), command)
+}
+
+fn run_on(
+    mut builder: tokio::runtime::Builder,
+    command: impl Future<Output = Result<(), ClientError>>,
+) -> ExitCode {
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("claimdesk: cannot start the async runtime: {e}");

@@ -139,7 +139,7 @@ impl Printer {
         }
     }
 
-    fn table(&self) -> Table {
+    pub(super) fn table(&self) -> Table {
         let mut table = Table::new();
         table.load_style(presets::NOTHING);
         if self.colour {
@@ -150,7 +150,7 @@ impl Printer {
         table
     }
 
-    fn render(table: &mut Table) -> String {
+    pub(super) fn render(table: &mut Table) -> String {
         // No margin on the left; two spaces between columns.
         for column in table.column_iter_mut() {
             column.set_padding((0, 2));

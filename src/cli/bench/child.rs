@@ -1,0 +1,222 @@
+//! The server `bench` starts when no `--server` is given: this binary's own
+//! `serve --listen 127.0.0.1:0 --ephemeral --ready-file …` as a child
+//! process, without the `CLAIMDESK_*` variables of the environment, stopped
+//! with SIGTERM at the end; and its CPU time, read from `/proc`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::cli::error::ClientError;
+
+/// How long the server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long it may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running child server. Dropped without [`ChildServer::stop`] (a
+/// panic), it is killed outright.
+pub struct ChildServer {
+    child: Child,
+    pid: u32,
+    /// `http://ADDRESS` of the server.
+    pub url: String,
+    /// Holds the ready file and the server's log.
+    dir: tempfile::TempDir,
+}
+
+/// What the ready file says (the fields `bench` needs).
+#[derive(serde::Deserialize)]
+struct Ready {
+    listening: std::net::SocketAddr,
+}
+
+impl ChildServer {
+    /// Starts the server and waits until its ready file is written.
+    pub async fn start() -> Result<Self, ClientError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            ClientError::Failed(format!("cannot start the server to measure: {what}: {e}"))
+        };
+        let exe = std::env::current_exe().map_err(|e| failed("no path to this program", &e))?;
+        let dir = tempfile::Builder::new()
+            .prefix("claimdesk-bench.")
+            .tempdir()
+            .map_err(|e| failed("no temporary directory", &e))?;
+        let ready_file = dir.path().join("ready.json");
+        let log = std::fs::File::create(log_path(dir.path()))
+            .map_err(|e| failed("cannot create its log file", &e))?;
+        let mut command = Command::new(exe);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--ephemeral",
+                "--ready-file",
+            ])
+            .arg(&ready_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("CLAIMDESK_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| failed("cannot run this program", &e))?;
+        let pid = child.id().ok_or_else(|| failed("it exited at once", &""))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| failed("no stdout", &""))?;
+        // The line on stdout comes after the ready file is written: it
+        // says the file is there, without polling for it.
+        let mut announced = String::new();
+        let read = tokio::time::timeout(
+            START_TIMEOUT,
+            BufReader::new(stdout).read_line(&mut announced),
+        )
+        .await;
+        let mut server = Self {
+            child,
+            pid,
+            url: String::new(),
+            dir,
+        };
+        match read {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(Ok(_)) => return Err(server.failed_start("it exited before it was ready").await),
+            Ok(Err(e)) => {
+                return Err(server
+                    .failed_start(&format!("reading its stdout: {e}"))
+                    .await);
+            }
+            Err(_) => {
+                let message = format!("not ready within {}s", START_TIMEOUT.as_secs());
+                return Err(server.failed_start(&message).await);
+            }
+        }
+        let ready: Ready = match std::fs::read_to_string(&ready_file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        {
+            Ok(ready) => ready,
+            Err(e) => return Err(server.failed_start(&format!("its ready file: {e}")).await),
+        };
+        server.url = format!("http://{}", ready.listening);
+        Ok(server)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Stops the server with SIGTERM and checks that it exited cleanly.
+    pub async fn stop(mut self) -> Result<(), ClientError> {
+        self.terminate();
+        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(ClientError::Failed(format!(
+                "the measured server exited with {status}; its log:\n{}",
+                self.log()
+            ))),
+            Ok(Err(e)) => Err(ClientError::Failed(format!(
+                "cannot wait for the measured server: {e}"
+            ))),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Err(ClientError::Failed(format!(
+                    "the measured server did not stop within {}s of SIGTERM and was killed",
+                    STOP_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// Stops a server that failed to start and says why, with its log.
+    async fn failed_start(&mut self, why: &str) -> ClientError {
+        self.terminate();
+        if tokio::time::timeout(STOP_TIMEOUT, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        ClientError::Failed(format!(
+            "cannot start the server to measure: {why}; its log:\n{}",
+            self.log()
+        ))
+    }
+
+    fn terminate(&self) {
+        let pid = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            // It may have exited already: nothing to stop then.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(log_path(self.dir.path()))
+            .unwrap_or_else(|e| format!("(cannot read the log: {e})"))
+    }
+}
+
+fn log_path(dir: &Path) -> PathBuf {
+    dir.join("server.log")
+}
+
+/// The CPU time (user and system) the process `pid` has used so far, from
+/// `/proc/<pid>/stat`; `None` where there is no such file (not Linux).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks(&stat).map(|ticks| {
+        Duration::from_secs_f64(ticks as f64 / rustix::param::clock_ticks_per_second() as f64)
+    })
+}
+
+/// utime + stime (fields 14 and 15, in clock ticks) of a `/proc/<pid>/stat`
+/// line. The command name (field 2) is in parentheses and may hold spaces,
+/// so fields are counted after its closing parenthesis.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_even_with_spaces_in_the_name() {
+        let stat = "4242 (claim desk) S 1 4242 4242 0 -1 4194560 1200 0 0 0 \
+                    731 269 0 0 20 0 9 0 123456 1000000 500 18446744073709551615";
+        assert_eq!(cpu_ticks(stat), Some(1000));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+        assert_eq!(cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn the_cpu_time_of_this_process_is_read_on_linux() {
+        assert_eq!(
+            cpu_time(std::process::id()).is_some(),
+            cfg!(target_os = "linux")
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! `claimdesk bench`: measures a server with one command. Every figure is
+//! a ratio to a baseline measured in the same run, in alternating rounds
+//! (baseline, workload, baseline, workload…), so that the drift of a
+//! shared, noisy machine weighs on both alike.
+//!
+//! `child` starts the server measured when none is given; `seed` submits
+//! what the workloads need; `workloads` makes their calls and `load` times
+//! them; `report` turns the rounds into rows and prints them.
+
+mod child;
+mod load;
+mod report;
+mod seed;
+mod workloads;
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use child::ChildServer;
+use load::{Bounds, Measurement, measure};
+use report::{Machine, Report, Row, Settings};
+use seed::Watchers;
+pub use workloads::Workload;
+use workloads::{Case, Job, Shared, Worker};
+
+use super::{
+    connect::{ConnectArgs, Connection},
+    error::{ClientError, EXIT_STATUS_HELP},
+    output::{OutputArgs, Printer, emit},
+    run_multi_threaded,
+};
+
+/// `claimdesk bench`
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// HTTP/2 connections the calls are spread over.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub connections: u16,
+    /// Calls in flight at once, each number measured in turn [default:
+    /// 1,64; 1,8 with --short].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub in_flight: Option<Vec<u16>>,
+    /// How long each measurement lasts, e.g. `3s`, `500ms` [default: 3s;
+    /// 300ms with --short].
+    #[arg(long, value_parser = parse_millis)]
+    pub duration: Option<Duration>,
+    /// At most this many calls per measurement.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_calls: Option<u64>,
+    /// Rounds of each workload, each after a round of the baseline
+    /// [default: 3; 1 with --short].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rounds: Option<u16>,
+    /// The workloads to measure, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub workloads: Option<Vec<Workload>>,
+    /// A few seconds in all: 1 round of 300 ms at 1 and 8 calls in flight,
+    /// fewer claims seeded (to check that the harness works, not to
+    /// measure). Flags given as well take precedence.
+    #[arg(long)]
+    pub short: bool,
+}
+
+/// Claims seeded for GetClaim.
+const SEEDED_CLAIMS: u64 = 1000;
+const SEEDED_CLAIMS_SHORT: u64 = 100;
+/// Claims waiting in the queue before the first round that takes them,
+/// per second of a round.
+const REVIEW_CLAIMS_PER_SECOND: f64 = 400.0;
+
+/// The long help of `bench`, and the server it measures.
+pub const ABOUT: &str = "Measure a server's throughput and latency, each workload as a ratio to \
+    the standard health check of the same server measured in alternating rounds.
+
+Without --server, it starts this program's own `serve --ephemeral` on 127.0.0.1 as a child \
+process (none of the CLAIMDESK_* variables of the environment, not even CLAIMDESK_SERVER, are \
+used for it), measures it, also its CPU time per call, and stops it with SIGTERM.
+
+With --server URL (and --token, --user and the TLS options) it measures that server instead: \
+it WRITES CLAIMS THERE (submissions and reviews), all under a story of its own, \
+`bench-<milliseconds since 1970>`.";
+
+/// Runs `claimdesk bench`. `server_given`: whether `--server` was on the
+/// command line (its default, or `CLAIMDESK_SERVER`, does not count).
+pub fn bench(args: BenchArgs, server_given: bool) -> std::process::ExitCode {
+    run_multi_threaded(async move {
+        let settings = resolve(&args, server_given)?;
+        let printer = Printer::new(args.output.output);
+        let report = if server_given {
+            run(settings, &args.connect, None).await?
+        } else {
+            let server = ChildServer::start().await?;
+            let connect = ConnectArgs {
+                server: server.url.clone(),
+                token: None,
+                user: Some(args.connect.user.clone().unwrap_or_else(|| "bench".into())),
+                ca_cert: None,
+                client_cert: None,
+                client_key: None,
+                tls_server_name: None,
+            };
+            let measured = tokio::select! {
+                report = run(settings, &connect, Some(server.pid())) => report,
+                () = interrupted() => Err(ClientError::Failed("interrupted".into())),
+            };
+            // Stopped whatever happened; a run that failed says why first.
+            let stopped = server.stop().await;
+            let report = measured?;
+            stopped?;
+            report
+        };
+        emit(&report.render(&printer))
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// The settings the flags make, `--short`'s defaults included.
+fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError> {
+    let since_1970 = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|e| ClientError::Failed(format!("the clock is before 1970: {e}")))?;
+    let workloads = args.workloads.clone().unwrap_or(Workload::ALL.to_vec());
+    let mut names: Vec<&'static str> = Vec::new();
+    for workload in workloads {
+        if !names.contains(&workload.name()) {
+            names.push(workload.name());
+        }
+    }
+    Ok(Settings {
+        server: if server_given {
+            args.connect.server.clone()
+        } else {
+            "own".into()
+        },
+        connections: args.connections.into(),
+        in_flight: args
+            .in_flight
+            .clone()
+            .unwrap_or(if args.short { vec![1, 8] } else { vec![1, 64] })
+            .into_iter()
+            .map(usize::from)
+            .collect(),
+        duration_ms: args
+            .duration
+            .unwrap_or(Duration::from_millis(if args.short { 300 } else { 3000 }))
+            .as_millis()
+            .try_into()
+            .unwrap_or(u64::MAX),
+        max_calls: args.max_calls,
+        rounds: args.rounds.unwrap_or(if args.short { 1 } else { 3 }).into(),
+        workloads: names,
+        story: format!("bench-{}", since_1970.as_millis()),
+        seeded_claims: if args.short {
+            SEEDED_CLAIMS_SHORT
+        } else {
+            SEEDED_CLAIMS
+        },
+    })
+}
+
+/// Seeds, then measures every workload at every number of calls in flight.
+async fn run(
+    settings: Settings,
+    connect: &ConnectArgs,
+    server_pid: Option<u32>,
+) -> Result<Report, ClientError> {
+    let mut connections = Vec::with_capacity(settings.connections);
+    for _ in 0..settings.connections {
+        connections.push(connect.connect().await?);
+    }
+    let largest_in_flight = settings.in_flight.iter().copied().max().unwrap_or(1);
+    eprintln!(
+        "seeding {} claims in story {}",
+        settings.seeded_claims, settings.story
+    );
+    let seeded = seed::submit_claims(
+        &connections,
+        &settings.story,
+        settings.seeded_claims,
+        largest_in_flight,
+    )
+    .await?;
+    let shared = Arc::new(Shared {
+        story: settings.story.clone(),
+        seeded,
+    });
+    let bounds = Bounds {
+        duration: Duration::from_millis(settings.duration_ms),
+        max_calls: settings.max_calls,
+    };
+    let cases: Vec<Case> = settings
+        .workloads
+        .iter()
+        .filter_map(|name| Workload::ALL.into_iter().find(|w| w.name() == *name))
+        .flat_map(Workload::cases)
+        .collect();
+    let mut rows = Vec::new();
+    let mut baselines = Vec::new();
+    for &in_flight in &settings.in_flight {
+        let mut baseline_rounds = Vec::new();
+        for case in &cases {
+            let bench = CaseBench {
+                case,
+                in_flight,
+                bounds,
+                rounds: settings.rounds,
+                connect,
+                connections: &connections,
+                shared: &shared,
+                server_pid,
+            };
+            let (row, rounds) = bench.run().await?;
+            rows.push(row);
+            baseline_rounds.extend(rounds);
+        }
+        let measured: Vec<&Measurement> = baseline_rounds.iter().collect();
+        baselines.push(Row::baseline(in_flight, &measured));
+    }
+    Ok(Report {
+        machine: Machine::this_one(),
+        settings,
+        baselines,
+        rows,
+    })
+}
+
+/// One row: a case at a number of calls in flight.
+struct CaseBench<'a> {
+    case: &'a Case,
+    in_flight: usize,
+    bounds: Bounds,
+    rounds: usize,
+    connect: &'a ConnectArgs,
+    connections: &'a [Connection],
+    shared: &'a Arc<Shared>,
+    server_pid: Option<u32>,
+}
+
+impl CaseBench<'_> {
+    /// Its rounds, each after one of the baseline: the row, and the
+    /// baseline's measurements.
+    async fn run(&self) -> Result<(Row, Vec<Measurement>), ClientError> {
+        let case = self.case;
+        eprintln!(
+            "measuring {}{} at {} in flight",
+            case.workload.name(),
+            case.detail
+                .as_deref()
+                .map_or(String::new(), |d| format!(" ({d})")),
+            self.in_flight
+        );
+        let watchers = Watchers::open(
+            self.connect,
+            &self.connections[0],
+            &self.shared.story,
+            case.watchers,
+        )
+        .await?;
+        // Claims that must wait in the queue before a round that takes
+        // them: a guess at first, then half again what a round took.
+        let mut to_take = self.bounds.max_calls.map_or(
+            (REVIEW_CLAIMS_PER_SECOND * self.bounds.duration.as_secs_f64()).ceil() as u64,
+            |max| max / 3 + 1,
+        ) + self.in_flight as u64;
+        let mut rounds = Vec::with_capacity(self.rounds);
+        for _ in 0..self.rounds {
+            if case.takes_claims() {
+                self.fill_queue(to_take).await?;
+            }
+            let (baseline, _) = self.measure(Job::Health).await?;
+            let (measured, workers) = self.measure(case.job).await?;
+            let taken: u64 = workers.iter().map(|w| w.taken).sum();
+            to_take = to_take.max(taken + taken / 2 + self.in_flight as u64);
+            rounds.push((baseline, measured));
+        }
+        let events = if case.watchers > 0 {
+            Some(watchers.close().await?)
+        } else {
+            None
+        };
+        let row = Row::workload(case, self.in_flight, &rounds, events);
+        Ok((row, rounds.into_iter().map(|(b, _)| b).collect()))
+    }
+
+    /// One measurement of `job`.
+    async fn measure(&self, job: Job) -> Result<(Measurement, Vec<Worker>), ClientError> {
+        let workers = (0..self.in_flight)
+            .map(|index| {
+                let connection = &self.connections[index % self.connections.len()];
+                Worker::new(job, index, connection, Arc::clone(self.shared))
+            })
+            .collect();
+        measure(workers, self.bounds, self.server_pid).await
+    }
+
+    /// Submits claims until at least `count` wait in the run's queue.
+    async fn fill_queue(&self, count: u64) -> Result<(), ClientError> {
+        let story = &self.shared.story;
+        let waiting = seed::waiting(&self.connections[0], story).await?;
+        if waiting < count {
+            seed::submit_claims(self.connections, story, count - waiting, self.in_flight).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration such as `300ms`, `3s` or `1m` (a bare number is seconds).
+fn parse_millis(raw: &str) -> Result<Duration, String> {
+    let (number, unit) = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((raw, "s"), |i| raw.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 300ms, 3s or 1m"))?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        _ => return Err(format!("{raw:?}: the unit must be ms, s or m")),
+    };
+    match millis {
+        0 => Err("must be longer than zero".into()),
+        m if m > 3_600_000 => Err("must be at most 1h".into()),
+        m => Ok(Duration::from_millis(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn settings(args: &[&str]) -> Settings {
+        let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .expect("valid flags");
+        resolve(&cli.bench, false).expect("settings")
+    }
+
+    #[test]
+    fn durations_take_milliseconds_seconds_or_minutes() {
+        assert_eq!(parse_millis("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_millis("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_millis("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_millis("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["0ms", "3h", "fast", "2m30s", "61m"] {
+            assert!(parse_millis(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_and_those_of_short_which_flags_override() {
+        let full = settings(&[]);
+        assert_eq!(full.in_flight, [1, 64]);
+        assert_eq!(full.duration_ms, 3000);
+        assert_eq!(full.rounds, 3);
+        assert_eq!(full.connections, 8);
+        assert_eq!(
+            full.workloads,
+            ["get", "submit", "list", "review", "mixed", "watch"]
+        );
+        assert_eq!(full.server, "own");
+        assert!(full.story.starts_with("bench-"));
+
+        let short = settings(&["--short"]);
+        assert_eq!(short.in_flight, [1, 8]);
+        assert_eq!(short.duration_ms, 300);
+        assert_eq!(short.rounds, 1);
+        assert!(short.seeded_claims < full.seeded_claims);
+
+        let given = settings(&[
+            "--short",
+            "--in-flight",
+            "2,4",
+            "--duration",
+            "100ms",
+            "--workloads",
+            "get,list",
+        ]);
+        assert_eq!(given.in_flight, [2, 4]);
+        assert_eq!(given.duration_ms, 100);
+        assert_eq!(given.workloads, ["get", "list"]);
+    }
+
+    #[test]
+    fn zero_and_unknown_values_are_refused() {
+        for args in [
+            &["--connections", "0"][..],
+            &["--in-flight", "0"],
+            &["--rounds", "0"],
+            &["--max-calls", "0"],
+            &["--workloads", "delete"],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).is_err(),
+                "{args:?}"
+            );
+        }
+    }
+}

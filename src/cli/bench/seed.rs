@@ -1,0 +1,188 @@
+//! What the workloads need before they are measured: claims to read and
+//! to review, submitted through the RPCs (every claim in the run's story),
+//! and the watchers of the `watch` rows.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::task::JoinHandle;
+
+use super::{
+    load::{Bounds, measure},
+    workloads::{Job, Shared, Worker, submission},
+};
+use crate::{
+    cli::{
+        connect::{ConnectArgs, Connection},
+        error::ClientError,
+    },
+    pb,
+};
+
+/// How long seeding may take.
+const SEED_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Submits `count` claims to `story`, `in_flight` at a time over
+/// `connections`; their names.
+pub async fn submit_claims(
+    connections: &[Connection],
+    story: &str,
+    count: u64,
+    in_flight: usize,
+) -> Result<Vec<String>, ClientError> {
+    let shared = Arc::new(Shared {
+        story: story.to_owned(),
+        seeded: Vec::new(),
+    });
+    let workers = (0..in_flight.max(1))
+        .map(|index| {
+            let mut worker = Worker::new(
+                Job::Submit,
+                index,
+                &connections[index % connections.len()],
+                Arc::clone(&shared),
+            );
+            worker.submitted = Some(Vec::new());
+            worker
+        })
+        .collect();
+    let bounds = Bounds {
+        duration: SEED_TIMEOUT,
+        max_calls: Some(count),
+    };
+    let (_, workers) = measure(workers, bounds, None).await?;
+    let names: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.submitted.unwrap_or_default())
+        .collect();
+    if (names.len() as u64) < count {
+        return Err(ClientError::Failed(format!(
+            "seeding submitted {} of {count} claims within {}s",
+            names.len(),
+            SEED_TIMEOUT.as_secs()
+        )));
+    }
+    Ok(names)
+}
+
+/// How many claims of `story` wait in the queue.
+pub async fn waiting(connection: &Connection, story: &str) -> Result<u64, ClientError> {
+    let stats = connection
+        .claims()
+        .get_queue_stats(pb::GetQueueStatsRequest {
+            story: story.to_owned(),
+        })
+        .await
+        .map_err(ClientError::call("GetQueueStats", &connection.server))?
+        .into_inner();
+    Ok(stats
+        .waiting_counts
+        .iter()
+        .map(|c| u64::try_from(c.count).unwrap_or(0))
+        .sum())
+}
+
+/// The revision of the newest event: that of a claim submitted for it.
+async fn latest_revision(connection: &Connection, story: &str) -> Result<u64, ClientError> {
+    let mut client = connection.claims();
+    let claim = client
+        .submit_claim(submission(story, 0, 0))
+        .await
+        .map_err(ClientError::call("SubmitClaim", &connection.server))?
+        .into_inner();
+    let events = client
+        .list_claim_events(pb::ListClaimEventsRequest {
+            name: claim.name,
+            ..Default::default()
+        })
+        .await
+        .map_err(ClientError::call("ListClaimEvents", &connection.server))?
+        .into_inner();
+    events
+        .events
+        .iter()
+        .map(|e| e.revision)
+        .max()
+        .ok_or_else(|| ClientError::Failed("a new claim has no event".into()))
+}
+
+/// Watchers of every event, each on a connection of its own, reading
+/// everything from the time they were opened.
+pub struct Watchers {
+    tasks: Vec<JoinHandle<Result<(), ClientError>>>,
+    events: Arc<AtomicU64>,
+}
+
+impl Watchers {
+    /// Opens `count` watchers (none for 0).
+    pub async fn open(
+        connect: &ConnectArgs,
+        some_connection: &Connection,
+        story: &str,
+        count: usize,
+    ) -> Result<Self, ClientError> {
+        let events = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::with_capacity(count);
+        if count == 0 {
+            return Ok(Self { tasks, events });
+        }
+        let after_revision = latest_revision(some_connection, story).await?;
+        for _ in 0..count {
+            let connection = connect.connect().await?;
+            let mut stream = connection
+                .claims()
+                .watch_claim_events(pb::WatchClaimEventsRequest {
+                    after_revision,
+                    ..Default::default()
+                })
+                .await
+                .map_err(ClientError::call("WatchClaimEvents", &connection.server))?
+                .into_inner();
+            let events = Arc::clone(&events);
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match stream.message().await {
+                        Ok(Some(_)) => {
+                            events.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(None) => {
+                            return Err(ClientError::Failed(
+                                "a watcher's stream ended while it was measured".into(),
+                            ));
+                        }
+                        Err(status) => {
+                            return Err(ClientError::call("WatchClaimEvents", &connection.server)(
+                                status,
+                            ));
+                        }
+                    }
+                }
+            }));
+        }
+        Ok(Self { tasks, events })
+    }
+
+    /// Closes the watchers; the events they received in all. Fails if one
+    /// of them stopped before.
+    pub async fn close(self) -> Result<u64, ClientError> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            match task.await {
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(())) => {}
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => {
+                    return Err(ClientError::Failed(format!("a watcher failed: {e}")));
+                }
+            }
+        }
+        Ok(self.events.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,347 @@
+//! What is measured: the workloads, the rows each makes ([`Case`]), and the
+//! [`Worker`] that makes their calls one after the other.
+
+use std::sync::Arc;
+
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+use crate::{
+    cli::{
+        connect::{Client, Connection, Health},
+        error::ClientError,
+    },
+    pb,
+};
+
+/// The workloads of `--workloads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// GetClaim of claims seeded first.
+    Get,
+    /// Durable SubmitClaim of distinct statements.
+    Submit,
+    /// ListClaims, a page of 50: by state, and by story (two rows).
+    List,
+    /// TakeNextClaim, AddEvidence and VerifyClaim on seeded claims; each
+    /// step is a call.
+    Review,
+    /// 70% GetClaim, 20% SubmitClaim, 10% review steps.
+    Mixed,
+    /// SubmitClaim with 0, 10 and 100 watchers of every event (three rows).
+    Watch,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] = [
+        Workload::Get,
+        Workload::Submit,
+        Workload::List,
+        Workload::Review,
+        Workload::Mixed,
+        Workload::Watch,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "get",
+            Workload::Submit => "submit",
+            Workload::List => "list",
+            Workload::Review => "review",
+            Workload::Mixed => "mixed",
+            Workload::Watch => "watch",
+        }
+    }
+
+    /// The rows of this workload.
+    pub fn cases(self) -> Vec<Case> {
+        let case = |job, detail| Case {
+            workload: self,
+            detail,
+            job,
+            watchers: 0,
+        };
+        match self {
+            Workload::Get => vec![case(Job::Get, None)],
+            Workload::Submit => vec![case(Job::Submit, None)],
+            Workload::List => vec![
+                case(Job::ListByState, Some("by state".to_owned())),
+                case(Job::ListByStory, Some("by story".to_owned())),
+            ],
+            Workload::Review => vec![case(Job::Review, None)],
+            Workload::Mixed => vec![case(Job::Mixed, None)],
+            Workload::Watch => [0, 10, 100]
+                .into_iter()
+                .map(|watchers| Case {
+                    watchers,
+                    ..case(Job::Submit, Some(format!("{watchers} watchers")))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One row of the report: a workload, maybe one variant of it.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub workload: Workload,
+    /// Which variant (`by state`, `10 watchers`), if the workload has more
+    /// than one.
+    pub detail: Option<String>,
+    pub job: Job,
+    /// Watchers of every event open while it is measured.
+    pub watchers: usize,
+}
+
+impl Case {
+    /// Whether its calls take claims from the queue, which must then hold
+    /// enough of them.
+    pub fn takes_claims(&self) -> bool {
+        matches!(self.job, Job::Review | Job::Mixed)
+    }
+}
+
+/// The calls a worker makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// `grpc.health.v1.Health/Check`: the baseline.
+    Health,
+    Get,
+    Submit,
+    ListByState,
+    ListByStory,
+    Review,
+    Mixed,
+}
+
+/// What the workers of a run share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The run's story: every claim the run submits is in it.
+    pub story: String,
+    /// Claims for GetClaim.
+    pub seeded: Vec<String>,
+}
+
+/// How a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Called,
+    /// Nothing left to call on (the queue is empty): the worker stops.
+    NothingLeft,
+}
+
+/// Where a worker is in a review.
+#[derive(Debug, Clone)]
+enum Review {
+    Take,
+    AddEvidence { name: String, etag: String },
+    Verify { name: String, etag: String },
+}
+
+/// Makes the calls of a [`Job`], one after the other.
+pub struct Worker {
+    job: Job,
+    /// Which worker of the measurement it is (spreads the reads).
+    index: usize,
+    /// Calls made so far.
+    seq: u64,
+    client: Client,
+    health: Health,
+    server: String,
+    shared: Arc<Shared>,
+    review: Review,
+    /// Claims taken from the queue.
+    pub taken: u64,
+    /// Names of the claims it submitted, if asked to keep them.
+    pub submitted: Option<Vec<String>>,
+}
+
+impl Worker {
+    pub fn new(job: Job, index: usize, connection: &Connection, shared: Arc<Shared>) -> Self {
+        Self {
+            job,
+            index,
+            seq: 0,
+            client: connection.claims(),
+            health: connection.health(),
+            server: connection.server.clone(),
+            shared,
+            review: Review::Take,
+            taken: 0,
+            submitted: None,
+        }
+    }
+
+    /// Makes the next call.
+    pub async fn call(&mut self) -> Result<Outcome, ClientError> {
+        let seq = self.seq;
+        self.seq += 1;
+        match self.job {
+            Job::Health => self.check_health().await,
+            Job::Get => self.get().await,
+            Job::Submit => self.submit().await,
+            Job::ListByState => {
+                self.list(pb::ListClaimsRequest {
+                    state: pb::claim::State::Unverified.into(),
+                    page_size: LIST_PAGE,
+                    ..Default::default()
+                })
+                .await
+            }
+            Job::ListByStory => {
+                self.list(pb::ListClaimsRequest {
+                    story: self.shared.story.clone(),
+                    page_size: LIST_PAGE,
+                    ..Default::default()
+                })
+                .await
+            }
+            Job::Review => self.review_step().await,
+            // Of every ten calls: seven reads, two submissions, one review
+            // step.
+            Job::Mixed => match seq % 10 {
+                0..7 => self.get().await,
+                7 | 8 => self.submit().await,
+                _ => self.review_step().await,
+            },
+        }
+    }
+
+    async fn check_health(&mut self) -> Result<Outcome, ClientError> {
+        let answer = self
+            .health
+            .check(HealthCheckRequest::default())
+            .await
+            .map_err(ClientError::call("Check", &self.server))?
+            .into_inner();
+        match answer.status() {
+            ServingStatus::Serving => Ok(Outcome::Called),
+            status => Err(ClientError::NotServing {
+                status: status.as_str_name().to_owned(),
+            }),
+        }
+    }
+
+    async fn get(&mut self) -> Result<Outcome, ClientError> {
+        let seeded = &self.shared.seeded;
+        if seeded.is_empty() {
+            return Err(ClientError::Failed("no claims were seeded to read".into()));
+        }
+        // Workers start at different places and stride through the claims.
+        let at = (self.index as u64 * 7919 + self.seq * 31) % seeded.len() as u64;
+        let name = seeded[at as usize].clone();
+        self.client
+            .get_claim(pb::GetClaimRequest { name })
+            .await
+            .map_err(ClientError::call("GetClaim", &self.server))?;
+        Ok(Outcome::Called)
+    }
+
+    async fn submit(&mut self) -> Result<Outcome, ClientError> {
+        let request = submission(&self.shared.story, self.index, self.seq);
+        let claim = self
+            .client
+            .submit_claim(request)
+            .await
+            .map_err(ClientError::call("SubmitClaim", &self.server))?
+            .into_inner();
+        if let Some(submitted) = &mut self.submitted {
+            submitted.push(claim.name);
+        }
+        Ok(Outcome::Called)
+    }
+
+    async fn list(&mut self, request: pb::ListClaimsRequest) -> Result<Outcome, ClientError> {
+        self.client
+            .list_claims(request)
+            .await
+            .map_err(ClientError::call("ListClaims", &self.server))?;
+        Ok(Outcome::Called)
+    }
+
+    /// The next step of a review: take a claim, add supporting evidence,
+    /// verify it.
+    async fn review_step(&mut self) -> Result<Outcome, ClientError> {
+        let server = self.server.clone();
+        match std::mem::replace(&mut self.review, Review::Take) {
+            Review::Take => {
+                let request = pb::TakeNextClaimRequest {
+                    story: self.shared.story.clone(),
+                    tags: vec![],
+                };
+                match self.client.take_next_claim(request).await {
+                    Ok(claim) => {
+                        let claim = claim.into_inner();
+                        self.taken += 1;
+                        self.review = Review::AddEvidence {
+                            name: claim.name,
+                            etag: claim.etag,
+                        };
+                        Ok(Outcome::Called)
+                    }
+                    Err(status) if status.code() == Code::NotFound => Ok(Outcome::NothingLeft),
+                    Err(status) => Err(ClientError::call("TakeNextClaim", &server)(status)),
+                }
+            }
+            Review::AddEvidence { name, etag } => {
+                let request = pb::AddEvidenceRequest {
+                    name: name.clone(),
+                    evidence: Some(pb::Evidence {
+                        summary: "The records office's register agrees".into(),
+                        source: "Bench Records Office".into(),
+                        stance: pb::evidence::Stance::Supports.into(),
+                        ..Default::default()
+                    }),
+                    etag,
+                };
+                let claim = self
+                    .client
+                    .add_evidence(request)
+                    .await
+                    .map_err(ClientError::call("AddEvidence", &server))?
+                    .into_inner();
+                self.review = Review::Verify {
+                    name,
+                    etag: claim.etag,
+                };
+                Ok(Outcome::Called)
+            }
+            Review::Verify { name, etag } => {
+                let request = pb::VerifyClaimRequest {
+                    name,
+                    note: "Matches the register".into(),
+                    etag,
+                };
+                self.client
+                    .verify_claim(request)
+                    .await
+                    .map_err(ClientError::call("VerifyClaim", &server))?;
+                Ok(Outcome::Called)
+            }
+        }
+    }
+}
+
+/// Claims listed per call.
+const LIST_PAGE: i32 = 50;
+
+/// A submission to `story`, its statement distinct for each worker and call.
+pub fn submission(story: &str, worker: usize, seq: u64) -> pb::SubmitClaimRequest {
+    pb::SubmitClaimRequest {
+        claim: Some(pb::Claim {
+            statement: format!(
+                "Bench statement {worker}-{seq}: {} dock workers joined the strike",
+                ulid::Ulid::generate()
+            ),
+            attribution: Some(pb::Attribution {
+                source: "Bench Gazette".into(),
+                ..Default::default()
+            }),
+            story: story.to_owned(),
+            ..Default::default()
+        }),
+        request_id: ulid::Ulid::generate().to_string(),
+    }
+}
