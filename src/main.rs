@@ -8,6 +8,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, builder::BoolishValueParser};
 
 use claimdesk::{
+    cli::inputs::DurationUnits,
     desk::DeskConfig,
     domain::Role,
     server::{
@@ -348,25 +349,17 @@ fn explain_data_dir_conflict(mut e: clap::Error) -> clap::Error {
 
 /// A duration such as `90s`, `15m` or `2h` (a bare number is seconds).
 fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, "s"), |i| raw.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 90s, 15m or 2h"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{raw:?}: the unit must be s, m or h")),
+    const SECONDS_TO_HOURS: DurationUnits = DurationUnits {
+        units: &[
+            ("s", Duration::from_secs(1)),
+            ("m", Duration::from_secs(60)),
+            ("h", Duration::from_secs(3600)),
+        ],
+        bare: Duration::from_secs(1),
+        examples: "90s, 15m or 2h",
+        max: (Duration::from_secs(24 * 3600), "24h"),
     };
-    if seconds == 0 {
-        return Err("must be longer than zero".into());
-    }
-    if seconds > 24 * 60 * 60 {
-        return Err("must be at most 24h".into());
-    }
-    Ok(Duration::from_secs(seconds))
+    SECONDS_TO_HOURS.parse(raw)
 }
 
 /// A duration as [`parse_duration`] reads it, or `off`.

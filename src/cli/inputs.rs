@@ -181,6 +181,54 @@ pub fn claim_name(name: &str) -> String {
     }
 }
 
+/// Durations written as a whole number and a unit (`90s`, `300ms`), as
+/// flags take them.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationUnits {
+    /// Each unit's name and length.
+    pub units: &'static [(&'static str, Duration)],
+    /// The unit of a bare number.
+    pub bare: Duration,
+    /// Examples for the error, e.g. `90s, 15m or 2h`.
+    pub examples: &'static str,
+    /// The longest duration accepted, and how the error says it.
+    pub max: (Duration, &'static str),
+}
+
+impl DurationUnits {
+    /// The duration `raw` says: longer than zero, at most the maximum.
+    pub fn parse(&self, raw: &str) -> Result<Duration, String> {
+        let (number, unit) = raw
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or((raw, None), |i| (&raw[..i], Some(&raw[i..])));
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a duration like {}", self.examples))?;
+        let length = match unit {
+            None => self.bare,
+            Some(unit) => match self.units.iter().find(|(name, _)| *name == unit) {
+                Some((_, length)) => *length,
+                None => {
+                    let names: Vec<&str> = self.units.iter().map(|(name, _)| *name).collect();
+                    let (last, others) = names.split_last().unwrap_or((&"", &[]));
+                    return Err(format!(
+                        "{raw:?}: the unit must be {} or {last}",
+                        others.join(", ")
+                    ));
+                }
+            },
+        };
+        let duration = u32::try_from(n).map_or(Duration::MAX, |n| length.saturating_mul(n));
+        if duration.is_zero() {
+            return Err("must be longer than zero".into());
+        }
+        if duration > self.max.0 {
+            return Err(format!("must be at most {}", self.max.1));
+        }
+        Ok(duration)
+    }
+}
+
 /// A deadline: RFC 3339, or `+N` with `s`, `m`, `h` or `d` from now.
 pub fn parse_deadline(raw: &str) -> Result<prost_types::Timestamp, String> {
     let Some(relative) = raw.strip_prefix('+') else {

@@ -28,6 +28,7 @@ use workloads::{Case, Job, Shared, Worker};
 use super::{
     connect::{ConnectArgs, Connection},
     error::{ClientError, EXIT_STATUS_HELP},
+    inputs::DurationUnits,
     output::{OutputArgs, Printer, emit},
     run_multi_threaded,
 };
@@ -329,23 +330,17 @@ impl CaseBench<'_> {
 
 /// A duration such as `300ms`, `3s` or `1m` (a bare number is seconds).
 fn parse_millis(raw: &str) -> Result<Duration, String> {
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((raw, "s"), |i| raw.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 300ms, 3s or 1m"))?;
-    let millis = match unit {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" => n.saturating_mul(60_000),
-        _ => return Err(format!("{raw:?}: the unit must be ms, s or m")),
+    const MILLISECONDS_TO_MINUTES: DurationUnits = DurationUnits {
+        units: &[
+            ("ms", Duration::from_millis(1)),
+            ("s", Duration::from_secs(1)),
+            ("m", Duration::from_secs(60)),
+        ],
+        bare: Duration::from_secs(1),
+        examples: "300ms, 3s or 1m",
+        max: (Duration::from_secs(3600), "1h"),
     };
-    match millis {
-        0 => Err("must be longer than zero".into()),
-        m if m > 3_600_000 => Err("must be at most 1h".into()),
-        m => Ok(Duration::from_millis(m)),
-    }
+    MILLISECONDS_TO_MINUTES.parse(raw)
 }
 
 #[cfg(test)]

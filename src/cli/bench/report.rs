@@ -320,7 +320,9 @@ mod tests {
         assert_eq!(row.throughput, 1000.0);
         assert_eq!(row.ratio, Some(0.5));
         assert_eq!(row.p50_ms, 2.0);
-        assert_eq!(row.server_cpu_us_per_call, Some(600.0 * 1000.0 / 3200.0));
+        // 600 ms of CPU over 3200 calls.
+        let cpu = row.server_cpu_us_per_call.expect("the CPU time is known");
+        assert!((cpu - 187.5).abs() < 1e-9, "{cpu}");
 
         let without_cpu = [(measurement(10, 1, 5, None), measurement(10, 1, 5, None))];
         let row = Row::workload(case, 1, &without_cpu, None);
