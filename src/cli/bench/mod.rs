@@ -298,7 +298,9 @@ impl CaseBench<'_> {
             rounds.push((baseline, measured));
         }
         let events = if case.watchers > 0 {
-            Some(watchers.close().await?)
+            // Each watcher reads the event of every submission measured.
+            let submitted: u64 = rounds.iter().map(|(_, w)| w.calls).sum();
+            Some(watchers.close(submitted * case.watchers as u64).await?)
         } else {
             None
         };

@@ -2,15 +2,9 @@
 //! to review, submitted through the RPCs (every claim in the run's story),
 //! and the watchers of the `watch` rows.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use tokio::task::JoinHandle;
+use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
     load::{Bounds, measure},
@@ -26,6 +20,9 @@ use crate::{
 
 /// How long seeding may take.
 const SEED_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long watchers may take to receive the events of the calls measured
+/// after the calls are done.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Submits `count` claims to `story`, `in_flight` at a time over
 /// `connections`; their names.
@@ -115,7 +112,8 @@ async fn latest_revision(connection: &Connection, story: &str) -> Result<u64, Cl
 /// everything from the time they were opened.
 pub struct Watchers {
     tasks: Vec<JoinHandle<Result<(), ClientError>>>,
-    events: Arc<AtomicU64>,
+    /// Events received by all of them so far.
+    events: watch::Receiver<u64>,
 }
 
 impl Watchers {
@@ -126,7 +124,7 @@ impl Watchers {
         story: &str,
         count: usize,
     ) -> Result<Self, ClientError> {
-        let events = Arc::new(AtomicU64::new(0));
+        let (counter, events) = watch::channel(0);
         let mut tasks = Vec::with_capacity(count);
         if count == 0 {
             return Ok(Self { tasks, events });
@@ -143,13 +141,11 @@ impl Watchers {
                 .await
                 .map_err(ClientError::call("WatchClaimEvents", &connection.server))?
                 .into_inner();
-            let events = Arc::clone(&events);
+            let counter = counter.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     match stream.message().await {
-                        Ok(Some(_)) => {
-                            events.fetch_add(1, Ordering::Relaxed);
-                        }
+                        Ok(Some(_)) => counter.send_modify(|n| *n += 1),
                         Ok(None) => {
                             return Err(ClientError::Failed(
                                 "a watcher's stream ended while it was measured".into(),
@@ -167,9 +163,15 @@ impl Watchers {
         Ok(Self { tasks, events })
     }
 
-    /// Closes the watchers; the events they received in all. Fails if one
-    /// of them stopped before.
-    pub async fn close(self) -> Result<u64, ClientError> {
+    /// Waits until the watchers have received `expected` events in all (one
+    /// per watcher for each change made while they watched), then closes
+    /// them; the events they received. Fails if one of them stopped, or if
+    /// the events do not all arrive in time.
+    pub async fn close(mut self, expected: u64) -> Result<u64, ClientError> {
+        let arrived =
+            tokio::time::timeout(DELIVERY_TIMEOUT, self.events.wait_for(|n| *n >= expected))
+                .await
+                .is_ok_and(|waited| waited.is_ok());
         for task in &self.tasks {
             task.abort();
         }
@@ -183,6 +185,13 @@ impl Watchers {
                 }
             }
         }
-        Ok(self.events.load(Ordering::Relaxed))
+        let received = *self.events.borrow();
+        if !arrived {
+            return Err(ClientError::Failed(format!(
+                "the watchers received {received} of {expected} events within {}s",
+                DELIVERY_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(received)
     }
 }

@@ -1,0 +1,124 @@
+//! `claimdesk bench`: the real binary with its shortest settings, measuring
+//! a server of its own (with its CPU time) or a given one (without).
+
+use std::process::Stdio;
+
+use claimdesk::pb;
+use serde_json::Value;
+
+use crate::{
+    cli::finish,
+    helpers::{TestServer, claimdesk_command, list_all},
+};
+
+/// Every row of the workloads, by workload and detail.
+const ROWS: [(&str, Option<&str>); 9] = [
+    ("get", None),
+    ("submit", None),
+    ("list", Some("by state")),
+    ("list", Some("by story")),
+    ("review", None),
+    ("mixed", None),
+    ("watch", Some("0 watchers")),
+    ("watch", Some("10 watchers")),
+    ("watch", Some("100 watchers")),
+];
+
+/// `claimdesk bench --short` at 2 calls in flight for 100 ms a round, with
+/// `args`; its JSON report.
+async fn bench(args: &[&str]) -> Value {
+    let mut command = claimdesk_command();
+    command
+        .args([
+            "bench",
+            "--short",
+            "--in-flight",
+            "2",
+            "--duration",
+            "100ms",
+        ])
+        .args(["--output", "json"])
+        .args(args)
+        .stdout(Stdio::piped());
+    let finished = finish(command).await;
+    serde_json::from_str(finished.ok()).unwrap_or_else(|e| {
+        panic!("not one JSON object ({e}):\n{}", finished.stdout);
+    })
+}
+
+fn number(row: &Value, key: &str) -> f64 {
+    row[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {row}"))
+}
+
+/// Checks every row's figures; whether each has the server's CPU time per
+/// call is `cpu`.
+fn check_rows(report: &Value, cpu: bool) {
+    let rows = report["rows"].as_array().expect("rows");
+    let found: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["workload"].as_str().expect("a workload"),
+                r["detail"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(found, ROWS);
+    let baselines = report["baselines"].as_array().expect("baselines");
+    assert_eq!(baselines.len(), 1, "one number in flight: {report}");
+    for row in rows.iter().chain(baselines) {
+        assert_eq!(row["in_flight"], 2, "{row}");
+        assert!(number(row, "calls") > 0.0, "{row}");
+        assert!(number(row, "throughput") > 0.0, "{row}");
+        let (p50, p99, p999) = (
+            number(row, "p50_ms"),
+            number(row, "p99_ms"),
+            number(row, "p999_ms"),
+        );
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= p999, "{row}");
+        assert_eq!(row["server_cpu_us_per_call"].is_number(), cpu, "{row}");
+        if cpu {
+            assert!(number(row, "server_cpu_us_per_call") >= 0.0, "{row}");
+        }
+    }
+    for row in rows {
+        assert!(number(row, "ratio") > 0.0, "{row}");
+    }
+    assert!(baselines[0]["ratio"].is_null());
+    let watched = &rows[8];
+    assert_eq!(watched["watchers"], 100);
+    // Each of the 100 watchers read every submission of the round.
+    assert!(
+        number(watched, "events_delivered") >= 100.0 * number(watched, "calls"),
+        "{watched}"
+    );
+}
+
+#[tokio::test]
+async fn bench_measures_a_server_of_its_own_with_its_cpu_time() {
+    let report = bench(&[]).await;
+    check_rows(&report, true);
+    assert_eq!(report["settings"]["server"], "own");
+    assert!(report["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+}
+
+#[tokio::test]
+async fn bench_measures_a_given_server_under_a_story_of_its_own() {
+    let server = TestServer::spawn().await;
+    let report = bench(&["--server", &server.url(), "--user", "bench.runner"]).await;
+    check_rows(&report, false);
+    assert_eq!(report["settings"]["server"], server.url());
+    let story = report["settings"]["story"].as_str().expect("a story");
+    assert!(story.starts_with("bench-"), "{story}");
+    let mut client = server.client().await;
+    let everything = list_all(&mut client, pb::ListClaimsRequest::default()).await;
+    assert!(!everything.is_empty());
+    assert!(
+        everything
+            .iter()
+            .all(|c| c.story == story && c.submitted_by == "bench.runner"),
+        "every claim is the run's, in its story"
+    );
+}
