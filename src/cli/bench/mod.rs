@@ -80,9 +80,10 @@ const REVIEW_CLAIMS_PER_SECOND: f64 = 400.0;
 pub const ABOUT: &str = "Measure a server's throughput and latency, each workload as a ratio to \
     the standard health check of the same server measured in alternating rounds.
 
-Without --server, it starts this program's own `serve --ephemeral` on 127.0.0.1 as a child \
-process (none of the CLAIMDESK_* variables of the environment, not even CLAIMDESK_SERVER, are \
-used for it), measures it, also its CPU time per call, and stops it with SIGTERM.
+Without --server on the command line (CLAIMDESK_SERVER does not count), it starts this \
+program's own `serve --listen 127.0.0.1:0 --ephemeral` as a child process, without the \
+CLAIMDESK_* variables of the environment, measures it, its CPU time per call too, and stops it \
+with SIGTERM (on Ctrl-C and on errors too).
 
 With --server URL (and --token, --user and the TLS options) it measures that server instead: \
 it WRITES CLAIMS THERE (submissions and reviews), all under a story of its own, \
