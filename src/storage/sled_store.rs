@@ -4,13 +4,14 @@
 //! - `claims`: claim id → [`ClaimRecord`]
 //! - `index`: secondary index entries, see [`keys`]; values are empty
 //! - `events`: revision → chain link ‖
-//!   [`EventRecord`](records::EventRecord) body: the history of all claims,
-//!   as a hash chain (see [`records::chain_hash`])
+//!   [`EventRecord`](super::records::EventRecord) body: the history of all
+//!   claims, as a hash chain (see
+//!   [`chain_hash`](super::records::chain_hash))
 //! - `events_by_claim`: claim id ‖ revision → empty
 //! - `requests`: caller ‖ 0x00 ‖ request id →
-//!   [`RequestRecord`](records::RequestRecord)
-//! - `meta`: `format` (record format of the store), `last_revision`,
-//!   `last_hash` (chain link of the last event)
+//!   [`RequestRecord`](super::records::RequestRecord)
+//! - `meta`: `format` (format of the store, see [`STORE_FORMAT`]),
+//!   `last_revision`, `last_hash` (chain link of the last event)
 //!
 //! A write changes a claim, its index entries, its event, the revision
 //! counter and (on submit) its request id in one sled transaction, so no
@@ -42,7 +43,7 @@ use super::{
     durability::{Committer, Durable, Flusher, create_dir_durably},
     hub::Hub,
     keys,
-    records::{self, ClaimRecord},
+    records::ClaimRecord,
 };
 use crate::{
     domain::{Claim, ClaimId, Event},
@@ -50,6 +51,17 @@ use crate::{
 };
 
 const META_FORMAT: &[u8] = b"format";
+
+/// The format of the store, kept under `format` in `meta`: 2 holds records
+/// of both formats (JSON, [`JSON_FORMAT`](super::records::JSON_FORMAT), and
+/// binary, [`FORMAT`](super::records::FORMAT)) side by side.
+/// Opening a store of format 1 (JSON records only, as earlier releases wrote
+/// it) marks it 2, so those releases refuse it instead of meeting records
+/// they cannot read; its records stay as they are.
+const STORE_FORMAT: u32 = 2;
+
+/// See [`STORE_FORMAT`].
+const JSON_STORE_FORMAT: u32 = 1;
 const META_LAST_REVISION: &[u8] = b"last_revision";
 const META_LAST_HASH: &[u8] = b"last_hash";
 const META_SOURCE_KEYS: &[u8] = b"source_keys";
@@ -154,20 +166,33 @@ impl SledStore {
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
         let meta = tree("meta")?;
         match meta.get(META_FORMAT).map_err(storage("read format"))? {
-            Some(v) if v.as_ref() == records::FORMAT.to_be_bytes() => {}
+            Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => {}
+            // Written by a release that wrote JSON records only: say, before
+            // anything in the new format is written, that this store now
+            // holds both, so that such a release refuses to open it.
+            Some(v) if v.as_ref() == JSON_STORE_FORMAT.to_be_bytes() => {
+                meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
+                    .map_err(storage("write format"))?;
+                tracing::info!(
+                    from = JSON_STORE_FORMAT,
+                    to = STORE_FORMAT,
+                    "the store now takes records in the binary format; earlier releases will not open it"
+                );
+            }
             Some(v) => {
                 return Err(StorageError::new(
                     "open database",
                     format!(
-                        "store format {:?} is not supported (this build reads format {})",
+                        "store format {:?} is not supported (this build reads formats {} and {})",
                         v.as_ref(),
-                        records::FORMAT
+                        JSON_STORE_FORMAT,
+                        STORE_FORMAT
                     ),
                 )
                 .into());
             }
             None => {
-                meta.insert(META_FORMAT, &records::FORMAT.to_be_bytes())
+                meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
                     .map_err(storage("write format"))?;
             }
         }
@@ -378,7 +403,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{Attribution, NewClaim, Priority, Slug, SourceName, Statement, UserName};
-    use crate::storage::SourceKey;
+    use crate::storage::{SourceKey, records::Record};
 
     pub(super) fn new_claim() -> NewClaim {
         NewClaim {

@@ -20,7 +20,7 @@ use crate::{
     error::{Error, StorageError},
     storage::{
         Change, Fingerprint, QueueQuery, RequestKey, Submitted, keys,
-        records::{self, ClaimRecord, EventRecord, HASH_LEN, RequestRecord, StoredEvent},
+        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent},
     },
 };
 
@@ -451,9 +451,11 @@ mod tests {
             .get(key(fingerprint).storage_key())
             .unwrap()
             .unwrap();
-        let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
-        assert_eq!(stored["fingerprint_version"], 2);
-        assert_eq!(stored["fingerprint"], hex(&fingerprint.current));
+        assert_eq!(stored.first(), Some(&2), "a record in the binary format");
+        let stored = RequestRecord::decode(&stored).unwrap();
+        assert_eq!(stored.format, records::FORMAT);
+        assert_eq!(stored.fingerprint_version, Some(2));
+        assert_eq!(stored.fingerprint, hex(&fingerprint.current));
         assert_eq!(
             store.submit(claim(2), Some(&key(fingerprint))).unwrap(),
             Submitted::Replayed(first)
