@@ -26,6 +26,8 @@
 //! fsync of sled's files are in [`super::durability`].
 
 mod audit;
+#[cfg(test)]
+mod formats;
 mod read;
 mod write;
 
