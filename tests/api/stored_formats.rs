@@ -9,8 +9,11 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
 
-use claimdesk::pb::{
-    Attribution, Claim, ClaimEvent, WatchClaimEventsRequest, claim::State, claim_event::Type,
+use claimdesk::{
+    pb::{
+        Attribution, Claim, ClaimEvent, WatchClaimEventsRequest, claim::State, claim_event::Type,
+    },
+    storage::{SledStore, StoreConfig},
 };
 use tempfile::TempDir;
 use tokio::time::timeout;
@@ -295,5 +298,30 @@ async fn a_store_of_json_records_opens_takes_binary_records_and_reopens() {
         read_all(&mut client).await,
         after,
         "the same after a restart"
+    );
+}
+
+#[tokio::test]
+async fn a_store_of_an_unknown_format_is_refused_at_open() {
+    let dir = TestServer::spawn()
+        .await
+        .stop()
+        .await
+        .expect("the server owns its directory");
+    let db = sled::open(dir.path()).expect("the stopped server's store opens");
+    let meta = db.open_tree("meta").expect("the meta tree exists");
+    meta.insert("format", &3u32.to_be_bytes())
+        .expect("the format is rewritten");
+    db.flush().expect("the change is flushed");
+    drop((meta, db));
+
+    let config = StoreConfig::new(dir.path());
+    let opened = tokio::task::spawn_blocking(move || SledStore::open(&config))
+        .await
+        .expect("opening does not panic");
+    let error = opened.err().expect("the store is refused").to_string();
+    assert!(
+        error.contains("store format [0, 0, 0, 3] is not supported"),
+        "{error}"
     );
 }
