@@ -123,14 +123,23 @@ fn bytes_on_disk(dir: &Path) -> (u64, u64) {
     total
 }
 
+/// How many claims the fill writes between durable flushes. Without them
+/// sled's log keeps far more (7,462 bytes per claim in JSON, 6,133 in binary
+/// at 10,000 claims).
+const FLUSH_EVERY: usize = 100;
+
 /// Bytes per claim of a store of `n` small claims written in JSON or not,
-/// filled through the store and closed.
+/// filled through the store, made durable every 100 claims (as the group
+/// committer does under a load of writers) and closed.
 fn bytes_per_claim(n: usize, json: bool) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
     writing_json(json, || {
         for i in 0..n {
             submit(&store, small_claim(i));
+            if i % FLUSH_EVERY == FLUSH_EVERY - 1 {
+                store.durable().wait_blocking().unwrap();
+            }
         }
     });
     store.durable().wait_blocking().unwrap();
