@@ -14,7 +14,7 @@
 //!   (fields in declaration order, integers as varints, no field names),
 //!   whose `format` field is 2 as well. A JSON text never starts with
 //!   `0x02`; later formats take another first byte that JSON cannot start
-//!   with (neither `{`, `[`, `"`, a digit, a letter nor white space).
+//!   with (neither `{`, `[`, `"`, `-`, a digit, a letter nor white space).
 //!
 //! postcard is not self-describing: a format-2 record has every field, in
 //! order, so no field may be skipped when serialising
@@ -50,6 +50,8 @@ pub enum DecodeError {
         "record format {0} is not supported (this build reads formats {JSON_FORMAT} and {FORMAT})"
     )]
     Format(u32),
+    #[error("malformed record: a {encoding} record names format {format}")]
+    Mislabelled { encoding: &'static str, format: u32 },
     #[error("malformed record: {0}")]
     Field(String),
 }
@@ -76,8 +78,8 @@ pub trait Record: Serialize + DeserializeOwned {
 
     /// Reads a record of either format, refusing any other.
     fn decode_record(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (record, format) = match bytes.first() {
-            Some(b'{') => (serde_json::from_slice::<Self>(bytes)?, JSON_FORMAT),
+        let (record, format, encoding) = match bytes.first() {
+            Some(b'{') => (serde_json::from_slice::<Self>(bytes)?, JSON_FORMAT, "JSON"),
             Some(&FORMAT_TAG) => {
                 let (record, rest) = postcard::take_from_bytes::<Self>(&bytes[1..])?;
                 if !rest.is_empty() {
@@ -86,15 +88,18 @@ pub trait Record: Serialize + DeserializeOwned {
                         rest.len()
                     )));
                 }
-                (record, FORMAT)
+                (record, FORMAT, "binary")
             }
             Some(&other) => return Err(DecodeError::Format(other.into())),
             None => return Err(DecodeError::Field("empty record".into())),
         };
-        if record.format() == format {
-            Ok(record)
-        } else {
-            Err(DecodeError::Format(record.format()))
+        match record.format() {
+            named if named == format => Ok(record),
+            named @ (JSON_FORMAT | FORMAT) => Err(DecodeError::Mislabelled {
+                encoding,
+                format: named,
+            }),
+            named => Err(DecodeError::Format(named)),
         }
     }
 }
@@ -642,7 +647,7 @@ mod tests {
         let refused = |bytes: &[u8]| ClaimRecord::decode(bytes).unwrap_err().to_string();
 
         // JSON that names another format.
-        assert!(refused(&json(&record, 2)).contains("format 2 is not supported"));
+        assert!(refused(&json(&record, 2)).contains("a JSON record names format 2"));
         assert!(refused(&json(&record, 3)).contains("format 3 is not supported"));
         // A first byte that is neither JSON nor a known binary format.
         let mut stored = record.encode();
@@ -652,7 +657,10 @@ mod tests {
         let mut other = ClaimRecord::from(&claim());
         other.format = 1;
         let stored = postcard::to_extend(&other, vec![FORMAT_TAG]).unwrap();
-        assert!(refused(&stored).contains("format 1 is not supported"));
+        assert!(refused(&stored).contains("a binary record names format 1"));
+        other.format = 7;
+        let stored = postcard::to_extend(&other, vec![FORMAT_TAG]).unwrap();
+        assert!(refused(&stored).contains("format 7 is not supported"));
         // Damage: cut short, extra bytes, nothing at all.
         let stored = record.encode();
         assert!(refused(&stored[..stored.len() - 1]).contains("malformed record"));
