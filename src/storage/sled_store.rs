@@ -33,7 +33,10 @@ mod write;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, atomic::AtomicU64},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64},
+    },
     time::SystemTime,
 };
 
@@ -56,10 +59,11 @@ const META_FORMAT: &[u8] = b"format";
 
 /// The format of the store, kept under `format` in `meta`: 2 holds records
 /// of both formats (JSON, [`JSON_FORMAT`](super::records::JSON_FORMAT), and
-/// binary, [`FORMAT`](super::records::FORMAT)) side by side.
-/// Opening a store of format 1 (JSON records only, as earlier releases wrote
-/// it) marks it 2, so those releases refuse it instead of meeting records
-/// they cannot read; its records stay as they are.
+/// binary, [`FORMAT`](super::records::FORMAT)) side by side. A store of
+/// format 1 (JSON records only, as earlier releases wrote it) is marked 2 by
+/// the transaction of its first write, so those releases refuse it from the
+/// moment it may hold a record they cannot read, and not before; its old
+/// records stay as they are.
 const STORE_FORMAT: u32 = 2;
 
 /// See [`STORE_FORMAT`].
@@ -126,6 +130,9 @@ pub struct SledStore {
     committed: AtomicU64,
     /// Reads that met a change not durable yet and waited for a flush.
     reads_held: AtomicU64,
+    /// Whether `meta` says [`STORE_FORMAT`]; false until the first write to
+    /// a store of [`JSON_STORE_FORMAT`]. Changed under the write lock only.
+    format_marked: AtomicBool,
     hub: Arc<Hub>,
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
@@ -167,20 +174,12 @@ impl SledStore {
             .map_err(storage("open database"))?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
         let meta = tree("meta")?;
-        match meta.get(META_FORMAT).map_err(storage("read format"))? {
-            Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => {}
-            // Written by a release that wrote JSON records only: say, before
-            // anything in the new format is written, that this store now
-            // holds both, so that such a release refuses to open it.
-            Some(v) if v.as_ref() == JSON_STORE_FORMAT.to_be_bytes() => {
-                meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
-                    .map_err(storage("write format"))?;
-                tracing::info!(
-                    from = JSON_STORE_FORMAT,
-                    to = STORE_FORMAT,
-                    "the store now takes records in the binary format; earlier releases will not open it"
-                );
-            }
+        let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
+            Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => true,
+            // Written by a release that wrote JSON records only: marked
+            // with the first write (see `SledStore::transact`), so that
+            // opening it (to audit it, say) leaves it to that release.
+            Some(v) if v.as_ref() == JSON_STORE_FORMAT.to_be_bytes() => false,
             Some(v) => {
                 return Err(StorageError::new(
                     "open database",
@@ -196,8 +195,9 @@ impl SledStore {
             None => {
                 meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
                     .map_err(storage("write format"))?;
+                true
             }
-        }
+        };
 
         let last_revision = meta
             .get(META_LAST_REVISION)
@@ -241,6 +241,7 @@ impl SledStore {
             visible: AtomicU64::new(last_revision),
             committed: AtomicU64::new(last_revision),
             reads_held: AtomicU64::new(0),
+            format_marked: AtomicBool::new(format_marked),
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
