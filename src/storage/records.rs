@@ -3,13 +3,27 @@
 //! promise that in-memory types must not. Every record names its format
 //! version; a reader refuses versions it does not know instead of guessing.
 //!
-//! Records are JSON: self-describing, so new optional fields can be added
-//! with `#[serde(default)]` without a migration, and readable when an
-//! operator has to look at a damaged store.
+//! Two formats are read, told apart by the record's first byte:
+//!
+//! - **Format 1**, written by earlier releases: a JSON object (so its first
+//!   byte is `{`) whose `format` field is 1. Still read, never written:
+//!   events cannot be rewritten (the audit chain hashes their stored bytes),
+//!   so a store keeps them as they are, and claims and request ids are
+//!   rewritten in format 2 only when they next change.
+//! - **Format 2**, written now: the byte `0x02`, then the record in postcard
+//!   (fields in declaration order, integers as varints, no field names),
+//!   whose `format` field is 2 as well. A JSON text never starts with
+//!   `0x02`; later formats take another first byte that JSON cannot start
+//!   with (neither `{`, `[`, `"`, `-`, a digit, a letter nor white space).
+//!
+//! postcard is not self-describing: a format-2 record has every field, in
+//! order, so no field may be skipped when serialising
+//! (`skip_serializing_if`), and adding a field makes a new format.
+//! `#[serde(default)]` stays for the JSON of format 1.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
@@ -18,16 +32,76 @@ use crate::domain::{
 };
 
 /// The record format written by this version of the service.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// The format of the JSON records of earlier releases, still read.
+pub const JSON_FORMAT: u32 = 1;
+
+/// The first byte of a format-2 record.
+const FORMAT_TAG: u8 = 0x02;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed record: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("record format {0} is not supported (this build reads format {FORMAT})")]
+    #[error("malformed record: {0}")]
+    Binary(#[from] postcard::Error),
+    #[error(
+        "record format {0} is not supported (this build reads formats {JSON_FORMAT} and {FORMAT})"
+    )]
     Format(u32),
+    #[error("malformed record: a {encoding} record names format {format}")]
+    Mislabelled { encoding: &'static str, format: u32 },
     #[error("malformed record: {0}")]
     Field(String),
+}
+
+/// What the stored records have in common: a format number, and an
+/// encoding that follows from it.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The `format` field.
+    fn format(&self) -> u32;
+
+    /// The record in the current format: [`FORMAT_TAG`], then postcard.
+    fn encode(&self) -> Vec<u8> {
+        debug_assert_eq!(
+            self.format(),
+            FORMAT,
+            "records are written in the current format"
+        );
+        #[cfg(test)]
+        if WRITE_JSON.get() {
+            return encode_json(self);
+        }
+        postcard::to_extend(self, vec![FORMAT_TAG]).expect("a record always serialises")
+    }
+
+    /// Reads a record of either format, refusing any other.
+    fn decode_record(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (record, format, encoding) = match bytes.first() {
+            Some(b'{') => (serde_json::from_slice::<Self>(bytes)?, JSON_FORMAT, "JSON"),
+            Some(&FORMAT_TAG) => {
+                let (record, rest) = postcard::take_from_bytes::<Self>(&bytes[1..])?;
+                if !rest.is_empty() {
+                    return Err(DecodeError::Field(format!(
+                        "{} bytes after the record",
+                        rest.len()
+                    )));
+                }
+                (record, FORMAT, "binary")
+            }
+            Some(&other) => return Err(DecodeError::Format(other.into())),
+            None => return Err(DecodeError::Field("empty record".into())),
+        };
+        match record.format() {
+            named if named == format => Ok(record),
+            named @ (JSON_FORMAT | FORMAT) => Err(DecodeError::Mislabelled {
+                encoding,
+                format: named,
+            }),
+            named => Err(DecodeError::Format(named)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -97,7 +171,7 @@ pub struct EventRecord {
     pub evidence: Option<EvidenceRecord>,
     /// Whom a reassignment gave the claim to; absent otherwise (and in
     /// events written before reassignment existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub assignee: Option<String>,
 }
 
@@ -110,7 +184,7 @@ pub struct RequestRecord {
     pub fingerprint: String,
     /// How `fingerprint` was made; absent in records of earlier releases,
     /// which made version 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fingerprint_version: Option<u32>,
 }
 
@@ -203,14 +277,6 @@ fn parse_ulid(s: &str) -> Result<ulid::Ulid, DecodeError> {
     ulid::Ulid::from_string(s).map_err(|e| DecodeError::Field(format!("bad id {s:?}: {e}")))
 }
 
-fn check_format(format: u32) -> Result<(), DecodeError> {
-    if format == FORMAT {
-        Ok(())
-    } else {
-        Err(DecodeError::Format(format))
-    }
-}
-
 /// The single-byte code of a state in index keys. Never reuse a code.
 pub fn state_code(s: State) -> u8 {
     match s {
@@ -286,14 +352,38 @@ impl From<&Claim> for ClaimRecord {
     }
 }
 
-impl ClaimRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a claim record always serialises")
-    }
+#[cfg(test)]
+thread_local! {
+    /// Makes the records this thread writes JSON of format 1, as earlier
+    /// releases wrote them: for tests and measurements that compare the
+    /// formats in stores filled through the [`Store`](super::Store).
+    pub static WRITE_JSON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
+/// `record` as earlier releases stored it: JSON of format 1, without the
+/// optional fields they left out when absent.
+#[cfg(test)]
+pub fn encode_json(record: &impl Record) -> Vec<u8> {
+    let mut value = serde_json::to_value(record).expect("a record always serialises");
+    let object = value.as_object_mut().expect("records are objects");
+    object.insert("format".into(), JSON_FORMAT.into());
+    for optional in ["assignee", "fingerprint_version"] {
+        if object.get(optional).is_some_and(serde_json::Value::is_null) {
+            object.remove(optional);
+        }
+    }
+    serde_json::to_vec(&value).expect("a record always serialises")
+}
+
+impl Record for ClaimRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+impl ClaimRecord {
     pub fn decode(bytes: &[u8]) -> Result<Claim, DecodeError> {
-        let r: ClaimRecord = serde_json::from_slice(bytes)?;
-        check_format(r.format)?;
+        let r = Self::decode_record(bytes)?;
         Ok(Claim {
             id: ClaimId::from_ulid(parse_ulid(&r.id)?),
             statement: Statement::from_stored(r.statement),
@@ -367,7 +457,7 @@ pub fn chain_hash(previous: &[u8; HASH_LEN], body: &[u8]) -> [u8; HASH_LEN] {
     h.finalize().into()
 }
 
-/// A stored event: its chain link, then its JSON body.
+/// A stored event: its chain link, then its body (the record as encoded).
 pub struct StoredEvent<'a> {
     pub hash: [u8; HASH_LEN],
     pub body: &'a [u8],
@@ -394,11 +484,13 @@ impl<'a> StoredEvent<'a> {
     }
 }
 
-impl EventRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an event record always serialises")
+impl Record for EventRecord {
+    fn format(&self) -> u32 {
+        self.format
     }
+}
 
+impl EventRecord {
     /// Decodes a stored event (link and body).
     pub fn decode_stored(bytes: &[u8]) -> Result<Event, DecodeError> {
         Self::decode(StoredEvent::split(bytes)?.body)
@@ -406,8 +498,7 @@ impl EventRecord {
 
     /// Decodes an event body.
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-        let r: EventRecord = serde_json::from_slice(bytes)?;
-        check_format(r.format)?;
+        let r = Self::decode_record(bytes)?;
         Ok(Event {
             revision: r.revision,
             claim_id: ClaimId::from_ulid(parse_ulid(&r.claim_id)?),
@@ -424,14 +515,165 @@ impl EventRecord {
     }
 }
 
+impl Record for RequestRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
 impl RequestRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a request record always serialises")
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_record(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewClaim;
+
+    fn claim() -> Claim {
+        let mut claim = Claim::submitted(
+            ClaimId::from_bytes([3; 16]),
+            NewClaim {
+                statement: Statement::parse("Ferry services resume on Monday").unwrap(),
+                attribution: Attribution {
+                    source: SourceName::parse("Harbour Gazette").unwrap(),
+                    relayed_from: vec![SourceName::parse("the seafarers' union").unwrap()],
+                    url: Some(WebUrl::parse("https://harbour.example/ferries").unwrap()),
+                },
+                story: Slug::parse("lindell-port-strike").unwrap(),
+                tags: vec![Slug::parse("ports").unwrap()],
+                priority: Priority::Urgent,
+                deadline: Some(UNIX_EPOCH + Duration::from_secs(1_796_200_000)),
+            },
+            UserName::parse("ed.morgan").unwrap(),
+            UNIX_EPOCH + Duration::from_nanos(1_796_121_000_123_456_789),
+        );
+        claim.state = State::InReview;
+        claim.assignee = Some(UserName::parse("kim.checker").unwrap());
+        claim.lease = Some(Lease {
+            expires: UNIX_EPOCH + Duration::from_secs(1_796_122_000),
+            duration: Duration::from_secs(900),
+        });
+        claim.evidence = vec![evidence()];
+        claim
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let r: RequestRecord = serde_json::from_slice(bytes)?;
-        check_format(r.format)?;
-        Ok(r)
+    fn evidence() -> Evidence {
+        Evidence {
+            id: ulid::Ulid::from_bytes([9; 16]),
+            url: None,
+            summary: Note::parse("Rosters show 2,050 crew absent").unwrap(),
+            source: SourceName::parse("Port Authority").unwrap(),
+            stance: Stance::Supports,
+            added_by: UserName::parse("kim.checker").unwrap(),
+            add_time: UNIX_EPOCH + Duration::from_secs(1_796_121_500),
+        }
+    }
+
+    fn event() -> Event {
+        Event {
+            revision: 7,
+            claim_id: ClaimId::from_bytes([3; 16]),
+            story: Slug::parse("lindell-port-strike").unwrap(),
+            action: Action::AddEvidence,
+            actor: UserName::parse("kim.checker").unwrap(),
+            time: UNIX_EPOCH + Duration::from_secs(1_796_121_500),
+            from: Some(State::InReview),
+            to: State::InReview,
+            note: Note::parse("").unwrap(),
+            evidence: Some(evidence()),
+            assignee: Some(UserName::parse("lee.checker").unwrap()),
+        }
+    }
+
+    /// The record as JSON that names `format`.
+    fn json(record: &impl Record, format: u32) -> Vec<u8> {
+        let mut value: serde_json::Value = serde_json::from_slice(&encode_json(record)).unwrap();
+        value["format"] = format.into();
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn records_are_written_in_the_binary_format_and_read_back() {
+        let claim = claim();
+        let stored = ClaimRecord::from(&claim).encode();
+        assert_eq!(stored[0], FORMAT_TAG);
+        assert_eq!(ClaimRecord::decode(&stored).unwrap(), claim);
+
+        let event = event();
+        let stored = EventRecord::from(&event).encode();
+        assert_eq!(stored[0], FORMAT_TAG);
+        assert_eq!(EventRecord::decode(&stored).unwrap(), event);
+
+        let request = RequestRecord {
+            format: FORMAT,
+            claim_id: claim.id.to_string(),
+            fingerprint: "ab".repeat(32),
+            fingerprint_version: Some(2),
+        };
+        let stored = RequestRecord::decode(&request.encode()).unwrap();
+        assert_eq!(stored.claim_id, request.claim_id);
+        assert_eq!(stored.fingerprint, request.fingerprint);
+        assert_eq!(stored.fingerprint_version, Some(2));
+    }
+
+    #[test]
+    fn json_records_of_format_1_are_still_read() {
+        let claim = claim();
+        let stored = json(&ClaimRecord::from(&claim), JSON_FORMAT);
+        assert_eq!(stored[0], b'{');
+        assert_eq!(ClaimRecord::decode(&stored).unwrap(), claim);
+
+        let event = event();
+        let stored = json(&EventRecord::from(&event), JSON_FORMAT);
+        assert_eq!(EventRecord::decode(&stored).unwrap(), event);
+
+        // Fields that earlier releases left out are read as absent.
+        let request =
+            RequestRecord::decode(br#"{"format":1,"claim_id":"x","fingerprint":"ab"}"#).unwrap();
+        assert_eq!(request.fingerprint_version, None);
+        let mut legacy = serde_json::to_value(EventRecord::from(&event)).unwrap();
+        legacy["format"] = 1.into();
+        legacy.as_object_mut().unwrap().remove("assignee");
+        let read = EventRecord::decode(&serde_json::to_vec(&legacy).unwrap()).unwrap();
+        assert_eq!(read.assignee, None);
+    }
+
+    #[test]
+    fn records_of_unknown_formats_are_refused() {
+        let record = ClaimRecord::from(&claim());
+        let refused = |bytes: &[u8]| ClaimRecord::decode(bytes).unwrap_err().to_string();
+
+        // JSON that names another format.
+        assert!(refused(&json(&record, 2)).contains("a JSON record names format 2"));
+        assert!(refused(&json(&record, 3)).contains("format 3 is not supported"));
+        // A first byte that is neither JSON nor a known binary format.
+        let mut stored = record.encode();
+        stored[0] = 3;
+        assert!(refused(&stored).contains("format 3 is not supported"));
+        // A binary record whose body names another format.
+        let mut other = ClaimRecord::from(&claim());
+        other.format = 1;
+        let stored = postcard::to_extend(&other, vec![FORMAT_TAG]).unwrap();
+        assert!(refused(&stored).contains("a binary record names format 1"));
+        other.format = 7;
+        let stored = postcard::to_extend(&other, vec![FORMAT_TAG]).unwrap();
+        assert!(refused(&stored).contains("format 7 is not supported"));
+        // Damage: cut short, extra bytes, nothing at all.
+        let stored = record.encode();
+        assert!(refused(&stored[..stored.len() - 1]).contains("malformed record"));
+        let longer = [&stored[..], &[0]].concat();
+        assert!(refused(&longer).contains("1 bytes after the record"));
+        assert!(refused(&[]).contains("empty record"));
+    }
+
+    #[test]
+    fn a_binary_record_is_a_fraction_of_its_json() {
+        let record = ClaimRecord::from(&claim());
+        let binary = record.encode().len();
+        let json = json(&record, JSON_FORMAT).len();
+        assert!(binary * 2 < json, "binary {binary} bytes, JSON {json}");
     }
 }

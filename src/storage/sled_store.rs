@@ -4,13 +4,14 @@
 //! - `claims`: claim id → [`ClaimRecord`]
 //! - `index`: secondary index entries, see [`keys`]; values are empty
 //! - `events`: revision → chain link ‖
-//!   [`EventRecord`](records::EventRecord) body: the history of all claims,
-//!   as a hash chain (see [`records::chain_hash`])
+//!   [`EventRecord`](super::records::EventRecord) body: the history of all
+//!   claims, as a hash chain (see
+//!   [`chain_hash`](super::records::chain_hash))
 //! - `events_by_claim`: claim id ‖ revision → empty
 //! - `requests`: caller ‖ 0x00 ‖ request id →
-//!   [`RequestRecord`](records::RequestRecord)
-//! - `meta`: `format` (record format of the store), `last_revision`,
-//!   `last_hash` (chain link of the last event)
+//!   [`RequestRecord`](super::records::RequestRecord)
+//! - `meta`: `format` (format of the store, see [`STORE_FORMAT`]),
+//!   `last_revision`, `last_hash` (chain link of the last event)
 //!
 //! A write changes a claim, its index entries, its event, the revision
 //! counter and (on submit) its request id in one sled transaction, so no
@@ -25,12 +26,17 @@
 //! fsync of sled's files are in [`super::durability`].
 
 mod audit;
+#[cfg(test)]
+mod formats;
 mod read;
 mod write;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, atomic::AtomicU64},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64},
+    },
     time::SystemTime,
 };
 
@@ -42,7 +48,7 @@ use super::{
     durability::{Committer, Durable, Flusher, create_dir_durably},
     hub::Hub,
     keys,
-    records::{self, ClaimRecord},
+    records::ClaimRecord,
 };
 use crate::{
     domain::{Claim, ClaimId, Event},
@@ -50,6 +56,18 @@ use crate::{
 };
 
 const META_FORMAT: &[u8] = b"format";
+
+/// The format of the store, kept under `format` in `meta`: 2 holds records
+/// of both formats (JSON, [`JSON_FORMAT`](super::records::JSON_FORMAT), and
+/// binary, [`FORMAT`](super::records::FORMAT)) side by side. A store of
+/// format 1 (JSON records only, as earlier releases wrote it) is marked 2 by
+/// the transaction of its first write, so those releases refuse it from the
+/// moment it may hold a record they cannot read, and not before; its old
+/// records stay as they are.
+const STORE_FORMAT: u32 = 2;
+
+/// See [`STORE_FORMAT`].
+const JSON_STORE_FORMAT: u32 = 1;
 const META_LAST_REVISION: &[u8] = b"last_revision";
 const META_LAST_HASH: &[u8] = b"last_hash";
 const META_SOURCE_KEYS: &[u8] = b"source_keys";
@@ -112,6 +130,9 @@ pub struct SledStore {
     committed: AtomicU64,
     /// Reads that met a change not durable yet and waited for a flush.
     reads_held: AtomicU64,
+    /// Whether `meta` says [`STORE_FORMAT`]; false until the first write to
+    /// a store of [`JSON_STORE_FORMAT`]. Changed under the write lock only.
+    format_marked: AtomicBool,
     hub: Arc<Hub>,
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
@@ -153,24 +174,30 @@ impl SledStore {
             .map_err(storage("open database"))?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
         let meta = tree("meta")?;
-        match meta.get(META_FORMAT).map_err(storage("read format"))? {
-            Some(v) if v.as_ref() == records::FORMAT.to_be_bytes() => {}
+        let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
+            Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => true,
+            // Written by a release that wrote JSON records only: marked
+            // with the first write (see `SledStore::transact`), so that
+            // opening it (to audit it, say) leaves it to that release.
+            Some(v) if v.as_ref() == JSON_STORE_FORMAT.to_be_bytes() => false,
             Some(v) => {
                 return Err(StorageError::new(
                     "open database",
                     format!(
-                        "store format {:?} is not supported (this build reads format {})",
+                        "store format {:?} is not supported (this build reads formats {} and {})",
                         v.as_ref(),
-                        records::FORMAT
+                        JSON_STORE_FORMAT,
+                        STORE_FORMAT
                     ),
                 )
                 .into());
             }
             None => {
-                meta.insert(META_FORMAT, &records::FORMAT.to_be_bytes())
+                meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())
                     .map_err(storage("write format"))?;
+                true
             }
-        }
+        };
 
         let last_revision = meta
             .get(META_LAST_REVISION)
@@ -214,6 +241,7 @@ impl SledStore {
             visible: AtomicU64::new(last_revision),
             committed: AtomicU64::new(last_revision),
             reads_held: AtomicU64::new(0),
+            format_marked: AtomicBool::new(format_marked),
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
@@ -378,7 +406,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{Attribution, NewClaim, Priority, Slug, SourceName, Statement, UserName};
-    use crate::storage::SourceKey;
+    use crate::storage::{SourceKey, records::Record};
 
     pub(super) fn new_claim() -> NewClaim {
         NewClaim {

@@ -27,6 +27,7 @@ mod queue;
 mod restart;
 mod service;
 mod spin_up;
+mod stored_formats;
 mod testing;
 mod tls;
 mod watch;

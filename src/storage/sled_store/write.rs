@@ -13,14 +13,15 @@ use sled::{
 };
 
 use super::{
-    META_LAST_HASH, META_LAST_REVISION, SledStore, corrupt, hex, read_count, read_revision,
+    JSON_STORE_FORMAT, META_FORMAT, META_LAST_HASH, META_LAST_REVISION, STORE_FORMAT, SledStore,
+    corrupt, hex, read_count, read_revision,
 };
 use crate::{
     domain::{Claim, ClaimId, DomainError, Event, EventDraft},
     error::{Error, StorageError},
     storage::{
         Change, Fingerprint, QueueQuery, RequestKey, Submitted, keys,
-        records::{self, ClaimRecord, EventRecord, HASH_LEN, RequestRecord, StoredEvent},
+        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent},
     },
 };
 
@@ -194,6 +195,7 @@ impl SledStore {
         // then miss that it is not durable yet.
         let committed = self.committed.load(Ordering::SeqCst);
         self.visible.store(committed + 1, Ordering::SeqCst);
+        let mark_format = !self.format_marked.load(Ordering::SeqCst);
         let result = (
             &self.claims,
             &self.index,
@@ -214,6 +216,9 @@ impl SledStore {
                         meta,
                         written: RefCell::new(Vec::new()),
                     };
+                    if mark_format {
+                        tx.meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
+                    }
                     let value = f(&tx, requests)?;
                     Ok((value, tx.written.into_inner()))
                 },
@@ -228,6 +233,14 @@ impl SledStore {
         };
         if let Some(last) = written.last() {
             self.committed.store(last.revision, Ordering::SeqCst);
+        }
+        if mark_format {
+            self.format_marked.store(true, Ordering::SeqCst);
+            tracing::info!(
+                from = JSON_STORE_FORMAT,
+                to = STORE_FORMAT,
+                "the store takes records in the binary format from now on; earlier releases will not open it"
+            );
         }
         self.visible
             .store(self.committed.load(Ordering::SeqCst), Ordering::SeqCst);
@@ -451,9 +464,11 @@ mod tests {
             .get(key(fingerprint).storage_key())
             .unwrap()
             .unwrap();
-        let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
-        assert_eq!(stored["fingerprint_version"], 2);
-        assert_eq!(stored["fingerprint"], hex(&fingerprint.current));
+        assert_eq!(stored.first(), Some(&2), "a record in the binary format");
+        let stored = RequestRecord::decode(&stored).unwrap();
+        assert_eq!(stored.format, records::FORMAT);
+        assert_eq!(stored.fingerprint_version, Some(2));
+        assert_eq!(stored.fingerprint, hex(&fingerprint.current));
         assert_eq!(
             store.submit(claim(2), Some(&key(fingerprint))).unwrap(),
             Submitted::Replayed(first)
