@@ -25,6 +25,9 @@ pub struct ClaimServiceImpl {
     desk: Desk,
     /// How callers are known; asked whom a claim may be reassigned to.
     authentication: Authentication,
+    /// The largest answer sent, in bytes: a page of a listing ends before
+    /// its encoded answer would pass it.
+    max_response_bytes: usize,
 }
 
 impl ClaimServiceImpl {
@@ -32,7 +35,14 @@ impl ClaimServiceImpl {
         Self {
             desk,
             authentication,
+            max_response_bytes: usize::MAX,
         }
+    }
+
+    /// Pages of listings end before their answer passes `bytes`.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Applies a command to the claim named `name` and answers the claim.
@@ -52,6 +62,34 @@ impl ClaimServiceImpl {
 
 /// Most bytes of an invalid claim name recorded in the log.
 const MAX_LOGGED_NAME_BYTES: usize = 64;
+
+/// Room an answer keeps beside its page of entries: the next page token
+/// and the framing of its fields.
+const PAGE_TOKEN_ROOM: usize = 1024;
+
+/// The first entries of `items` whose answer stays within `max_bytes`
+/// (always at least one: an entry larger than the limit alone fails as
+/// tonic refuses to send it), and whether any were cut. The store ends
+/// pages by the bytes it read, which only approximates the answer: a
+/// claim's label repeats its source, so its answer can be twice its record.
+fn fit_page<T: prost::Message>(mut items: Vec<T>, max_bytes: usize) -> (Vec<T>, bool) {
+    let budget = max_bytes.saturating_sub(PAGE_TOKEN_ROOM);
+    let mut used = 0;
+    let fitting = items
+        .iter()
+        .position(|item| {
+            // A repeated field's entry: its tag, its length, its bytes.
+            let len = item.encoded_len();
+            used += 1 + prost::encoding::encoded_len_varint(len as u64) + len;
+            used > budget
+        })
+        .unwrap_or(items.len())
+        .max(1)
+        .min(items.len());
+    let cut = fitting < items.len();
+    items.truncate(fitting);
+    (items, cut)
+}
 
 /// Runs one RPC in its own span (method, claim, result code) and turns its
 /// error into a status.
@@ -129,12 +167,15 @@ impl ClaimService for ClaimServiceImpl {
             let limit = convert::page_size(r.page_size)?;
             let after = convert::claims_after(&filter, &r.page_token)?;
             let page = self.desk.list(filter.clone(), after, limit).await?;
-            let next_page_token = match (page.more, page.items.last()) {
-                (true, Some(last)) => convert::claims_page_token(&filter, last.id),
+            let ids: Vec<_> = page.items.iter().map(|claim| claim.id).collect();
+            let claims: Vec<_> = page.items.into_iter().map(convert::claim_to_pb).collect();
+            let (claims, cut) = fit_page(claims, self.max_response_bytes);
+            let next_page_token = match (page.more || cut, claims.len()) {
+                (true, sent @ 1..) => convert::claims_page_token(&filter, ids[sent - 1]),
                 _ => String::new(),
             };
             Ok(pb::ListClaimsResponse {
-                claims: page.items.into_iter().map(convert::claim_to_pb).collect(),
+                claims,
                 next_page_token,
             })
         })
@@ -286,12 +327,14 @@ impl ClaimService for ClaimServiceImpl {
             let limit = convert::page_size(r.page_size)?;
             let after = convert::events_after(id, &r.page_token)?;
             let page = self.desk.events(id, after, limit).await?;
-            let next_page_token = match (page.more, page.items.last()) {
+            let events: Vec<_> = page.items.into_iter().map(convert::event_to_pb).collect();
+            let (events, cut) = fit_page(events, self.max_response_bytes);
+            let next_page_token = match (page.more || cut, events.last()) {
                 (true, Some(last)) => convert::events_page_token(id, last.revision),
                 _ => String::new(),
             };
             Ok(pb::ListClaimEventsResponse {
-                events: page.items.into_iter().map(convert::event_to_pb).collect(),
+                events,
                 next_page_token,
             })
         })
@@ -382,5 +425,42 @@ impl ClaimService for ClaimServiceImpl {
             .await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(n: usize, statement_bytes: usize) -> Vec<pb::Claim> {
+        (0..n)
+            .map(|_| pb::Claim {
+                statement: "x".repeat(statement_bytes),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_within_the_limit_is_kept_whole() {
+        let (page, cut) = fit_page(claims(10, 100), 16 * 1024);
+        assert_eq!((page.len(), cut), (10, false));
+    }
+
+    #[test]
+    fn a_page_is_cut_before_its_answer_passes_the_limit() {
+        // Each entry: 1 tag + 2 length + (1 tag + 2 length + 1,000) bytes.
+        let (page, cut) = fit_page(claims(10, 1_000), 1024 + 3 * 1_006);
+        assert_eq!((page.len(), cut), (3, true));
+        let (page, cut) = fit_page(claims(10, 1_000), 1024 + 3 * 1_006 - 1);
+        assert_eq!((page.len(), cut), (2, true));
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_limit_is_still_sent_alone() {
+        let (page, cut) = fit_page(claims(3, 5_000), 2_048);
+        assert_eq!((page.len(), cut), (1, true));
+        let (page, cut) = fit_page(Vec::<pb::Claim>::new(), 2_048);
+        assert_eq!((page.len(), cut), (0, false));
     }
 }

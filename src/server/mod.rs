@@ -202,9 +202,9 @@ impl Server {
     ) -> Result<(), ServeError> {
         let addr = self.local_addr();
         let limits = self.limits;
-        // Pages end early rather than near the response limit: their
-        // stored size only approximates their encoded size, and the last
-        // entry may be large.
+        // Pages read at most this many stored bytes (bounded work); the
+        // service then ends them by their encoded size before the
+        // response limit.
         let page_bytes = (limits.max_response_bytes / 2).min(DEFAULT_PAGE_BYTES);
         let desk = Desk::new(self.store, self.desk).with_page_bytes(page_bytes);
         let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
@@ -241,10 +241,10 @@ impl Server {
 
         let calls = CallLimits::new(&limits);
         let policy = Policy::new(self.authentication.clone());
-        let claim_service = ClaimServiceServer::new(ClaimServiceImpl::new(
-            desk.clone(),
-            self.authentication.clone(),
-        ))
+        let claim_service = ClaimServiceServer::new(
+            ClaimServiceImpl::new(desk.clone(), self.authentication.clone())
+                .max_response_bytes(limits.max_response_bytes),
+        )
         .max_decoding_message_size(limits.max_request_bytes)
         .max_encoding_message_size(limits.max_response_bytes);
         let health_service = health_service

@@ -288,6 +288,47 @@ async fn a_page_ends_early_with_a_token_rather_than_exceed_the_response_limit() 
     );
 }
 
+/// A claim's answer repeats its source in its label, so it can take twice
+/// the bytes the claim takes in storage: pages are cut by stored bytes with
+/// room for that.
+#[tokio::test]
+async fn a_page_of_claims_whose_answers_outweigh_their_records_fits_the_response_limit() {
+    let server = TestServer::spawn_with_limits(Limits {
+        max_response_bytes: 8 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    // The longest source, of four-byte characters; the shortest statement.
+    let source = "\u{20000}".repeat(200);
+    let mut submitted = Vec::new();
+    for _ in 0..40 {
+        let mut claim = border_claim("Idle", &source);
+        claim.story = "wide-sources".to_owned();
+        submitted.push(submit(&mut client, "ed.morgan", claim).await.name);
+    }
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListClaimsRequest {
+            story: "wide-sources".to_owned(),
+            page_size: 500,
+            page_token: token,
+            ..Default::default()
+        };
+        let response = within("a page of claims", WAIT, client.list_claims(request))
+            .await
+            .expect("the page fits the response limit")
+            .into_inner();
+        listed.extend(response.claims.into_iter().map(|c| c.name));
+        token = response.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(listed, submitted, "every claim once, in order");
+}
+
 #[tokio::test]
 async fn a_claim_above_the_response_limit_fails_with_out_of_range() {
     let server = TestServer::spawn_with_limits(Limits {
