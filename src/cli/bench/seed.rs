@@ -1,8 +1,8 @@
 //! What the workloads need before they are measured: claims to read and
 //! to review, submitted through the RPCs (every claim in the run's story),
-//! and the watchers of the `watch` rows. Claims are made by
-//! [`submit_claims`] alone, so that a faster way to preload a store can take
-//! its place.
+//! and the watchers of the `watch` rows. Claims are submitted by
+//! [`submit_claims`] alone; with `--preload`, most of the store is imported
+//! before the server starts instead (`preload.rs`).
 
 use std::{sync::Arc, time::Duration};
 
