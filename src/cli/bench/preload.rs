@@ -145,10 +145,11 @@ impl Made {
     fn claim(&self, n: u64) -> Result<Claim, String> {
         let submitted = self.start + Duration::from_millis(n);
         let pick = |len: usize| usize::try_from(n % len as u64).unwrap_or(0);
-        let tags = [n % 3 == 0, n % 5 == 0]
+        let tags = [n.is_multiple_of(3), n.is_multiple_of(5)]
             .into_iter()
             .zip(&self.tags)
-            .filter_map(|(has, tag)| has.then(|| tag.clone()))
+            .filter(|(has, _)| *has)
+            .map(|(_, tag)| tag.clone())
             .collect();
         let new = NewClaim {
             statement: Statement::parse(&format!(
