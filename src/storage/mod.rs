@@ -197,6 +197,15 @@ pub trait Store: Send + Sync + 'static {
     /// [`Error::RequestIdReused`].
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error>;
 
+    /// Stores many new claims, each exactly as [`Store::submit`] stores one
+    /// without a request id (its revision, index entries, counters and
+    /// submission event, linked into the audit chain), many to a
+    /// transaction, in the order given; returns once all are durable, their
+    /// events published like any write's. For filling a store fast (a
+    /// benchmark's); fails if a claim's id is stored already, leaving the
+    /// claims of earlier transactions stored.
+    fn import(&self, claims: Vec<Claim>) -> Result<(), Error>;
+
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error>;
 
     /// A page of claims matching `filter` with ids greater than `after`,

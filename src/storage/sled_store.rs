@@ -320,6 +320,10 @@ impl Store for SledStore {
         self.submit_claim(claim, request)
     }
 
+    fn import(&self, claims: Vec<Claim>) -> Result<(), Error> {
+        self.import_claims(claims)
+    }
+
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
         self.get_claim(id)
     }

@@ -122,3 +122,67 @@ async fn bench_measures_a_given_server_under_a_story_of_its_own() {
         "every claim is the run's, in its story"
     );
 }
+
+#[tokio::test]
+async fn bench_preloads_a_store_and_measures_listing_and_taking_at_its_size() {
+    let report = bench(&["--preload", "2000", "--workloads", "list,take"]).await;
+    let rows = report["rows"].as_array().expect("rows");
+    let found: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r["workload"].as_str().unwrap(), r["detail"].as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("list", Some("by state")),
+            ("list", Some("by story")),
+            ("take", None)
+        ]
+    );
+    for row in rows {
+        assert!(number(row, "calls") > 0.0, "{row}");
+        assert!(number(row, "p50_ms") > 0.0, "{row}");
+        assert!(number(row, "ratio") > 0.0, "{row}");
+    }
+    assert_eq!(report["settings"]["preload"], 2000);
+    let scale = &report["scale"];
+    assert_eq!(scale["preload"]["claims"], 2000, "{scale}");
+    assert!(
+        number(&scale["preload"], "claims_per_second") > 0.0,
+        "{scale}"
+    );
+    assert!(
+        number(&scale["preload"], "bytes_per_claim") > 0.0,
+        "{scale}"
+    );
+    assert!(number(scale, "server_rss_bytes") > 0.0, "{scale}");
+    assert!(number(scale, "reopen_ms") > 0.0, "{scale}");
+    // The preloaded claims and the 100 seeded through the RPCs, counted by
+    // the server opened again after kill -9.
+    assert_eq!(scale["claims_after_reopen"], 2100, "{scale}");
+}
+
+#[tokio::test]
+async fn bench_refuses_to_preload_a_given_server() {
+    let mut command = claimdesk_command();
+    command
+        .args(["bench", "--short", "--preload", "10"])
+        .args(["--server", "http://127.0.0.1:9"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let finished = finish(command).await;
+    assert_eq!(finished.code, Some(2), "a usage error");
+    assert!(
+        finished.stderr.contains("--preload") && finished.stderr.contains("--server"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[tokio::test]
+async fn bench_without_preload_reports_no_scale() {
+    let report = bench(&["--workloads", "take"]).await;
+    assert_eq!(report["rows"][0]["workload"], "take");
+    assert!(number(&report["rows"][0], "calls") > 0.0);
+    assert!(report["scale"].is_null());
+}

@@ -74,7 +74,9 @@ impl Intercept for FaultyStore {
             Call::Get(id) if Faults::on(&self.faults.panic_in_get) => {
                 panic!("injected panic while reading {id}")
             }
-            Call::Submit | Call::Update(_) | Call::TakeNext => fail_if(&self.faults.fail_writes),
+            Call::Submit | Call::Import | Call::Update(_) | Call::TakeNext => {
+                fail_if(&self.faults.fail_writes)
+            }
             Call::Get(_) | Call::List | Call::Events(_) | Call::QueueStats | Call::EventsSince => {
                 fail_if(&self.faults.fail_reads)
             }

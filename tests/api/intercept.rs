@@ -20,6 +20,7 @@ use claimdesk::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     Submit,
+    Import,
     Get(ClaimId),
     List,
     Update(ClaimId),
@@ -63,6 +64,11 @@ impl<I: Intercept> Store for Intercepted<I> {
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
         self.hooks.before(Call::Submit)?;
         self.inner.submit(claim, request)
+    }
+
+    fn import(&self, claims: Vec<Claim>) -> Result<(), Error> {
+        self.hooks.before(Call::Import)?;
+        self.inner.import(claims)
     }
 
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {

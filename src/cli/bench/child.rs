@@ -1,7 +1,9 @@
 //! The server `bench` starts when no `--server` is given: this binary's own
-//! `serve --listen 127.0.0.1:0 --ephemeral --ready-file …` as a child
-//! process, without the `CLAIMDESK_*` variables of the environment, stopped
-//! with SIGTERM at the end; and its CPU time, read from `/proc`.
+//! `serve --listen 127.0.0.1:0 --ephemeral --ready-file …` (or `--data-dir`
+//! of a preloaded store instead of `--ephemeral`) as a child process,
+//! without the `CLAIMDESK_*` variables of the environment, stopped with
+//! SIGTERM at the end (or killed, to time its restart); and its CPU time and
+//! resident memory, read from `/proc`.
 
 use std::{
     path::{Path, PathBuf},
@@ -39,8 +41,9 @@ struct Ready {
 }
 
 impl ChildServer {
-    /// Starts the server and waits until its ready file is written.
-    pub async fn start() -> Result<Self, ClientError> {
+    /// Starts the server, on the store in `data_dir` or else on an
+    /// ephemeral one, and waits until its ready file is written.
+    pub async fn start(data_dir: Option<&Path>) -> Result<Self, ClientError> {
         let failed = |what: &str, e: &dyn std::fmt::Display| {
             ClientError::Failed(format!("cannot start the server to measure: {what}: {e}"))
         };
@@ -54,14 +57,13 @@ impl ChildServer {
             .map_err(|e| failed("cannot create its log file", &e))?;
         let mut command = Command::new(exe);
         command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--ephemeral",
-                "--ready-file",
-            ])
-            .arg(&ready_file)
+            .args(["serve", "--listen", "127.0.0.1:0", "--ready-file"])
+            .arg(&ready_file);
+        match data_dir {
+            Some(data_dir) => command.arg("--data-dir").arg(data_dir),
+            None => command.arg("--ephemeral"),
+        };
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -144,6 +146,15 @@ impl ChildServer {
         }
     }
 
+    /// Kills the server with SIGKILL, as a crash would end it, and waits
+    /// until it is gone.
+    pub async fn kill(mut self) -> Result<(), ClientError> {
+        self.child
+            .kill()
+            .await
+            .map_err(|e| ClientError::Failed(format!("cannot kill the measured server: {e}")))
+    }
+
     /// Stops a server that failed to start and says why, with its log.
     async fn failed_start(&mut self, why: &str) -> ClientError {
         self.terminate();
@@ -188,6 +199,20 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     })
 }
 
+/// The resident memory of the process `pid` in bytes (`VmRSS` of
+/// `/proc/<pid>/status`); `None` where there is no such file (not Linux).
+pub fn resident_memory(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    vm_rss(&status)
+}
+
+/// `VmRSS:   1234 kB` of a `/proc/<pid>/status`, in bytes.
+fn vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// utime + stime (fields 14 and 15, in clock ticks) of a `/proc/<pid>/stat`
 /// line. The command name (field 2) is in parentheses and may hold spaces,
 /// so fields are counted after its closing parenthesis.
@@ -210,6 +235,17 @@ mod tests {
         assert_eq!(cpu_ticks(stat), Some(1000));
         assert_eq!(cpu_ticks("4242 (x) S 1"), None);
         assert_eq!(cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn the_resident_memory_is_vm_rss_in_bytes() {
+        let status = "Name:\tclaimdesk\nVmPeak:\t  9000 kB\nVmRSS:\t  1234 kB\nThreads:\t9\n";
+        assert_eq!(vm_rss(status), Some(1234 * 1024));
+        assert_eq!(vm_rss("Name:\tkthreadd\n"), None);
+        assert_eq!(
+            resident_memory(std::process::id()).is_some_and(|bytes| bytes > 0),
+            cfg!(target_os = "linux")
+        );
     }
 
     #[test]

@@ -9,18 +9,20 @@
 
 mod child;
 mod load;
+mod preload;
 mod report;
 mod seed;
 mod workloads;
 
 use std::{
     sync::Arc,
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use child::ChildServer;
 use load::{Bounds, Measurement, measure};
-use report::{Machine, Report, Row, Settings};
+use preload::Preloaded;
+use report::{Machine, Report, Row, Scale, Settings};
 use seed::Watchers;
 pub use workloads::Workload;
 use workloads::{Case, Job, Shared, Worker};
@@ -67,6 +69,12 @@ pub struct BenchArgs {
     /// measure). Flags given as well take precedence.
     #[arg(long)]
     pub short: bool,
+    /// Fill the store with this many small claims before the server starts
+    /// (imported by this process, many per transaction), add the `take`
+    /// workload to the default ones, and report the store's size, the
+    /// server's memory and its restart after kill -9. Own server only.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub preload: Option<u64>,
 }
 
 /// Claims seeded for GetClaim.
@@ -98,28 +106,85 @@ pub fn bench(args: BenchArgs, server_given: bool) -> std::process::ExitCode {
         let report = if server_given {
             run(settings, &args.connect, None).await?
         } else {
-            let server = ChildServer::start().await?;
-            let connect = ConnectArgs {
-                server: server.url.clone(),
-                token: None,
-                user: Some(args.connect.user.clone().unwrap_or_else(|| "bench".into())),
-                ca_cert: None,
-                client_cert: None,
-                client_key: None,
-                tls_server_name: None,
-            };
-            let measured = tokio::select! {
-                report = run(settings, &connect, Some(server.pid())) => report,
-                () = interrupted() => Err(ClientError::Failed("interrupted".into())),
-            };
+            let user = args.connect.user.clone().unwrap_or_else(|| "bench".into());
+            run_own(settings, &user).await?
+        };
+        emit(&report.render(&printer))
+    })
+}
+
+/// Measures a server of its own, on a store preloaded first if asked.
+async fn run_own(settings: Settings, user: &str) -> Result<Report, ClientError> {
+    let preloaded = match settings.preload {
+        Some(count) => {
+            eprintln!("preloading {count} claims");
+            let preloading = preload::preload(count, &settings.story, user);
+            Some(tokio::select! {
+                preloaded = preloading => preloaded?,
+                () = interrupted() => return Err(ClientError::Failed("interrupted".into())),
+            })
+        }
+        None => None,
+    };
+    let data_dir = preloaded.as_ref().map(Preloaded::data_dir);
+    let server = ChildServer::start(data_dir.as_deref()).await?;
+    let connect = own_connect(&server, user);
+    let measured = tokio::select! {
+        report = run(settings, &connect, Some(server.pid())) => report,
+        () = interrupted() => Err(ClientError::Failed("interrupted".into())),
+    };
+    match (measured, preloaded) {
+        (Ok(report), Some(preloaded)) => measure_scale(report, server, &preloaded, user).await,
+        (measured, _) => {
             // Stopped whatever happened; a run that failed says why first.
             let stopped = server.stop().await;
             let report = measured?;
             stopped?;
-            report
-        };
-        emit(&report.render(&printer))
-    })
+            Ok(report)
+        }
+    }
+}
+
+/// The scale figures of a preloaded store: the server's memory after the
+/// rows, then the time it takes to open the store again after kill -9.
+async fn measure_scale(
+    mut report: Report,
+    server: ChildServer,
+    preloaded: &Preloaded,
+    user: &str,
+) -> Result<Report, ClientError> {
+    let server_rss_bytes = child::resident_memory(server.pid());
+    eprintln!("killing the server with SIGKILL and starting it again on its store");
+    server.kill().await?;
+    let started = Instant::now();
+    let again = ChildServer::start(Some(&preloaded.data_dir())).await?;
+    let reopen_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let counted = match own_connect(&again, user).connect().await {
+        Ok(connection) => seed::stored(&connection).await,
+        Err(e) => Err(e),
+    };
+    let stopped = again.stop().await;
+    report.scale = Some(Scale {
+        preload: preloaded.figures.clone(),
+        server_rss_bytes,
+        reopen_ms,
+        claims_after_reopen: counted?,
+    });
+    stopped?;
+    Ok(report)
+}
+
+/// How to reach the bench's own server, in open mode as `user`.
+fn own_connect(server: &ChildServer, user: &str) -> ConnectArgs {
+    ConnectArgs {
+        server: server.url.clone(),
+        token: None,
+        user: Some(user.to_owned()),
+        ca_cert: None,
+        client_cert: None,
+        client_key: None,
+        tls_server_name: None,
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -144,7 +209,19 @@ fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError
     let since_1970 = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|e| ClientError::Failed(format!("the clock is before 1970: {e}")))?;
-    let workloads = args.workloads.clone().unwrap_or(Workload::ALL.to_vec());
+    if server_given && args.preload.is_some() {
+        return Err(ClientError::Usage(
+            "--preload fills a store of the bench's own server; it cannot be used with --server"
+                .into(),
+        ));
+    }
+    let workloads = args.workloads.clone().unwrap_or_else(|| {
+        let mut default = Workload::ALL.to_vec();
+        if args.preload.is_some() {
+            default.push(Workload::Take);
+        }
+        default
+    });
     let mut names: Vec<&'static str> = Vec::new();
     for workload in workloads {
         if !names.contains(&workload.name()) {
@@ -180,6 +257,7 @@ fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError
         } else {
             SEEDED_CLAIMS
         },
+        preload: args.preload,
     })
 }
 
@@ -216,7 +294,12 @@ async fn run(
     let cases: Vec<Case> = settings
         .workloads
         .iter()
-        .filter_map(|name| Workload::ALL.into_iter().find(|w| w.name() == *name))
+        .filter_map(|name| {
+            <Workload as clap::ValueEnum>::value_variants()
+                .iter()
+                .copied()
+                .find(|w| w.name() == *name)
+        })
         .flat_map(Workload::cases)
         .collect();
     let mut rows = Vec::new();
@@ -246,6 +329,7 @@ async fn run(
         settings,
         baselines,
         rows,
+        scale: None,
     })
 }
 

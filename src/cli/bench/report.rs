@@ -5,7 +5,7 @@
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
-use super::{load::Measurement, load::latency_histogram, workloads::Case};
+use super::{load::Measurement, load::latency_histogram, preload::Preload, workloads::Case};
 use crate::cli::output::{Format, Printer};
 
 /// The name of the baseline's rows.
@@ -20,6 +20,43 @@ pub struct Report {
     pub baselines: Vec<Row>,
     /// A row per workload (and variant) and number of calls in flight.
     pub rows: Vec<Row>,
+    /// With `--preload`: the store's size and the server's at that size.
+    pub scale: Option<Scale>,
+}
+
+/// The figures of a preloaded store besides the rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scale {
+    pub preload: Preload,
+    /// The server's resident memory after the rows (Linux only).
+    pub server_rss_bytes: Option<u64>,
+    /// From starting the server again on the store, after killing it with
+    /// SIGKILL, to its ready file.
+    pub reopen_ms: f64,
+    /// The claims of every state the restarted server counts (queue
+    /// statistics).
+    pub claims_after_reopen: u64,
+}
+
+impl Scale {
+    fn describe(&self) -> String {
+        let preload = &self.preload;
+        format!(
+            "preloaded {} claims in {:.1} s ({:.0} claims/s), {:.0} bytes per claim on disk; \
+             server resident memory after the rows {}; reopened after kill -9 in {:.0} ms, \
+             counting {} claims\n",
+            preload.claims,
+            preload.seconds,
+            preload.claims_per_second,
+            preload.bytes_per_claim,
+            self.server_rss_bytes.map_or("unknown".into(), |b| format!(
+                "{:.1} MiB",
+                b as f64 / (1024.0 * 1024.0)
+            )),
+            self.reopen_ms,
+            self.claims_after_reopen,
+        )
+    }
 }
 
 /// The machine the command ran on.
@@ -66,6 +103,8 @@ pub struct Settings {
     pub story: String,
     /// Claims seeded for GetClaim.
     pub seeded_claims: u64,
+    /// Claims imported into the store before the server started.
+    pub preload: Option<u64>,
 }
 
 /// The figures of a workload (or the baseline) at a number of calls in
@@ -248,6 +287,10 @@ impl Report {
             self.settings.duration_ms,
         );
         text.push_str(&Printer::render(&mut table));
+        if let Some(scale) = &self.scale {
+            text.push('\n');
+            text.push_str(&scale.describe());
+        }
         text
     }
 }
@@ -354,9 +397,11 @@ mod tests {
                 workloads: vec!["list"],
                 story: "bench-1".into(),
                 seeded_claims: 10,
+                preload: None,
             },
             baselines: vec![Row::baseline(4, &[&base])],
             rows,
+            scale: None,
         };
         let printer = Printer {
             format: Format::Human,

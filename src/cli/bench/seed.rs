@@ -1,8 +1,8 @@
 //! What the workloads need before they are measured: claims to read and
 //! to review, submitted through the RPCs (every claim in the run's story),
-//! and the watchers of the `watch` rows. Claims are made by
-//! [`submit_claims`] alone, so that a faster way to preload a store can take
-//! its place.
+//! and the watchers of the `watch` rows. Claims are submitted by
+//! [`submit_claims`] alone; with `--preload`, most of the store is imported
+//! before the server starts instead (`preload.rs`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -69,21 +69,33 @@ pub async fn submit_claims(
     Ok(names)
 }
 
-/// How many claims of `story` wait in the queue.
-pub async fn waiting(connection: &Connection, story: &str) -> Result<u64, ClientError> {
-    let stats = connection
+/// The queue statistics of `story` (all of the server's for "").
+async fn queue_stats(connection: &Connection, story: &str) -> Result<pb::QueueStats, ClientError> {
+    Ok(connection
         .claims()
         .get_queue_stats(pb::GetQueueStatsRequest {
             story: story.to_owned(),
         })
         .await
         .map_err(ClientError::call("GetQueueStats", &connection.server))?
-        .into_inner();
-    Ok(stats
-        .waiting_counts
-        .iter()
-        .map(|c| u64::try_from(c.count).unwrap_or(0))
-        .sum())
+        .into_inner())
+}
+
+/// The sum of counts, negative ones (none are) as 0.
+fn total(counts: impl Iterator<Item = i64>) -> u64 {
+    counts.map(|c| u64::try_from(c).unwrap_or(0)).sum()
+}
+
+/// How many claims of `story` wait in the queue.
+pub async fn waiting(connection: &Connection, story: &str) -> Result<u64, ClientError> {
+    let stats = queue_stats(connection, story).await?;
+    Ok(total(stats.waiting_counts.iter().map(|c| c.count)))
+}
+
+/// How many claims the server stores, in every state.
+pub async fn stored(connection: &Connection) -> Result<u64, ClientError> {
+    let stats = queue_stats(connection, "").await?;
+    Ok(total(stats.state_counts.iter().map(|c| c.count)))
 }
 
 /// The revision of the newest event: that of a claim submitted for it.

@@ -31,6 +31,10 @@ pub enum Workload {
     Mixed,
     /// SubmitClaim with 0, 10 and 100 watchers of every event (three rows).
     Watch,
+    /// TakeNextClaim from the run's story, then ReleaseClaim of the claim
+    /// taken; each is a call. Not among the workloads run by default
+    /// unless a store is preloaded.
+    Take,
 }
 
 impl Workload {
@@ -51,6 +55,7 @@ impl Workload {
             Workload::Review => "review",
             Workload::Mixed => "mixed",
             Workload::Watch => "watch",
+            Workload::Take => "take",
         }
     }
 
@@ -78,6 +83,7 @@ impl Workload {
                     ..case(Job::Submit, Some(format!("{watchers} watchers")))
                 })
                 .collect(),
+            Workload::Take => vec![case(Job::TakeRelease, None)],
         }
     }
 }
@@ -113,6 +119,7 @@ pub enum Job {
     ListByStory,
     Review,
     Mixed,
+    TakeRelease,
 }
 
 /// What the workers of a run share.
@@ -152,6 +159,8 @@ pub struct Worker {
     server: String,
     shared: Arc<Shared>,
     review: Review,
+    /// The claim taken and not released yet (name and etag).
+    held: Option<(String, String)>,
     /// Claims taken from the queue.
     pub taken: u64,
     /// Names of the claims it submitted, if asked to keep them.
@@ -169,6 +178,7 @@ impl Worker {
             server: connection.server.clone(),
             shared,
             review: Review::Take,
+            held: None,
             taken: 0,
             submitted: None,
         }
@@ -206,6 +216,49 @@ impl Worker {
                 7 | 8 => self.submit().await,
                 _ => self.review_step().await,
             },
+            Job::TakeRelease => self.take_or_release().await,
+        }
+    }
+
+    /// Takes the next claim of the run's story, or releases the claim taken
+    /// by the call before.
+    async fn take_or_release(&mut self) -> Result<Outcome, ClientError> {
+        match self.held.take() {
+            None => match self.take().await? {
+                Some(claim) => {
+                    self.held = Some((claim.name, claim.etag));
+                    Ok(Outcome::Called)
+                }
+                None => Ok(Outcome::NothingLeft),
+            },
+            Some((name, etag)) => {
+                let request = pb::ReleaseClaimRequest {
+                    name,
+                    etag,
+                    note: "Back to the queue".into(),
+                };
+                self.client
+                    .release_claim(request)
+                    .await
+                    .map_err(ClientError::call("ReleaseClaim", &self.server))?;
+                Ok(Outcome::Called)
+            }
+        }
+    }
+
+    /// TakeNextClaim from the run's story; `None` if no claim waits.
+    async fn take(&mut self) -> Result<Option<pb::Claim>, ClientError> {
+        let request = pb::TakeNextClaimRequest {
+            story: self.shared.story.clone(),
+            tags: vec![],
+        };
+        match self.client.take_next_claim(request).await {
+            Ok(claim) => {
+                self.taken += 1;
+                Ok(Some(claim.into_inner()))
+            }
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(ClientError::call("TakeNextClaim", &self.server)(status)),
         }
     }
 
@@ -266,25 +319,16 @@ impl Worker {
     async fn review_step(&mut self) -> Result<Outcome, ClientError> {
         let server = self.server.clone();
         match std::mem::replace(&mut self.review, Review::Take) {
-            Review::Take => {
-                let request = pb::TakeNextClaimRequest {
-                    story: self.shared.story.clone(),
-                    tags: vec![],
-                };
-                match self.client.take_next_claim(request).await {
-                    Ok(claim) => {
-                        let claim = claim.into_inner();
-                        self.taken += 1;
-                        self.review = Review::AddEvidence {
-                            name: claim.name,
-                            etag: claim.etag,
-                        };
-                        Ok(Outcome::Called)
-                    }
-                    Err(status) if status.code() == Code::NotFound => Ok(Outcome::NothingLeft),
-                    Err(status) => Err(ClientError::call("TakeNextClaim", &server)(status)),
+            Review::Take => match self.take().await? {
+                Some(claim) => {
+                    self.review = Review::AddEvidence {
+                        name: claim.name,
+                        etag: claim.etag,
+                    };
+                    Ok(Outcome::Called)
                 }
-            }
+                None => Ok(Outcome::NothingLeft),
+            },
             Review::AddEvidence { name, etag } => {
                 let request = pb::AddEvidenceRequest {
                     name: name.clone(),

@@ -25,6 +25,10 @@ use crate::{
     },
 };
 
+/// Claims [`SledStore::import_claims`] writes per transaction (fewer in
+/// unit tests, so that a few hundred claims span several).
+const IMPORT_BATCH: usize = if cfg!(test) { 64 } else { 2000 };
+
 /// Failure inside a transaction: either our own (abort) or sled's.
 pub(super) enum TxError {
     Abort(Error),
@@ -186,15 +190,28 @@ impl SledStore {
     /// is released.
     pub(super) fn transact<T>(
         &self,
-        _writing: &MutexGuard<'_, ()>,
+        writing: &MutexGuard<'_, ()>,
         context: &'static str,
         f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
     ) -> Result<T, Error> {
         // Every write stores one event: the revision it takes is the next.
-        // Announced before the commit, so no reader can see the write and
-        // then miss that it is not durable yet.
+        self.transact_events(writing, context, 1, f)
+    }
+
+    /// [`Self::transact`] for a transaction that stores up to `events`
+    /// events.
+    fn transact_events<T>(
+        &self,
+        _writing: &MutexGuard<'_, ()>,
+        context: &'static str,
+        events: u64,
+        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, Error> {
+        // The revisions the events may take are announced before the
+        // commit, so no reader can see the write and then miss that it is
+        // not durable yet.
         let committed = self.committed.load(Ordering::SeqCst);
-        self.visible.store(committed + 1, Ordering::SeqCst);
+        self.visible.store(committed + events, Ordering::SeqCst);
         let mark_format = !self.format_marked.load(Ordering::SeqCst);
         let result = (
             &self.claims,
@@ -344,6 +361,33 @@ impl SledStore {
         self.settle_refusal(submitted)
     }
 
+    /// [`Store::import`](crate::storage::Store::import): `IMPORT_BATCH`
+    /// claims per transaction under the write lock, each written by
+    /// [`Tx::write`] as [`Self::submit_claim`] writes it, then one durable
+    /// flush.
+    pub(super) fn import_claims(&self, claims: Vec<Claim>) -> Result<(), Error> {
+        for batch in claims.chunks(IMPORT_BATCH) {
+            let writing = self.lock_writes("import claims")?;
+            let events = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+            self.transact_events(&writing, "import claims", events, |tx, _| {
+                for claim in batch {
+                    if tx.claim(claim.id)?.is_some() {
+                        return Err(Error::Internal(format!(
+                            "claim {} cannot be imported: it is stored already",
+                            claim.id
+                        ))
+                        .into());
+                    }
+                    let mut claim = claim.clone();
+                    let draft = EventDraft::submitted(&claim);
+                    tx.write(None, &mut claim, draft)?;
+                }
+                Ok(())
+            })?;
+        }
+        self.committer.durable().wait_blocking()
+    }
+
     /// [`Store::update`](crate::storage::Store::update).
     pub(super) fn update_claim(
         &self,
@@ -410,6 +454,151 @@ mod tests {
             tests::{claim, new_claim},
         },
     };
+
+    /// Claims of three stories, every priority, some tags and deadlines,
+    /// with ids in submission order.
+    fn varied_claims(count: u8) -> Vec<Claim> {
+        use std::time::{Duration, SystemTime};
+
+        use crate::domain::{Priority, Slug, UserName};
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000);
+        (0..count)
+            .map(|n| {
+                let mut new = new_claim();
+                new.story = Slug::parse(&format!("story-{}", n % 3)).unwrap();
+                new.priority = [Priority::Routine, Priority::Urgent, Priority::Breaking]
+                    [usize::from(n % 5 % 3)];
+                if n % 4 == 0 {
+                    new.tags = vec![Slug::parse("economy").unwrap()];
+                }
+                if n % 7 == 0 {
+                    new.deadline = Some(start + Duration::from_secs(3600 - u64::from(n)));
+                }
+                let mut id = [0; 16];
+                id[15] = n;
+                id[0] = 1;
+                Claim::submitted(
+                    ClaimId::from_bytes(id),
+                    new,
+                    UserName::parse("ed.morgan").unwrap(),
+                    start + Duration::from_secs(u64::from(n)),
+                )
+            })
+            .collect()
+    }
+
+    /// Every key and value of every tree of `store`.
+    fn contents(store: &SledStore) -> Vec<Vec<(sled::IVec, sled::IVec)>> {
+        [
+            &store.claims,
+            &store.index,
+            &store.events,
+            &store.events_by_claim,
+            &store.requests,
+            &store.counters,
+            &store.meta,
+        ]
+        .iter()
+        .map(|tree| tree.iter().map(Result::unwrap).collect())
+        .collect()
+    }
+
+    /// Several transactions' worth of `IMPORT_BATCH`.
+    const IMPORT_BATCH_TEST_CLAIMS: u8 = 250;
+
+    #[test]
+    fn importing_claims_stores_what_submitting_them_one_by_one_stores() {
+        use std::time::{Duration, SystemTime};
+
+        use crate::{
+            domain::{Actor, Command, Role, UserName},
+            storage::{AuditReport, ClaimFilter, PageLimit},
+        };
+        let claims = varied_claims(IMPORT_BATCH_TEST_CLAIMS);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let submitted = SledStore::open(&StoreConfig::new(dirs[0].path())).unwrap();
+        let imported = SledStore::open(&StoreConfig::new(dirs[1].path())).unwrap();
+        for claim in &claims {
+            assert!(matches!(
+                submitted.submit(claim.clone(), None).unwrap(),
+                Submitted::Created(_)
+            ));
+        }
+        let mut feed = imported.subscribe();
+        imported.import(claims.clone()).unwrap();
+
+        assert_eq!(contents(&imported), contents(&submitted));
+        let all = PageLimit {
+            items: usize::MAX,
+            bytes: usize::MAX,
+        };
+        let listed = imported.list(&ClaimFilter::default(), None, all).unwrap();
+        assert_eq!(listed.items.len(), claims.len());
+        assert_eq!(
+            listed,
+            submitted.list(&ClaimFilter::default(), None, all).unwrap()
+        );
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_124_000);
+        for story in [None, Some("story-1")] {
+            assert_eq!(
+                imported.queue_stats(story, now).unwrap(),
+                submitted.queue_stats(story, now).unwrap()
+            );
+        }
+        let last = u64::from(IMPORT_BATCH_TEST_CLAIMS);
+        let events = imported.events_since(0, last, usize::MAX).unwrap();
+        assert_eq!(events.len(), claims.len());
+        assert_eq!(events, submitted.events_since(0, last, usize::MAX).unwrap());
+        assert_eq!(imported.durable_revision(), last, "durable when it returns");
+        let published: Vec<Event> = std::iter::from_fn(|| feed.events.try_recv().ok())
+            .map(|event| (*event).clone())
+            .collect();
+        assert_eq!(published, events, "published like any write");
+        for store in [&imported, &submitted] {
+            assert_eq!(store.audit().unwrap(), AuditReport::Intact { events: last });
+        }
+
+        let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
+        let take = |claim: &Claim| {
+            claim.apply(
+                Command::StartReview {
+                    lease: Duration::from_secs(600),
+                },
+                &checker,
+                now,
+            )
+        };
+        let order = |store: &SledStore| {
+            std::iter::from_fn(|| {
+                store
+                    .take_next(&QueueQuery::default(), &take)
+                    .unwrap()
+                    .map(|(claim, _)| claim.id)
+            })
+            .collect::<Vec<_>>()
+        };
+        let taken = order(&imported);
+        assert_eq!(taken.len(), claims.len());
+        assert_eq!(taken, order(&submitted));
+    }
+
+    #[test]
+    fn importing_a_claim_stored_already_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        let claims = varied_claims(3);
+        store.import(claims[..2].to_vec()).unwrap();
+        let again = store.import(claims[1..].to_vec());
+        assert!(
+            matches!(again, Err(Error::Internal(message)) if message.contains("stored already"))
+        );
+        assert_eq!(
+            store.durable_revision(),
+            2,
+            "the failed batch wrote nothing"
+        );
+        assert_eq!(store.get(claims[2].id).unwrap(), None);
+    }
 
     fn key(fingerprint: Fingerprint) -> RequestKey {
         RequestKey {
