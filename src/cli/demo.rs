@@ -8,7 +8,7 @@
 //! disagree on troop and casualty figures, figures passed on from one party
 //! to the next, and a casualty count nobody outside the fighting can check.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -20,11 +20,7 @@ use super::{
     output::{Format, Printer, emit, state_name},
     run,
 };
-use crate::{
-    desk::DeskConfig,
-    pb,
-    server::{Config, Server},
-};
+use crate::{pb, testing::TestServer};
 
 /// `claimdesk demo`
 #[derive(Debug, clap::Args)]
@@ -43,8 +39,6 @@ const EDITOR: &str = "ana.editor";
 const CHECKER: &str = "kim.checker";
 const OTHER_CHECKER: &str = "lee.checker";
 const STORY: &str = "kessel-demining";
-/// The cache of the throw-away server's store: the story is small.
-const SCRATCH_CACHE_BYTES: u64 = 16 << 20;
 /// Where the printed commands send their calls after a throw-away server.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
@@ -329,37 +323,16 @@ pub fn demo(args: DemoArgs) -> ExitCode {
 }
 
 /// Runs `body` with the URL of a server in this process on a temporary
-/// directory and a free port; stops it afterwards.
+/// directory and a free port ([`TestServer`]); stops it afterwards.
 async fn with_scratch_server(
     body: impl AsyncFnOnce(&str) -> Result<(), ClientError>,
 ) -> Result<(), ClientError> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| ClientError::Failed(format!("cannot make a temporary directory: {e}")))?;
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: dir.path().join("data"),
-        cache_capacity: SCRATCH_CACHE_BYTES,
-        shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
-        desk: DeskConfig::default(),
-    };
-    let server = Server::build(&config)
-        .await
-        .map_err(|e| ClientError::Failed(format!("cannot start the demo's server: {e}")))?;
-    let url = format!("http://{}", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run_until(async {
-        let _ = stopped.await;
-    }));
-    let result = body(&url).await;
-    let _ = stop.send(());
-    match serving.await {
-        Ok(Ok(())) => result,
-        Ok(Err(e)) => result.and(Err(ClientError::Failed(format!(
-            "the demo's server failed: {e}"
-        )))),
-        Err(e) => result.and(Err(ClientError::Failed(format!(
-            "the demo's server failed: {e}"
-        )))),
+    let failed = |e: &dyn std::fmt::Display| ClientError::Failed(format!("the demo's server: {e}"));
+    let server = TestServer::start().await.map_err(|e| failed(&e))?;
+    let result = body(&server.url()).await;
+    match server.stop().await {
+        Ok(_) => result,
+        Err(e) => result.and(Err(failed(&e))),
     }
 }
 

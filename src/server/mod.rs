@@ -104,22 +104,22 @@ impl Server {
             .map_err(store_error)?;
         let store_closed = store.on_close();
         Ok(Self {
-            listener,
-            store: Arc::new(store),
-            shutdown_grace: config.shutdown_grace,
-            desk: config.desk,
-            limits: Limits::default(),
-            authentication: Authentication::Open,
             store_closed,
-            tls: None,
-            on_ready: None,
-        })
+            ..Self::serving(listener, Arc::new(store))
+        }
+        .shutdown_grace(config.shutdown_grace)
+        .desk_config(config.desk))
     }
 
     /// Serves `store`, whatever its implementation, on `listen`.
     pub async fn with_store(listen: SocketAddr, store: Arc<dyn Store>) -> Result<Self, StartError> {
-        Ok(Self {
-            listener: bind(listen).await?,
+        Ok(Self::serving(bind(listen).await?, store))
+    }
+
+    /// A server of `store` on `listener` with every default.
+    fn serving(listener: TcpListener, store: Arc<dyn Store>) -> Self {
+        Self {
+            listener,
             store,
             shutdown_grace: Config::DEFAULT_SHUTDOWN_GRACE,
             desk: DeskConfig::default(),
@@ -128,7 +128,7 @@ impl Server {
             store_closed: None,
             tls: None,
             on_ready: None,
-        })
+        }
     }
 
     /// How long a shutdown waits for open calls and streams to end before
