@@ -37,7 +37,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64},
     },
-    time::SystemTime,
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::sync::oneshot;
@@ -161,17 +161,38 @@ fn corrupt(context: &'static str, e: impl std::fmt::Display) -> Error {
     StorageError::new(context, format!("corrupt record: {e}")).into()
 }
 
+/// How long an open waits for a directory lock still held by a store of
+/// this process that is closing: sled's background threads release their
+/// files a moment after the last handle is dropped.
+const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled in `config.path`. A lock held by another process stays
+/// refused after [`LOCK_RELEASE_WAIT`]: the error names the lock.
+fn open_db(config: &StoreConfig) -> Result<sled::Db, Error> {
+    let give_up = Instant::now() + LOCK_RELEASE_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return opened.map_err(storage("open database")),
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the store at `config.path` and starts its
     /// committer thread. Refuses stores written in an unknown format.
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
         create_dir_durably(&config.path)
             .map_err(|e| Error::from(StorageError::new("create data directory", e)))?;
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity)
-            .open()
-            .map_err(storage("open database"))?;
+        let db = open_db(config)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
         let meta = tree("meta")?;
         let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
@@ -406,7 +427,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::SystemTime;
 
     use super::*;
     use crate::domain::{Attribution, NewClaim, Priority, Slug, SourceName, Statement, UserName};

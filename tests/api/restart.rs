@@ -204,10 +204,11 @@ async fn a_page_token_stays_valid_across_a_restart() {
     assert_eq!(second.next_page_token, "");
 }
 
-/// Fails while `run_until` returns before the store is closed: the
-/// committer thread of `SledStore` keeps a `sled::Db` handle (and with it
-/// sled's lock on `db`) until it next runs, so opening the directory again
-/// right away fails with "could not acquire lock".
+/// Failed while `run_until` returned before the store was closed: the
+/// committer thread of `SledStore` kept a `sled::Db` handle (and with it
+/// sled's lock on `db`) until it next ran, so opening the directory again
+/// right away failed with "could not acquire lock". (`SledStore::open` now
+/// also waits up to 2 s for a lock sled's own threads still hold.)
 #[tokio::test]
 async fn a_server_restarts_on_its_data_directory_straight_after_stopping() {
     let mut server = TestServer::spawn().await;
