@@ -260,10 +260,22 @@ fn statement(given: Option<String>) -> Result<String, ClientError> {
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 eprintln!("claimdesk: reading the statement from stdin (end it with Ctrl-D)");
             }
+            // A statement is at most 2,000 characters of up to 4 bytes:
+            // a pasted file is refused here, not read whole and sent.
+            let most = 4 * crate::domain::Statement::MAX_CHARS as u64 + 2;
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| {
-                ClientError::Usage(format!("cannot read the statement from stdin: {e}"))
-            })?;
+            std::io::stdin()
+                .take(most + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| {
+                    ClientError::Usage(format!("cannot read the statement from stdin: {e}"))
+                })?;
+            if text.len() as u64 > most {
+                return Err(ClientError::Usage(format!(
+                    "the statement on stdin is longer than a claim may be ({} characters)",
+                    crate::domain::Statement::MAX_CHARS
+                )));
+            }
             Ok(text.trim_end_matches(['\n', '\r']).to_owned())
         }
     }

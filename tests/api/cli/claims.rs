@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use super::{CHECKER, EDITOR, OTHER_CHECKER, command, human, json, number, text, with_stdin};
-use crate::helpers::{TestServer, get, harbour_claim, numbered_claim, submit};
+use crate::helpers::{
+    TestServer, assert_nothing_stored, get, harbour_claim, numbered_claim, submit,
+};
 
 const STORY: &str = "river-crossing";
 
@@ -116,6 +118,18 @@ async fn submit_reads_the_statement_from_stdin() {
             "{args:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_statement_on_stdin_longer_than_a_claim_may_be_is_refused_before_any_call() {
+    let (server, mut client) = TestServer::with_client().await;
+    let finished = with_stdin(
+        command(&server.url(), EDITOR, &submit_args("-", &[])),
+        &"Ferries ".repeat(2_500),
+    )
+    .await;
+    finished.failed(2, &["longer than a claim may be", "2000 characters"]);
+    assert_nothing_stored(&mut client).await;
 }
 
 #[tokio::test]
