@@ -10,7 +10,10 @@
 //!   with one more watcher that never reads. The stuck watcher must not cost
 //!   the writers more than 10%.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use claimdesk::{
     domain::{
@@ -119,8 +122,11 @@ fn take_next(size: usize) -> Costs {
     let started = Instant::now();
     for i in 0..takes {
         let taken = store
-            .take_next(&query(i), &|claim: &Claim| {
-                claim.apply(command.clone(), &checker, SystemTime::now())
+            .take_next(&query(i), {
+                let (command, checker) = (command.clone(), checker.clone());
+                Arc::new(move |claim: &Claim| {
+                    claim.apply(command.clone(), &checker, SystemTime::now())
+                })
             })
             .unwrap();
         assert!(taken.is_some(), "the queue holds claims");

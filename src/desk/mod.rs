@@ -25,7 +25,7 @@ use crate::{
     error::Error,
     fingerprint,
     storage::{
-        ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
+        Change, ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
     },
 };
 
@@ -230,15 +230,14 @@ impl Desk {
         actor: Actor,
         etag: String,
     ) -> Result<Claim, Error> {
-        let clock = self.clock;
-        let (claim, _event) = self
-            .blocking(move |store| {
-                store.update(id, &|claim: &Claim| {
-                    claim.check_etag(&etag)?;
-                    claim.apply(command.clone(), &actor, clock.now())
-                })
-            })
-            .await?;
+        // The time is read here, where the clock is the runtime's (tests
+        // pause it), not in the store's writer thread.
+        let now = self.now();
+        let change: Change = Arc::new(move |claim: &Claim| {
+            claim.check_etag(&etag)?;
+            claim.apply(command.clone(), &actor, now)
+        });
+        let (claim, _event) = self.blocking(move |store| store.update(id, change)).await?;
         self.durable().await?;
         if claim.lease.is_some() {
             self.lease_taken.notify_one();
@@ -266,14 +265,12 @@ impl Desk {
     /// Takes the most urgent waiting claim that `query` selects for
     /// `actor`, leased; [`Error::QueueEmpty`] if none waits.
     pub async fn take_next(&self, query: QueueQuery, actor: Actor) -> Result<Claim, Error> {
-        let clock = self.clock;
+        let now = self.now();
         let command = self.start_review_command();
+        let change: Change =
+            Arc::new(move |claim: &Claim| claim.apply(command.clone(), &actor, now));
         let taken = self
-            .blocking(move |store| {
-                store.take_next(&query, &|claim: &Claim| {
-                    claim.apply(command.clone(), &actor, clock.now())
-                })
-            })
+            .blocking(move |store| store.take_next(&query, change))
             .await?;
         let Some((claim, _event)) = taken else {
             return Err(Error::QueueEmpty);
@@ -300,12 +297,16 @@ impl Desk {
             let clock = self.clock;
             let (done, full_batch) = self
                 .blocking(move |store| {
-                    let due = store.leases_due(clock.now(), EXPIRY_BATCH)?;
+                    let now = clock.now();
+                    let due = store.leases_due(now, EXPIRY_BATCH)?;
                     let mut done = 0;
                     for &id in &due {
-                        let result = store.update(id, &|claim: &Claim| {
-                            claim.apply(Command::ExpireLease, &Actor::system(), clock.now())
-                        });
+                        let result = store.update(
+                            id,
+                            Arc::new(move |claim: &Claim| {
+                                claim.apply(Command::ExpireLease, &Actor::system(), now)
+                            }),
+                        );
                         match result {
                             Ok(_) => done += 1,
                             // Renewed, released or ruled on in the meantime.

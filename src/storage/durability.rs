@@ -125,6 +125,12 @@ impl Committer {
         })
     }
 
+    /// The flag [`Committer::has_failed`] reads, for whoever must refuse
+    /// writes too.
+    pub fn failed_flag(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
+    }
+
     /// Whether a flush has failed; writes must then be refused.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)

@@ -22,7 +22,7 @@ pub use durability::Durable;
 pub use hub::Subscription;
 pub use sled_store::{FlushHook, SledStore, StoreConfig};
 
-use std::time::SystemTime;
+use std::{sync::Arc, time::SystemTime};
 
 use crate::{
     domain::{
@@ -186,8 +186,9 @@ pub struct Page<T> {
 
 /// A change of a claim decided by the rules, given its current form: the
 /// changed claim and the history entry, or why the rules refuse it. It may be
-/// called more than once if the store retries.
-pub type Change<'a> = &'a (dyn Fn(&Claim) -> Result<(Claim, EventDraft), DomainError> + Sync);
+/// called more than once if the store retries, and on another thread than
+/// the caller's (a store may write many callers' changes together).
+pub type Change = Arc<dyn Fn(&Claim) -> Result<(Claim, EventDraft), DomainError> + Send + Sync>;
 
 pub trait Store: Send + Sync + 'static {
     /// Stores a new claim (its `revision` is assigned here) together with its
@@ -220,7 +221,7 @@ pub trait Store: Send + Sync + 'static {
     /// Applies `change` to the claim and stores the result with its index
     /// entries and its event in one transaction. Returns the stored claim and
     /// event.
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error>;
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error>;
 
     /// A page of the events of a claim with revisions greater than `after`,
     /// oldest first. [`Error::NotFound`] if the claim does not exist.
@@ -237,7 +238,7 @@ pub trait Store: Send + Sync + 'static {
     fn take_next(
         &self,
         query: &QueueQuery,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<Option<(Claim, Event)>, Error>;
 
     /// Up to `limit` claims in review whose lease ran out by `now`.

@@ -30,6 +30,7 @@ mod audit;
 mod formats;
 mod read;
 mod write;
+mod writer;
 
 use std::{
     path::{Path, PathBuf},
@@ -54,6 +55,7 @@ use crate::{
     domain::{Claim, ClaimId, Event},
     error::{Error, StorageError},
 };
+use writer::{Marks, WriteSide, Writer};
 
 const META_FORMAT: &[u8] = b"format";
 
@@ -113,26 +115,22 @@ impl StoreConfig {
 }
 
 pub struct SledStore {
+    /// First field: dropped first, so its thread has released the trees
+    /// when the committer and the database go.
+    writer: Writer,
     claims: sled::Tree,
     index: sled::Tree,
     events: sled::Tree,
     events_by_claim: sled::Tree,
+    /// Written by the writer only; read here by the unit tests.
+    #[cfg_attr(not(test), allow(dead_code))]
     requests: sled::Tree,
     counters: sled::Tree,
     meta: sled::Tree,
-    write_lock: Mutex<()>,
-    /// The highest revision a write may have made visible to readers: set
-    /// before a transaction commits, so a reader that saw a write also sees
-    /// its revision here (see [`SledStore::settle`]).
-    visible: AtomicU64,
-    /// The revision of the last committed write; changed under the write
-    /// lock only.
-    committed: AtomicU64,
+    /// The revisions the writer has committed and may have made visible.
+    marks: Arc<Marks>,
     /// Reads that met a change not durable yet and waited for a flush.
     reads_held: AtomicU64,
-    /// Whether `meta` says [`STORE_FORMAT`]; false until the first write to
-    /// a store of [`JSON_STORE_FORMAT`]. Changed under the write lock only.
-    format_marked: AtomicBool,
     hub: Arc<Hub>,
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
@@ -250,19 +248,45 @@ impl SledStore {
         .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
 
         let (close_tx, close_rx) = oneshot::channel();
-        let store = Self {
-            claims: tree("claims")?,
-            index: tree("index")?,
-            events: tree("events")?,
-            events_by_claim: tree("events_by_claim")?,
-            requests: tree("requests")?,
-            counters: tree("counters")?,
-            meta,
-            write_lock: Mutex::new(()),
+        let marks = Arc::new(Marks {
             visible: AtomicU64::new(last_revision),
             committed: AtomicU64::new(last_revision),
-            reads_held: AtomicU64::new(0),
             format_marked: AtomicBool::new(format_marked),
+            #[cfg(test)]
+            write_json: AtomicBool::new(false),
+        });
+        let (claims, index, events, events_by_claim, requests, counters) = (
+            tree("claims")?,
+            tree("index")?,
+            tree("events")?,
+            tree("events_by_claim")?,
+            tree("requests")?,
+            tree("counters")?,
+        );
+        let writer = Writer::start(WriteSide {
+            claims: claims.clone(),
+            index: index.clone(),
+            events: events.clone(),
+            events_by_claim: events_by_claim.clone(),
+            requests: requests.clone(),
+            counters: counters.clone(),
+            meta: meta.clone(),
+            marks: marks.clone(),
+            hub: hub.clone(),
+            failed: committer.failed_flag(),
+        })
+        .map_err(|e| Error::from(StorageError::new("start writer", e)))?;
+        let store = Self {
+            writer,
+            claims,
+            index,
+            events,
+            events_by_claim,
+            requests,
+            counters,
+            meta,
+            marks,
+            reads_held: AtomicU64::new(0),
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
@@ -358,7 +382,7 @@ impl Store for SledStore {
         self.list_claims(filter, after, limit)
     }
 
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error> {
         self.update_claim(id, change)
     }
 
@@ -373,7 +397,7 @@ impl Store for SledStore {
     fn take_next(
         &self,
         query: &QueueQuery,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<Option<(Claim, Event)>, Error> {
         self.take_next_claim(query, change)
     }

@@ -84,9 +84,9 @@ impl Intercept for FaultyStore {
         }
     }
 
-    fn update_change<'a>(&self, change: Change<'a>) -> Change<'a> {
+    fn update_change(&self, change: Change) -> Change {
         if Faults::on(&self.faults.panic_in_transaction) {
-            return &|_claim| panic!("injected panic inside a transaction");
+            return Arc::new(|_claim| panic!("injected panic inside a transaction"));
         }
         change
     }

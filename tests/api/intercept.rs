@@ -44,7 +44,7 @@ pub trait Intercept: Send + Sync + 'static {
 
     /// The change an `update` applies in the real store's transaction: the
     /// caller's unless overridden.
-    fn update_change<'a>(&self, change: Change<'a>) -> Change<'a> {
+    fn update_change(&self, change: Change) -> Change {
         change
     }
 
@@ -86,7 +86,7 @@ impl<I: Intercept> Store for Intercepted<I> {
         self.inner.list(filter, after, limit)
     }
 
-    fn update(&self, id: ClaimId, change: Change<'_>) -> Result<(Claim, Event), Error> {
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error> {
         self.hooks.before(Call::Update(id))?;
         self.inner.update(id, self.hooks.update_change(change))
     }
@@ -103,7 +103,7 @@ impl<I: Intercept> Store for Intercepted<I> {
     fn take_next(
         &self,
         query: &QueueQuery,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<Option<(Claim, Event)>, Error> {
         self.hooks.before(Call::TakeNext)?;
         self.inner.take_next(query, change)

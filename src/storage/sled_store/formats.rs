@@ -1,11 +1,13 @@
 //! Stores that hold records of both formats, filled through the [`Store`]:
-//! JSON (format 1) written as earlier releases did ([`WRITE_JSON`]), then
+//! JSON (format 1) written as earlier releases did
+//! ([`WRITE_JSON`](crate::storage::records::WRITE_JSON)), then
 //! binary (format 2). And the measurement of what the binary format saves:
 //! bytes on disk per small claim, and the time to decode a claim record
 //! (`cargo test --release --lib -- --ignored --nocapture stored_size`).
 
 use std::{
     path::Path,
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -17,7 +19,7 @@ use crate::{
     domain::{Actor, Claim, ClaimId, Command, Role, Statement, UserName},
     storage::{
         AuditReport, PageLimit, Store, Submitted,
-        records::{ClaimRecord, Record, WRITE_JSON, encode_json},
+        records::{ClaimRecord, Record, encode_json},
     },
 };
 
@@ -26,11 +28,12 @@ const PAGE: PageLimit = PageLimit {
     bytes: 1 << 20,
 };
 
-/// Runs `f` with the records this thread writes in JSON (format 1) or not.
-fn writing_json<T>(json: bool, f: impl FnOnce() -> T) -> T {
-    let before = WRITE_JSON.replace(json);
+/// Runs `f` with the records `store`'s writer writes in JSON (format 1)
+/// or not.
+fn writing_json<T>(store: &SledStore, json: bool, f: impl FnOnce() -> T) -> T {
+    let before = store.marks.write_json.swap(json, Ordering::SeqCst);
     let result = f();
-    WRITE_JSON.set(before);
+    store.marks.write_json.store(before, Ordering::SeqCst);
     result
 }
 
@@ -46,19 +49,19 @@ fn start_review(store: &SledStore, id: ClaimId) -> Claim {
     let command = Command::StartReview {
         lease: Duration::from_secs(900),
     };
-    let change = |claim: &Claim| {
+    let change = Arc::new(move |claim: &Claim| {
         let now = claim.update_time + Duration::from_secs(1);
         claim.apply(command.clone(), &checker, now)
-    };
-    store.update(id, &change).expect("the review starts").0
+    });
+    store.update(id, change).expect("the review starts").0
 }
 
 #[test]
 fn a_store_with_records_of_both_formats_reads_changes_and_audits() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
-    let old = writing_json(true, || submit(&store, claim(1)));
-    let changed = writing_json(true, || submit(&store, claim(2)));
+    let old = writing_json(&store, true, || submit(&store, claim(1)));
+    let changed = writing_json(&store, true, || submit(&store, claim(2)));
     assert_eq!(
         store.claims.get(old.id.to_bytes()).unwrap().unwrap()[0],
         b'{'
@@ -134,7 +137,7 @@ const FLUSH_EVERY: usize = 100;
 fn bytes_per_claim(n: usize, json: bool) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
-    writing_json(json, || {
+    writing_json(&store, json, || {
         for i in 0..n {
             submit(&store, small_claim(i));
             if i % FLUSH_EVERY == FLUSH_EVERY - 1 {

@@ -1,23 +1,23 @@
-//! The write path: the write lock, the transaction over every tree ([`Tx`]),
-//! the writes of the [`Store`](crate::storage::Store) and the wait that
-//! keeps reads (and refusals) from showing a write before it is durable.
+//! The write path: what one op writes in the writer's transaction over
+//! every tree ([`Tx`]), the writes of the [`Store`](crate::storage::Store)
+//! handed to the writer (see `writer.rs`), and the wait that keeps reads
+//! (and refusals) from showing a write before it is durable.
 
 use std::{
     cell::RefCell,
-    sync::{MutexGuard, atomic::Ordering},
-};
-
-use sled::{
-    Transactional,
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+    collections::BTreeMap,
+    ops::Bound,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::atomic::Ordering,
 };
 
 use super::{
-    JSON_STORE_FORMAT, META_FORMAT, META_LAST_HASH, META_LAST_REVISION, STORE_FORMAT, SledStore,
-    corrupt, hex, read_count, read_revision,
+    META_LAST_HASH, META_LAST_REVISION, SledStore, corrupt, hex, read_count, read_revision,
+    storage,
+    writer::{Op, Outcome, WriteSide},
 };
 use crate::{
-    domain::{Claim, ClaimId, DomainError, Event, EventDraft},
+    domain::{Claim, ClaimId, Event, EventDraft},
     error::{Error, StorageError},
     storage::{
         Change, Fingerprint, QueueQuery, RequestKey, Submitted, keys,
@@ -29,55 +29,240 @@ use crate::{
 /// unit tests, so that a few hundred claims span several).
 const IMPORT_BATCH: usize = if cfg!(test) { 64 } else { 2000 };
 
-/// Failure inside a transaction: either our own (abort) or sled's.
-pub(super) enum TxError {
-    Abort(Error),
+/// The trees a batch writes, by position in [`Staged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum T {
+    Claims,
+    Index,
+    Events,
+    EventsByClaim,
+    Requests,
+    Counters,
+    Meta,
 }
 
-impl From<Error> for ConflictableTransactionError<TxError> {
-    fn from(e: Error) -> Self {
-        ConflictableTransactionError::Abort(TxError::Abort(e))
-    }
+impl T {
+    pub(super) const ALL: [T; 7] = [
+        T::Claims,
+        T::Index,
+        T::Events,
+        T::EventsByClaim,
+        T::Requests,
+        T::Counters,
+        T::Meta,
+    ];
 }
 
-impl From<DomainError> for ConflictableTransactionError<TxError> {
-    fn from(e: DomainError) -> Self {
-        ConflictableTransactionError::Abort(TxError::Abort(e.into()))
-    }
-}
+/// A staged entry: the value to write, or `None` to remove the key.
+type Entry = Option<sled::IVec>;
 
-pub(super) fn tx_result<T>(
-    r: Result<T, TransactionError<TxError>>,
-    context: &'static str,
-) -> Result<T, Error> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(TransactionError::Abort(TxError::Abort(e))) => Err(e),
-        Err(TransactionError::Storage(e)) => Err(StorageError::new(context, e).into()),
-    }
-}
-
-pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<TxError>>;
-
-pub(super) fn tx_get(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<sled::IVec>> {
-    tree.get(key).map_err(ConflictableTransactionError::from)
-}
-
-/// Everything one write transaction touches.
+/// What one batch writes, staged in memory over the committed trees: reads
+/// see the batch's own writes first. The writer is the only writer, so the
+/// committed trees do not change under it; the staged writes are then
+/// applied by one short transaction that reads nothing (sled 0.34 holds a
+/// lock that stops every other read and write of the process for as long
+/// as a transaction runs, so nothing else happens inside it).
 pub(super) struct Tx<'a> {
-    claims: &'a TransactionalTree,
-    index: &'a TransactionalTree,
-    events: &'a TransactionalTree,
-    events_by_claim: &'a TransactionalTree,
-    counters: &'a TransactionalTree,
-    meta: &'a TransactionalTree,
-    /// Events written by this attempt of the transaction.
+    side: &'a WriteSide,
+    staged: RefCell<[BTreeMap<Vec<u8>, Entry>; 7]>,
+    /// How to take back the writes of the op being applied: each key it
+    /// wrote with its staged entry before (`None`: not staged).
+    undo: RefCell<Vec<(T, Vec<u8>, Option<Entry>)>>,
+    /// Events written by the batch, in revision order.
     written: RefCell<Vec<Event>>,
 }
 
-impl Tx<'_> {
-    fn next_revision(&self) -> TxResult<u64> {
-        let last = match tx_get(self.meta, META_LAST_REVISION)? {
+impl<'a> Tx<'a> {
+    pub(super) fn new(side: &'a WriteSide) -> Self {
+        Self {
+            side,
+            staged: RefCell::default(),
+            undo: RefCell::default(),
+            written: RefCell::default(),
+        }
+    }
+
+    fn tree(&self, t: T) -> &sled::Tree {
+        let side = self.side;
+        match t {
+            T::Claims => &side.claims,
+            T::Index => &side.index,
+            T::Events => &side.events,
+            T::EventsByClaim => &side.events_by_claim,
+            T::Requests => &side.requests,
+            T::Counters => &side.counters,
+            T::Meta => &side.meta,
+        }
+    }
+
+    fn get(&self, t: T, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
+        if let Some(entry) = self.staged.borrow()[t as usize].get(key) {
+            return Ok(entry.clone());
+        }
+        self.tree(t).get(key).map_err(storage("read for a write"))
+    }
+
+    fn stage(&self, t: T, key: Vec<u8>, entry: Entry) {
+        let before = self.staged.borrow_mut()[t as usize].insert(key.clone(), entry);
+        self.undo.borrow_mut().push((t, key, before));
+    }
+
+    fn put(&self, t: T, key: impl Into<Vec<u8>>, value: impl Into<sled::IVec>) {
+        self.stage(t, key.into(), Some(value.into()));
+    }
+
+    fn del(&self, t: T, key: impl Into<Vec<u8>>) {
+        self.stage(t, key.into(), None);
+    }
+
+    /// Applies one op: its outcome, or why it failed. A failed (or
+    /// panicking) op leaves nothing staged; the batch goes on without it.
+    pub(super) fn run(&self, op: &Op) -> Result<Outcome, Error> {
+        self.undo.borrow_mut().clear();
+        let events = self.written.borrow().len();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.apply(op))).unwrap_or_else(|_| {
+            Err(Error::Internal(format!(
+                "{} panicked while the writer applied it",
+                op.context()
+            )))
+        });
+        if outcome.is_err() {
+            let mut staged = self.staged.borrow_mut();
+            for (t, key, before) in self.undo.borrow_mut().drain(..).rev() {
+                match before {
+                    Some(entry) => staged[t as usize].insert(key, entry),
+                    None => staged[t as usize].remove(&key),
+                };
+            }
+            self.written.borrow_mut().truncate(events);
+        }
+        outcome
+    }
+
+    fn apply(&self, op: &Op) -> Result<Outcome, Error> {
+        match op {
+            Op::Submit { claim, request, .. } => self.submit(claim, request.as_ref()),
+            Op::Update { id, change, .. } => {
+                let old = self.claim(*id)?.ok_or(Error::NotFound(*id))?;
+                let (claim, event) = self.change(&old, change)?;
+                Ok(Outcome::Changed(claim, event))
+            }
+            Op::TakeNext { query, change, .. } => {
+                let Some(id) = self.queue_head(query)? else {
+                    return Ok(Outcome::Taken(None));
+                };
+                let old = self
+                    .claim(id)?
+                    .ok_or_else(|| corrupt("read queue", "queued claim missing"))?;
+                Ok(Outcome::Taken(Some(self.change(&old, change)?)))
+            }
+            Op::Import { claims, .. } => {
+                for claim in claims {
+                    if self.claim(claim.id)?.is_some() {
+                        return Err(Error::Internal(format!(
+                            "claim {} cannot be imported: it is stored already",
+                            claim.id
+                        )));
+                    }
+                    let mut claim = claim.clone();
+                    let draft = EventDraft::submitted(&claim);
+                    self.write(None, &mut claim, draft)?;
+                }
+                Ok(Outcome::Imported)
+            }
+        }
+    }
+
+    fn submit(&self, claim: &Claim, request: Option<&RequestKey>) -> Result<Outcome, Error> {
+        if let Some(request) = request {
+            if let Some(bytes) = self.get(T::Requests, &request.storage_key())? {
+                let known =
+                    RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
+                let version = known.fingerprint_version.unwrap_or(1);
+                let expected = request.fingerprint.in_version(version).ok_or_else(|| {
+                    corrupt("read request", format!("fingerprint version {version}"))
+                })?;
+                if known.fingerprint != hex(expected) {
+                    return Err(Error::RequestIdReused(request.id.clone()));
+                }
+                let id: ClaimId = known
+                    .claim_id
+                    .parse()
+                    .map_err(|e| corrupt("read request", e))?;
+                let claim = self
+                    .claim(id)?
+                    .ok_or_else(|| corrupt("read request", "claim of request id missing"))?;
+                return Ok(Outcome::Submitted(Submitted::Replayed(claim)));
+            }
+            self.put(
+                T::Requests,
+                request.storage_key(),
+                RequestRecord {
+                    format: records::FORMAT,
+                    claim_id: claim.id.to_string(),
+                    fingerprint: hex(&request.fingerprint.current),
+                    fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
+                }
+                .encode(),
+            );
+        }
+        let mut claim = claim.clone();
+        let draft = EventDraft::submitted(&claim);
+        self.write(None, &mut claim, draft)?;
+        Ok(Outcome::Submitted(Submitted::Created(claim)))
+    }
+
+    /// `change` applied to `old` and written, or the rules' refusal.
+    fn change(&self, old: &Claim, change: &Change) -> Result<(Claim, Event), Error> {
+        let (mut claim, draft) = change(old)?;
+        let event = self.write(Some(old), &mut claim, draft)?;
+        Ok((claim, event))
+    }
+
+    /// The first claim of the queue that `query` selects, as the batch has
+    /// left it: the committed index less the entries the batch removed,
+    /// plus those it added. The committed entries skipped are at most those
+    /// the batch removed, so the work stays bounded by the batch.
+    fn queue_head(&self, query: &QueueQuery) -> Result<Option<ClaimId>, Error> {
+        let staged = self.staged.borrow();
+        let index = &staged[T::Index as usize];
+        let mut head: Option<Vec<u8>> = None;
+        for prefix in keys::queue_prefixes(query.story.as_ref(), &query.tags) {
+            let mut first = None;
+            for entry in self.side.index.scan_prefix(&prefix) {
+                let (key, _) = entry.map_err(storage("read index"))?;
+                if !matches!(index.get(key.as_ref()), Some(None)) {
+                    first = Some(key.to_vec());
+                    break;
+                }
+            }
+            let added = index
+                .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
+                .take_while(|(key, _)| key.starts_with(&prefix))
+                .find(|(_, entry)| entry.is_some())
+                .map(|(key, _)| key);
+            if let Some(key) = added
+                && first.as_ref().is_none_or(|f| key < f)
+            {
+                first = Some(key.clone());
+            }
+            if let Some(key) = first {
+                let order = key[prefix.len()..].to_vec();
+                if head.as_ref().is_none_or(|best| order < *best) {
+                    head = Some(order);
+                }
+            }
+        }
+        match head {
+            None => Ok(None),
+            Some(order) => Ok(Some(
+                keys::id_at_end(&order).ok_or_else(|| corrupt("read queue", "bad queue key"))?,
+            )),
+        }
+    }
+
+    fn next_revision(&self) -> Result<u64, Error> {
+        let last = match self.get(T::Meta, META_LAST_REVISION)? {
             Some(v) => read_revision(&v)?,
             None => 0,
         };
@@ -91,29 +276,30 @@ impl Tx<'_> {
         old: Option<&Claim>,
         claim: &mut Claim,
         event: EventDraft,
-    ) -> TxResult<Event> {
+    ) -> Result<Event, Error> {
         let revision = self.next_revision()?;
         claim.revision = revision;
         let event = event.with_revision(claim, revision);
 
         let new_keys = keys::index_entries(claim);
-        if let Some(old) = old {
-            for key in keys::index_entries(old) {
-                if !new_keys.contains(&key) {
-                    self.index.remove(key)?;
-                }
+        let old_keys = old.map(keys::index_entries).unwrap_or_default();
+        for key in &old_keys {
+            if !new_keys.contains(key) {
+                self.del(T::Index, key.clone());
             }
         }
         for key in new_keys {
-            self.index.insert(key, &[] as &[u8])?;
+            if !old_keys.contains(&key) {
+                self.put(T::Index, key, &[] as &[u8]);
+            }
         }
         // No change alters a claim's source: its entry is written once, at
         // submit, and its key is not computed again on every change.
         if old.is_none_or(|o| o.attribution.source != claim.attribution.source) {
             if let Some(old) = old {
-                self.index.remove(keys::source_entry(old))?;
+                self.del(T::Index, keys::source_entry(old));
             }
-            self.index.insert(keys::source_entry(claim), &[] as &[u8])?;
+            self.put(T::Index, keys::source_entry(claim), &[] as &[u8]);
         }
         let new_counters = keys::counters(claim);
         let old_counters = old.map(keys::counters).unwrap_or_default();
@@ -127,142 +313,80 @@ impl Tx<'_> {
                 self.count(key, 1)?;
             }
         }
-        let id = claim.id.to_bytes();
-        self.claims
-            .insert(&id, ClaimRecord::from(&*claim).encode())?;
-        let previous = match tx_get(self.meta, META_LAST_HASH)? {
+        self.put(
+            T::Claims,
+            claim.id.to_bytes(),
+            ClaimRecord::from(&*claim).encode(),
+        );
+        let previous = match self.get(T::Meta, META_LAST_HASH)? {
             Some(v) => <[u8; HASH_LEN]>::try_from(v.as_ref())
                 .map_err(|_| corrupt("read chain", "bad last hash"))?,
             None => [0; HASH_LEN],
         };
         let body = EventRecord::from(&event).encode();
         let hash = records::chain_hash(&previous, &body);
-        self.events
-            .insert(&keys::revision(revision), StoredEvent::join(&hash, &body))?;
-        self.meta.insert(META_LAST_HASH, &hash)?;
-        self.events_by_claim
-            .insert(&keys::claim_event(claim.id, revision), &[] as &[u8])?;
-        self.meta
-            .insert(META_LAST_REVISION, &revision.to_be_bytes())?;
+        self.put(
+            T::Events,
+            keys::revision(revision),
+            StoredEvent::join(&hash, &body),
+        );
+        self.put(T::Meta, META_LAST_HASH, &hash[..]);
+        self.put(
+            T::EventsByClaim,
+            keys::claim_event(claim.id, revision),
+            &[] as &[u8],
+        );
+        self.put(T::Meta, META_LAST_REVISION, &revision.to_be_bytes()[..]);
         self.written.borrow_mut().push(event.clone());
         Ok(event)
     }
 
-    fn count(&self, key: &[u8], delta: i64) -> TxResult<()> {
-        let current = tx_get(self.counters, key)?
+    fn count(&self, key: &[u8], delta: i64) -> Result<(), Error> {
+        let current = self
+            .get(T::Counters, key)?
             .map(|v| read_count(&v))
             .transpose()?
             .unwrap_or(0);
         let next = current.saturating_add_signed(delta);
         if next == 0 {
-            self.counters.remove(key)?;
+            self.del(T::Counters, key);
         } else {
-            self.counters.insert(key, &next.to_be_bytes())?;
+            self.put(T::Counters, key, &next.to_be_bytes()[..]);
         }
         Ok(())
     }
 
-    pub(super) fn claim(&self, id: ClaimId) -> TxResult<Option<Claim>> {
-        match tx_get(self.claims, &id.to_bytes())? {
+    pub(super) fn claim(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        match self.get(T::Claims, &id.to_bytes())? {
             Some(bytes) => Ok(Some(
                 ClaimRecord::decode(&bytes).map_err(|e| corrupt("read claim", e))?,
             )),
             None => Ok(None),
         }
     }
+
+    pub(super) fn mark_format(&self, key: &[u8], format: u32) {
+        self.put(T::Meta, key, &format.to_be_bytes()[..]);
+    }
+
+    /// Whether the batch has staged nothing.
+    pub(super) fn is_empty(&self) -> bool {
+        self.staged.borrow().iter().all(BTreeMap::is_empty)
+    }
+
+    /// The staged writes per tree, and the events, in revision order.
+    pub(super) fn into_parts(self) -> ([BTreeMap<Vec<u8>, Entry>; 7], Vec<Event>) {
+        (self.staged.into_inner(), self.written.into_inner())
+    }
 }
 
 impl SledStore {
-    /// Takes the write lock: writers are serialised. Refused once a
-    /// durable flush has failed.
-    pub(super) fn lock_writes(&self, context: &'static str) -> Result<MutexGuard<'_, ()>, Error> {
+    /// Refuses writes once a durable flush has failed.
+    fn writable(&self, context: &'static str) -> Result<(), Error> {
         if self.committer.has_failed() {
             return Err(StorageError::failed(context, "an earlier durable flush failed").into());
         }
-        Ok(self
-            .write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
-    }
-
-    /// Runs a write transaction over every tree; the caller holds the write
-    /// lock. The events it wrote go to the hub, in order, before the lock
-    /// is released.
-    pub(super) fn transact<T>(
-        &self,
-        writing: &MutexGuard<'_, ()>,
-        context: &'static str,
-        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, Error> {
-        // Every write stores one event: the revision it takes is the next.
-        self.transact_events(writing, context, 1, f)
-    }
-
-    /// [`Self::transact`] for a transaction that stores up to `events`
-    /// events.
-    fn transact_events<T>(
-        &self,
-        _writing: &MutexGuard<'_, ()>,
-        context: &'static str,
-        events: u64,
-        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, Error> {
-        // The revisions the events may take are announced before the
-        // commit, so no reader can see the write and then miss that it is
-        // not durable yet.
-        let committed = self.committed.load(Ordering::SeqCst);
-        self.visible.store(committed + events, Ordering::SeqCst);
-        let mark_format = !self.format_marked.load(Ordering::SeqCst);
-        let result = (
-            &self.claims,
-            &self.index,
-            &self.events,
-            &self.events_by_claim,
-            &self.requests,
-            &self.counters,
-            &self.meta,
-        )
-            .transaction(
-                |(claims, index, events, events_by_claim, requests, counters, meta)| {
-                    let tx = Tx {
-                        claims,
-                        index,
-                        events,
-                        events_by_claim,
-                        counters,
-                        meta,
-                        written: RefCell::new(Vec::new()),
-                    };
-                    if mark_format {
-                        tx.meta.insert(META_FORMAT, &STORE_FORMAT.to_be_bytes())?;
-                    }
-                    let value = f(&tx, requests)?;
-                    Ok((value, tx.written.into_inner()))
-                },
-            );
-        let (value, written) = match tx_result(result, context) {
-            Ok(done) => done,
-            Err(e) => {
-                // Nothing became visible.
-                self.visible.store(committed, Ordering::SeqCst);
-                return Err(e);
-            }
-        };
-        if let Some(last) = written.last() {
-            self.committed.store(last.revision, Ordering::SeqCst);
-        }
-        if mark_format {
-            self.format_marked.store(true, Ordering::SeqCst);
-            tracing::info!(
-                from = JSON_STORE_FORMAT,
-                to = STORE_FORMAT,
-                "the store takes records in the binary format from now on; earlier releases will not open it"
-            );
-        }
-        self.visible
-            .store(self.committed.load(Ordering::SeqCst), Ordering::SeqCst);
-        self.hub.committed(written);
-        Ok(value)
+        Ok(())
     }
 
     /// Returns once the write of `revision`, which a read has just seen, is
@@ -293,7 +417,7 @@ impl SledStore {
     /// [`Self::settle`] for a read whose answer may depend on any write so
     /// far, such as a count or the absence of something.
     pub(super) fn settle_all(&self) -> Result<(), Error> {
-        self.settle(self.visible.load(Ordering::SeqCst))
+        self.settle(self.marks.visible.load(Ordering::SeqCst))
     }
 
     /// A refusal by the rules tells what the claim is now (its state, its
@@ -305,84 +429,33 @@ impl SledStore {
         result
     }
 
-    /// [`Self::transact`] under the write lock.
-    pub(super) fn write<T>(
-        &self,
-        context: &'static str,
-        f: impl Fn(&Tx<'_>, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, Error> {
-        let writing = self.lock_writes(context)?;
-        self.transact(&writing, context, f)
-    }
-
     /// [`Store::submit`](crate::storage::Store::submit).
     pub(super) fn submit_claim(
         &self,
         claim: Claim,
         request: Option<&RequestKey>,
     ) -> Result<Submitted, Error> {
-        let submitted = self.write("submit claim", |tx, requests| {
-            if let Some(request) = request {
-                if let Some(bytes) = tx_get(requests, &request.storage_key())? {
-                    let known =
-                        RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
-                    let version = known.fingerprint_version.unwrap_or(1);
-                    let expected = request.fingerprint.in_version(version).ok_or_else(|| {
-                        corrupt("read request", format!("fingerprint version {version}"))
-                    })?;
-                    if known.fingerprint != hex(expected) {
-                        return Err(Error::RequestIdReused(request.id.clone()).into());
-                    }
-                    let id: ClaimId = known
-                        .claim_id
-                        .parse()
-                        .map_err(|e| corrupt("read request", e))?;
-                    let claim = tx
-                        .claim(id)?
-                        .ok_or_else(|| corrupt("read request", "claim of request id missing"))?;
-                    return Ok(Submitted::Replayed(claim));
-                }
-                requests.insert(
-                    request.storage_key(),
-                    RequestRecord {
-                        format: records::FORMAT,
-                        claim_id: claim.id.to_string(),
-                        fingerprint: hex(&request.fingerprint.current),
-                        fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
-                    }
-                    .encode(),
-                )?;
-            }
-            let mut claim = claim.clone();
-            let draft = EventDraft::submitted(&claim);
-            tx.write(None, &mut claim, draft)?;
-            Ok(Submitted::Created(claim))
+        self.writable("submit claim")?;
+        let request = request.cloned();
+        let submitted = self.writer.call("submit claim", |reply| Op::Submit {
+            claim,
+            request,
+            reply,
         });
         self.settle_refusal(submitted)
     }
 
     /// [`Store::import`](crate::storage::Store::import): `IMPORT_BATCH`
-    /// claims per transaction under the write lock, each written by
-    /// [`Tx::write`] as [`Self::submit_claim`] writes it, then one durable
-    /// flush.
-    pub(super) fn import_claims(&self, claims: Vec<Claim>) -> Result<(), Error> {
-        for batch in claims.chunks(IMPORT_BATCH) {
-            let writing = self.lock_writes("import claims")?;
-            let events = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            self.transact_events(&writing, "import claims", events, |tx, _| {
-                for claim in batch {
-                    if tx.claim(claim.id)?.is_some() {
-                        return Err(Error::Internal(format!(
-                            "claim {} cannot be imported: it is stored already",
-                            claim.id
-                        ))
-                        .into());
-                    }
-                    let mut claim = claim.clone();
-                    let draft = EventDraft::submitted(&claim);
-                    tx.write(None, &mut claim, draft)?;
-                }
-                Ok(())
+    /// claims per transaction, each written by [`Tx::write`] as a
+    /// submission is, then one durable flush.
+    pub(super) fn import_claims(&self, mut claims: Vec<Claim>) -> Result<(), Error> {
+        while !claims.is_empty() {
+            self.writable("import claims")?;
+            let rest = claims.split_off(claims.len().min(IMPORT_BATCH));
+            let batch = std::mem::replace(&mut claims, rest);
+            self.writer.call("import claims", |reply| Op::Import {
+                claims: batch,
+                reply,
             })?;
         }
         self.committer.durable().wait_blocking()
@@ -392,54 +465,34 @@ impl SledStore {
     pub(super) fn update_claim(
         &self,
         id: ClaimId,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<(Claim, Event), Error> {
-        let updated = self.write("update claim", |tx, _| {
-            let old = tx.claim(id)?.ok_or(Error::NotFound(id))?;
-            let (mut claim, draft) = change(&old)?;
-            let event = tx.write(Some(&old), &mut claim, draft)?;
-            Ok((claim, event))
-        });
+        self.writable("update claim")?;
+        let updated = self
+            .writer
+            .call("update claim", |reply| Op::Update { id, change, reply });
         self.settle_refusal(updated)
     }
 
-    /// [`Store::take_next`](crate::storage::Store::take_next).
+    /// [`Store::take_next`](crate::storage::Store::take_next): the writer
+    /// finds the queue's head and takes it in one transaction, so no two
+    /// callers get the same claim.
     pub(super) fn take_next_claim(
         &self,
         query: &QueueQuery,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<Option<(Claim, Event)>, Error> {
-        // Under the write lock nobody else can take from the queue between
-        // finding its head and taking it.
-        let writing = self.lock_writes("take next claim")?;
-        let mut head: Option<(Vec<u8>, usize)> = None;
-        for prefix in keys::queue_prefixes(query.story.as_ref(), &query.tags) {
-            if let Some(key) = self.first_under(&prefix)? {
-                let order = &key[prefix.len()..];
-                if head
-                    .as_ref()
-                    .is_none_or(|(best, _)| order < best.as_slice())
-                {
-                    head = Some((order.to_vec(), prefix.len()));
-                }
-            }
-        }
-        let Some((order, _)) = head else {
-            drop(writing);
+        self.writable("take next claim")?;
+        let query = query.clone();
+        let taken = self.writer.call("take next claim", |reply| Op::TakeNext {
+            query,
+            change,
+            reply,
+        });
+        if let Ok(None) = taken {
             // An empty queue may be the work of a take not durable yet.
             self.settle_all()?;
-            return Ok(None);
-        };
-        let id = keys::id_at_end(&order).ok_or_else(|| corrupt("read queue", "bad queue key"))?;
-        let taken = self.transact(&writing, "take next claim", |tx, _| {
-            let old = tx
-                .claim(id)?
-                .ok_or_else(|| corrupt("read queue", "queued claim missing"))?;
-            let (mut claim, draft) = change(&old)?;
-            let event = tx.write(Some(&old), &mut claim, draft)?;
-            Ok(Some((claim, event)))
-        });
-        drop(writing);
+        }
         self.settle_refusal(taken)
     }
 }

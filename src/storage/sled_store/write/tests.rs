@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use super::*;
 use crate::storage::{
     Store,
@@ -111,7 +113,7 @@ fn importing_claims_stores_what_submitting_them_one_by_one_stores() {
     }
 
     let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
-    let take = |claim: &Claim| {
+    let take: Change = Arc::new(move |claim: &Claim| {
         claim.apply(
             Command::StartReview {
                 lease: Duration::from_secs(600),
@@ -119,11 +121,11 @@ fn importing_claims_stores_what_submitting_them_one_by_one_stores() {
             &checker,
             now,
         )
-    };
+    });
     let order = |store: &SledStore| {
         std::iter::from_fn(|| {
             store
-                .take_next(&QueueQuery::default(), &take)
+                .take_next(&QueueQuery::default(), take.clone())
                 .unwrap()
                 .map(|(claim, _)| claim.id)
         })

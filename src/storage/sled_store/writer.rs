@@ -1,0 +1,361 @@
+//! The single writer: one thread applies every change to the store.
+//!
+//! Callers queue an [`Op`] and wait for its answer. The writer drains the
+//! queue and applies what it took as one *batch*: every op in turn, in one
+//! sled transaction, so each sees the effect of the ops before it (a
+//! submission the earlier one made with the same request id, a claim an
+//! earlier take took off the queue). One transaction per batch, not per
+//! change, is what lets many concurrent writes cost little more than one;
+//! the committer then makes the batch durable with one flush and fsync.
+//!
+//! An op the rules refuse (or that names no claim) writes nothing and gets
+//! its refusal; the others are unaffected. An op that fails after it began
+//! writing (a corrupt record, a panic) aborts the transaction: it gets its
+//! error and the batch is applied again without it. A failure of sled
+//! itself fails the whole batch.
+//!
+//! Revisions are given in the order the ops are applied, gap-free: an op
+//! refused writes no event. Before the transaction commits, the writer
+//! announces the revisions it may make visible (see `SledStore::settle`);
+//! after it, it hands the batch's events to the hub in revision order.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc,
+    },
+    thread,
+};
+
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError},
+};
+
+use super::{
+    JSON_STORE_FORMAT, META_FORMAT, STORE_FORMAT,
+    write::{T, Tx},
+};
+use crate::{
+    domain::{Claim, ClaimId, Event},
+    error::{Error, StorageError},
+    storage::{Change, QueueQuery, RequestKey, Submitted, hub::Hub},
+};
+
+/// Ops applied in one transaction at most: bounds the memory of a batch and
+/// the wait of its first op.
+const MAX_BATCH: usize = 256;
+
+/// Where an op's answer goes.
+type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
+
+/// One change queued for the writer, with where its answer goes.
+pub(super) enum Op {
+    Submit {
+        claim: Claim,
+        request: Option<RequestKey>,
+        reply: Reply<Submitted>,
+    },
+    Update {
+        id: ClaimId,
+        change: Change,
+        reply: Reply<(Claim, Event)>,
+    },
+    TakeNext {
+        query: QueueQuery,
+        change: Change,
+        reply: Reply<Option<(Claim, Event)>>,
+    },
+    /// New claims, in a transaction of their own.
+    Import {
+        claims: Vec<Claim>,
+        reply: Reply<()>,
+    },
+}
+
+/// What an op did.
+pub(super) enum Outcome {
+    Submitted(Submitted),
+    Changed(Claim, Event),
+    Taken(Option<(Claim, Event)>),
+    Imported,
+}
+
+impl Op {
+    pub(super) fn context(&self) -> &'static str {
+        match self {
+            Op::Submit { .. } => "submit claim",
+            Op::Update { .. } => "update claim",
+            Op::TakeNext { .. } => "take next claim",
+            Op::Import { .. } => "import claims",
+        }
+    }
+
+    /// Sends the answer; a caller that has gone away misses nothing.
+    fn answer(self, result: Result<Outcome, Error>) {
+        let mismatch =
+            || Error::Internal("the writer answered an op with another's outcome".into());
+        match self {
+            Op::Submit { reply, .. } => {
+                let _ = reply.send(result.and_then(|o| match o {
+                    Outcome::Submitted(s) => Ok(s),
+                    _ => Err(mismatch()),
+                }));
+            }
+            Op::Update { reply, .. } => {
+                let _ = reply.send(result.and_then(|o| match o {
+                    Outcome::Changed(claim, event) => Ok((claim, event)),
+                    _ => Err(mismatch()),
+                }));
+            }
+            Op::TakeNext { reply, .. } => {
+                let _ = reply.send(result.and_then(|o| match o {
+                    Outcome::Taken(taken) => Ok(taken),
+                    _ => Err(mismatch()),
+                }));
+            }
+            Op::Import { reply, .. } => {
+                let _ = reply.send(result.and_then(|o| match o {
+                    Outcome::Imported => Ok(()),
+                    _ => Err(mismatch()),
+                }));
+            }
+        }
+    }
+}
+
+/// Revisions shared by the writer and the readers.
+#[derive(Debug)]
+pub(super) struct Marks {
+    /// The highest revision a write may have made visible to readers: set
+    /// before a transaction commits, so a reader that saw a write also sees
+    /// its revision here (see `SledStore::settle`).
+    pub visible: AtomicU64,
+    /// The revision of the last committed write; changed by the writer
+    /// only.
+    pub committed: AtomicU64,
+    /// Whether `meta` says [`STORE_FORMAT`]; false until the first write to
+    /// a store of [`JSON_STORE_FORMAT`]. Changed by the writer only.
+    pub format_marked: AtomicBool,
+    /// Whether the writer writes records in JSON, as earlier releases did
+    /// (see [`WRITE_JSON`](crate::storage::records::WRITE_JSON)).
+    #[cfg(test)]
+    pub write_json: AtomicBool,
+}
+
+/// What the writer thread writes to.
+pub(super) struct WriteSide {
+    pub claims: sled::Tree,
+    pub index: sled::Tree,
+    pub events: sled::Tree,
+    pub events_by_claim: sled::Tree,
+    pub requests: sled::Tree,
+    pub counters: sled::Tree,
+    pub meta: sled::Tree,
+    pub marks: Arc<Marks>,
+    pub hub: Arc<Hub>,
+    /// Set by the committer once a durable flush failed: every write is
+    /// refused from then on.
+    pub failed: Arc<AtomicBool>,
+}
+
+/// Handle to the writer thread. The thread ends when the handle is dropped,
+/// after applying the ops already queued, and releases the trees.
+pub(super) struct Writer {
+    /// `None` only while dropping.
+    queue: Option<mpsc::Sender<Op>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+fn writer_stopped(context: &'static str) -> Error {
+    StorageError::failed(context, "the writer thread has stopped").into()
+}
+
+impl Writer {
+    pub fn start(side: WriteSide) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Op>();
+        let thread = thread::Builder::new()
+            .name("claimdesk-writer".into())
+            .spawn(move || side.run(&rx))?;
+        Ok(Self {
+            queue: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues the op `make` builds around its reply, and waits for the
+    /// answer.
+    pub fn call<T>(
+        &self,
+        context: &'static str,
+        make: impl FnOnce(Reply<T>) -> Op,
+    ) -> Result<T, Error> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let queue = self.queue.as_ref().ok_or_else(|| writer_stopped(context))?;
+        queue
+            .send(make(reply))
+            .map_err(|_| writer_stopped(context))?;
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(writer_stopped(context)))
+    }
+}
+
+impl WriteSide {
+    fn run(self, queue: &mpsc::Receiver<Op>) {
+        let mut waiting: VecDeque<Op> = VecDeque::new();
+        loop {
+            if waiting.is_empty() {
+                match queue.recv() {
+                    Ok(op) => waiting.push_back(op),
+                    Err(_) => return,
+                }
+            }
+            let room = MAX_BATCH.saturating_sub(waiting.len());
+            waiting.extend(queue.try_iter().take(room));
+            // An import is a transaction of its own.
+            let batch: Vec<Op> = if matches!(waiting.front(), Some(Op::Import { .. })) {
+                waiting.pop_front().into_iter().collect()
+            } else {
+                let end = waiting
+                    .iter()
+                    .position(|op| matches!(op, Op::Import { .. }))
+                    .unwrap_or(waiting.len());
+                waiting.drain(..end).collect()
+            };
+            self.apply(batch);
+        }
+    }
+
+    /// Applies `ops` as one batch and answers each.
+    fn apply(&self, ops: Vec<Op>) {
+        if self.failed.load(Ordering::Acquire) {
+            for op in ops {
+                let context = op.context();
+                op.answer(Err(StorageError::failed(
+                    context,
+                    "an earlier durable flush failed",
+                )
+                .into()));
+            }
+            return;
+        }
+        #[cfg(test)]
+        crate::storage::records::WRITE_JSON.set(self.marks.write_json.load(Ordering::SeqCst));
+        let tx = Tx::new(self);
+        let outcomes: Vec<Result<Outcome, Error>> = ops.iter().map(|op| tx.run(op)).collect();
+        if tx.is_empty() {
+            // Refusals and replays only: nothing to write.
+            for (op, outcome) in ops.into_iter().zip(outcomes) {
+                op.answer(outcome);
+            }
+            return;
+        }
+        let mark_format = !self.marks.format_marked.load(Ordering::SeqCst);
+        if mark_format {
+            tx.mark_format(META_FORMAT, STORE_FORMAT);
+        }
+        let (staged, written) = tx.into_parts();
+        match self.commit(&staged, &written) {
+            Ok(()) => {
+                if mark_format {
+                    self.marks.format_marked.store(true, Ordering::SeqCst);
+                    tracing::info!(
+                        from = JSON_STORE_FORMAT,
+                        to = STORE_FORMAT,
+                        "the store takes records in the binary format from now on; earlier releases will not open it"
+                    );
+                }
+                tracing::trace!(ops = ops.len(), events = written.len(), "batch committed");
+                self.hub.committed(written);
+                for (op, outcome) in ops.into_iter().zip(outcomes) {
+                    op.answer(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, ops = ops.len(), "a batch of writes failed");
+                for (op, outcome) in ops.into_iter().zip(outcomes) {
+                    // An op refused by the rules was refused whatever the
+                    // others did; the rest are not stored.
+                    op.answer(outcome.and(Err(error.clone().into())));
+                }
+            }
+        }
+    }
+
+    /// Writes what a batch staged in one transaction, which reads nothing
+    /// and so never conflicts.
+    fn commit(
+        &self,
+        staged: &[BTreeMap<Vec<u8>, Option<sled::IVec>>; 7],
+        written: &[Event],
+    ) -> Result<(), StorageError> {
+        let marks = &self.marks;
+        let committed = marks.committed.load(Ordering::SeqCst);
+        let last = written.last().map_or(committed, |e| e.revision);
+        // Announced before the commit, so no reader can see the write and
+        // then miss that it is not durable yet.
+        marks.visible.store(last, Ordering::SeqCst);
+        let result = (
+            &self.claims,
+            &self.index,
+            &self.events,
+            &self.events_by_claim,
+            &self.requests,
+            &self.counters,
+            &self.meta,
+        )
+            .transaction(
+                |(claims, index, events, events_by_claim, requests, counters, meta)| {
+                    let trees = [
+                        claims,
+                        index,
+                        events,
+                        events_by_claim,
+                        requests,
+                        counters,
+                        meta,
+                    ];
+                    for t in T::ALL {
+                        let tree = trees[t as usize];
+                        for (key, entry) in &staged[t as usize] {
+                            match entry {
+                                Some(value) => tree.insert(key.as_slice(), value.clone())?,
+                                None => tree.remove(key.as_slice())?,
+                            };
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                },
+            );
+        match result {
+            Ok(()) => {
+                marks.committed.store(last, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing became visible.
+                marks.visible.store(committed, Ordering::SeqCst);
+                Err(match e {
+                    TransactionError::Abort(()) => {
+                        StorageError::new("write batch", "the transaction was aborted")
+                    }
+                    TransactionError::Storage(e) => StorageError::new("write batch", e),
+                })
+            }
+        }
+    }
+}
