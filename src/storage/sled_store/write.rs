@@ -56,6 +56,9 @@ impl T {
 /// A staged entry: the value to write, or `None` to remove the key.
 type Entry = Option<sled::IVec>;
 
+/// A key an op wrote, with its staged entry before (`None`: not staged).
+type Undo = (T, Vec<u8>, Option<Entry>);
+
 /// What one batch writes, staged in memory over the committed trees: reads
 /// see the batch's own writes first. The writer is the only writer, so the
 /// committed trees do not change under it; the staged writes are then
@@ -67,7 +70,7 @@ pub(super) struct Tx<'a> {
     staged: RefCell<[BTreeMap<Vec<u8>, Entry>; 7]>,
     /// How to take back the writes of the op being applied: each key it
     /// wrote with its staged entry before (`None`: not staged).
-    undo: RefCell<Vec<(T, Vec<u8>, Option<Entry>)>>,
+    undo: RefCell<Vec<Undo>>,
     /// Events written by the batch, in revision order.
     written: RefCell<Vec<Event>>,
 }
@@ -438,7 +441,7 @@ impl SledStore {
         self.writable("submit claim")?;
         let request = request.cloned();
         let submitted = self.writer.call("submit claim", |reply| Op::Submit {
-            claim,
+            claim: Box::new(claim),
             request,
             reply,
         });

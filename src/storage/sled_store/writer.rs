@@ -54,7 +54,7 @@ type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
 /// One change queued for the writer, with where its answer goes.
 pub(super) enum Op {
     Submit {
-        claim: Claim,
+        claim: Box<Claim>,
         request: Option<RequestKey>,
         reply: Reply<Submitted>,
     },
