@@ -215,6 +215,24 @@ impl Writer {
 }
 
 impl WriteSide {
+    /// A second view of what `store`'s writer writes to, for tests that
+    /// apply a batch of their own choosing while that writer is idle.
+    #[cfg(test)]
+    pub fn of(store: &super::SledStore) -> Self {
+        Self {
+            claims: store.claims.clone(),
+            index: store.index.clone(),
+            events: store.events.clone(),
+            events_by_claim: store.events_by_claim.clone(),
+            requests: store.requests.clone(),
+            counters: store.counters.clone(),
+            meta: store.meta.clone(),
+            marks: store.marks.clone(),
+            hub: store.hub.clone(),
+            failed: store.committer.failed_flag(),
+        }
+    }
+
     fn run(self, queue: &mpsc::Receiver<Op>) {
         let mut waiting: VecDeque<Op> = VecDeque::new();
         loop {
@@ -359,3 +377,6 @@ impl WriteSide {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

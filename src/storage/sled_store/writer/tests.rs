@@ -1,0 +1,225 @@
+//! Batches applied as the writer applies them, with the ops of each chosen
+//! by the test: what the ops of one batch see of each other, and what a
+//! failing op leaves behind.
+
+use std::{
+    sync::{Arc, mpsc},
+    time::{Duration, SystemTime},
+};
+
+use super::*;
+use crate::{
+    domain::{Actor, Command, Note, Priority, Role, UserName},
+    error::Error,
+    storage::{
+        AuditReport, Fingerprint, PageLimit, Store,
+        sled_store::{SledStore, StoreConfig, tests::claim},
+    },
+};
+
+type Answer<T> = mpsc::Receiver<Result<T, Error>>;
+
+fn submit(claim: Claim, request: Option<RequestKey>) -> (Op, Answer<Submitted>) {
+    let (reply, answer) = mpsc::sync_channel(1);
+    let op = Op::Submit {
+        claim: Box::new(claim),
+        request,
+        reply,
+    };
+    (op, answer)
+}
+
+fn update(id: ClaimId, change: Change) -> (Op, Answer<(Claim, Event)>) {
+    let (reply, answer) = mpsc::sync_channel(1);
+    (Op::Update { id, change, reply }, answer)
+}
+
+fn take() -> (Op, Answer<Option<(Claim, Event)>>) {
+    let (reply, answer) = mpsc::sync_channel(1);
+    let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
+    let change: Change = Arc::new(move |claim: &Claim| {
+        claim.apply(
+            Command::StartReview {
+                lease: Duration::from_secs(600),
+            },
+            &checker,
+            claim.update_time + Duration::from_secs(1),
+        )
+    });
+    let op = Op::TakeNext {
+        query: QueueQuery::default(),
+        change,
+        reply,
+    };
+    (op, answer)
+}
+
+fn request(fingerprint: u8) -> RequestKey {
+    RequestKey {
+        caller: "ed.morgan".into(),
+        id: "paste-1".into(),
+        fingerprint: Fingerprint {
+            current: [fingerprint; 32],
+            v1: [fingerprint; 32],
+        },
+    }
+}
+
+fn answer<T>(answer: Answer<T>) -> Result<T, Error> {
+    answer.try_recv().expect("the writer answered")
+}
+
+fn taken_id(answer_of_take: Answer<Option<(Claim, Event)>>) -> ClaimId {
+    answer(answer_of_take)
+        .unwrap()
+        .expect("a claim was waiting")
+        .0
+        .id
+}
+
+fn open() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn the_ops_of_one_batch_see_the_effect_of_those_before_them() {
+    let (_dir, store) = open();
+    for n in 1..=3 {
+        store.submit(claim(n), None).unwrap();
+    }
+    let mut urgent = claim(9);
+    urgent.priority = Priority::Urgent;
+
+    let (take_1, taken_1) = take();
+    let (take_2, taken_2) = take();
+    let (submit_urgent, urgent_submitted) = submit(urgent.clone(), None);
+    let (take_3, taken_3) = take();
+    let (first_paste, pasted) = submit(claim(10), Some(request(1)));
+    let (same_paste, replayed) = submit(claim(11), Some(request(1)));
+    let (other_paste, reused) = submit(claim(12), Some(request(2)));
+    let (verify_waiting, refused) = update(
+        claim(3).id,
+        Arc::new(|claim: &Claim| {
+            let chief = Actor::new(UserName::parse("di.chief").unwrap(), Role::Chief);
+            let note = Note::parse("Confirmed by the port authority").unwrap();
+            claim.apply(Command::Verify { note }, &chief, SystemTime::now())
+        }),
+    );
+    let (missing, not_found) = update(claim(200).id, Arc::new(|_: &Claim| unreachable!()));
+    WriteSide::of(&store).apply(vec![
+        take_1,
+        take_2,
+        submit_urgent,
+        take_3,
+        first_paste,
+        same_paste,
+        other_paste,
+        verify_waiting,
+        missing,
+    ]);
+
+    // Two takes in one batch take two claims, in queue order; a take
+    // after a more urgent submission in the same batch takes that one.
+    assert_eq!(taken_id(taken_1), claim(1).id);
+    assert_eq!(taken_id(taken_2), claim(2).id);
+    assert!(matches!(
+        answer(urgent_submitted),
+        Ok(Submitted::Created(_))
+    ));
+    assert_eq!(taken_id(taken_3), urgent.id);
+    // A retry in the same batch replays the claim its first paste made.
+    let Ok(Submitted::Created(made)) = answer(pasted) else {
+        panic!("the first paste creates its claim");
+    };
+    assert_eq!(answer(replayed).unwrap(), Submitted::Replayed(made));
+    assert!(matches!(answer(reused), Err(Error::RequestIdReused(_))));
+    assert!(matches!(answer(refused), Err(Error::Rule(_))));
+    assert!(matches!(answer(not_found), Err(Error::NotFound(_))));
+
+    // Revisions follow the order of the ops, without gaps for the ops
+    // that wrote nothing; the chain and the indexes agree.
+    let events = store.events_since(0, u64::MAX, 100).unwrap();
+    let revisions: Vec<u64> = events.iter().map(|e| e.revision).collect();
+    assert_eq!(revisions, (1..=8).collect::<Vec<_>>());
+    let claims_of_batch: Vec<ClaimId> = events[3..].iter().map(|e| e.claim_id).collect();
+    assert_eq!(
+        claims_of_batch,
+        vec![claim(1).id, claim(2).id, urgent.id, urgent.id, claim(10).id]
+    );
+    assert_eq!(store.audit().unwrap(), AuditReport::Intact { events: 8 });
+    let next = store
+        .take_next(&QueueQuery::default(), take_change())
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.0.id, claim(3).id, "the queue lost none and kept none");
+}
+
+fn take_change() -> Change {
+    let (op, _) = take();
+    match op {
+        Op::TakeNext { change, .. } => change,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn an_op_that_panics_fails_alone_and_leaves_nothing_behind() {
+    let (_dir, store) = open();
+    let (before, _) = submit(claim(1), None);
+    WriteSide::of(&store).apply(vec![before]);
+    let durable_before = store.durable_revision();
+
+    let (first, first_done) = submit(claim(2), None);
+    let (panics, panicked) = update(
+        claim(1).id,
+        Arc::new(|_: &Claim| panic!("a rule that panics")),
+    );
+    let (taken, taken_answer) = take();
+    let (last, last_done) = submit(claim(3), None);
+    WriteSide::of(&store).apply(vec![first, panics, taken, last]);
+
+    assert!(answer(first_done).is_ok());
+    assert!(matches!(answer(panicked), Err(Error::Internal(_))));
+    assert_eq!(taken_id(taken_answer), claim(1).id);
+    assert!(answer(last_done).is_ok());
+    let revisions: Vec<u64> = store
+        .events_since(0, u64::MAX, 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.revision)
+        .collect();
+    assert_eq!(revisions, vec![1, 2, 3, 4]);
+    assert_eq!(store.audit().unwrap(), AuditReport::Intact { events: 4 });
+    let page = store
+        .events(
+            claim(1).id,
+            0,
+            PageLimit {
+                items: 10,
+                bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        page.items.len(),
+        2,
+        "submitted, then taken: {:?}",
+        page.items
+    );
+    store.durable().wait_blocking().unwrap();
+    assert!(store.durable_revision() > durable_before);
+}
+
+#[test]
+fn a_batch_after_a_failed_flush_is_refused_whole() {
+    let (_dir, store) = open();
+    let side = WriteSide::of(&store);
+    side.failed.store(true, Ordering::Release);
+    let (op, refused) = submit(claim(1), None);
+    side.apply(vec![op]);
+    let error = answer(refused).unwrap_err();
+    assert!(error.is_store_failure(), "{error:?}");
+    assert!(store.get(claim(1).id).unwrap().is_none());
+}
