@@ -1,7 +1,7 @@
 //! Validated inputs: each type can only be made by `parse`, so holding one is
 //! proof that the value is acceptable ("parse, don't validate").
 
-use std::fmt;
+use std::{fmt, sync::LazyLock};
 
 use super::names;
 
@@ -280,11 +280,12 @@ impl UserName {
     /// `sys\u{200B}tem`) so that nobody can pass as the service in the
     /// history.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        static SYSTEM_KEYS: LazyLock<[String; 2]> = LazyLock::new(|| names::keys(UserName::SYSTEM));
         let name = party(raw, Self::MAX_CHARS)?;
         if names::keys(&name)
             .iter()
-            .zip(names::keys(Self::SYSTEM))
-            .any(|(a, b)| *a == b)
+            .zip(SYSTEM_KEYS.iter())
+            .any(|(a, b)| a == b)
         {
             return Err(invalid("'system' is reserved, in every spelling"));
         }

@@ -24,7 +24,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc,
     },
     thread,
@@ -67,6 +67,8 @@ pub struct Committer {
     /// `None` only while dropping.
     queue: Option<mpsc::Sender<Waiter>>,
     failed: Arc<AtomicBool>,
+    /// Durable flushes run so far.
+    flushes: Arc<AtomicU64>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -93,6 +95,8 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let failed = Arc::new(AtomicBool::new(false));
         let thread_failed = failed.clone();
+        let flushes = Arc::new(AtomicU64::new(0));
+        let thread_flushes = flushes.clone();
         let thread = thread::Builder::new()
             .name("claimdesk-committer".into())
             .spawn(move || {
@@ -111,6 +115,7 @@ impl Committer {
                         thread_failed.store(true, Ordering::Release);
                         tracing::error!(error = %e, "durable flush failed; refusing further writes");
                     }
+                    thread_flushes.fetch_add(1, Ordering::Relaxed);
                     tracing::trace!(writers = batch.len(), "group commit");
                     for waiter in batch {
                         // The writer may have gone away (client cancelled).
@@ -121,6 +126,7 @@ impl Committer {
         Ok(Self {
             queue: Some(tx),
             failed,
+            flushes,
             thread: Some(thread),
         })
     }
@@ -129,6 +135,11 @@ impl Committer {
     /// writes too.
     pub fn failed_flag(&self) -> Arc<AtomicBool> {
         self.failed.clone()
+    }
+
+    /// How many durable flushes have run.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
     }
 
     /// Whether a flush has failed; writes must then be refused.

@@ -2,8 +2,8 @@
 //!
 //! An event is published only once it is durable, so a watcher never sees
 //! an event that a crash could take back (its revision would then be reused
-//! by another event). Writers hand each committed event to the hub while
-//! they still hold the write lock, so pending events are in revision order;
+//! by another event). The writer hands each batch's committed events to the
+//! hub as it commits them, so pending events are in revision order;
 //! the committer takes the pending events before each flush and publishes
 //! them after it succeeds.
 //!

@@ -102,6 +102,15 @@ async fn bench_measures_a_server_of_its_own_with_its_cpu_time() {
     check_rows(&report, true);
     assert_eq!(report["settings"]["server"], "own");
     assert!(report["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+    // Its own server's log says how the writes were shared.
+    let writes = &report["writes"];
+    let changes = number(writes, "changes");
+    assert!(changes > 0.0, "{report}");
+    assert!(
+        (1.0..=changes).contains(&number(writes, "batches")),
+        "{writes}"
+    );
+    assert!(number(writes, "durable_flushes") >= 1.0, "{writes}");
 }
 
 #[tokio::test]

@@ -20,6 +20,73 @@ use crate::cli::error::ClientError;
 
 /// How long the server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How the writes of a run were shared, as the server's store says when it
+/// closes (`store closed` in its log, at level info).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Sharing {
+    /// Changes written (one event each).
+    pub changes: u64,
+    /// Transactions they were written in (the writer's batches).
+    pub batches: u64,
+    /// Durable flushes (flush and fsync) that covered them and the rest.
+    pub durable_flushes: u64,
+}
+
+impl Sharing {
+    pub fn describe(&self) -> String {
+        let per = |n: u64| self.changes as f64 / n.max(1) as f64;
+        format!(
+            "writes over the run: {} changes in {} transactions ({:.1} per transaction) and {} durable flushes ({:.1} changes per flush)\n",
+            self.changes,
+            self.batches,
+            per(self.batches),
+            self.durable_flushes,
+            per(self.durable_flushes),
+        )
+    }
+}
+
+/// The [`Sharing`] of the last `store closed` line of `log`, text (with or
+/// without colours) or JSON.
+fn sharing(log: &str) -> Option<Sharing> {
+    let line = log.lines().rev().find(|l| l.contains("store closed"))?;
+    let plain = strip_ansi(line);
+    let field = |name: &str| -> Option<u64> {
+        [format!("{name}="), format!("\"{name}\":")]
+            .iter()
+            .find_map(|pattern| {
+                let rest = &plain[plain.find(pattern.as_str())? + pattern.len()..];
+                let end = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                rest[..end].parse().ok()
+            })
+    };
+    Some(Sharing {
+        changes: field("changes")?,
+        batches: field("batches")?,
+        durable_flushes: field("durable_flushes")?,
+    })
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 /// How long it may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,10 +192,11 @@ impl ChildServer {
     }
 
     /// Stops the server with SIGTERM and checks that it exited cleanly.
-    pub async fn stop(mut self) -> Result<(), ClientError> {
+    /// Returns how its writes were shared, if its log says.
+    pub async fn stop(mut self) -> Result<Option<Sharing>, ClientError> {
         self.terminate();
         match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
-            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) if status.success() => Ok(sharing(&self.log())),
             Ok(Ok(status)) => Err(ClientError::Failed(format!(
                 "the measured server exited with {status}; its log:\n{}",
                 self.log()
@@ -227,6 +295,26 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sharing_of_writes_is_read_from_text_and_json_logs() {
+        let expected = Some(Sharing {
+            changes: 1200,
+            batches: 40,
+            durable_flushes: 25,
+        });
+        let text = "2026-11-30T15:00:00Z  INFO claimdesk::storage::sled_store: store closed \
+                    changes=1200 batches=40 durable_flushes=25";
+        assert_eq!(sharing(text), expected);
+        let coloured = "\u{1b}[32m INFO\u{1b}[0m store closed \u{1b}[3mchanges\u{1b}[0m\u{1b}[2m=\u{1b}[0m1200 \
+                        \u{1b}[3mbatches\u{1b}[0m\u{1b}[2m=\u{1b}[0m40 \
+                        \u{1b}[3mdurable_flushes\u{1b}[0m\u{1b}[2m=\u{1b}[0m25";
+        assert_eq!(sharing(coloured), expected);
+        let json = r#"{"level":"INFO","fields":{"message":"store closed","changes":1200,"batches":40,"durable_flushes":25}}"#;
+        assert_eq!(sharing(json), expected);
+        assert_eq!(sharing("INFO listening"), None);
+        assert_eq!(sharing("store closed changes=12"), None);
+    }
 
     #[test]
     fn cpu_ticks_are_utime_plus_stime_even_with_spaces_in_the_name() {

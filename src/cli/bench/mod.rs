@@ -138,8 +138,8 @@ async fn run_own(settings: Settings, user: &str) -> Result<Report, ClientError> 
         (measured, _) => {
             // Stopped whatever happened; a run that failed says why first.
             let stopped = server.stop().await;
-            let report = measured?;
-            stopped?;
+            let mut report = measured?;
+            report.writes = stopped?;
             Ok(report)
         }
     }
@@ -330,6 +330,7 @@ async fn run(
         baselines,
         rows,
         scale: None,
+        writes: None,
     })
 }
 

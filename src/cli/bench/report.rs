@@ -5,7 +5,9 @@
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
-use super::{load::Measurement, load::latency_histogram, preload::Preload, workloads::Case};
+use super::{
+    child::Sharing, load::Measurement, load::latency_histogram, preload::Preload, workloads::Case,
+};
 use crate::cli::output::{Format, Printer};
 
 /// The name of the baseline's rows.
@@ -22,6 +24,10 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// With `--preload`: the store's size and the server's at that size.
     pub scale: Option<Scale>,
+    /// How the writes of the whole run were shared, when the bench ran the
+    /// server itself (without `--preload`, whose server is killed) and its
+    /// log said.
+    pub writes: Option<Sharing>,
 }
 
 /// The figures of a preloaded store besides the rows.
@@ -291,6 +297,9 @@ impl Report {
             text.push('\n');
             text.push_str(&scale.describe());
         }
+        if let Some(writes) = &self.writes {
+            text.push_str(&writes.describe());
+        }
         text
     }
 }
@@ -402,6 +411,7 @@ mod tests {
             baselines: vec![Row::baseline(4, &[&base])],
             rows,
             scale: None,
+            writes: None,
         };
         let printer = Printer {
             format: Format::Human,

@@ -143,6 +143,10 @@ pub(super) struct Marks {
     /// (see [`WRITE_JSON`](crate::storage::records::WRITE_JSON)).
     #[cfg(test)]
     pub write_json: AtomicBool,
+    /// Batches committed so far (one transaction each).
+    pub batches: AtomicU64,
+    /// Changes committed so far (one event each).
+    pub changes: AtomicU64,
 }
 
 /// What the writer thread writes to.
@@ -298,6 +302,10 @@ impl WriteSide {
                     );
                 }
                 tracing::trace!(ops = ops.len(), events = written.len(), "batch committed");
+                self.marks.batches.fetch_add(1, Ordering::Relaxed);
+                self.marks
+                    .changes
+                    .fetch_add(written.len() as u64, Ordering::Relaxed);
                 self.hub.committed(written);
                 for (op, outcome) in ops.into_iter().zip(outcomes) {
                     op.answer(outcome);
