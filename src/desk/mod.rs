@@ -205,7 +205,13 @@ impl Desk {
         })
     }
 
+    /// A point read is answered on the async worker when the store can
+    /// answer at once (it costs less than the trip to the blocking pool),
+    /// else on the blocking pool.
     pub async fn get(&self, id: ClaimId) -> Result<Claim, Error> {
+        if let Some(read) = self.store.get_at_once(id) {
+            return self.noticed(read.and_then(|claim| claim.ok_or(Error::NotFound(id))));
+        }
         self.blocking(move |store| store.get(id)?.ok_or(Error::NotFound(id)))
             .await
     }

@@ -209,6 +209,16 @@ pub trait Store: Send + Sync + 'static {
 
     fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error>;
 
+    /// [`Store::get`] answered on the caller's thread when it needs no
+    /// waiting: a point read that meets a claim already durable, or none.
+    /// `None` when the answer would have to wait (for a flush); async
+    /// callers then run [`Store::get`] on the blocking pool. A store whose
+    /// reads may block for long returns `None` always (the default).
+    fn get_at_once(&self, id: ClaimId) -> Option<Result<Option<Claim>, Error>> {
+        let _ = id;
+        None
+    }
+
     /// A page of claims matching `filter` with ids greater than `after`,
     /// in id (that is, submission) order, served from the indexes.
     fn list(

@@ -392,6 +392,10 @@ impl Store for SledStore {
         self.get_claim(id)
     }
 
+    fn get_at_once(&self, id: ClaimId) -> Option<Result<Option<Claim>, Error>> {
+        self.get_claim_at_once(id)
+    }
+
     fn list(
         &self,
         filter: &ClaimFilter,
@@ -533,6 +537,24 @@ mod tests {
             bytes: 1 << 20,
         };
         assert_eq!(store.list(&filter, None, limit).unwrap().items, vec![first]);
+    }
+
+    #[test]
+    fn a_read_at_once_answers_only_what_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+        assert!(matches!(store.get_at_once(claim(1).id), Some(Ok(None))));
+        let Submitted::Created(stored) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        // Not flushed yet: the read must wait, so not at once.
+        assert!(store.get_at_once(stored.id).is_none());
+        store.durable().wait_blocking().unwrap();
+        assert_eq!(
+            store.get_at_once(stored.id).unwrap().unwrap(),
+            Some(stored.clone())
+        );
+        assert_eq!(store.get(stored.id).unwrap(), Some(stored));
     }
 
     /// The largest claim the limits of the API allow: every text at its

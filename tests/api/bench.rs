@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// Every row of the workloads, by workload and detail.
-const ROWS: [(&str, Option<&str>); 9] = [
+const ROWS: [(&str, Option<&str>); 10] = [
     ("get", None),
     ("submit", None),
     ("list", Some("by state")),
@@ -22,6 +22,7 @@ const ROWS: [(&str, Option<&str>); 9] = [
     ("watch", Some("0 watchers")),
     ("watch", Some("10 watchers")),
     ("watch", Some("100 watchers")),
+    ("watch", Some("100 idle watchers")),
 ];
 
 /// `claimdesk bench --short` at 2 calls in flight for 100 ms a round, with
@@ -94,6 +95,11 @@ fn check_rows(report: &Value, cpu: bool) {
         number(watched, "events_delivered") >= 100.0 * number(watched, "calls"),
         "{watched}"
     );
+    // The idle ones, of a story nothing is written to, read none.
+    let idle = &rows[9];
+    assert_eq!(idle["watchers"], 100);
+    assert!(number(idle, "calls") > 0.0, "{idle}");
+    assert_eq!(number(idle, "events_delivered"), 0.0, "{idle}");
 }
 
 #[tokio::test]

@@ -364,6 +364,7 @@ impl CaseBench<'_> {
             &self.connections[0],
             &self.shared.story,
             case.watchers,
+            case.idle_watchers,
         )
         .await?;
         // Claims that must wait in the queue before a round that takes
@@ -384,9 +385,15 @@ impl CaseBench<'_> {
             rounds.push((baseline, measured));
         }
         let events = if case.watchers > 0 {
-            // Each watcher reads the event of every submission measured.
+            // Each watcher reads the event of every submission measured;
+            // idle ones none, but must still be watching at the end.
             let submitted: u64 = rounds.iter().map(|(_, w)| w.calls).sum();
-            Some(watchers.close(submitted * case.watchers as u64).await?)
+            let expected = if case.idle_watchers {
+                0
+            } else {
+                submitted * case.watchers as u64
+            };
+            Some(watchers.close(expected).await?)
         } else {
             None
         };

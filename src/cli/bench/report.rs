@@ -298,6 +298,9 @@ impl Report {
             text.push_str(&scale.describe());
         }
         if let Some(writes) = &self.writes {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
             text.push_str(&writes.describe());
         }
         text

@@ -131,12 +131,14 @@ pub struct Watchers {
 }
 
 impl Watchers {
-    /// Opens `count` watchers (none for 0).
+    /// Opens `count` watchers (none for 0): of every event, or if `idle`,
+    /// of the story `<story>-idle`, to which nothing is written.
     pub async fn open(
         connect: &ConnectArgs,
         some_connection: &Connection,
         story: &str,
         count: usize,
+        idle: bool,
     ) -> Result<Self, ClientError> {
         let (counter, events) = watch::channel(0);
         let mut tasks = Vec::with_capacity(count);
@@ -150,6 +152,11 @@ impl Watchers {
                 .claims()
                 .watch_claim_events(pb::WatchClaimEventsRequest {
                     after_revision,
+                    story: if idle {
+                        format!("{story}-idle")
+                    } else {
+                        String::new()
+                    },
                     ..Default::default()
                 })
                 .await

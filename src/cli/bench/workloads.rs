@@ -29,7 +29,8 @@ pub enum Workload {
     Review,
     /// 70% GetClaim, 20% SubmitClaim, 10% review steps.
     Mixed,
-    /// SubmitClaim with 0, 10 and 100 watchers of every event (three rows).
+    /// SubmitClaim with 0, 10 and 100 watchers of every event, and with 100
+    /// idle watchers (of a story nothing is written to): four rows.
     Watch,
     /// TakeNextClaim from the run's story, then ReleaseClaim of the claim
     /// taken; each is a call. Not among the workloads run by default
@@ -66,6 +67,7 @@ impl Workload {
             detail,
             job,
             watchers: 0,
+            idle_watchers: false,
         };
         match self {
             Workload::Get => vec![case(Job::Get, None)],
@@ -82,6 +84,11 @@ impl Workload {
                     watchers,
                     ..case(Job::Submit, Some(format!("{watchers} watchers")))
                 })
+                .chain([Case {
+                    watchers: 100,
+                    idle_watchers: true,
+                    ..case(Job::Submit, Some("100 idle watchers".to_owned()))
+                }])
                 .collect(),
             Workload::Take => vec![case(Job::TakeRelease, None)],
         }
@@ -96,8 +103,11 @@ pub struct Case {
     /// than one.
     pub detail: Option<String>,
     pub job: Job,
-    /// Watchers of every event open while it is measured.
+    /// Watchers open while it is measured: of every event, or idle.
     pub watchers: usize,
+    /// Whether the watchers are idle: they watch a story nothing is written
+    /// to, so they cost the writers only their filtering.
+    pub idle_watchers: bool,
 }
 
 impl Case {

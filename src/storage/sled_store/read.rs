@@ -24,6 +24,17 @@ impl SledStore {
         Ok(claim)
     }
 
+    /// [`Store::get_at_once`](crate::storage::Store::get_at_once): one
+    /// lookup in the claims tree, its pages almost always in sled's cache
+    /// (else in the system's page cache, a few page reads at most); `None`
+    /// if the claim is newer than the last durable flush.
+    pub(super) fn get_claim_at_once(&self, id: ClaimId) -> Option<Result<Option<Claim>, Error>> {
+        match self.load(&id.to_bytes()) {
+            Ok(Some(claim)) if claim.revision > self.hub.durable_revision() => None,
+            loaded => Some(loaded),
+        }
+    }
+
     /// [`Store::list`](crate::storage::Store::list).
     pub(super) fn list_claims(
         &self,
