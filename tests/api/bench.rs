@@ -28,6 +28,13 @@ const ROWS: [(&str, Option<&str>); 10] = [
 /// `claimdesk bench --short` at 2 calls in flight for 100 ms a round, with
 /// `args`; its JSON report.
 async fn bench(args: &[&str]) -> Value {
+    let lines = bench_lines(args).await;
+    assert_eq!(lines.len(), 1, "one JSON object: {lines:?}");
+    lines.into_iter().next().unwrap()
+}
+
+/// [`bench`] for runs that print several JSON objects, one per line.
+async fn bench_lines(args: &[&str]) -> Vec<Value> {
     let mut command = claimdesk_command();
     command
         .args([
@@ -42,9 +49,15 @@ async fn bench(args: &[&str]) -> Value {
         .args(args)
         .stdout(Stdio::piped());
     let finished = finish(command).await;
-    serde_json::from_str(finished.ok()).unwrap_or_else(|e| {
-        panic!("not one JSON object ({e}):\n{}", finished.stdout);
-    })
+    finished
+        .ok()
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| {
+                panic!("not a JSON object per line ({e}):\n{}", finished.stdout);
+            })
+        })
+        .collect()
 }
 
 fn number(row: &Value, key: &str) -> f64 {
@@ -175,6 +188,34 @@ async fn bench_preloads_a_store_and_measures_listing_and_taking_at_its_size() {
     // The preloaded claims and the 100 seeded through the RPCs, counted by
     // the server opened again after kill -9.
     assert_eq!(scale["claims_after_reopen"], 2100, "{scale}");
+}
+
+#[tokio::test]
+async fn bench_compares_the_rows_of_several_preloaded_sizes_in_one_run() {
+    let lines = bench_lines(&["--preload", "300,1500", "--workloads", "take"]).await;
+    assert_eq!(
+        lines.len(),
+        3,
+        "a report per size, then the growth: {lines:?}"
+    );
+    assert_eq!(lines[0]["settings"]["preload"], 300);
+    assert_eq!(lines[1]["settings"]["preload"], 1500);
+    assert_eq!(lines[1]["scale"]["preload"]["claims"], 1500);
+    let growth = &lines[2]["growth"];
+    assert_eq!(growth["from_claims"], 300, "{growth}");
+    let rows = growth["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "take at 2 in flight: {growth}");
+    let row = &rows[0];
+    assert_eq!(
+        (&row["workload"], &row["claims"]),
+        (&"take".into(), &1500.into())
+    );
+    let later = number(row, "p50_ms");
+    let first = number(&lines[0]["rows"][0], "p50_ms");
+    assert!(
+        (number(row, "p50_growth") - later / first).abs() < 1e-9,
+        "{row} against {first}"
+    );
 }
 
 #[tokio::test]

@@ -72,9 +72,16 @@ pub struct BenchArgs {
     /// Fill the store with this many small claims before the server starts
     /// (imported by this process, many per transaction), add the `take`
     /// workload to the default ones, and report the store's size, the
-    /// server's memory and its restart after kill -9. Own server only.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub preload: Option<u64>,
+    /// server's memory and its restart after kill -9. Several sizes,
+    /// comma-separated (`10000,1000000`), measure one store of each in
+    /// turn and compare each row's p50 at every size with the first.
+    /// Own server only.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u64).range(1..=100_000_000)
+    )]
+    pub preload: Option<Vec<u64>>,
 }
 
 /// Claims seeded for GetClaim.
@@ -103,13 +110,32 @@ pub fn bench(args: BenchArgs, server_given: bool) -> std::process::ExitCode {
     run_multi_threaded(async move {
         let settings = resolve(&args, server_given)?;
         let printer = Printer::new(args.output.output);
-        let report = if server_given {
-            run(settings, &args.connect, None).await?
-        } else {
-            let user = args.connect.user.clone().unwrap_or_else(|| "bench".into());
-            run_own(settings, &user).await?
+        if server_given {
+            let report = run(settings, &args.connect, None).await?;
+            return emit(&report.render(&printer));
+        }
+        let user = args.connect.user.clone().unwrap_or_else(|| "bench".into());
+        let sizes: Vec<Option<u64>> = match &args.preload {
+            Some(sizes) => sizes.iter().copied().map(Some).collect(),
+            None => vec![None],
         };
-        emit(&report.render(&printer))
+        let mut reports = Vec::with_capacity(sizes.len());
+        for size in sizes {
+            let report = run_own(
+                Settings {
+                    preload: size,
+                    ..settings.clone()
+                },
+                &user,
+            )
+            .await?;
+            emit(&report.render(&printer))?;
+            reports.push(report);
+        }
+        if let Some(compared) = report::Growth::of(&reports) {
+            emit(&compared.render(&printer))?;
+        }
+        Ok(())
     })
 }
 
@@ -257,7 +283,10 @@ fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError
         } else {
             SEEDED_CLAIMS
         },
-        preload: args.preload,
+        preload: args
+            .preload
+            .as_ref()
+            .and_then(|sizes| sizes.first().copied()),
     })
 }
 

@@ -202,10 +202,15 @@ impl Row {
     }
 
     fn name(&self) -> String {
-        match &self.detail {
-            Some(detail) => format!("{} ({detail})", self.workload),
-            None => self.workload.clone(),
-        }
+        label(&self.workload, self.detail.as_deref())
+    }
+}
+
+/// `workload (detail)`, or the workload alone.
+fn label(workload: &str, detail: Option<&str>) -> String {
+    match detail {
+        Some(detail) => format!("{workload} ({detail})"),
+        None => workload.to_owned(),
     }
 }
 
@@ -304,6 +309,98 @@ impl Report {
             text.push_str(&writes.describe());
         }
         text
+    }
+}
+
+/// How each row's p50 grew from the first preloaded size to each later one,
+/// all measured by one run of the bench (`--preload 10000,1000000`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Growth {
+    /// The first size, which the others are compared with.
+    pub from_claims: u64,
+    pub rows: Vec<GrowthRow>,
+}
+
+/// One row of a later size against the same row of the first.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthRow {
+    pub workload: String,
+    pub detail: Option<String>,
+    pub in_flight: usize,
+    /// The preloaded size of this row.
+    pub claims: u64,
+    pub p50_ms: f64,
+    /// `p50_ms` divided by the same row's p50 at `from_claims`.
+    pub p50_growth: f64,
+}
+
+impl Growth {
+    /// The growth over `reports`, one per preloaded size in the order
+    /// measured; `None` with fewer than two sizes.
+    pub fn of(reports: &[Report]) -> Option<Self> {
+        let (first, later) = reports.split_first()?;
+        if later.is_empty() {
+            return None;
+        }
+        let from_claims = first.settings.preload?;
+        let mut rows = Vec::new();
+        for report in later {
+            let claims = report.settings.preload?;
+            for row in &report.rows {
+                let same = first.rows.iter().find(|r| {
+                    r.workload == row.workload
+                        && r.detail == row.detail
+                        && r.in_flight == row.in_flight
+                });
+                if let Some(base) = same.filter(|base| base.p50_ms > 0.0) {
+                    rows.push(GrowthRow {
+                        workload: row.workload.clone(),
+                        detail: row.detail.clone(),
+                        in_flight: row.in_flight,
+                        claims,
+                        p50_ms: row.p50_ms,
+                        p50_growth: row.p50_ms / base.p50_ms,
+                    });
+                }
+            }
+        }
+        Some(Self { from_claims, rows })
+    }
+
+    pub fn render(&self, printer: &Printer) -> String {
+        match printer.format {
+            Format::Json => serde_json::to_string(&serde_json::json!({ "growth": self }))
+                .expect("a growth serialises"),
+            Format::Human => {
+                let mut table = printer.table();
+                let against = format!("P50 / P50 AT {}", self.from_claims);
+                table.set_header(
+                    [
+                        "WORKLOAD",
+                        "IN FLIGHT",
+                        "CLAIMS",
+                        "P50 MS",
+                        against.as_str(),
+                    ]
+                    .map(Cell::new),
+                );
+                for row in &self.rows {
+                    let right = |text: String| Cell::new(text).set_alignment(CellAlignment::Right);
+                    table.add_row(vec![
+                        Cell::new(label(&row.workload, row.detail.as_deref())),
+                        right(row.in_flight.to_string()),
+                        right(row.claims.to_string()),
+                        right(format!("{:.2}", row.p50_ms)),
+                        right(format!("{:.2}", row.p50_growth)),
+                    ]);
+                }
+                format!(
+                    "p50 of each row against the same row at {} claims, in this run:\n{}",
+                    self.from_claims,
+                    Printer::render(&mut table)
+                )
+            }
+        }
     }
 }
 
