@@ -115,19 +115,25 @@ impl StoreConfig {
     }
 }
 
-pub struct SledStore {
-    /// First field: dropped first, so its thread has released the trees
-    /// when the committer and the database go.
-    writer: Writer,
+/// The trees of the store (see the module documentation); clones share
+/// them.
+#[derive(Clone)]
+pub(super) struct Trees {
     claims: sled::Tree,
     index: sled::Tree,
     events: sled::Tree,
     events_by_claim: sled::Tree,
-    /// Written by the writer only; read here by the unit tests.
-    #[cfg_attr(not(test), allow(dead_code))]
     requests: sled::Tree,
     counters: sled::Tree,
     meta: sled::Tree,
+}
+
+pub struct SledStore {
+    /// First field: dropped first, so its thread has released the trees
+    /// when the committer and the database go.
+    writer: Writer,
+    /// Read here; written by the writer only.
+    trees: Trees,
     /// The revisions the writer has committed and may have made visible.
     marks: Arc<Marks>,
     /// Reads that met a change not durable yet and waited for a flush.
@@ -274,22 +280,17 @@ impl SledStore {
             batches: AtomicU64::new(0),
             changes: AtomicU64::new(0),
         });
-        let (claims, index, events, events_by_claim, requests, counters) = (
-            tree("claims")?,
-            tree("index")?,
-            tree("events")?,
-            tree("events_by_claim")?,
-            tree("requests")?,
-            tree("counters")?,
-        );
+        let trees = Trees {
+            claims: tree("claims")?,
+            index: tree("index")?,
+            events: tree("events")?,
+            events_by_claim: tree("events_by_claim")?,
+            requests: tree("requests")?,
+            counters: tree("counters")?,
+            meta,
+        };
         let writer = Writer::start(WriteSide {
-            claims: claims.clone(),
-            index: index.clone(),
-            events: events.clone(),
-            events_by_claim: events_by_claim.clone(),
-            requests: requests.clone(),
-            counters: counters.clone(),
-            meta: meta.clone(),
+            trees: trees.clone(),
             marks: marks.clone(),
             hub: hub.clone(),
             failed: committer.failed_flag(),
@@ -297,13 +298,7 @@ impl SledStore {
         .map_err(|e| Error::from(StorageError::new("start writer", e)))?;
         let store = Self {
             writer,
-            claims,
-            index,
-            events,
-            events_by_claim,
-            requests,
-            counters,
-            meta,
+            trees,
             marks,
             reads_held: AtomicU64::new(0),
             hub,
@@ -324,6 +319,7 @@ impl SledStore {
     fn rebuild_source_index(&self) -> Result<(), Error> {
         let current = SOURCE_KEYS_VERSION.to_be_bytes();
         let stored = self
+            .trees
             .meta
             .get(META_SOURCE_KEYS)
             .map_err(storage("read meta"))?;
@@ -332,22 +328,24 @@ impl SledStore {
         }
         let mut batch = sled::Batch::default();
         let mut claims = 0u64;
-        for entry in self.index.scan_prefix(keys::source_index()) {
+        for entry in self.trees.index.scan_prefix(keys::source_index()) {
             let (key, _) = entry.map_err(storage("read index"))?;
             batch.remove(key);
         }
-        for entry in self.claims.iter() {
+        for entry in self.trees.claims.iter() {
             let (_, bytes) = entry.map_err(storage("read claims"))?;
             let claim = ClaimRecord::decode(&bytes).map_err(|e| corrupt("read claim", e))?;
             batch.insert(keys::source_entry(&claim), &[] as &[u8]);
             claims += 1;
         }
-        self.index
+        self.trees
+            .index
             .apply_batch(batch)
             .map_err(storage("rebuild source index"))?;
         // The index must be durable before the version says it is built.
         self.durable().wait_blocking()?;
-        self.meta
+        self.trees
+            .meta
             .insert(META_SOURCE_KEYS, &current)
             .map_err(storage("write meta"))?;
         if claims > 0 {
@@ -515,14 +513,19 @@ mod tests {
         let mut stale = vec![b'o'];
         stale.extend_from_slice(b"Harbour Gazette\0");
         stale.extend_from_slice(&first.id.to_bytes());
-        store.index.remove(keys::source_entry(&first)).unwrap();
-        store.index.insert(&stale, &[] as &[u8]).unwrap();
-        store.meta.remove(META_SOURCE_KEYS).unwrap();
+        store
+            .trees
+            .index
+            .remove(keys::source_entry(&first))
+            .unwrap();
+        store.trees.index.insert(&stale, &[] as &[u8]).unwrap();
+        store.trees.meta.remove(META_SOURCE_KEYS).unwrap();
 
         // What `open` does first. (Reopening here would race sled's
         // background writes for the directory's lock.)
         store.rebuild_source_index().unwrap();
         let entries: Vec<_> = store
+            .trees
             .index
             .scan_prefix(keys::source_index())
             .map(|e| e.unwrap().0.to_vec())

@@ -23,7 +23,7 @@ impl SledStore {
         };
         let mut previous = [0u8; HASH_LEN];
         let mut expected = 1u64;
-        for entry in self.events.iter() {
+        for entry in self.trees.events.iter() {
             let (key, value) = entry.map_err(storage("read history"))?;
             let Ok(key) = <[u8; 8]>::try_from(key.as_ref()) else {
                 return broken(expected, "an event is stored under a malformed key");
@@ -50,6 +50,7 @@ impl SledStore {
             expected += 1;
         }
         let last = self
+            .trees
             .meta
             .get(META_LAST_REVISION)
             .map_err(storage("read revision"))?
@@ -59,6 +60,7 @@ impl SledStore {
             return broken(expected, "the event is missing");
         }
         let last_hash = self
+            .trees
             .meta
             .get(META_LAST_HASH)
             .map_err(storage("read chain"))?;

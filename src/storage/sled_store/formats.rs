@@ -63,7 +63,7 @@ fn a_store_with_records_of_both_formats_reads_changes_and_audits() {
     let old = writing_json(&store, true, || submit(&store, claim(1)));
     let changed = writing_json(&store, true, || submit(&store, claim(2)));
     assert_eq!(
-        store.claims.get(old.id.to_bytes()).unwrap().unwrap()[0],
+        store.trees.claims.get(old.id.to_bytes()).unwrap().unwrap()[0],
         b'{'
     );
 
@@ -71,10 +71,18 @@ fn a_store_with_records_of_both_formats_reads_changes_and_audits() {
     let changed = start_review(&store, changed.id);
     let new = submit(&store, claim(3));
     assert_eq!(
-        store.claims.get(changed.id.to_bytes()).unwrap().unwrap()[0],
+        store
+            .trees
+            .claims
+            .get(changed.id.to_bytes())
+            .unwrap()
+            .unwrap()[0],
         2
     );
-    assert_eq!(store.claims.get(new.id.to_bytes()).unwrap().unwrap()[0], 2);
+    assert_eq!(
+        store.trees.claims.get(new.id.to_bytes()).unwrap().unwrap()[0],
+        2
+    );
 
     for claim in [&old, &changed, &new] {
         assert_eq!(store.get(claim.id).unwrap().as_ref(), Some(claim));

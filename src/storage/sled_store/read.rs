@@ -83,7 +83,7 @@ impl SledStore {
     pub(super) fn due_leases(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error> {
         let prefix = keys::leases();
         let mut due = Vec::new();
-        for entry in self.index.scan_prefix(&prefix).take(limit) {
+        for entry in self.trees.index.scan_prefix(&prefix).take(limit) {
             let (key, _) = entry.map_err(storage("read leases"))?;
             let expires = keys::time_following(&key, &prefix)
                 .ok_or_else(|| corrupt("read leases", "bad lease key"))?;
@@ -136,7 +136,7 @@ impl SledStore {
         // number of overdue claims, not of all claims.
         let prefix = keys::deadlines(story);
         let mut overdue = 0;
-        for entry in self.index.scan_prefix(&prefix) {
+        for entry in self.trees.index.scan_prefix(&prefix) {
             let (key, _) = entry.map_err(storage("read deadlines"))?;
             let deadline = keys::time_following(&key, &prefix)
                 .ok_or_else(|| corrupt("read deadlines", "bad deadline key"))?;
@@ -165,7 +165,8 @@ impl SledStore {
             return Ok(Vec::new());
         }
         let range = keys::revision(after + 1)..=keys::revision(up_to);
-        self.events
+        self.trees
+            .events
             .range(range)
             .take(limit)
             .map(|entry| {
@@ -177,21 +178,26 @@ impl SledStore {
 
     /// The first index key under `prefix`, if any.
     pub(super) fn first_under(&self, prefix: &[u8]) -> Result<Option<sled::IVec>, Error> {
-        match self.index.scan_prefix(prefix).next() {
+        match self.trees.index.scan_prefix(prefix).next() {
             None => Ok(None),
             Some(entry) => Ok(Some(entry.map_err(storage("read index"))?.0)),
         }
     }
 
     fn read_counter(&self, key: &[u8]) -> Result<u64, Error> {
-        match self.counters.get(key).map_err(storage("read counters"))? {
+        match self
+            .trees
+            .counters
+            .get(key)
+            .map_err(storage("read counters"))?
+        {
             Some(v) => read_count(&v).map_err(|_| corrupt("read counters", "bad counter")),
             None => Ok(0),
         }
     }
 
     pub(super) fn load(&self, key: &[u8]) -> Result<Option<Claim>, Error> {
-        match self.claims.get(key).map_err(storage("read claim"))? {
+        match self.trees.claims.get(key).map_err(storage("read claim"))? {
             Some(bytes) => ClaimRecord::decode(&bytes)
                 .map(Some)
                 .map_err(|e| corrupt("read claim", e)),
@@ -207,7 +213,7 @@ impl SledStore {
             for prefix in prefixes {
                 let mut start = prefix.clone();
                 start.extend_from_slice(&candidate.to_bytes());
-                let Some(entry) = self.index.range(start..).next() else {
+                let Some(entry) = self.trees.index.range(start..).next() else {
                     return Ok(None);
                 };
                 let (key, _) = entry.map_err(storage("read index"))?;
@@ -240,7 +246,7 @@ impl SledStore {
         let mut bytes = 0;
         loop {
             let next = if prefixes.is_empty() {
-                match self.claims.range(from.to_bytes()..).next() {
+                match self.trees.claims.range(from.to_bytes()..).next() {
                     None => None,
                     Some(entry) => {
                         let (key, _) = entry.map_err(storage("read claims"))?;
@@ -263,6 +269,7 @@ impl SledStore {
             // The index and the claim are read at different moments: a write
             // in between may have moved the claim out of the filter.
             if let Some(record) = self
+                .trees
                 .claims
                 .get(id.to_bytes())
                 .map_err(storage("read claim"))?
@@ -284,6 +291,7 @@ impl SledStore {
     /// without waiting for durability.
     fn events_of(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
         if !self
+            .trees
             .claims
             .contains_key(id.to_bytes())
             .map_err(storage("read claim"))?
@@ -294,7 +302,7 @@ impl SledStore {
         let end = keys::claim_event(id, u64::MAX);
         let mut items = Vec::new();
         let mut read = 0;
-        for entry in self.events_by_claim.range(start..=end) {
+        for entry in self.trees.events_by_claim.range(start..=end) {
             let (key, _) = entry.map_err(storage("read history"))?;
             if limit.is_full(items.len(), read) {
                 return Ok(Page { items, more: true });
@@ -305,6 +313,7 @@ impl SledStore {
                 .get(16..)
                 .ok_or_else(|| corrupt("read history", "event index key too short"))?;
             let bytes = self
+                .trees
                 .events
                 .get(revision)
                 .map_err(storage("read history"))?

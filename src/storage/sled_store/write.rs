@@ -12,7 +12,7 @@ use std::{
 };
 
 use super::{
-    META_LAST_HASH, META_LAST_REVISION, SledStore, corrupt, hex, read_count, read_revision,
+    META_LAST_HASH, META_LAST_REVISION, SledStore, Trees, corrupt, hex, read_count, read_revision,
     storage,
     writer::{Op, Outcome, WriteSide},
 };
@@ -53,6 +53,21 @@ impl T {
     ];
 }
 
+impl Trees {
+    /// The tree `t` names.
+    pub(super) fn get(&self, t: T) -> &sled::Tree {
+        match t {
+            T::Claims => &self.claims,
+            T::Index => &self.index,
+            T::Events => &self.events,
+            T::EventsByClaim => &self.events_by_claim,
+            T::Requests => &self.requests,
+            T::Counters => &self.counters,
+            T::Meta => &self.meta,
+        }
+    }
+}
+
 /// A staged entry: the value to write, or `None` to remove the key.
 type Entry = Option<sled::IVec>;
 
@@ -86,16 +101,7 @@ impl<'a> Tx<'a> {
     }
 
     fn tree(&self, t: T) -> &sled::Tree {
-        let side = self.side;
-        match t {
-            T::Claims => &side.claims,
-            T::Index => &side.index,
-            T::Events => &side.events,
-            T::EventsByClaim => &side.events_by_claim,
-            T::Requests => &side.requests,
-            T::Counters => &side.counters,
-            T::Meta => &side.meta,
-        }
+        self.side.trees.get(t)
     }
 
     fn get(&self, t: T, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
@@ -232,7 +238,7 @@ impl<'a> Tx<'a> {
         let mut head: Option<Vec<u8>> = None;
         for prefix in keys::queue_prefixes(query.story.as_ref(), &query.tags) {
             let mut first = None;
-            for entry in self.side.index.scan_prefix(&prefix) {
+            for entry in self.side.trees.index.scan_prefix(&prefix) {
                 let (key, _) = entry.map_err(storage("read index"))?;
                 if !matches!(index.get(key.as_ref()), Some(None)) {
                     first = Some(key.to_vec());

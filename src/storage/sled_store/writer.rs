@@ -35,7 +35,7 @@ use sled::{
 };
 
 use super::{
-    JSON_STORE_FORMAT, META_FORMAT, STORE_FORMAT,
+    JSON_STORE_FORMAT, META_FORMAT, STORE_FORMAT, Trees,
     write::{T, Tx},
 };
 use crate::{
@@ -95,33 +95,36 @@ impl Op {
 
     /// Sends the answer; a caller that has gone away misses nothing.
     fn answer(self, result: Result<Outcome, Error>) {
-        let mismatch =
-            || Error::Internal("the writer answered an op with another's outcome".into());
+        /// Sends what `pick` finds in the outcome; a caller that has gone
+        /// away misses nothing.
+        fn send<T>(
+            reply: Reply<T>,
+            result: Result<Outcome, Error>,
+            pick: fn(Outcome) -> Option<T>,
+        ) {
+            let _ = reply.send(result.and_then(|outcome| {
+                pick(outcome).ok_or_else(|| {
+                    Error::Internal("the writer answered an op with another's outcome".into())
+                })
+            }));
+        }
         match self {
-            Op::Submit { reply, .. } => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Submitted(s) => Ok(s),
-                    _ => Err(mismatch()),
-                }));
-            }
-            Op::Update { reply, .. } => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Changed(claim, event) => Ok((claim, event)),
-                    _ => Err(mismatch()),
-                }));
-            }
-            Op::TakeNext { reply, .. } => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Taken(taken) => Ok(taken),
-                    _ => Err(mismatch()),
-                }));
-            }
-            Op::Import { reply, .. } => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Imported => Ok(()),
-                    _ => Err(mismatch()),
-                }));
-            }
+            Op::Submit { reply, .. } => send(reply, result, |o| match o {
+                Outcome::Submitted(submitted) => Some(submitted),
+                _ => None,
+            }),
+            Op::Update { reply, .. } => send(reply, result, |o| match o {
+                Outcome::Changed(claim, event) => Some((claim, event)),
+                _ => None,
+            }),
+            Op::TakeNext { reply, .. } => send(reply, result, |o| match o {
+                Outcome::Taken(taken) => Some(taken),
+                _ => None,
+            }),
+            Op::Import { reply, .. } => send(reply, result, |o| match o {
+                Outcome::Imported => Some(()),
+                _ => None,
+            }),
         }
     }
 }
@@ -151,13 +154,7 @@ pub(super) struct Marks {
 
 /// What the writer thread writes to.
 pub(super) struct WriteSide {
-    pub claims: sled::Tree,
-    pub index: sled::Tree,
-    pub events: sled::Tree,
-    pub events_by_claim: sled::Tree,
-    pub requests: sled::Tree,
-    pub counters: sled::Tree,
-    pub meta: sled::Tree,
+    pub trees: Trees,
     pub marks: Arc<Marks>,
     pub hub: Arc<Hub>,
     /// Set by the committer once a durable flush failed: every write is
@@ -224,13 +221,7 @@ impl WriteSide {
     #[cfg(test)]
     pub fn of(store: &super::SledStore) -> Self {
         Self {
-            claims: store.claims.clone(),
-            index: store.index.clone(),
-            events: store.events.clone(),
-            events_by_claim: store.events_by_claim.clone(),
-            requests: store.requests.clone(),
-            counters: store.counters.clone(),
-            meta: store.meta.clone(),
+            trees: store.trees.clone(),
             marks: store.marks.clone(),
             hub: store.hub.clone(),
             failed: store.committer.failed_flag(),
@@ -335,38 +326,40 @@ impl WriteSide {
         // Announced before the commit, so no reader can see the write and
         // then miss that it is not durable yet.
         marks.visible.store(last, Ordering::SeqCst);
+        let trees = &self.trees;
         let result = (
-            &self.claims,
-            &self.index,
-            &self.events,
-            &self.events_by_claim,
-            &self.requests,
-            &self.counters,
-            &self.meta,
+            &trees.claims,
+            &trees.index,
+            &trees.events,
+            &trees.events_by_claim,
+            &trees.requests,
+            &trees.counters,
+            &trees.meta,
         )
-            .transaction(
-                |(claims, index, events, events_by_claim, requests, counters, meta)| {
-                    let trees = [
-                        claims,
-                        index,
-                        events,
-                        events_by_claim,
-                        requests,
-                        counters,
-                        meta,
-                    ];
-                    for t in T::ALL {
-                        let tree = trees[t as usize];
-                        for (key, entry) in &staged[t as usize] {
-                            match entry {
-                                Some(value) => tree.insert(key.as_slice(), value.clone())?,
-                                None => tree.remove(key.as_slice())?,
-                            };
-                        }
+            .transaction(|views| {
+                // In the order of `T`.
+                let (claims, index, events, events_by_claim, requests, counters, meta) = views;
+                let views = [
+                    claims,
+                    index,
+                    events,
+                    events_by_claim,
+                    requests,
+                    counters,
+                    meta,
+                ];
+                for t in T::ALL {
+                    for (key, entry) in &staged[t as usize] {
+                        match entry {
+                            Some(value) => {
+                                views[t as usize].insert(key.as_slice(), value.clone())?
+                            }
+                            None => views[t as usize].remove(key.as_slice())?,
+                        };
                     }
-                    Ok::<_, ConflictableTransactionError<()>>(())
-                },
-            );
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
         match result {
             Ok(()) => {
                 marks.committed.store(last, Ordering::SeqCst);

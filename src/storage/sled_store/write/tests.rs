@@ -44,13 +44,13 @@ fn varied_claims(count: u8) -> Vec<Claim> {
 /// Every key and value of every tree of `store`.
 fn contents(store: &SledStore) -> Vec<Vec<(sled::IVec, sled::IVec)>> {
     [
-        &store.claims,
-        &store.index,
-        &store.events,
-        &store.events_by_claim,
-        &store.requests,
-        &store.counters,
-        &store.meta,
+        &store.trees.claims,
+        &store.trees.index,
+        &store.trees.events,
+        &store.trees.events_by_claim,
+        &store.trees.requests,
+        &store.trees.counters,
+        &store.trees.meta,
     ]
     .iter()
     .map(|tree| tree.iter().map(Result::unwrap).collect())
@@ -176,6 +176,7 @@ fn a_retry_of_a_request_stored_by_an_earlier_release_replays_its_claim() {
         hex(&fingerprint.v1)
     );
     store
+        .trees
         .requests
         .insert(key(fingerprint).storage_key(), legacy.as_bytes())
         .unwrap();
@@ -200,6 +201,7 @@ fn new_request_ids_are_stored_with_the_current_fingerprint_and_replay() {
         panic!("a new claim");
     };
     let stored = store
+        .trees
         .requests
         .get(key(fingerprint).storage_key())
         .unwrap()
