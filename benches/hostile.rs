@@ -269,6 +269,7 @@ fn cases(name: &str) -> Vec<Case> {
                 name: name.clone(),
                 note: long(FILL),
                 etag: String::new(),
+                acknowledge_contradictions: true,
             },
             InvalidArgument,
         ),

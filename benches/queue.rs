@@ -10,10 +10,7 @@
 //!   with one more watcher that never reads. The stuck watcher must not cost
 //!   the writers more than 10%.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use claimdesk::{
     domain::{
@@ -22,7 +19,7 @@ use claimdesk::{
     },
     pb::{self, claim_service_client::ClaimServiceClient},
     server::{Config, Server},
-    storage::{QueueQuery, SledStore, Store, StoreConfig},
+    storage::{QueueQuery, SledStore, Store, StoreConfig, step},
 };
 use tokio_stream::StreamExt;
 
@@ -124,9 +121,7 @@ fn take_next(size: usize) -> Costs {
         let taken = store
             .take_next(&query(i), {
                 let (command, checker) = (command.clone(), checker.clone());
-                Arc::new(move |claim: &Claim| {
-                    claim.apply(command.clone(), &checker, SystemTime::now())
-                })
+                step(move |claim: &Claim| claim.apply(command.clone(), &checker, SystemTime::now()))
             })
             .unwrap();
         assert!(taken.is_some(), "the queue holds claims");

@@ -71,7 +71,14 @@ pub enum ClaimCommand {
     },
     /// Rule that a claim is verified on independent evidence (checker).
     #[command(after_help = EXIT_STATUS_HELP)]
-    Verify(Ruling),
+    Verify {
+        #[command(flatten)]
+        ruling: Ruling,
+        /// Verify even though the claim has open contradictions (the
+        /// history records them as acknowledged).
+        #[arg(long)]
+        acknowledge_contradictions: bool,
+    },
     /// Rule that a claim is disputed by the evidence (checker).
     #[command(after_help = EXIT_STATUS_HELP)]
     Dispute(Ruling),
@@ -305,11 +312,15 @@ pub async fn call(connection: &Connection, command: ClaimCommand) -> Result<Answ
             };
             answered("AddEvidence", server, client.add_evidence(request).await)?
         }
-        ClaimCommand::Verify(r) => {
+        ClaimCommand::Verify {
+            ruling: r,
+            acknowledge_contradictions,
+        } => {
             let request = pb::VerifyClaimRequest {
                 name: r.target.name(),
                 note: r.note.unwrap_or_default(),
                 etag: r.target.etag(),
+                acknowledge_contradictions,
             };
             answered("VerifyClaim", server, client.verify_claim(request).await)?
         }

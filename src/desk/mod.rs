@@ -21,11 +21,15 @@ use watch_buffer::{WatchSender, watch_channel};
 
 use crate::{
     clock::Clock,
-    domain::{Actor, Claim, ClaimId, Command, Event, NewClaim, Note, Slug, State, UserName},
+    domain::{
+        Actor, Claim, ClaimId, Command, End, Event, LinkId, LinkStatus, NewClaim, Note, Relation,
+        Slug, State, UserName, basis, link_claims, resolve_link,
+    },
     error::Error,
     fingerprint,
     storage::{
-        Change, ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
+        Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts, QueueQuery,
+        RequestKey, Store, Submitted, step,
     },
 };
 
@@ -193,9 +197,15 @@ impl Desk {
             fingerprint: fingerprint::submission(&new, by.as_str()),
             id,
         });
-        let claim = Claim::submitted(ClaimId::from_ulid(self.next_id()), new, by, self.now());
+        let id = ClaimId::from_ulid(self.next_id());
+        let now = self.now();
         let submitted = self
-            .blocking(move |store| store.submit(claim, request.as_ref()))
+            .blocking(move |store| {
+                // Reading the statement's figures is work in proportion to
+                // it: done here, off the async workers.
+                let claim = Claim::submitted(id, new, by, now);
+                store.submit(claim, request.as_ref())
+            })
             .await?;
         // A replayed claim may come from a request still waiting for its own
         // flush: wait for durability in both cases.
@@ -239,16 +249,96 @@ impl Desk {
         // The time is read here, where the clock is the runtime's (tests
         // pause it), not in the store's writer thread.
         let now = self.now();
-        let change: Change = Arc::new(move |claim: &Claim| {
+        let change: Change = Arc::new(move |claim, peers| {
             claim.check_etag(&etag)?;
-            claim.apply(command.clone(), &actor, now)
+            claim.decide(command.clone(), &actor, now, peers)
         });
-        let (claim, _event) = self.blocking(move |store| store.update(id, change)).await?;
+        let (claim, _events) = self.blocking(move |store| store.update(id, change)).await?;
         self.durable().await?;
         if claim.lease.is_some() {
             self.lease_taken.notify_one();
         }
         Ok(claim)
+    }
+
+    /// Links claim `id` to `other` as `relation` (`id` the subject of a
+    /// directed one), confirmed: the desk's own link, on both claims, if
+    /// `etag` is empty or still `id`'s. Returns `id`'s claim.
+    pub async fn link(
+        &self,
+        id: ClaimId,
+        other: ClaimId,
+        relation: Relation,
+        note: Note,
+        actor: Actor,
+        etag: String,
+    ) -> Result<Claim, Error> {
+        let now = self.now();
+        let change = PairChange {
+            other: Arc::new(move |_| Ok(other)),
+            apply: Arc::new(move |a, b, link| {
+                a.check_etag(&etag)?;
+                link_claims(
+                    a,
+                    b,
+                    link,
+                    relation,
+                    End::Subject,
+                    LinkStatus::Confirmed,
+                    note.clone(),
+                    basis(relation, a, b),
+                    &actor,
+                    now,
+                )
+            }),
+        };
+        self.change_pair(id, change).await
+    }
+
+    /// Confirms or rejects link `link` of claim `id` (on both claims), if
+    /// `etag` is empty or still `id`'s. Returns `id`'s claim.
+    pub async fn resolve_link(
+        &self,
+        id: ClaimId,
+        link: LinkId,
+        status: LinkStatus,
+        note: Note,
+        actor: Actor,
+        etag: String,
+    ) -> Result<Claim, Error> {
+        let now = self.now();
+        let change = PairChange {
+            other: Arc::new(move |a| {
+                a.link(link)
+                    .map(|l| l.other)
+                    .ok_or(crate::domain::DomainError::NoSuchLink(link))
+            }),
+            apply: Arc::new(move |a, b, _| {
+                a.check_etag(&etag)?;
+                resolve_link(a, b, link, status, note.clone(), &actor, now)
+            }),
+        };
+        self.change_pair(id, change).await
+    }
+
+    async fn change_pair(&self, id: ClaimId, change: PairChange) -> Result<Claim, Error> {
+        let (claim, _other) = self
+            .blocking(move |store| store.update_pair(id, change))
+            .await?;
+        self.durable().await?;
+        Ok(claim)
+    }
+
+    /// A page of the open contradictions of `story`, after link `after`.
+    pub async fn conflicts(
+        &self,
+        story: Slug,
+        after: Option<LinkId>,
+        limit: usize,
+    ) -> Result<Page<Conflict>, Error> {
+        let limit = self.page_limit(limit);
+        self.blocking(move |store| store.conflicts(&story, after, limit))
+            .await
     }
 
     /// The command that takes a claim for review under the desk's lease.
@@ -273,12 +363,11 @@ impl Desk {
     pub async fn take_next(&self, query: QueueQuery, actor: Actor) -> Result<Claim, Error> {
         let now = self.now();
         let command = self.start_review_command();
-        let change: Change =
-            Arc::new(move |claim: &Claim| claim.apply(command.clone(), &actor, now));
+        let change = step(move |claim| claim.apply(command.clone(), &actor, now));
         let taken = self
             .blocking(move |store| store.take_next(&query, change))
             .await?;
-        let Some((claim, _event)) = taken else {
+        let Some((claim, _events)) = taken else {
             return Err(Error::QueueEmpty);
         };
         self.durable().await?;
@@ -309,7 +398,7 @@ impl Desk {
                     for &id in &due {
                         let result = store.update(
                             id,
-                            Arc::new(move |claim: &Claim| {
+                            step(move |claim| {
                                 claim.apply(Command::ExpireLease, &Actor::system(), now)
                             }),
                         );

@@ -6,7 +6,9 @@ use ulid::Ulid;
 
 use super::{
     fields::{Note, Slug, SourceName, Statement, UserName, WebUrl},
+    figures::{self, Figure},
     lifecycle::{Lease, State},
+    links::{Link, LinkId},
 };
 
 /// At most this many pieces of evidence are attached to one claim.
@@ -163,6 +165,12 @@ pub struct Claim {
     /// Whoever last lost the claim because their lease ran out.
     pub expired_holder: Option<UserName>,
     pub submitted_by: UserName,
+    /// The figures read from the statement when it was submitted (none for
+    /// claims stored before figures were read).
+    pub figures: Vec<Figure>,
+    /// Its ends of links to other claims of its story, oldest first (at
+    /// most [`MAX_LINKS_PER_CLAIM`](super::MAX_LINKS_PER_CLAIM)).
+    pub links: Vec<Link>,
     /// The note of the latest ruling; empty if none.
     pub verdict_note: Note,
     pub create_time: SystemTime,
@@ -176,6 +184,8 @@ impl Claim {
     pub fn submitted(id: ClaimId, new: NewClaim, by: UserName, now: SystemTime) -> Self {
         Self {
             id,
+            figures: figures::extract(new.statement.as_str()),
+            links: Vec::new(),
             statement: new.statement,
             attribution: new.attribution,
             story: new.story,
@@ -198,6 +208,16 @@ impl Claim {
     /// The wording copy may use for the claim.
     pub fn label(&self) -> String {
         super::lifecycle::label(self.state, &self.attribution.source)
+    }
+
+    /// Its end of link `id`.
+    pub fn link(&self, id: LinkId) -> Option<&Link> {
+        self.links.iter().find(|l| l.id == id)
+    }
+
+    /// Its open (suggested or confirmed) contradictions.
+    pub fn open_contradictions(&self) -> impl Iterator<Item = &Link> {
+        self.links.iter().filter(|l| l.is_open_contradiction())
     }
 
     /// Changes whenever the claim changes.

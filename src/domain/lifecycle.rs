@@ -1,11 +1,15 @@
 //! The state machine of a claim: which action is allowed in which state, by
 //! whom and on what evidence, and the wording each state allows in copy.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime},
+};
 
 use super::{
     claim::{Claim, ClaimId, Evidence, EvidenceId, MAX_EVIDENCE_PER_CLAIM, NewEvidence, Stance},
     fields::{Note, Slug, SourceName, UserName},
+    links::{End, Link, LinkId, LinkStatus, MAX_LINKS_PER_CLAIM, Relation, Resolution},
     roles::{Actor, Role},
 };
 
@@ -42,6 +46,13 @@ impl State {
             (Reassign, InReview) => Some(InReview),
             (ExpireLease, InReview) => Some(Unverified),
             (AddEvidence, Unverified | InReview) => Some(self),
+            // Refuting evidence only; the claim is then reopened (see
+            // `Claim::decide`).
+            (AddEvidence, Verified) => Some(self),
+            // Links are kept beside the workflow: any claim but a withdrawn
+            // one may be linked, and a link of any claim resolved.
+            (Link, Unverified | InReview | Verified | Disputed | Inconclusive) => Some(self),
+            (ResolveLink, _) => Some(self),
             (Verify, InReview) => Some(Verified),
             (Dispute, InReview) => Some(Disputed),
             (MarkInconclusive, InReview) => Some(Inconclusive),
@@ -51,7 +62,7 @@ impl State {
             }
             (
                 StartReview | Release | RenewLease | ExpireLease | Reassign | AddEvidence | Verify
-                | Dispute | MarkInconclusive | Reopen | Withdraw,
+                | Dispute | MarkInconclusive | Reopen | Withdraw | Link,
                 _,
             ) => None,
         }
@@ -96,10 +107,15 @@ pub enum Action {
     MarkInconclusive,
     Reopen,
     Withdraw,
+    /// One end of a link was made (by the desk, or suggested by the
+    /// service).
+    Link,
+    /// A link was confirmed or rejected.
+    ResolveLink,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 14] = [
         Action::Submit,
         Action::StartReview,
         Action::Release,
@@ -112,6 +128,8 @@ impl Action {
         Action::MarkInconclusive,
         Action::Reopen,
         Action::Withdraw,
+        Action::Link,
+        Action::ResolveLink,
     ];
 
     /// Lower-case name used in messages, e.g. `start review`.
@@ -129,7 +147,14 @@ impl Action {
             Action::MarkInconclusive => "mark inconclusive",
             Action::Reopen => "reopen",
             Action::Withdraw => "withdraw",
+            Action::Link => "link",
+            Action::ResolveLink => "resolve a link of",
         }
+    }
+
+    /// Whether the action changes the claim's links only.
+    pub fn is_about_links(self) -> bool {
+        matches!(self, Action::Link | Action::ResolveLink)
     }
 
     /// Actions that only the claim's assignee may take.
@@ -172,6 +197,9 @@ pub enum Command {
     },
     Verify {
         note: Note,
+        /// Whether the checker acknowledges the claim's open
+        /// contradictions: without it, a claim with any is not verified.
+        acknowledge_contradictions: bool,
     },
     Dispute {
         note: Note,
@@ -184,6 +212,18 @@ pub enum Command {
     },
     Withdraw {
         reason: Note,
+    },
+    /// Adds this claim's end of a link (the other claim gets the mirrored
+    /// end in the same change).
+    Link {
+        link: Link,
+    },
+    /// Confirms or rejects a link: a suggested one either way, a confirmed
+    /// one only to rejected.
+    ResolveLink {
+        id: LinkId,
+        status: LinkStatus,
+        note: Note,
     },
 }
 
@@ -201,6 +241,8 @@ impl Command {
             Command::MarkInconclusive { .. } => Action::MarkInconclusive,
             Command::Reopen { .. } => Action::Reopen,
             Command::Withdraw { .. } => Action::Withdraw,
+            Command::Link { .. } => Action::Link,
+            Command::ResolveLink { .. } => Action::ResolveLink,
         }
     }
 }
@@ -229,10 +271,34 @@ pub enum DomainError {
     LeaseNotExpired,
     #[error("only the system may {}", action.as_str())]
     SystemOnly { action: Action },
+    #[error(
+        "the claim has open contradictions ({}); verifying it needs them acknowledged",
+        link_list(links)
+    )]
+    OpenContradictions { links: Vec<LinkId> },
+    #[error("only refuting evidence may be added to a verified claim (it reopens the claim)")]
+    VerifiedNeedsRefuting,
+    #[error("a claim holds at most {MAX_LINKS_PER_CLAIM} links")]
+    TooManyLinks,
+    #[error("the claim has no link {0}")]
+    NoSuchLink(LinkId),
+    #[error("the claims are linked already as {} (link {id})", relation.as_str())]
+    AlreadyLinked { id: LinkId, relation: Relation },
+    #[error("a link is {} already and cannot become {}", from.as_str(), to.as_str())]
+    LinkResolved { from: LinkStatus, to: LinkStatus },
+    #[error("a claim cannot be linked to itself")]
+    SelfLink,
+    #[error("linked claims must belong to one story; the other claim is of {story}")]
+    OtherStory { story: Slug },
     /// The actor's role does not allow this change of this claim; `role`
     /// would.
     #[error("{}", role_required_message(*action, *role))]
     RoleRequired { action: Action, role: Role },
+}
+
+fn link_list(links: &[LinkId]) -> String {
+    let names: Vec<String> = links.iter().map(|l| format!("link {l}")).collect();
+    names.join(", ")
 }
 
 fn role_required_message(action: Action, role: Role) -> String {
@@ -258,6 +324,12 @@ pub struct EventDraft {
     pub evidence: Option<Evidence>,
     /// Whom a reassignment gave the claim to.
     pub assignee: Option<UserName>,
+    /// For a link made or resolved: the claim's end of it, after the
+    /// event.
+    pub link: Option<Link>,
+    /// For a verification: the open contradictions the checker
+    /// acknowledged.
+    pub acknowledged: Vec<LinkId>,
 }
 
 /// One entry of a claim's history.
@@ -277,6 +349,12 @@ pub struct Event {
     pub evidence: Option<Evidence>,
     /// Whom a reassignment gave the claim to.
     pub assignee: Option<UserName>,
+    /// For a link made or resolved: the claim's end of it, after the
+    /// event.
+    pub link: Option<Link>,
+    /// For a verification: the open contradictions the checker
+    /// acknowledged.
+    pub acknowledged: Vec<LinkId>,
 }
 
 impl EventDraft {
@@ -291,6 +369,8 @@ impl EventDraft {
             note: Note::default(),
             evidence: None,
             assignee: None,
+            link: None,
+            acknowledged: Vec::new(),
         }
     }
 
@@ -308,6 +388,8 @@ impl EventDraft {
             note: self.note,
             evidence: self.evidence,
             assignee: self.assignee,
+            link: self.link,
+            acknowledged: self.acknowledged,
         }
     }
 }
@@ -412,15 +494,51 @@ impl Claim {
         }
     }
 
-    /// Applies `command` by `actor` at `now`: the changed claim (its revision
-    /// still to be set by the store) and the history entry, or why the rules
-    /// refuse it. Checks run in a fixed order: lease, state, role, assignee,
-    /// evidence.
+    /// Applies `command` by `actor` at `now` as one step: the changed claim
+    /// (its revision still to be set by the store) and the history entry,
+    /// or why the rules refuse it. Checks run in a fixed order: lease,
+    /// state, role, assignee, evidence, links. [`Claim::decide`] adds what
+    /// follows by itself and what other claims weigh.
     pub fn apply(
         &self,
         command: Command,
         actor: &Actor,
         now: SystemTime,
+    ) -> Result<(Claim, EventDraft), DomainError> {
+        self.apply_weighing(command, actor, now, &NoPeers)
+    }
+
+    /// What the desk asks of the store: `command` applied as by
+    /// [`Claim::apply`], with the states of the claims at the other end of
+    /// its links read from `peers` (a confirmed contradiction of a verified
+    /// claim counts as refuting evidence for a dispute), and then what
+    /// follows by itself: refuting evidence added to a verified claim
+    /// reopens it, by the system, in the same change.
+    pub fn decide(
+        &self,
+        command: Command,
+        actor: &Actor,
+        now: SystemTime,
+        peers: &dyn Peers,
+    ) -> Result<Changed, DomainError> {
+        let reopens = command.action() == Action::AddEvidence && self.state == State::Verified;
+        let (claim, event) = self.apply_weighing(command, actor, now, peers)?;
+        let mut events = vec![event];
+        if !reopens {
+            return Ok(Changed { claim, events });
+        }
+        let reason = Note::parse(REOPENED_BY_EVIDENCE).expect("the reason is a valid note");
+        let (claim, reopened) = claim.apply(Command::Reopen { reason }, &Actor::system(), now)?;
+        events.push(reopened);
+        Ok(Changed { claim, events })
+    }
+
+    fn apply_weighing(
+        &self,
+        command: Command,
+        actor: &Actor,
+        now: SystemTime,
+        peers: &dyn Peers,
     ) -> Result<(Claim, EventDraft), DomainError> {
         let action = command.action();
         let name = &actor.name;
@@ -445,7 +563,11 @@ impl Claim {
 
         let mut next = self.clone();
         next.state = to;
-        next.update_time = now;
+        // A link made or resolved says how the claim bears on others; the
+        // claim itself (and the time of its ruling) is unchanged.
+        if !action.is_about_links() {
+            next.update_time = now;
+        }
         if to != State::InReview {
             next.lease = None;
         } else if self.assignee.as_ref() == Some(name) {
@@ -455,6 +577,8 @@ impl Claim {
         let mut note = Note::default();
         let mut added = None;
         let mut reassigned_to = None;
+        let mut link = None;
+        let mut acknowledged = Vec::new();
         match command {
             Command::StartReview { lease } => {
                 next.assignee = Some(name.clone());
@@ -481,6 +605,9 @@ impl Claim {
                 if self.evidence.len() >= MAX_EVIDENCE_PER_CLAIM {
                     return Err(DomainError::TooMuchEvidence);
                 }
+                if self.state == State::Verified && evidence.stance != Stance::Refutes {
+                    return Err(DomainError::VerifiedNeedsRefuting);
+                }
                 let evidence = Evidence {
                     id,
                     url: evidence.url,
@@ -493,7 +620,10 @@ impl Claim {
                 next.evidence.push(evidence.clone());
                 added = Some(evidence);
             }
-            Command::Verify { note: n } => {
+            Command::Verify {
+                note: n,
+                acknowledge_contradictions,
+            } => {
                 let independent = self.attribution.any_independent(
                     self.evidence
                         .iter()
@@ -503,11 +633,22 @@ impl Claim {
                 if !independent {
                     return Err(DomainError::NoIndependentEvidence);
                 }
+                let open: Vec<LinkId> = self.open_contradictions().map(|l| l.id).collect();
+                if !open.is_empty() && !acknowledge_contradictions {
+                    return Err(DomainError::OpenContradictions { links: open });
+                }
+                acknowledged = open;
                 next.verdict_note = n.clone();
                 note = n;
             }
             Command::Dispute { note: n } => {
-                if !self.evidence.iter().any(|e| e.stance == Stance::Refutes) {
+                let refuted = self.evidence.iter().any(|e| e.stance == Stance::Refutes)
+                    || self.links.iter().any(|l| {
+                        l.relation == Relation::Contradicts
+                            && l.status == LinkStatus::Confirmed
+                            && peers.state_of(l.other) == Some(State::Verified)
+                    });
+                if !refuted {
                     return Err(DomainError::NoRefutingEvidence);
                 }
                 next.verdict_note = n.clone();
@@ -528,12 +669,63 @@ impl Claim {
                 }
                 note = reason;
             }
+            Command::Link { link: new } => {
+                if let Some(open) = self.links.iter().find(|l| {
+                    l.other == new.other && l.relation == new.relation && l.status.is_open()
+                }) {
+                    return Err(DomainError::AlreadyLinked {
+                        id: open.id,
+                        relation: open.relation,
+                    });
+                }
+                if self.links.len() >= MAX_LINKS_PER_CLAIM {
+                    return Err(DomainError::TooManyLinks);
+                }
+                note = new.note.clone();
+                next.links.push(new.clone());
+                link = Some(new);
+            }
+            Command::ResolveLink {
+                id,
+                status,
+                note: n,
+            } => {
+                let at = self
+                    .links
+                    .iter()
+                    .position(|l| l.id == id)
+                    .ok_or(DomainError::NoSuchLink(id))?;
+                let from = self.links[at].status;
+                let allowed = matches!(
+                    (from, status),
+                    (
+                        LinkStatus::Suggested,
+                        LinkStatus::Confirmed | LinkStatus::Rejected
+                    ) | (LinkStatus::Confirmed, LinkStatus::Rejected)
+                );
+                if !allowed {
+                    return Err(DomainError::LinkResolved { from, to: status });
+                }
+                let resolved = &mut next.links[at];
+                resolved.status = status;
+                resolved.resolution = Some(Resolution {
+                    by: name.clone(),
+                    time: now,
+                    note: n.clone(),
+                });
+                link = Some(resolved.clone());
+                note = n;
+            }
         }
         // Whoever lost the claim to an expired lease is told so until they
         // take it again or the claim moves on; another checker taking it
         // does not make the old holder's lease any less expired.
         let keeps_expired_holder = match action {
-            Action::ExpireLease | Action::AddEvidence | Action::RenewLease => true,
+            Action::ExpireLease
+            | Action::AddEvidence
+            | Action::RenewLease
+            | Action::Link
+            | Action::ResolveLink => true,
             Action::StartReview => self.expired_holder.as_ref() != Some(name),
             _ => false,
         };
@@ -549,7 +741,117 @@ impl Claim {
             note,
             evidence: added,
             assignee: reassigned_to,
+            link,
+            acknowledged,
         };
         Ok((next, event))
     }
+}
+
+/// The reason the system gives when refuting evidence reopens a verified
+/// claim.
+pub const REOPENED_BY_EVIDENCE: &str = "reopened by new evidence: refuting evidence was added";
+
+/// The states of other claims, as a change reads them (see
+/// [`Claim::decide`]).
+pub trait Peers {
+    fn state_of(&self, id: ClaimId) -> Option<State>;
+}
+
+/// No other claim is known.
+pub struct NoPeers;
+
+impl Peers for NoPeers {
+    fn state_of(&self, _: ClaimId) -> Option<State> {
+        None
+    }
+}
+
+impl Peers for HashMap<ClaimId, State> {
+    fn state_of(&self, id: ClaimId) -> Option<State> {
+        self.get(&id).copied()
+    }
+}
+
+impl<F: Fn(ClaimId) -> Option<State>> Peers for F {
+    fn state_of(&self, id: ClaimId) -> Option<State> {
+        self(id)
+    }
+}
+
+/// What one change did to a claim: the claim as changed, and its history
+/// entries in order (most changes make one; refuting evidence on a
+/// verified claim makes two, the evidence and the reopening).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub claim: Claim,
+    pub events: Vec<EventDraft>,
+}
+
+impl Changed {
+    pub fn one(claim: Claim, event: EventDraft) -> Self {
+        Self {
+            claim,
+            events: vec![event],
+        }
+    }
+}
+
+/// Links `a` to `b` with `relation`, `a` at end `a_end`, as one change of
+/// both claims: each gets its end of link `id` and a history entry. Both
+/// claims must be of one story.
+#[allow(clippy::too_many_arguments)]
+pub fn link_claims(
+    a: &Claim,
+    b: &Claim,
+    id: LinkId,
+    relation: Relation,
+    a_end: End,
+    status: LinkStatus,
+    note: Note,
+    basis: Vec<super::links::FigurePair>,
+    actor: &Actor,
+    now: SystemTime,
+) -> Result<(Changed, Changed), DomainError> {
+    if a.id == b.id {
+        return Err(DomainError::SelfLink);
+    }
+    if a.story != b.story {
+        return Err(DomainError::OtherStory {
+            story: b.story.clone(),
+        });
+    }
+    let link = Link {
+        id,
+        other: b.id,
+        relation,
+        end: a_end,
+        status,
+        note,
+        created_by: actor.name.clone(),
+        create_time: now,
+        resolution: None,
+        basis,
+    };
+    let mirrored = link.mirrored(a.id);
+    let (a2, a_event) = a.apply(Command::Link { link }, actor, now)?;
+    let (b2, b_event) = b.apply(Command::Link { link: mirrored }, actor, now)?;
+    Ok((Changed::one(a2, a_event), Changed::one(b2, b_event)))
+}
+
+/// Resolves link `id` of `a` (whose other end is `b`) to `status`, on both
+/// claims.
+pub fn resolve_link(
+    a: &Claim,
+    b: &Claim,
+    id: LinkId,
+    status: LinkStatus,
+    note: Note,
+    actor: &Actor,
+    now: SystemTime,
+) -> Result<(Changed, Changed), DomainError> {
+    let command = |note: Note| Command::ResolveLink { id, status, note };
+    let (a2, a_event) = a.apply(command(note.clone()), actor, now)?;
+    let (b2, b_event) = b.apply(command(note), actor, now)?;
+    Ok((Changed::one(a2, a_event), Changed::one(b2, b_event)))
 }

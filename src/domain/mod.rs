@@ -5,7 +5,9 @@
 
 mod claim;
 mod fields;
+mod figures;
 mod lifecycle;
+mod links;
 mod names;
 mod roles;
 
@@ -14,7 +16,18 @@ pub use claim::{
     NewEvidence, Priority, Stance,
 };
 pub use fields::{Invalid, Note, Slug, SourceName, Statement, UserName, WebUrl};
-pub use lifecycle::{Action, Command, DomainError, Event, EventDraft, Lease, State, label};
+pub use figures::{
+    Agreement, Counted, Figure, Milli, Qualifier, Unit, Wording, compare, conflicts, extract,
+    same_claim,
+};
+pub use lifecycle::{
+    Action, Changed, Command, DomainError, Event, EventDraft, Lease, NoPeers, Peers,
+    REOPENED_BY_EVIDENCE, State, label, link_claims, resolve_link,
+};
+pub use links::{
+    End, FigurePair, Link, LinkId, LinkStatus, MAX_LINKS_PER_CLAIM, MAX_SUGGESTIONS, Relation,
+    Resolution, Suggestion, basis, suggest,
+};
 pub use roles::{Actor, Role};
 
 #[cfg(test)]

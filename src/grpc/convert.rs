@@ -16,6 +16,7 @@
 use std::{collections::HashSet, time::SystemTime};
 
 use super::{
+    links,
     pb::{self, claim, claim_event, evidence},
     status::truncated,
 };
@@ -214,6 +215,8 @@ fn event_type(a: Action) -> claim_event::Type {
         Action::MarkInconclusive => claim_event::Type::MarkedInconclusive,
         Action::Reopen => claim_event::Type::Reopened,
         Action::Withdraw => claim_event::Type::Withdrawn,
+        Action::Link => claim_event::Type::Linked,
+        Action::ResolveLink => claim_event::Type::LinkResolved,
     }
 }
 
@@ -483,6 +486,7 @@ fn evidence_to_pb(e: Evidence) -> pb::Evidence {
 }
 
 pub fn claim_to_pb(c: Claim) -> pb::Claim {
+    let id = c.id;
     pb::Claim {
         name: claim_name(c.id),
         label: c.label(),
@@ -514,6 +518,12 @@ pub fn claim_to_pb(c: Claim) -> pb::Claim {
         create_time: Some(to_timestamp(c.create_time)),
         update_time: Some(to_timestamp(c.update_time)),
         lease_expire_time: c.lease.map(|l| to_timestamp(l.expires)),
+        figures: c.figures.into_iter().map(links::figure_to_pb).collect(),
+        links: c
+            .links
+            .into_iter()
+            .map(|l| links::link_to_pb(id, l))
+            .collect(),
     }
 }
 
@@ -530,10 +540,19 @@ pub fn event_to_pb(e: Event) -> pb::ClaimEvent {
         note: e.note.into_inner(),
         evidence: e.evidence.map(evidence_to_pb),
         assignee: e.assignee.map(UserName::into_inner).unwrap_or_default(),
+        link: e.link.map(|l| links::link_to_pb(e.claim_id, l)),
+        acknowledged_links: e
+            .acknowledged
+            .into_iter()
+            .map(|l| links::link_name(e.claim_id, l))
+            .collect(),
     }
 }
 
-pub use super::page_token::{claims_after, claims_page_token, events_after, events_page_token};
+pub use super::page_token::{
+    claims_after, claims_page_token, conflicts_after, conflicts_page_token, events_after,
+    events_page_token,
+};
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod convert;
 pub mod identity;
+pub mod links;
 mod page_token;
 pub mod policy;
 mod service;

@@ -1,11 +1,16 @@
-//! Page tokens of ListClaims and ListClaimEvents. Opaque to clients: a
+//! Page tokens of ListClaims, ListClaimEvents and ListConflicts. Opaque to clients: a
 //! version byte, the position, and a digest of the query, so a token cannot
 //! be replayed with other filters.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 
-use crate::{domain::ClaimId, error::Error, fingerprint, storage::ClaimFilter};
+use crate::{
+    domain::{ClaimId, LinkId, Slug},
+    error::Error,
+    fingerprint,
+    storage::ClaimFilter,
+};
 
 /// Page tokens are opaque to clients: a version byte, the position, and a
 /// digest of the query (see [`crate::fingerprint`]), so a token cannot be
@@ -63,6 +68,22 @@ pub fn claims_page_token(filter: &ClaimFilter, last: ClaimId) -> String {
 
 pub fn claims_after(filter: &ClaimFilter, token: &str) -> Result<Option<ClaimId>, Error> {
     Ok(decode_token::<16>(token, fingerprint::claim_filter(filter))?.map(ClaimId::from_bytes))
+}
+
+fn conflicts_query(story: &Slug) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"claimdesk.list_conflicts.v2\0")
+        .chain_update(story.as_str())
+        .finalize()
+        .into()
+}
+
+pub fn conflicts_page_token(story: &Slug, last: LinkId) -> String {
+    encode_token(&last.to_be_bytes(), conflicts_query(story))
+}
+
+pub fn conflicts_after(story: &Slug, token: &str) -> Result<Option<LinkId>, Error> {
+    Ok(decode_token::<8>(token, conflicts_query(story))?.map(u64::from_be_bytes))
 }
 
 pub fn events_page_token(id: ClaimId, last_revision: u64) -> String {

@@ -41,6 +41,7 @@ pub const POLICY: &[(&str, Requirement)] = {
         ("/claimdesk.v1.ClaimService/ListClaimEvents", R(Editor)),
         ("/claimdesk.v1.ClaimService/GetQueueStats", R(Editor)),
         ("/claimdesk.v1.ClaimService/WatchClaimEvents", R(Editor)),
+        ("/claimdesk.v1.ClaimService/ListConflicts", R(Editor)),
         // Submitting and sourcing: editors and up.
         ("/claimdesk.v1.ClaimService/SubmitClaim", R(Editor)),
         ("/claimdesk.v1.ClaimService/AddEvidence", R(Editor)),
@@ -49,6 +50,9 @@ pub const POLICY: &[(&str, Requirement)] = {
         // Reviewing: checkers and up.
         ("/claimdesk.v1.ClaimService/TakeNextClaim", R(Checker)),
         ("/claimdesk.v1.ClaimService/StartReview", R(Checker)),
+        // Relating claims, and confirming or rejecting suggestions.
+        ("/claimdesk.v1.ClaimService/LinkClaims", R(Checker)),
+        ("/claimdesk.v1.ClaimService/ResolveLink", R(Checker)),
         // Only the assignee, or a chief (the domain checks).
         ("/claimdesk.v1.ClaimService/ReleaseClaim", R(Checker)),
         ("/claimdesk.v1.ClaimService/RenewLease", R(Checker)),

@@ -12,6 +12,7 @@ use tracing::{Instrument, field};
 use super::{
     convert,
     identity::{self, Authentication},
+    links,
     pb::{self, claim_service_server::ClaimService},
     status,
 };
@@ -254,6 +255,7 @@ impl ClaimService for ClaimServiceImpl {
             self.change(&r.name, r.etag.clone(), actor, || {
                 Ok(Command::Verify {
                     note: convert::note("note", &r.note)?,
+                    acknowledge_contradictions: r.acknowledge_contradictions,
                 })
             })
             .await
@@ -435,6 +437,81 @@ impl ClaimService for ClaimServiceImpl {
                     .reassign_command(to, convert::note("note", &r.note)?))
             })
             .await
+        })
+        .await
+    }
+
+    async fn link_claims(
+        &self,
+        request: Request<pb::LinkClaimsRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        rpc("LinkClaims", &r.name, async {
+            let link = links::link_request(&r)?;
+            let claim = self
+                .desk
+                .link(
+                    link.id,
+                    link.other,
+                    link.relation,
+                    link.note,
+                    actor?,
+                    r.etag.clone(),
+                )
+                .await?;
+            Ok(convert::claim_to_pb(claim))
+        })
+        .await
+    }
+
+    async fn resolve_link(
+        &self,
+        request: Request<pb::ResolveLinkRequest>,
+    ) -> Result<Response<pb::Claim>, Status> {
+        let actor = identity::caller(&request);
+        let r = request.into_inner();
+        // The span names the claim (the link name starts with it).
+        let claim = r.name.split(links::LINK_COLLECTION).next().unwrap_or("");
+        rpc("ResolveLink", claim, async {
+            let resolve = links::resolve_request(&r)?;
+            let claim = self
+                .desk
+                .resolve_link(
+                    resolve.id,
+                    resolve.link,
+                    resolve.status,
+                    resolve.note,
+                    actor?,
+                    r.etag.clone(),
+                )
+                .await?;
+            Ok(convert::claim_to_pb(claim))
+        })
+        .await
+    }
+
+    async fn list_conflicts(
+        &self,
+        request: Request<pb::ListConflictsRequest>,
+    ) -> Result<Response<pb::ListConflictsResponse>, Status> {
+        let r = request.into_inner();
+        rpc("ListConflicts", "", async {
+            let story = links::conflicts_story(&r)?;
+            let limit = convert::page_size(r.page_size)?;
+            let after = convert::conflicts_after(&story, &r.page_token)?;
+            let page = self.desk.conflicts(story.clone(), after, limit).await?;
+            let ids: Vec<_> = page.items.iter().map(|c| c.link.id).collect();
+            let conflicts: Vec<_> = page.items.into_iter().map(links::conflict_to_pb).collect();
+            let (conflicts, cut) = fit_page(conflicts, self.max_response_bytes);
+            let next_page_token = match (page.more || cut, conflicts.len()) {
+                (true, sent @ 1..) => convert::conflicts_page_token(&story, ids[sent - 1]),
+                _ => String::new(),
+            };
+            Ok(pb::ListConflictsResponse {
+                conflicts,
+                next_page_token,
+            })
         })
         .await
     }

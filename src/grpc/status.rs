@@ -187,6 +187,61 @@ impl From<Error> for Status {
                         ("action", action.as_str().to_owned()),
                     ],
                 ),
+                DomainError::OpenContradictions { links } => status(
+                    Code::FailedPrecondition,
+                    "OPEN_CONTRADICTIONS",
+                    message,
+                    &[(
+                        "links",
+                        links
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )],
+                ),
+                DomainError::VerifiedNeedsRefuting => status(
+                    Code::FailedPrecondition,
+                    "VERIFIED_NEEDS_REFUTING",
+                    message,
+                    &[],
+                ),
+                DomainError::TooManyLinks => {
+                    status(Code::FailedPrecondition, "TOO_MANY_LINKS", message, &[])
+                }
+                DomainError::NoSuchLink(link) => status(
+                    Code::NotFound,
+                    "LINK_NOT_FOUND",
+                    message,
+                    &[("link", link.to_string())],
+                ),
+                DomainError::AlreadyLinked { id, relation } => status(
+                    Code::AlreadyExists,
+                    "LINK_EXISTS",
+                    message,
+                    &[
+                        ("link", id.to_string()),
+                        ("relation", relation.as_str().to_owned()),
+                    ],
+                ),
+                DomainError::LinkResolved { from, .. } => status(
+                    Code::FailedPrecondition,
+                    "LINK_RESOLVED",
+                    message,
+                    &[("status", from.as_str().to_owned())],
+                ),
+                // The API refuses it before it reaches the rules.
+                DomainError::SelfLink => {
+                    let mut violations = FieldViolations::default();
+                    violations.push("other", message.clone());
+                    bounded(Code::InvalidArgument, &message, bad_request(violations))
+                }
+                DomainError::OtherStory { story } => status(
+                    Code::FailedPrecondition,
+                    "OTHER_STORY",
+                    message,
+                    &[("story", story.into_inner())],
+                ),
                 DomainError::StaleEtag { current } => status(
                     Code::Aborted,
                     "ETAG_MISMATCH",

@@ -19,6 +19,16 @@
 //! | `l` | — | lease expiry ‖ id | claims in review with a lease |
 //! | `d` | — | deadline ‖ id | claims with a deadline and no ruling |
 //! | `D` | story | deadline ‖ id | the same, of one story |
+//! | `f` | story 0x00 figure key | id | each figure of a claim, valued with the figure |
+//! | `u` | story 0x00 wording key | id | every claim, by its normalised wording |
+//! | `k` | story | link id ‖ id | open contradictions, at their subject claim |
+//!
+//! The figure and wording entries are written once, with the claim, and
+//! never removed (figures and statements do not change); the figure key is
+//! [`Figure::index_key`](crate::domain::Figure::index_key), the wording key
+//! [`Wording::key`](crate::domain::Wording::key). A figure entry's value is
+//! the figure ([`records::encode_figure`](super::records::encode_figure)),
+//! so a new claim is compared with candidates without reading them.
 //!
 //! `rank` is one byte that sorts breaking before urgent before routine;
 //! times are 16 big-endian bytes of nanoseconds since 1970 (no deadline
@@ -30,7 +40,7 @@
 
 use std::time::SystemTime;
 
-use crate::domain::{Claim, ClaimId, Priority, Slug, State};
+use crate::domain::{Claim, ClaimId, End, Figure, LinkId, Priority, Slug, State};
 
 use super::{
     ClaimFilter,
@@ -49,6 +59,9 @@ const STORY_WAITING: u8 = b'w';
 const LEASES: u8 = b'l';
 const DEADLINES: u8 = b'd';
 const STORY_DEADLINES: u8 = b'D';
+const FIGURES: u8 = b'f';
+const WORDING: u8 = b'u';
+const CONFLICTS: u8 = b'k';
 
 /// Length of a claim id at the end of every index key.
 pub const ID_LEN: usize = 16;
@@ -142,6 +155,11 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
     if let (State::InReview, Some(lease)) = (claim.state, claim.lease) {
         keys.push(with(prefix(LEASES, &[]), &[&time(Some(lease.expires))]));
     }
+    for link in &claim.links {
+        if link.is_open_contradiction() && link.end == End::Subject {
+            keys.push(with(conflicts(story_name), &[&link.id.to_be_bytes()]));
+        }
+    }
     if matches!(claim.state, State::Unverified | State::InReview) && claim.deadline.is_some() {
         let deadline = time(claim.deadline);
         keys.push(with(prefix(DEADLINES, &[]), &[&deadline]));
@@ -151,6 +169,41 @@ pub fn index_entries(claim: &Claim) -> Vec<Vec<u8>> {
         ));
     }
     keys
+}
+
+/// Prefix of the entries of `story`'s claims with a figure under `key`;
+/// keys continue with the id.
+pub fn figures(story: &str, key: &str) -> Vec<u8> {
+    prefix(FIGURES, format!("{story}\0{key}").as_bytes())
+}
+
+/// The figure index entry of `figure` of `claim`.
+pub fn figure_entry(claim: &Claim, figure: &Figure) -> Vec<u8> {
+    let mut key = figures(claim.story.as_str(), &figure.index_key());
+    key.extend_from_slice(&claim.id.to_bytes());
+    key
+}
+
+/// Prefix of the entries of `story`'s claims worded as `key` says; keys
+/// continue with the id.
+pub fn wording(story: &str, key: &str) -> Vec<u8> {
+    prefix(WORDING, format!("{story}\0{key}").as_bytes())
+}
+
+/// Prefix of the open contradictions of `story`; keys continue with the
+/// link id and the id of the claim at its subject end.
+pub fn conflicts(story: &str) -> Vec<u8> {
+    prefix(CONFLICTS, story.as_bytes())
+}
+
+/// The link id and subject claim of a contradiction entry under `prefix`.
+pub fn conflict_at(key: &[u8], prefix: &[u8]) -> Option<(LinkId, ClaimId)> {
+    let rest = key.get(prefix.len()..)?;
+    if rest.len() != 8 + ID_LEN {
+        return None;
+    }
+    let id = u64::from_be_bytes(rest[..8].try_into().ok()?);
+    Some((id, id_at_end(key)?))
 }
 
 /// The queues to take from: one per tag if tags are given (a claim with

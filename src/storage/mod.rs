@@ -26,7 +26,8 @@ use std::{sync::Arc, time::SystemTime};
 
 use crate::{
     domain::{
-        Claim, ClaimId, DomainError, Event, EventDraft, Priority, Slug, SourceName, State, UserName,
+        Changed, Claim, ClaimId, DomainError, Event, EventDraft, Link, LinkId, Peers, Priority,
+        Slug, SourceName, State, UserName,
     },
     error::Error,
 };
@@ -184,16 +185,54 @@ pub struct Page<T> {
     pub more: bool,
 }
 
-/// A change of a claim decided by the rules, given its current form: the
-/// changed claim and the history entry, or why the rules refuse it. It may be
+/// A change of a claim decided by the rules, given its current form and
+/// the states of other claims (read as the change is applied): the changed
+/// claim and its history entries, or why the rules refuse it. It may be
 /// called more than once if the store retries, and on another thread than
 /// the caller's (a store may write many callers' changes together).
-pub type Change = Arc<dyn Fn(&Claim) -> Result<(Claim, EventDraft), DomainError> + Send + Sync>;
+pub type Change = Arc<dyn Fn(&Claim, &dyn Peers) -> Result<Changed, DomainError> + Send + Sync>;
+
+/// A [`Change`] of one step of the rules ([`Claim::apply`]), which reads
+/// no other claim.
+pub fn step(
+    f: impl Fn(&Claim) -> Result<(Claim, EventDraft), DomainError> + Send + Sync + 'static,
+) -> Change {
+    Arc::new(move |claim, _| f(claim).map(|(claim, event)| Changed::one(claim, event)))
+}
+
+/// A change of two claims at once, both written in one transaction (a link
+/// made or resolved): given the first claim, `other` names the second;
+/// `apply` changes both, given the id a new link takes (the revision of
+/// the change's first event).
+#[derive(Clone)]
+pub struct PairChange {
+    pub other: Partner,
+    pub apply: PairApply,
+}
+
+/// See [`PairChange::other`].
+pub type Partner = Arc<dyn Fn(&Claim) -> Result<ClaimId, DomainError> + Send + Sync>;
+
+/// See [`PairChange::apply`].
+pub type PairApply =
+    Arc<dyn Fn(&Claim, &Claim, LinkId) -> Result<(Changed, Changed), DomainError> + Send + Sync>;
+
+/// One open contradiction of a story, with both claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The subject claim's end of the link.
+    pub link: Link,
+    pub subject: Claim,
+    pub object: Claim,
+}
 
 pub trait Store: Send + Sync + 'static {
     /// Stores a new claim (its `revision` is assigned here) together with its
     /// index entries, its submission event and, if given, its request id, in
-    /// one transaction. A known request id with the same fingerprint replays
+    /// one transaction, with the links suggested by comparing it with the
+    /// earlier claims of its story that count the same things or are worded
+    /// the same ([`crate::domain::suggest`]), each on both claims with its
+    /// events. A known request id with the same fingerprint replays
     /// the claim it made; with another fingerprint it fails with
     /// [`Error::RequestIdReused`].
     fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error>;
@@ -229,9 +268,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Claim>, Error>;
 
     /// Applies `change` to the claim and stores the result with its index
-    /// entries and its event in one transaction. Returns the stored claim and
-    /// event.
-    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error>;
+    /// entries and its events in one transaction. Returns the stored claim
+    /// and events.
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Vec<Event>), Error>;
+
+    /// Applies `change` to claim `id` and the claim it names, and stores
+    /// both with their index entries and events in one transaction.
+    /// Returns both as stored, `id`'s first. [`Error::NotFound`] if either
+    /// does not exist.
+    fn update_pair(&self, id: ClaimId, change: PairChange) -> Result<(Claim, Claim), Error>;
+
+    /// A page of the open contradictions of `story` with link ids greater
+    /// than `after`, oldest first.
+    fn conflicts(
+        &self,
+        story: &Slug,
+        after: Option<LinkId>,
+        limit: PageLimit,
+    ) -> Result<Page<Conflict>, Error>;
 
     /// A page of the events of a claim with revisions greater than `after`,
     /// oldest first. [`Error::NotFound`] if the claim does not exist.
@@ -249,7 +303,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &QueueQuery,
         change: Change,
-    ) -> Result<Option<(Claim, Event)>, Error>;
+    ) -> Result<Option<(Claim, Vec<Event>)>, Error>;
 
     /// Up to `limit` claims in review whose lease ran out by `now`.
     fn leases_due(&self, now: SystemTime, limit: usize) -> Result<Vec<ClaimId>, Error>;

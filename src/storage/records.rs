@@ -3,20 +3,27 @@
 //! promise that in-memory types must not. Every record names its format
 //! version; a reader refuses versions it does not know instead of guessing.
 //!
-//! Two formats are read, told apart by the record's first byte:
+//! Three formats are read, told apart by the record's first byte:
 //!
 //! - **Format 1**, written by earlier releases: a JSON object (so its first
 //!   byte is `{`) whose `format` field is 1. Still read, never written:
 //!   events cannot be rewritten (the audit chain hashes their stored bytes),
 //!   so a store keeps them as they are, and claims and request ids are
 //!   rewritten in format 2 only when they next change.
-//! - **Format 2**, written now: the byte `0x02`, then the record in postcard
-//!   (fields in declaration order, integers as varints, no field names),
-//!   whose `format` field is 2 as well. A JSON text never starts with
-//!   `0x02`; later formats take another first byte that JSON cannot start
-//!   with (neither `{`, `[`, `"`, `-`, a digit, a letter nor white space).
+//! - **Format 2**, written by earlier releases: the byte `0x02`, then the
+//!   record in postcard (fields in declaration order, integers as varints,
+//!   no field names), whose `format` field is 2 as well. A JSON text never
+//!   starts with `0x02`.
+//! - **Format 3**, written now: the byte `0x03`, then postcard, as format 2
+//!   with fields added at the end of claims (`figures`, `links`) and events
+//!   (`link`, `acknowledged`). A format-2 record is read as a format-3 one
+//!   whose added fields are empty: postcard writes an empty list and an
+//!   absent value as one zero byte each, so the record plus those zero
+//!   bytes ([`Record::ADDED_SINCE_2`]) is that format-3 record. Later
+//!   formats take another first byte that JSON cannot start with (neither
+//!   `{`, `[`, `"`, `-`, a digit, a letter nor white space).
 //!
-//! postcard is not self-describing: a format-2 record has every field, in
+//! postcard is not self-describing: a binary record has every field, in
 //! order, so no field may be skipped when serialising
 //! (`skip_serializing_if`), and adding a field makes a new format.
 //! `#[serde(default)]` stays for the JSON of format 1.
@@ -27,18 +34,25 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Action, Attribution, Claim, ClaimId, Event, Evidence, Lease, Note, Priority, Slug, SourceName,
-    Stance, State, Statement, UserName, WebUrl,
+    Action, Attribution, Claim, ClaimId, Counted, End, Event, Evidence, Figure, FigurePair, Lease,
+    Link, LinkStatus, Milli, Note, Priority, Qualifier, Relation, Resolution, Slug, SourceName,
+    Stance, State, Statement, Unit, UserName, WebUrl,
 };
 
 /// The record format written by this version of the service.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
+
+/// The format of the binary records of earlier releases, still read.
+pub const BINARY_FORMAT_2: u32 = 2;
 
 /// The format of the JSON records of earlier releases, still read.
 pub const JSON_FORMAT: u32 = 1;
 
+/// The first byte of a record of the current format.
+const FORMAT_TAG: u8 = 0x03;
+
 /// The first byte of a format-2 record.
-const FORMAT_TAG: u8 = 0x02;
+const FORMAT_2_TAG: u8 = 0x02;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -47,7 +61,7 @@ pub enum DecodeError {
     #[error("malformed record: {0}")]
     Binary(#[from] postcard::Error),
     #[error(
-        "record format {0} is not supported (this build reads formats {JSON_FORMAT} and {FORMAT})"
+        "record format {0} is not supported (this build reads formats {JSON_FORMAT} to {FORMAT})"
     )]
     Format(u32),
     #[error("malformed record: a {encoding} record names format {format}")]
@@ -61,6 +75,10 @@ pub enum DecodeError {
 pub trait Record: Serialize + DeserializeOwned {
     /// The `format` field.
     fn format(&self) -> u32;
+
+    /// The postcard bytes of the fields added at the end of the record
+    /// since format 2, when empty (see the module documentation).
+    const ADDED_SINCE_2: &'static [u8] = &[];
 
     /// The record in the current format: [`FORMAT_TAG`], then postcard.
     fn encode(&self) -> Vec<u8> {
@@ -76,32 +94,41 @@ pub trait Record: Serialize + DeserializeOwned {
         postcard::to_extend(self, vec![FORMAT_TAG]).expect("a record always serialises")
     }
 
-    /// Reads a record of either format, refusing any other.
+    /// Reads a record of any format this build knows, refusing any other.
     fn decode_record(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (record, format, encoding) = match bytes.first() {
             Some(b'{') => (serde_json::from_slice::<Self>(bytes)?, JSON_FORMAT, "JSON"),
-            Some(&FORMAT_TAG) => {
-                let (record, rest) = postcard::take_from_bytes::<Self>(&bytes[1..])?;
-                if !rest.is_empty() {
-                    return Err(DecodeError::Field(format!(
-                        "{} bytes after the record",
-                        rest.len()
-                    )));
-                }
-                (record, FORMAT, "binary")
+            Some(&FORMAT_TAG) => (decode_binary(&bytes[1..])?, FORMAT, "binary"),
+            Some(&FORMAT_2_TAG) => {
+                let mut padded = Vec::with_capacity(bytes.len() + Self::ADDED_SINCE_2.len());
+                padded.extend_from_slice(&bytes[1..]);
+                padded.extend_from_slice(Self::ADDED_SINCE_2);
+                (decode_binary(&padded)?, BINARY_FORMAT_2, "binary")
             }
             Some(&other) => return Err(DecodeError::Format(other.into())),
             None => return Err(DecodeError::Field("empty record".into())),
         };
         match record.format() {
             named if named == format => Ok(record),
-            named @ (JSON_FORMAT | FORMAT) => Err(DecodeError::Mislabelled {
+            named @ (JSON_FORMAT | BINARY_FORMAT_2 | FORMAT) => Err(DecodeError::Mislabelled {
                 encoding,
                 format: named,
             }),
             named => Err(DecodeError::Format(named)),
         }
     }
+}
+
+/// A whole postcard record: nothing may follow it.
+fn decode_binary<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (record, rest) = postcard::take_from_bytes::<T>(bytes)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Field(format!(
+            "{} bytes after the record",
+            rest.len()
+        )));
+    }
+    Ok(record)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,6 +164,50 @@ pub struct ClaimRecord {
     pub create_time_ns: u128,
     pub update_time_ns: u128,
     pub revision: u64,
+    /// Since format 3.
+    #[serde(default)]
+    pub figures: Vec<FigureRecord>,
+    /// Since format 3.
+    #[serde(default)]
+    pub links: Vec<LinkRecord>,
+}
+
+/// A figure read from a statement.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FigureRecord {
+    pub text: String,
+    pub low: i64,
+    pub high: i64,
+    pub of: Option<i64>,
+    pub qualifier: String,
+    /// `count`, `percent`, `fraction`, `date`, `money:{currency}` or
+    /// `measure:{unit}`.
+    pub unit: String,
+    pub phrase: String,
+    pub family: String,
+}
+
+/// A claim's end of a link.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LinkRecord {
+    pub id: u64,
+    pub other: String,
+    pub relation: String,
+    pub end: String,
+    pub status: String,
+    pub note: String,
+    pub created_by: String,
+    pub create_time_ns: u128,
+    pub resolution: Option<ResolutionRecord>,
+    /// Pairs of figures: this claim's, the other's.
+    pub basis: Vec<(FigureRecord, FigureRecord)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResolutionRecord {
+    pub by: String,
+    pub time_ns: u128,
+    pub note: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -173,6 +244,12 @@ pub struct EventRecord {
     /// events written before reassignment existed).
     #[serde(default)]
     pub assignee: Option<String>,
+    /// Since format 3: for a link made or resolved, the claim's end of it.
+    #[serde(default)]
+    pub link: Option<LinkRecord>,
+    /// Since format 3: the open contradictions a verification acknowledged.
+    #[serde(default)]
+    pub acknowledged: Vec<u64>,
 }
 
 /// What a used request id stands for.
@@ -233,6 +310,8 @@ fn action_name(a: Action) -> &'static str {
         Action::MarkInconclusive => "mark_inconclusive",
         Action::Reopen => "reopen",
         Action::Withdraw => "withdraw",
+        Action::Link => "link",
+        Action::ResolveLink => "resolve_link",
     }
 }
 
@@ -317,6 +396,199 @@ impl EvidenceRecord {
     }
 }
 
+fn qualifier_name(q: Qualifier) -> &'static str {
+    match q {
+        Qualifier::Exact => "exact",
+        Qualifier::About => "about",
+        Qualifier::Nearly => "nearly",
+        Qualifier::MoreThan => "more_than",
+        Qualifier::AtLeast => "at_least",
+        Qualifier::UpTo => "up_to",
+        Qualifier::FewerThan => "fewer_than",
+    }
+}
+
+fn parse_qualifier(s: &str) -> Result<Qualifier, DecodeError> {
+    [
+        Qualifier::Exact,
+        Qualifier::About,
+        Qualifier::Nearly,
+        Qualifier::MoreThan,
+        Qualifier::AtLeast,
+        Qualifier::UpTo,
+        Qualifier::FewerThan,
+    ]
+    .into_iter()
+    .find(|q| qualifier_name(*q) == s)
+    .ok_or_else(|| DecodeError::Field(format!("unknown qualifier {s:?}")))
+}
+
+fn unit_name(u: &Unit) -> String {
+    match u {
+        Unit::Count => "count".into(),
+        Unit::Percent => "percent".into(),
+        Unit::Fraction => "fraction".into(),
+        Unit::Date => "date".into(),
+        Unit::Money { currency } => format!("money:{currency}"),
+        Unit::Measure { unit } => format!("measure:{unit}"),
+    }
+}
+
+fn parse_unit(s: &str) -> Result<Unit, DecodeError> {
+    Ok(match s.split_once(':') {
+        None if s == "count" => Unit::Count,
+        None if s == "percent" => Unit::Percent,
+        None if s == "fraction" => Unit::Fraction,
+        None if s == "date" => Unit::Date,
+        Some(("money", currency)) => Unit::Money {
+            currency: currency.to_owned(),
+        },
+        Some(("measure", unit)) => Unit::Measure {
+            unit: unit.to_owned(),
+        },
+        _ => return Err(DecodeError::Field(format!("unknown unit {s:?}"))),
+    })
+}
+
+fn relation_name(r: Relation) -> &'static str {
+    r.as_str()
+}
+
+fn parse_relation(s: &str) -> Result<Relation, DecodeError> {
+    [
+        Relation::Contradicts,
+        Relation::Corroborates,
+        Relation::Duplicates,
+        Relation::Supersedes,
+    ]
+    .into_iter()
+    .find(|r| relation_name(*r) == s)
+    .ok_or_else(|| DecodeError::Field(format!("unknown relation {s:?}")))
+}
+
+fn parse_link_status(s: &str) -> Result<LinkStatus, DecodeError> {
+    [
+        LinkStatus::Suggested,
+        LinkStatus::Confirmed,
+        LinkStatus::Rejected,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+    .ok_or_else(|| DecodeError::Field(format!("unknown link status {s:?}")))
+}
+
+fn end_name(e: End) -> &'static str {
+    match e {
+        End::Subject => "subject",
+        End::Object => "object",
+    }
+}
+
+fn parse_end(s: &str) -> Result<End, DecodeError> {
+    [End::Subject, End::Object]
+        .into_iter()
+        .find(|e| end_name(*e) == s)
+        .ok_or_else(|| DecodeError::Field(format!("unknown link end {s:?}")))
+}
+
+/// A figure as the figure index holds it: postcard of its record. The
+/// index is written with the claim, so its entries change format with the
+/// store only.
+pub fn encode_figure(figure: &Figure) -> Vec<u8> {
+    postcard::to_allocvec(&FigureRecord::from(figure)).expect("a record always serialises")
+}
+
+pub fn decode_figure(bytes: &[u8]) -> Result<Figure, DecodeError> {
+    decode_binary::<FigureRecord>(bytes)?.into_domain()
+}
+
+impl From<&Figure> for FigureRecord {
+    fn from(f: &Figure) -> Self {
+        Self {
+            text: f.text.clone(),
+            low: f.low.0,
+            high: f.high.0,
+            of: f.of.map(|m| m.0),
+            qualifier: qualifier_name(f.qualifier).to_owned(),
+            unit: unit_name(&f.unit),
+            phrase: f.counted.phrase.clone(),
+            family: f.counted.family.clone(),
+        }
+    }
+}
+
+impl FigureRecord {
+    fn into_domain(self) -> Result<Figure, DecodeError> {
+        Ok(Figure {
+            text: self.text,
+            low: Milli(self.low),
+            high: Milli(self.high),
+            of: self.of.map(Milli),
+            qualifier: parse_qualifier(&self.qualifier)?,
+            unit: parse_unit(&self.unit)?,
+            counted: Counted {
+                phrase: self.phrase,
+                family: self.family,
+            },
+        })
+    }
+}
+
+impl From<&Link> for LinkRecord {
+    fn from(l: &Link) -> Self {
+        Self {
+            id: l.id,
+            other: l.other.to_string(),
+            relation: relation_name(l.relation).to_owned(),
+            end: end_name(l.end).to_owned(),
+            status: l.status.as_str().to_owned(),
+            note: l.note.as_str().to_owned(),
+            created_by: l.created_by.as_str().to_owned(),
+            create_time_ns: to_ns(l.create_time),
+            resolution: l.resolution.as_ref().map(|r| ResolutionRecord {
+                by: r.by.as_str().to_owned(),
+                time_ns: to_ns(r.time),
+                note: r.note.as_str().to_owned(),
+            }),
+            basis: l
+                .basis
+                .iter()
+                .map(|p| (FigureRecord::from(&p.this), FigureRecord::from(&p.other)))
+                .collect(),
+        }
+    }
+}
+
+impl LinkRecord {
+    fn into_domain(self) -> Result<Link, DecodeError> {
+        Ok(Link {
+            id: self.id,
+            other: ClaimId::from_ulid(parse_ulid(&self.other)?),
+            relation: parse_relation(&self.relation)?,
+            end: parse_end(&self.end)?,
+            status: parse_link_status(&self.status)?,
+            note: Note::from_stored(self.note),
+            created_by: UserName::from_stored(self.created_by),
+            create_time: from_ns(self.create_time_ns),
+            resolution: self.resolution.map(|r| Resolution {
+                by: UserName::from_stored(r.by),
+                time: from_ns(r.time_ns),
+                note: Note::from_stored(r.note),
+            }),
+            basis: self
+                .basis
+                .into_iter()
+                .map(|(this, other)| {
+                    Ok(FigurePair {
+                        this: this.into_domain()?,
+                        other: other.into_domain()?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?,
+        })
+    }
+}
+
 impl From<&Claim> for ClaimRecord {
     fn from(c: &Claim) -> Self {
         Self {
@@ -348,6 +620,8 @@ impl From<&Claim> for ClaimRecord {
             create_time_ns: to_ns(c.create_time),
             update_time_ns: to_ns(c.update_time),
             revision: c.revision,
+            figures: c.figures.iter().map(FigureRecord::from).collect(),
+            links: c.links.iter().map(LinkRecord::from).collect(),
         }
     }
 }
@@ -379,6 +653,9 @@ impl Record for ClaimRecord {
     fn format(&self) -> u32 {
         self.format
     }
+
+    /// No figures, no links.
+    const ADDED_SINCE_2: &'static [u8] = &[0, 0];
 }
 
 impl ClaimRecord {
@@ -421,6 +698,16 @@ impl ClaimRecord {
             create_time: from_ns(r.create_time_ns),
             update_time: from_ns(r.update_time_ns),
             revision: r.revision,
+            figures: r
+                .figures
+                .into_iter()
+                .map(FigureRecord::into_domain)
+                .collect::<Result<_, _>>()?,
+            links: r
+                .links
+                .into_iter()
+                .map(LinkRecord::into_domain)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -440,6 +727,8 @@ impl From<&Event> for EventRecord {
             note: e.note.as_str().to_owned(),
             evidence: e.evidence.as_ref().map(EvidenceRecord::from),
             assignee: e.assignee.as_ref().map(|a| a.as_str().to_owned()),
+            link: e.link.as_ref().map(LinkRecord::from),
+            acknowledged: e.acknowledged.clone(),
         }
     }
 }
@@ -488,6 +777,9 @@ impl Record for EventRecord {
     fn format(&self) -> u32 {
         self.format
     }
+
+    /// No link, nothing acknowledged.
+    const ADDED_SINCE_2: &'static [u8] = &[0, 0];
 }
 
 impl EventRecord {
@@ -511,6 +803,8 @@ impl EventRecord {
             note: Note::from_stored(r.note),
             evidence: r.evidence.map(EvidenceRecord::into_domain).transpose()?,
             assignee: r.assignee.map(UserName::from_stored),
+            link: r.link.map(LinkRecord::into_domain).transpose()?,
+            acknowledged: r.acknowledged,
         })
     }
 }

@@ -45,32 +45,35 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::{
-    Change, ClaimFilter, Page, PageLimit, QueueCounts, QueueQuery, RequestKey, Store, Submitted,
-    Subscription,
+    Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts, QueueQuery,
+    RequestKey, Store, Submitted, Subscription,
     durability::{Committer, Durable, Flusher, create_dir_durably},
     hub::Hub,
     keys,
     records::ClaimRecord,
 };
 use crate::{
-    domain::{Claim, ClaimId, Event},
+    domain::{Claim, ClaimId, Event, LinkId, Slug},
     error::{Error, StorageError},
 };
 use writer::{Marks, WriteSide, Writer};
 
 const META_FORMAT: &[u8] = b"format";
 
-/// The format of the store, kept under `format` in `meta`: 2 holds records
-/// of both formats (JSON, [`JSON_FORMAT`](super::records::JSON_FORMAT), and
-/// binary, [`FORMAT`](super::records::FORMAT)) side by side. A store of
-/// format 1 (JSON records only, as earlier releases wrote it) is marked 2 by
-/// the transaction of its first write, so those releases refuse it from the
-/// moment it may hold a record they cannot read, and not before; its old
-/// records stay as they are.
-const STORE_FORMAT: u32 = 2;
+/// The format of the store, kept under `format` in `meta`: 3 holds records
+/// of every format (JSON, [`JSON_FORMAT`](super::records::JSON_FORMAT), and
+/// binary, of format 2 and [`FORMAT`](super::records::FORMAT)) side by
+/// side, and the figure index. A store of an earlier format (1: JSON
+/// records only; 2: JSON and binary of format 2), as earlier releases wrote
+/// it, is marked 3 by the transaction of its first write, so those releases
+/// refuse it from the moment it may hold a record they cannot read, and not
+/// before; its old records stay as they are (and its claims, stored before
+/// figures were read, have none).
+const STORE_FORMAT: u32 = 3;
 
-/// See [`STORE_FORMAT`].
-const JSON_STORE_FORMAT: u32 = 1;
+/// The formats of stores written by earlier releases (see
+/// [`STORE_FORMAT`]).
+const EARLIER_STORE_FORMATS: [u32; 2] = [1, 2];
 const META_LAST_REVISION: &[u8] = b"last_revision";
 const META_LAST_HASH: &[u8] = b"last_hash";
 const META_SOURCE_KEYS: &[u8] = b"source_keys";
@@ -218,17 +221,23 @@ impl SledStore {
         let meta = tree("meta")?;
         let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
             Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => true,
-            // Written by a release that wrote JSON records only: marked
-            // with the first write (see `SledStore::transact`), so that
-            // opening it (to audit it, say) leaves it to that release.
-            Some(v) if v.as_ref() == JSON_STORE_FORMAT.to_be_bytes() => false,
+            // Written by an earlier release: marked with the first write
+            // (see `writer.rs`), so that opening it (to audit it, say)
+            // leaves it to that release.
+            Some(v)
+                if EARLIER_STORE_FORMATS
+                    .iter()
+                    .any(|f| v.as_ref() == f.to_be_bytes()) =>
+            {
+                false
+            }
             Some(v) => {
                 return Err(StorageError::new(
                     "open database",
                     format!(
-                        "store format {:?} is not supported (this build reads formats {} and {})",
+                        "store format {:?} is not supported (this build reads formats {:?} and {})",
                         v.as_ref(),
-                        JSON_STORE_FORMAT,
+                        EARLIER_STORE_FORMATS,
                         STORE_FORMAT
                     ),
                 )
@@ -403,8 +412,21 @@ impl Store for SledStore {
         self.list_claims(filter, after, limit)
     }
 
-    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error> {
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Vec<Event>), Error> {
         self.update_claim(id, change)
+    }
+
+    fn update_pair(&self, id: ClaimId, change: PairChange) -> Result<(Claim, Claim), Error> {
+        self.update_claims(id, change)
+    }
+
+    fn conflicts(
+        &self,
+        story: &Slug,
+        after: Option<LinkId>,
+        limit: PageLimit,
+    ) -> Result<Page<Conflict>, Error> {
+        self.story_conflicts(story, after, limit)
     }
 
     fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
@@ -419,7 +441,7 @@ impl Store for SledStore {
         &self,
         query: &QueueQuery,
         change: Change,
-    ) -> Result<Option<(Claim, Event)>, Error> {
+    ) -> Result<Option<(Claim, Vec<Event>)>, Error> {
         self.take_next_claim(query, change)
     }
 
@@ -493,10 +515,36 @@ mod tests {
         }
     }
 
+    /// A statement of its own for claim `n`, without figures, worded unlike
+    /// any other's: fixtures that are not meant to be linked are not
+    /// suggested as duplicates of each other.
+    pub(super) fn distinct_statement(n: u8) -> Statement {
+        let word = |i: u8| -> String {
+            let v = u16::from(n) * 3 + u16::from(i);
+            [
+                b'a' + (v / 26 / 26 % 26) as u8,
+                b'a' + (v / 26 % 26) as u8,
+                b'a' + (v % 26) as u8,
+            ]
+            .iter()
+            .map(|&b| char::from(b))
+            .collect()
+        };
+        Statement::parse(&format!(
+            "Ferries of the {} {} {} line resume",
+            word(0),
+            word(1),
+            word(2)
+        ))
+        .unwrap()
+    }
+
     pub(super) fn claim(n: u8) -> Claim {
+        let mut new = new_claim();
+        new.statement = distinct_statement(n);
         Claim::submitted(
             ClaimId::from_bytes([n; 16]),
-            new_claim(),
+            new,
             UserName::parse("ed.morgan").unwrap(),
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000),
         )

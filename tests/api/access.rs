@@ -163,13 +163,16 @@ enum Rpc {
     GetQueueStats,
     WatchClaimEvents,
     ReassignClaim,
+    LinkClaims,
+    ResolveLink,
+    ListConflicts,
     HealthCheck,
     HealthWatch,
     ReflectionV1,
     ReflectionV1alpha,
 }
 
-const RPCS: [Rpc; 21] = [
+const RPCS: [Rpc; 24] = [
     Rpc::SubmitClaim,
     Rpc::GetClaim,
     Rpc::ListClaims,
@@ -187,6 +190,9 @@ const RPCS: [Rpc; 21] = [
     Rpc::GetQueueStats,
     Rpc::WatchClaimEvents,
     Rpc::ReassignClaim,
+    Rpc::LinkClaims,
+    Rpc::ResolveLink,
+    Rpc::ListConflicts,
     Rpc::HealthCheck,
     Rpc::HealthWatch,
     Rpc::ReflectionV1,
@@ -224,6 +230,7 @@ impl Rpc {
             | Rpc::RenewLease
             | Rpc::ReassignClaim => Some(Setup::InReview),
             Rpc::ReopenClaim => Some(Setup::Verified),
+            Rpc::LinkClaims | Rpc::ResolveLink | Rpc::ListConflicts => Some(Setup::Contradicted),
             Rpc::TakeNextClaim => Some(Setup::Waiting),
             Rpc::SubmitClaim
             | Rpc::ListClaims
@@ -249,14 +256,17 @@ impl Rpc {
             | Rpc::WithdrawClaim
             | Rpc::ListClaimEvents
             | Rpc::GetQueueStats
-            | Rpc::WatchClaimEvents => Some(Role::Editor),
+            | Rpc::WatchClaimEvents
+            | Rpc::ListConflicts => Some(Role::Editor),
             Rpc::StartReview
             | Rpc::ReleaseClaim
             | Rpc::VerifyClaim
             | Rpc::DisputeClaim
             | Rpc::MarkClaimInconclusive
             | Rpc::TakeNextClaim
-            | Rpc::RenewLease => Some(Role::Checker),
+            | Rpc::RenewLease
+            | Rpc::LinkClaims
+            | Rpc::ResolveLink => Some(Role::Checker),
             Rpc::ReopenClaim | Rpc::ReassignClaim => Some(Role::Chief),
         }
     }
@@ -313,6 +323,9 @@ enum Setup {
     Verified,
     /// Alone in a story of its own, so that taking from that story takes it.
     Waiting,
+    /// Unverified, with a suggested contradiction of an earlier claim of
+    /// its story (its first link).
+    Contradicted,
 }
 
 /// Calls made with the newsroom's own tokens to set claims up.
@@ -347,12 +360,36 @@ impl Desk<'_> {
             .into_inner()
     }
 
+    /// A claim of `story` whose figure contradicts the claim submitted there
+    /// first ([`harbour_claim`]'s), with the suggested link.
+    async fn contradict(&mut self, story: &str) -> pb::Claim {
+        let mut claim = harbour_claim();
+        claim.statement = "Only 2,000 dock workers joined the strike".to_owned();
+        claim.story = story.to_owned();
+        let request = self.as_person(
+            "mara",
+            pb::SubmitClaimRequest {
+                claim: Some(claim),
+                ..Default::default()
+            },
+        );
+        let claim = self
+            .client
+            .submit_claim(request)
+            .await
+            .expect("mara submits")
+            .into_inner();
+        assert_eq!(claim.links.len(), 1, "a contradiction is suggested");
+        claim
+    }
+
     async fn prepare(&mut self, setup: Setup, cell: usize) -> pb::Claim {
         let story = format!("matrix-{cell}");
         let claim = self.submit(&story).await;
         let name = claim.name.clone();
         match setup {
             Setup::Unverified | Setup::Waiting => return claim,
+            Setup::Contradicted => return self.contradict(&story).await,
             Setup::InReview | Setup::Verified => {}
         }
         let request = self.as_person(
@@ -554,6 +591,33 @@ async fn invoke(
             pb::ReassignClaimRequest {
                 name,
                 assignee: "lena".to_owned(),
+                ..Default::default()
+            }
+        ),
+        Rpc::LinkClaims => call!(
+            link_claims,
+            pb::LinkClaimsRequest {
+                other: claim.map(|c| c.links[0].other.clone()).unwrap_or_default(),
+                name,
+                relation: pb::claim_link::Relation::Corroborates.into(),
+                ..Default::default()
+            }
+        ),
+        Rpc::ResolveLink => call!(
+            resolve_link,
+            pb::ResolveLinkRequest {
+                name: match (claim, garbled) {
+                    (Some(claim), false) => claim.links[0].name.clone(),
+                    _ => name,
+                },
+                status: pb::claim_link::Status::Rejected.into(),
+                ..Default::default()
+            }
+        ),
+        Rpc::ListConflicts => call!(
+            list_conflicts,
+            pb::ListConflictsRequest {
+                story,
                 ..Default::default()
             }
         ),

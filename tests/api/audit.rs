@@ -6,7 +6,9 @@ use std::{path::Path, process::Command};
 
 use claimdesk::pb::evidence::Stance;
 
-use crate::helpers::{TestServer, add_evidence, evidence, harbour_claim, start_review, submit};
+use crate::helpers::{
+    TestServer, add_evidence, evidence, harbour_claim, other_harbour_claim, start_review, submit,
+};
 
 /// Runs `claimdesk audit verify` on `dir`: exit code and standard output.
 fn audit_verify(dir: &Path) -> (i32, String) {
@@ -34,7 +36,7 @@ pub(crate) fn assert_verdict(dir: &Path, code: i32, verdict: &str) {
 async fn history_of_five_events() -> tempfile::TempDir {
     let (server, mut client) = TestServer::with_client().await;
     let first = submit(&mut client, "ed.morgan", harbour_claim()).await;
-    submit(&mut client, "ed.morgan", harbour_claim()).await;
+    submit(&mut client, "ed.morgan", other_harbour_claim(0)).await;
     start_review(&mut client, "kim.checker", &first.name).await;
     let supporting = evidence("Port Lindell Authority", Stance::Supports, "Berths closed.");
     add_evidence(&mut client, "kim.checker", &first.name, supporting).await;

@@ -286,7 +286,7 @@ async fn after_a_failed_fsync_writes_fail_with_storage_failed_and_health_is_not_
     let result = client
         .submit_claim(as_user(
             pb::SubmitClaimRequest {
-                claim: Some(harbour_claim()),
+                claim: Some(other_harbour_claim(0)),
                 request_id: String::new(),
             },
             "ed.morgan",

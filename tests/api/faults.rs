@@ -74,19 +74,24 @@ impl Intercept for FaultyStore {
             Call::Get(id) if Faults::on(&self.faults.panic_in_get) => {
                 panic!("injected panic while reading {id}")
             }
-            Call::Submit | Call::Import | Call::Update(_) | Call::TakeNext => {
-                fail_if(&self.faults.fail_writes)
-            }
-            Call::Get(_) | Call::List | Call::Events(_) | Call::QueueStats | Call::EventsSince => {
-                fail_if(&self.faults.fail_reads)
-            }
+            Call::Submit
+            | Call::Import
+            | Call::Update(_)
+            | Call::UpdatePair(_)
+            | Call::TakeNext => fail_if(&self.faults.fail_writes),
+            Call::Get(_)
+            | Call::List
+            | Call::Conflicts
+            | Call::Events(_)
+            | Call::QueueStats
+            | Call::EventsSince => fail_if(&self.faults.fail_reads),
             Call::LeasesDue | Call::NextLeaseExpiry => Ok(()),
         }
     }
 
     fn update_change(&self, change: Change) -> Change {
         if Faults::on(&self.faults.panic_in_transaction) {
-            return Arc::new(|_claim| panic!("injected panic inside a transaction"));
+            return Arc::new(|_claim, _peers| panic!("injected panic inside a transaction"));
         }
         change
     }
@@ -261,7 +266,7 @@ async fn a_panic_inside_a_storage_transaction_leaves_the_store_writable() {
     assert_eq!(get(&mut client, &claim.name).await, claim);
     let in_review = start_review(&mut client, "tomas", &claim.name).await;
     assert_eq!(in_review.assignee, "tomas");
-    let other = submit(&mut client, "maria", harbour_claim()).await;
+    let other = submit(&mut client, "maria", other_harbour_claim(0)).await;
     let revisions: Vec<u64> = events_of(&mut client, &claim.name)
         .await
         .iter()

@@ -245,6 +245,37 @@ pub fn harbour_claim() -> Claim {
     }
 }
 
+/// Statements of the harbour story without figures, each worded unlike
+/// the others and unlike [`HARBOUR_STATEMENT`]: claims made of them are not
+/// suggested as duplicates of each other.
+pub const OTHER_HARBOUR_STATEMENTS: [&str; 16] = [
+    "Cranes stood idle at the container terminal",
+    "Ferry crews walked off the evening shift",
+    "Pickets blocked the grain silo gates overnight",
+    "Union leaders rejected the port authority offer",
+    "Tugboat pilots stayed home in solidarity",
+    "Customs officers cleared no cargo since Monday",
+    "Trucks queued along the coast road for hours",
+    "Fishing boats unloaded at a neighbouring harbour",
+    "Shipping agents diverted freighters toward Kessport",
+    "Warehouse staff joined the walkout by lunchtime",
+    "Harbour police escorted strikers away from berths",
+    "Oil tankers anchored offshore awaiting clearance",
+    "Dockside cafes reported empty tables all week",
+    "Mediators called both sides back into talks",
+    "Exporters warned of spoiled fruit shipments",
+    "Pilots' association denied joining any stoppage",
+];
+
+/// [`harbour_claim`] saying the `i`th of [`OTHER_HARBOUR_STATEMENTS`]
+/// (modulo their number).
+pub fn other_harbour_claim(i: usize) -> Claim {
+    Claim {
+        statement: OTHER_HARBOUR_STATEMENTS[i % OTHER_HARBOUR_STATEMENTS.len()].to_owned(),
+        ..harbour_claim()
+    }
+}
+
 /// A claim about a fictional border deployment, with a troop figure that
 /// other sources contradict.
 pub fn border_claim(statement: &str, source: &str) -> Claim {
@@ -415,7 +446,17 @@ macro_rules! changes_with_text {
             etag: &str,
         ) -> Result<Claim, Status> {
             let (name, $text, etag) = (name.to_owned(), $text.to_owned(), etag.to_owned());
-            let request = as_user(pb::$request { name, $text, etag }, user);
+            // Some requests have more fields than the text and the etag.
+            #[allow(clippy::needless_update)]
+            let request = as_user(
+                pb::$request {
+                    name,
+                    $text,
+                    etag,
+                    ..Default::default()
+                },
+                user,
+            );
             client.$method(request).await.map(|r| r.into_inner())
         }
 

@@ -236,6 +236,7 @@ async fn send(client: &mut Client, rpc: Rpc, claim: &str) -> Result<(), Status> 
                 name,
                 note: long(FILL),
                 etag: String::new(),
+                acknowledge_contradictions: true,
             });
             client.verify_claim(request).await.map(drop)
         }

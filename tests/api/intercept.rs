@@ -7,11 +7,11 @@
 use std::time::SystemTime;
 
 use claimdesk::{
-    domain::{Claim, ClaimId, Event},
+    domain::{Claim, ClaimId, Event, LinkId, Slug},
     error::Error,
     storage::{
-        Change, ClaimFilter, Durable, Page, PageLimit, QueueCounts, QueueQuery, RequestKey,
-        SledStore, Store, Submitted, Subscription,
+        Change, ClaimFilter, Conflict, Durable, Page, PageLimit, PairChange, QueueCounts,
+        QueueQuery, RequestKey, SledStore, Store, Submitted, Subscription,
     },
 };
 
@@ -24,6 +24,8 @@ pub enum Call {
     Get(ClaimId),
     List,
     Update(ClaimId),
+    UpdatePair(ClaimId),
+    Conflicts,
     Events(ClaimId),
     TakeNext,
     LeasesDue,
@@ -86,9 +88,24 @@ impl<I: Intercept> Store for Intercepted<I> {
         self.inner.list(filter, after, limit)
     }
 
-    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Event), Error> {
+    fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Vec<Event>), Error> {
         self.hooks.before(Call::Update(id))?;
         self.inner.update(id, self.hooks.update_change(change))
+    }
+
+    fn update_pair(&self, id: ClaimId, change: PairChange) -> Result<(Claim, Claim), Error> {
+        self.hooks.before(Call::UpdatePair(id))?;
+        self.inner.update_pair(id, change)
+    }
+
+    fn conflicts(
+        &self,
+        story: &Slug,
+        after: Option<LinkId>,
+        limit: PageLimit,
+    ) -> Result<Page<Conflict>, Error> {
+        self.hooks.before(Call::Conflicts)?;
+        self.inner.conflicts(story, after, limit)
     }
 
     fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
@@ -104,7 +121,7 @@ impl<I: Intercept> Store for Intercepted<I> {
         &self,
         query: &QueueQuery,
         change: Change,
-    ) -> Result<Option<(Claim, Event)>, Error> {
+    ) -> Result<Option<(Claim, Vec<Event>)>, Error> {
         self.hooks.before(Call::TakeNext)?;
         self.inner.take_next(query, change)
     }

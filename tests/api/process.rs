@@ -358,6 +358,7 @@ impl Writer {
                     name,
                     etag,
                     note: note.into(),
+                    acknowledge_contradictions: false,
                 };
                 (
                     Type::Verified,

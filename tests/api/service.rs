@@ -183,6 +183,9 @@ async fn reflection_describes_the_claim_service_and_its_messages() {
             "GetQueueStats",
             "WatchClaimEvents",
             "ReassignClaim",
+            "LinkClaims",
+            "ResolveLink",
+            "ListConflicts",
         ]
     );
     assert!(

@@ -1,6 +1,6 @@
 //! Stores written by earlier releases, whose records are JSON (format 1),
 //! open with today's code: every claim, history and request id reads back,
-//! new writes take the binary format (2) beside the old records, the audit
+//! new writes take the binary format (3) beside the old records, the audit
 //! chain runs across both, and the store reopens.
 //!
 //! The store is `tests/fixtures/format1-store.tar.gz`, written by a release
@@ -133,7 +133,7 @@ fn submission_of(claim: &Claim) -> Claim {
 }
 
 /// The first byte of each record of `tree` after `skip` bytes, in key order:
-/// `{` for JSON (format 1), 2 for binary (format 2).
+/// `{` for JSON (format 1), 3 for binary (format 3).
 fn stored_formats(db: &sled::Db, tree: &str, skip: usize) -> Vec<u8> {
     let tree = db.open_tree(tree).expect("the tree exists");
     tree.iter()
@@ -275,11 +275,11 @@ async fn a_store_of_json_records_opens_takes_binary_records_and_reopens() {
     let (old, new_events) = events.split_at(usize::try_from(FIXTURE_EVENTS).unwrap());
     assert!(old.iter().all(|b| *b == b'{'), "{old:?}");
     assert_eq!(
-        new_events, [2; 7],
+        new_events, [3; 7],
         "the expiry, four for the new claim, two changes"
     );
     let claims = stored_formats(&db, "claims", 0);
-    assert_eq!(claims.iter().filter(|b| **b == 2).count(), 4, "{claims:?}");
+    assert_eq!(claims.iter().filter(|b| **b == 3).count(), 4, "{claims:?}");
     assert_eq!(
         claims.iter().filter(|b| **b == b'{').count(),
         4,
@@ -287,7 +287,7 @@ async fn a_store_of_json_records_opens_takes_binary_records_and_reopens() {
     );
     let requests = stored_formats(&db, "requests", 0);
     assert_eq!(
-        requests.iter().filter(|b| **b == 2).count(),
+        requests.iter().filter(|b| **b == 3).count(),
         1,
         "{requests:?}"
     );
@@ -299,7 +299,7 @@ async fn a_store_of_json_records_opens_takes_binary_records_and_reopens() {
     let format = db.open_tree("meta").unwrap().get("format").unwrap();
     assert_eq!(
         format.as_deref(),
-        Some(&2u32.to_be_bytes()[..]),
+        Some(&3u32.to_be_bytes()[..]),
         "store format"
     );
     drop(db);
@@ -324,7 +324,7 @@ async fn a_store_of_an_unknown_format_is_refused_at_open() {
         .expect("the server owns its directory");
     let db = sled::open(dir.path()).expect("the stopped server's store opens");
     let meta = db.open_tree("meta").expect("the meta tree exists");
-    meta.insert("format", &3u32.to_be_bytes())
+    meta.insert("format", &4u32.to_be_bytes())
         .expect("the format is rewritten");
     db.flush().expect("the change is flushed");
     drop((meta, db));
@@ -335,7 +335,7 @@ async fn a_store_of_an_unknown_format_is_refused_at_open() {
         .expect("opening does not panic");
     let error = opened.err().expect("the store is refused").to_string();
     assert!(
-        error.contains("store format [0, 0, 0, 3] is not supported"),
+        error.contains("store format [0, 0, 0, 4] is not supported"),
         "{error}"
     );
 }

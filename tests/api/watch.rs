@@ -439,7 +439,7 @@ async fn a_graceful_shutdown_ends_open_watches_with_unavailable_instead_of_waiti
     let server = TestServer::spawn().await;
     let mut editor = server.client().await;
     submit(&mut editor, "maria", harbour_claim()).await;
-    submit(&mut editor, "maria", harbour_claim()).await;
+    submit(&mut editor, "maria", other_harbour_claim(0)).await;
 
     // One watcher caught up and live; another whose filter matches nothing,
     // so it has never had anything to send.

@@ -367,6 +367,7 @@ impl Worker {
                     name,
                     note: "Matches the register".into(),
                     etag,
+                    acknowledge_contradictions: false,
                 };
                 self.client
                     .verify_claim(request)

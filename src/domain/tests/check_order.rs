@@ -56,7 +56,7 @@ fn missing_evidence_is_reported_to_the_assignee() {
 
 #[test]
 fn a_forbidden_state_wins_over_too_much_evidence() {
-    let mut claim = claim_in(State::Verified);
+    let mut claim = claim_in(State::Disputed);
     claim.evidence = many_evidence(MAX_EVIDENCE_PER_CLAIM);
     let error = claim
         .apply(
@@ -69,7 +69,7 @@ fn a_forbidden_state_wins_over_too_much_evidence() {
         error,
         DomainError::InvalidTransition {
             action: Action::AddEvidence,
-            state: State::Verified,
+            state: State::Disputed,
         }
     );
 }

@@ -8,6 +8,8 @@ fn a_submission_is_recorded_from_nothing_to_unverified_by_the_submitter() {
     assert_eq!(
         EventDraft::submitted(&claim),
         EventDraft {
+            link: None,
+            acknowledged: Vec::new(),
             action: Action::Submit,
             actor: submitter(),
             time: at(0),

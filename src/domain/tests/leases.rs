@@ -107,6 +107,8 @@ fn renew_lease_extends_from_now() {
     assert_eq!(
         event,
         EventDraft {
+            link: None,
+            acknowledged: Vec::new(),
             action: Action::RenewLease,
             actor: checker(),
             time: at(900),
@@ -178,6 +180,8 @@ fn expiring_after_returns_the_claim_unassigned_to_unverified() {
     assert_eq!(
         event,
         EventDraft {
+            link: None,
+            acknowledged: Vec::new(),
             action: Action::ExpireLease,
             actor: UserName::system(),
             time: after_expiry(),

@@ -15,6 +15,8 @@ mod check_order;
 mod etags;
 mod events;
 mod evidence;
+mod figures;
+mod figures_compare;
 mod labels;
 mod leases;
 mod roles;
@@ -160,9 +162,22 @@ fn after_expiry() -> SystemTime {
 /// review by [`checker`] under a lease that runs out at [`lease_expiry`]
 /// (after [`now`]), or ruled on by [`checker`] with a verdict note, and
 /// holding evidence that satisfies every evidence rule (independent
-/// supporting, refuting and context evidence), at revision 7.
+/// supporting, refuting and context evidence) and a suggested link
+/// ([`FIXTURE_LINK`]: it corroborates another claim), at revision 7.
 fn claim_in(state: State) -> Claim {
     let mut claim = submitted();
+    claim.links = vec![Link {
+        id: FIXTURE_LINK,
+        other: other_claim_id(),
+        relation: Relation::Corroborates,
+        end: End::Subject,
+        status: LinkStatus::Suggested,
+        note: note("Suggested: both count the troops sent."),
+        created_by: UserName::system(),
+        create_time: at(50),
+        resolution: None,
+        basis: Vec::new(),
+    }];
     claim.evidence = vec![
         stored_evidence(1, INDEPENDENT, Stance::Supports),
         stored_evidence(2, MONITORS, Stance::Refutes),
@@ -258,6 +273,7 @@ fn command_for(action: Action) -> Option<Command> {
         },
         Action::Verify => Command::Verify {
             note: note("Satellite images from an independent institute match the figure."),
+            acknowledge_contradictions: false,
         },
         Action::Dispute => Command::Dispute {
             note: note("Border monitors counted a fraction of the reported troops."),
@@ -271,7 +287,58 @@ fn command_for(action: Action) -> Option<Command> {
         Action::Withdraw => Command::Withdraw {
             reason: note("The desk dropped the story."),
         },
+        Action::Link => Command::Link {
+            link: Link {
+                id: 40,
+                other: other_claim_id(),
+                relation: Relation::Supersedes,
+                end: End::Subject,
+                status: LinkStatus::Confirmed,
+                note: note("The ministry's later statement corrects this figure."),
+                created_by: checker(),
+                create_time: now(),
+                resolution: None,
+                basis: Vec::new(),
+            },
+        },
+        Action::ResolveLink => Command::ResolveLink {
+            id: FIXTURE_LINK,
+            status: LinkStatus::Confirmed,
+            note: note("Both counts come from the same convoy."),
+        },
     })
+}
+
+/// The id of the suggested link every fixture claim holds.
+const FIXTURE_LINK: LinkId = 5;
+
+/// Another claim of the fixture's story.
+fn other_claim_id() -> ClaimId {
+    ClaimId::from_ulid(Ulid::from_parts(1_700_000_000_000, 2))
+}
+
+/// The link the claim should hold after `command` by `actor` at `time`, as
+/// the history records it.
+fn expected_link(
+    claim: &Claim,
+    command: &Command,
+    actor: &UserName,
+    time: SystemTime,
+) -> Option<Link> {
+    match command {
+        Command::Link { link } => Some(link.clone()),
+        Command::ResolveLink { id, status, note } => {
+            let mut link = claim.link(*id)?.clone();
+            link.status = *status;
+            link.resolution = Some(Resolution {
+                by: actor.clone(),
+                time,
+                note: note.clone(),
+            });
+            Some(link)
+        }
+        _ => None,
+    }
 }
 
 /// The note the history should record for `command`.
@@ -283,9 +350,11 @@ fn expected_note(command: &Command) -> Note {
         | Command::AddEvidence { .. } => Note::default(),
         Command::Release { note }
         | Command::Reassign { note, .. }
-        | Command::Verify { note }
+        | Command::Verify { note, .. }
         | Command::Dispute { note }
-        | Command::MarkInconclusive { note } => note.clone(),
+        | Command::MarkInconclusive { note }
+        | Command::ResolveLink { note, .. } => note.clone(),
+        Command::Link { link } => link.note.clone(),
         Command::Reopen { reason } | Command::Withdraw { reason } => reason.clone(),
     }
 }
@@ -318,7 +387,7 @@ fn commands() -> impl Iterator<Item = (Action, Command)> {
 // ---------------------------------------------------------------------------
 
 /// Every allowed (from, action, to); every other pair is forbidden.
-const ALLOWED: [(State, Action, State); 18] = {
+const ALLOWED: [(State, Action, State); 30] = {
     use Action::*;
     use State::*;
     [
@@ -340,6 +409,18 @@ const ALLOWED: [(State, Action, State); 18] = {
         (Verified, Withdraw, Withdrawn),
         (Disputed, Withdraw, Withdrawn),
         (Inconclusive, Withdraw, Withdrawn),
+        (Verified, AddEvidence, Verified),
+        (Unverified, Link, Unverified),
+        (InReview, Link, InReview),
+        (Verified, Link, Verified),
+        (Disputed, Link, Disputed),
+        (Inconclusive, Link, Inconclusive),
+        (Unverified, ResolveLink, Unverified),
+        (InReview, ResolveLink, InReview),
+        (Verified, ResolveLink, Verified),
+        (Disputed, ResolveLink, Disputed),
+        (Inconclusive, ResolveLink, Inconclusive),
+        (Withdrawn, ResolveLink, Withdrawn),
     ]
 };
 

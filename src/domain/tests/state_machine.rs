@@ -31,6 +31,8 @@ fn state_and_action_lists_name_every_variant_once() {
             Action::Reopen => 9,
             Action::Withdraw => 10,
             Action::Reassign => 11,
+            Action::Link => 12,
+            Action::ResolveLink => 13,
         }
     }
     let mut states: Vec<usize> = State::ALL.into_iter().map(state_index).collect();
@@ -38,7 +40,7 @@ fn state_and_action_lists_name_every_variant_once() {
     assert_eq!(states, (0..6).collect::<Vec<_>>());
     let mut actions: Vec<usize> = Action::ALL.into_iter().map(action_index).collect();
     actions.sort_unstable();
-    assert_eq!(actions, (0..12).collect::<Vec<_>>());
+    assert_eq!(actions, (0..14).collect::<Vec<_>>());
 }
 
 #[test]
@@ -74,23 +76,31 @@ fn submit_is_never_allowed_on_an_existing_claim() {
 }
 
 #[test]
-fn a_withdrawn_claim_allows_nothing() {
+fn a_withdrawn_claim_allows_nothing_but_resolving_its_links() {
     for action in Action::ALL {
+        let expected = (action == Action::ResolveLink).then_some(State::Withdrawn);
         assert_eq!(
             State::Withdrawn.after(action),
-            None,
+            expected,
             "{action:?} from withdrawn"
         );
     }
 }
 
-/// Every action allowed on a verified, disputed or inconclusive claim takes
-/// it out of that state, so a ruled claim's update time is the time of its
-/// ruling (the `datePublished` of `claimdesk export claimreview`).
+/// Every change of a verified, disputed or inconclusive claim takes it out
+/// of that state, or changes its links only (which leaves its update time
+/// alone), so a ruled claim's update time is the time of its ruling (the
+/// `datePublished` of `claimdesk export claimreview`). Refuting evidence
+/// keeps a verified claim verified for one step only: the same change
+/// reopens it (`Claim::decide`, tested in `links.rs`).
 #[test]
 fn a_ruled_claim_changes_only_by_leaving_its_state() {
     for state in [State::Verified, State::Disputed, State::Inconclusive] {
         for action in Action::ALL {
+            if action.is_about_links() || (state, action) == (State::Verified, Action::AddEvidence)
+            {
+                continue;
+            }
             if let Some(next) = state.after(action) {
                 assert_ne!(next, state, "{action:?} keeps a claim {state:?}");
             }
@@ -147,7 +157,16 @@ fn every_allowed_transition_is_applied() {
             };
             let claim = claim_in(state);
             let (actor, time) = actor_and_time(action);
+            // Only refuting evidence may be added to a verified claim.
+            let command = match (state, command) {
+                (State::Verified, Command::AddEvidence { id, .. }) => Command::AddEvidence {
+                    id,
+                    evidence: new_evidence(MONITORS, Stance::Refutes),
+                },
+                (_, command) => command,
+            };
             let note = expected_note(&command);
+            let link = expected_link(&claim, &command, &actor.name, time);
             let evidence = expected_evidence(&command, &actor.name, time);
             let assignee = match &command {
                 Command::Reassign { to, .. } => Some(to.clone()),
@@ -177,7 +196,20 @@ fn every_allowed_transition_is_applied() {
                 .apply(command, &actor, time)
                 .unwrap_or_else(|e| panic!("{action:?} from {state:?} refused: {e}"));
             assert_eq!(next.state, to, "{action:?} from {state:?}");
-            assert_eq!(next.update_time, time, "{action:?} from {state:?}");
+            let update_time = if action.is_about_links() {
+                claim.update_time
+            } else {
+                time
+            };
+            assert_eq!(next.update_time, update_time, "{action:?} from {state:?}");
+            match &link {
+                Some(link) if action == Action::Link => {
+                    assert_eq!(next.links.len(), claim.links.len() + 1);
+                    assert_eq!(next.links.last(), Some(link));
+                }
+                Some(link) => assert_eq!(next.link(link.id), Some(link)),
+                None => assert_eq!(next.links, claim.links, "{action:?} from {state:?}"),
+            }
             assert_eq!(next.lease, lease, "{action:?} from {state:?}");
             assert_eq!(
                 next.expired_holder, expired_holder,
@@ -199,6 +231,8 @@ fn every_allowed_transition_is_applied() {
             assert_eq!(
                 event,
                 EventDraft {
+                    link,
+                    acknowledged: Vec::new(),
                     action,
                     actor: actor.name,
                     time,
@@ -241,8 +275,8 @@ fn every_forbidden_transition_is_refused_naming_the_current_state() {
             refused += 1;
         }
     }
-    // 6 states x 11 commands, less the allowed ones.
-    assert_eq!(refused, 6 * 11 - ALLOWED.len());
+    // 6 states x 13 commands, less the allowed ones.
+    assert_eq!(refused, 6 * 13 - ALLOWED.len());
 }
 
 #[test]

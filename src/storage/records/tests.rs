@@ -43,6 +43,8 @@ fn evidence() -> Evidence {
 
 fn event() -> Event {
     Event {
+        link: None,
+        acknowledged: Vec::new(),
         revision: 7,
         claim_id: ClaimId::from_bytes([3; 16]),
         story: Slug::parse("lindell-port-strike").unwrap(),
@@ -117,11 +119,12 @@ fn records_of_unknown_formats_are_refused() {
 
     // JSON that names another format.
     assert!(refused(&json(&record, 2)).contains("a JSON record names format 2"));
-    assert!(refused(&json(&record, 3)).contains("format 3 is not supported"));
+    assert!(refused(&json(&record, 3)).contains("a JSON record names format 3"));
+    assert!(refused(&json(&record, 4)).contains("format 4 is not supported"));
     // A first byte that is neither JSON nor a known binary format.
     let mut stored = record.encode();
-    stored[0] = 3;
-    assert!(refused(&stored).contains("format 3 is not supported"));
+    stored[0] = 4;
+    assert!(refused(&stored).contains("format 4 is not supported"));
     // A binary record whose body names another format.
     let mut other = ClaimRecord::from(&claim());
     other.format = 1;

@@ -7,7 +7,7 @@
 
 use std::{
     path::Path,
-    sync::{Arc, atomic::Ordering},
+    sync::atomic::Ordering,
     time::{Duration, Instant, SystemTime},
 };
 
@@ -20,6 +20,7 @@ use crate::{
     storage::{
         AuditReport, PageLimit, Store, Submitted,
         records::{ClaimRecord, Record, encode_json},
+        step,
     },
 };
 
@@ -49,7 +50,7 @@ fn start_review(store: &SledStore, id: ClaimId) -> Claim {
     let command = Command::StartReview {
         lease: Duration::from_secs(900),
     };
-    let change = Arc::new(move |claim: &Claim| {
+    let change = step(move |claim: &Claim| {
         let now = claim.update_time + Duration::from_secs(1);
         claim.apply(command.clone(), &checker, now)
     });
@@ -77,11 +78,11 @@ fn a_store_with_records_of_both_formats_reads_changes_and_audits() {
             .get(changed.id.to_bytes())
             .unwrap()
             .unwrap()[0],
-        2
+        3
     );
     assert_eq!(
         store.trees.claims.get(new.id.to_bytes()).unwrap().unwrap()[0],
-        2
+        3
     );
 
     for claim in [&old, &changed, &new] {

@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use super::{SledStore, corrupt, read_count, storage};
 use crate::{
-    domain::{Claim, ClaimId, Event, Priority, State},
+    domain::{Claim, ClaimId, Event, LinkId, Priority, Slug, State},
     error::Error,
     storage::{
-        ClaimFilter, Page, PageLimit, QueueCounts, keys,
+        ClaimFilter, Conflict, Page, PageLimit, QueueCounts, keys,
         records::{self, ClaimRecord, EventRecord},
     },
 };
@@ -77,6 +77,51 @@ impl SledStore {
         let page = self.events_of(id, after, limit)?;
         self.settle(page.items.last().map_or(0, |e| e.revision))?;
         Ok(page)
+    }
+
+    /// [`Store::conflicts`](crate::storage::Store::conflicts): from the
+    /// contradiction index, each with its two claims.
+    pub(super) fn story_conflicts(
+        &self,
+        story: &Slug,
+        after: Option<LinkId>,
+        limit: PageLimit,
+    ) -> Result<Page<Conflict>, Error> {
+        let prefix = keys::conflicts(story.as_str());
+        let mut start = prefix.clone();
+        start.extend_from_slice(&after.map_or(0, |a| a.saturating_add(1)).to_be_bytes());
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        for entry in self.trees.index.range(start..) {
+            let (key, _) = entry.map_err(storage("read index"))?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if limit.is_full(items.len(), bytes) {
+                self.settle_all()?;
+                return Ok(Page { items, more: true });
+            }
+            let (link, subject) = keys::conflict_at(&key, &prefix)
+                .ok_or_else(|| corrupt("read index", "bad contradiction key"))?;
+            let missing = || corrupt("read contradictions", "linked claim missing");
+            let subject = self.load(&subject.to_bytes())?.ok_or_else(missing)?;
+            // Resolved since the index was read: left out.
+            let Some(end) = subject.link(link).filter(|l| l.is_open_contradiction()) else {
+                continue;
+            };
+            let end = end.clone();
+            let object = self.load(&end.other.to_bytes())?.ok_or_else(missing)?;
+            bytes += subject.statement.as_str().len() + object.statement.as_str().len();
+            items.push(Conflict {
+                link: end,
+                subject,
+                object,
+            });
+        }
+        // Like a filtered listing, it shows what is absent too: a
+        // contradiction resolved by a write not yet durable.
+        self.settle_all()?;
+        Ok(Page { items, more: false })
     }
 
     /// [`Store::leases_due`](crate::storage::Store::leases_due).

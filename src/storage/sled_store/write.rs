@@ -17,13 +17,24 @@ use super::{
     writer::{Op, Outcome, WriteSide},
 };
 use crate::{
-    domain::{Claim, ClaimId, Event, EventDraft},
+    domain::{
+        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkStatus, State, Wording,
+        link_claims, suggest,
+    },
     error::{Error, StorageError},
     storage::{
-        Change, Fingerprint, QueueQuery, RequestKey, Submitted, keys,
+        Change, Fingerprint, PairChange, QueueQuery, RequestKey, Submitted, keys,
         records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent},
     },
 };
+
+/// Figure index entries read per figure of a new claim, newest first: bounds
+/// the comparisons of a submission however large its story grows.
+const CANDIDATES_PER_FIGURE: usize = 256;
+
+/// Claims a new claim is compared with in full, at most (those whose
+/// figures disagree with its own, or that may say the same thing).
+const MAX_CANDIDATES: usize = 32;
 
 /// Claims [`SledStore::import_claims`] writes per transaction (fewer in
 /// unit tests, so that a few hundred claims span several).
@@ -153,8 +164,11 @@ impl<'a> Tx<'a> {
             Op::Submit { claim, request, .. } => self.submit(claim, request.as_ref()),
             Op::Update { id, change, .. } => {
                 let old = self.claim(*id)?.ok_or(Error::NotFound(*id))?;
-                let (claim, event) = self.change(&old, change)?;
-                Ok(Outcome::Changed(claim, event))
+                let (claim, events) = self.change(&old, change)?;
+                Ok(Outcome::Changed(claim, events))
+            }
+            Op::Pair { id, change, .. } => {
+                Ok(Outcome::Paired(Box::new(self.change_pair(*id, change)?)))
             }
             Op::TakeNext { query, change, .. } => {
                 let Some(id) = self.queue_head(query)? else {
@@ -175,7 +189,7 @@ impl<'a> Tx<'a> {
                     }
                     let mut claim = claim.clone();
                     let draft = EventDraft::submitted(&claim);
-                    self.write(None, &mut claim, draft)?;
+                    self.write(None, &mut claim, vec![draft])?;
                 }
                 Ok(Outcome::Imported)
             }
@@ -217,15 +231,160 @@ impl<'a> Tx<'a> {
         }
         let mut claim = claim.clone();
         let draft = EventDraft::submitted(&claim);
-        self.write(None, &mut claim, draft)?;
+        self.write(None, &mut claim, vec![draft])?;
+        let claim = self.link_suggested(claim)?;
         Ok(Outcome::Submitted(Submitted::Created(claim)))
     }
 
     /// `change` applied to `old` and written, or the rules' refusal.
-    fn change(&self, old: &Claim, change: &Change) -> Result<(Claim, Event), Error> {
-        let (mut claim, draft) = change(old)?;
-        let event = self.write(Some(old), &mut claim, draft)?;
-        Ok((claim, event))
+    fn change(&self, old: &Claim, change: &Change) -> Result<(Claim, Vec<Event>), Error> {
+        // Other claims are read only if the rules ask (a dispute weighing
+        // its contradictions); a failed read fails the change.
+        let failed = RefCell::new(None);
+        let peers = |id: ClaimId| match self.claim(id) {
+            Ok(claim) => claim.map(|c| c.state),
+            Err(e) => {
+                failed.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        let decided = change(old, &peers);
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        let Changed { mut claim, events } = decided?;
+        let events = self.write(Some(old), &mut claim, events)?;
+        Ok((claim, events))
+    }
+
+    /// `change` applied to claim `id` and the claim it names, both written.
+    fn change_pair(&self, id: ClaimId, change: &PairChange) -> Result<(Claim, Claim), Error> {
+        let a = self.claim(id)?.ok_or(Error::NotFound(id))?;
+        let other = (change.other)(&a)?;
+        let b = self.claim(other)?.ok_or(Error::NotFound(other))?;
+        let link = self.next_revision()?;
+        let (mut a_changed, mut b_changed) = (change.apply)(&a, &b, link)?;
+        self.write(Some(&a), &mut a_changed.claim, a_changed.events)?;
+        self.write(Some(&b), &mut b_changed.claim, b_changed.events)?;
+        Ok((a_changed.claim, b_changed.claim))
+    }
+
+    /// Links `claim`, just written, to the earlier claims of its story the
+    /// rules suggest (see [`suggest`]); returns it as linked.
+    fn link_suggested(&self, mut claim: Claim) -> Result<Claim, Error> {
+        let candidates = self.candidates(&claim)?;
+        if candidates.is_empty() {
+            return Ok(claim);
+        }
+        let candidates: Vec<&Claim> = candidates.iter().collect();
+        for suggestion in suggest(&claim, &candidates) {
+            let Some(other) = candidates.iter().find(|c| c.id == suggestion.other) else {
+                continue;
+            };
+            // A candidate may have changed since it was read: by an earlier
+            // suggestion of this same claim, never (the writer is alone).
+            let link = self.next_revision()?;
+            let note = suggestion.note();
+            let linked = link_claims(
+                &claim,
+                other,
+                link,
+                suggestion.relation,
+                End::Subject,
+                LinkStatus::Suggested,
+                note,
+                suggestion.basis,
+                &Actor::system(),
+                claim.create_time,
+            );
+            // A claim with no room for another link is left out.
+            let Ok((mut new, mut old)) = linked else {
+                continue;
+            };
+            self.write(Some(&claim), &mut new.claim, new.events)?;
+            self.write(Some(other), &mut old.claim, old.events)?;
+            claim = new.claim;
+        }
+        Ok(claim)
+    }
+
+    /// The earlier claims of `claim`'s story worth comparing it with,
+    /// newest first, at most [`MAX_CANDIDATES`]: those worded the same,
+    /// then those with a figure that disagrees with or equals one of its
+    /// own (read from the figure index without reading the claims), but
+    /// not withdrawn ones nor those with no room for another link.
+    fn candidates(&self, claim: &Claim) -> Result<Vec<Claim>, Error> {
+        let story = claim.story.as_str();
+        let mut ids: Vec<ClaimId> = Vec::new();
+        let wording = Wording::of(claim.statement.as_str()).key();
+        for id in self.ids_newest_first(&keys::wording(story, &wording), MAX_CANDIDATES)? {
+            if id != claim.id && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        for figure in &claim.figures {
+            let prefix = keys::figures(story, &figure.index_key());
+            for (key, value) in self.scan_newest_first(T::Index, &prefix, CANDIDATES_PER_FIGURE)? {
+                let Some(id) = keys::id_at_end(&key) else {
+                    continue;
+                };
+                if id == claim.id || ids.contains(&id) || ids.len() >= MAX_CANDIDATES {
+                    continue;
+                }
+                let theirs =
+                    records::decode_figure(&value).map_err(|e| corrupt("read figure index", e))?;
+                if worth_comparing(figure, &theirs) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            let candidate = self
+                .claim(id)?
+                .ok_or_else(|| corrupt("read figure index", "indexed claim missing"))?;
+            if candidate.state != State::Withdrawn
+                && candidate.links.len() < crate::domain::MAX_LINKS_PER_CLAIM
+            {
+                claims.push(candidate);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The ids at the end of the newest `limit` keys under `prefix`.
+    fn ids_newest_first(&self, prefix: &[u8], limit: usize) -> Result<Vec<ClaimId>, Error> {
+        Ok(self
+            .scan_newest_first(T::Index, prefix, limit)?
+            .iter()
+            .filter_map(|(key, _)| keys::id_at_end(key))
+            .collect())
+    }
+
+    /// The last `limit` entries under `prefix` of tree `t`, as the batch
+    /// has left it, last first. For indexes whose entries are never removed
+    /// (the figure and wording indexes): the batch only adds to them.
+    fn scan_newest_first(
+        &self,
+        t: T,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, sled::IVec)>, Error> {
+        let mut found: BTreeMap<Vec<u8>, sled::IVec> = BTreeMap::new();
+        for entry in self.tree(t).scan_prefix(prefix).rev().take(limit) {
+            let (key, value) = entry.map_err(storage("read index"))?;
+            found.insert(key.to_vec(), value);
+        }
+        let staged = self.staged.borrow();
+        let added = staged[t as usize]
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix));
+        for (key, entry) in added {
+            if let Some(value) = entry {
+                found.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(found.into_iter().rev().take(limit).collect())
     }
 
     /// The first claim of the queue that `query` selects, as the batch has
@@ -278,17 +437,20 @@ impl<'a> Tx<'a> {
         Ok(last + 1)
     }
 
-    /// Writes `claim` (giving it `event`'s revision), moves its index
-    /// entries from those of `old`, and appends the event.
+    /// Writes `claim` (giving it the revision of the last of `events`),
+    /// moves its index entries from those of `old`, and appends the events.
     pub(super) fn write(
         &self,
         old: Option<&Claim>,
         claim: &mut Claim,
-        event: EventDraft,
-    ) -> Result<Event, Error> {
-        let revision = self.next_revision()?;
-        claim.revision = revision;
-        let event = event.with_revision(claim, revision);
+        events: Vec<EventDraft>,
+    ) -> Result<Vec<Event>, Error> {
+        let first = self.next_revision()?;
+        let count = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let Some(last) = count.checked_sub(1).map(|n| first + n) else {
+            return Err(Error::Internal("a change made no event".into()));
+        };
+        claim.revision = last;
 
         let new_keys = keys::index_entries(claim);
         let old_keys = old.map(keys::index_entries).unwrap_or_default();
@@ -310,6 +472,23 @@ impl<'a> Tx<'a> {
             }
             self.put(T::Index, keys::source_entry(claim), &[] as &[u8]);
         }
+        // Figures and statements never change: their entries are written
+        // once, with the claim.
+        if old.is_none() {
+            for figure in &claim.figures {
+                self.put(
+                    T::Index,
+                    keys::figure_entry(claim, figure),
+                    records::encode_figure(figure),
+                );
+            }
+            let mut key = keys::wording(
+                claim.story.as_str(),
+                &Wording::of(claim.statement.as_str()).key(),
+            );
+            key.extend_from_slice(&claim.id.to_bytes());
+            self.put(T::Index, key, &[] as &[u8]);
+        }
         let new_counters = keys::counters(claim);
         let old_counters = old.map(keys::counters).unwrap_or_default();
         for key in &old_counters {
@@ -327,12 +506,24 @@ impl<'a> Tx<'a> {
             claim.id.to_bytes(),
             ClaimRecord::from(&*claim).encode(),
         );
+        let mut written = Vec::with_capacity(events.len());
+        for (revision, draft) in (first..=last).zip(events) {
+            let event = draft.with_revision(claim, revision);
+            self.append(&event)?;
+            written.push(event);
+        }
+        Ok(written)
+    }
+
+    /// Appends `event` to the history, linked into the audit chain.
+    fn append(&self, event: &Event) -> Result<(), Error> {
+        let revision = event.revision;
         let previous = match self.get(T::Meta, META_LAST_HASH)? {
             Some(v) => <[u8; HASH_LEN]>::try_from(v.as_ref())
                 .map_err(|_| corrupt("read chain", "bad last hash"))?,
             None => [0; HASH_LEN],
         };
-        let body = EventRecord::from(&event).encode();
+        let body = EventRecord::from(event).encode();
         let hash = records::chain_hash(&previous, &body);
         self.put(
             T::Events,
@@ -342,12 +533,12 @@ impl<'a> Tx<'a> {
         self.put(T::Meta, META_LAST_HASH, &hash[..]);
         self.put(
             T::EventsByClaim,
-            keys::claim_event(claim.id, revision),
+            keys::claim_event(event.claim_id, revision),
             &[] as &[u8],
         );
         self.put(T::Meta, META_LAST_REVISION, &revision.to_be_bytes()[..]);
         self.written.borrow_mut().push(event.clone());
-        Ok(event)
+        Ok(())
     }
 
     fn count(&self, key: &[u8], delta: i64) -> Result<(), Error> {
@@ -475,11 +666,26 @@ impl SledStore {
         &self,
         id: ClaimId,
         change: Change,
-    ) -> Result<(Claim, Event), Error> {
+    ) -> Result<(Claim, Vec<Event>), Error> {
         self.writable("update claim")?;
         let updated = self
             .writer
             .call("update claim", |reply| Op::Update { id, change, reply });
+        self.settle_refusal(updated)
+    }
+
+    /// [`Store::update_pair`](crate::storage::Store::update_pair).
+    pub(super) fn update_claims(
+        &self,
+        id: ClaimId,
+        change: PairChange,
+    ) -> Result<(Claim, Claim), Error> {
+        self.writable("update linked claims")?;
+        let updated = self.writer.call("update linked claims", |reply| Op::Pair {
+            id,
+            change,
+            reply,
+        });
         self.settle_refusal(updated)
     }
 
@@ -490,7 +696,7 @@ impl SledStore {
         &self,
         query: &QueueQuery,
         change: Change,
-    ) -> Result<Option<(Claim, Event)>, Error> {
+    ) -> Result<Option<(Claim, Vec<Event>)>, Error> {
         self.writable("take next claim")?;
         let query = query.clone();
         let taken = self.writer.call("take next claim", |reply| Op::TakeNext {
@@ -508,3 +714,15 @@ impl SledStore {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether a candidate's figure `theirs` makes its claim worth reading in
+/// full for a new claim's `ours`: they disagree (a contradiction), or are
+/// the same figure (a duplicate may say it).
+fn worth_comparing(ours: &Figure, theirs: &Figure) -> bool {
+    use crate::domain::Agreement;
+    match crate::domain::compare(ours, theirs) {
+        Agreement::Conflict => true,
+        Agreement::Compatible => ours.low == theirs.low && ours.high == theirs.high,
+        Agreement::Unrelated => false,
+    }
+}

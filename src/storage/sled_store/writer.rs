@@ -35,13 +35,13 @@ use sled::{
 };
 
 use super::{
-    JSON_STORE_FORMAT, META_FORMAT, STORE_FORMAT, Trees,
+    META_FORMAT, STORE_FORMAT, Trees,
     write::{T, Tx},
 };
 use crate::{
     domain::{Claim, ClaimId, Event},
     error::{Error, StorageError},
-    storage::{Change, QueueQuery, RequestKey, Submitted, hub::Hub},
+    storage::{Change, PairChange, QueueQuery, RequestKey, Submitted, hub::Hub},
 };
 
 /// Ops applied in one transaction at most: bounds the memory of a batch and
@@ -61,12 +61,18 @@ pub(super) enum Op {
     Update {
         id: ClaimId,
         change: Change,
-        reply: Reply<(Claim, Event)>,
+        reply: Reply<(Claim, Vec<Event>)>,
+    },
+    /// A change of two claims.
+    Pair {
+        id: ClaimId,
+        change: PairChange,
+        reply: Reply<(Claim, Claim)>,
     },
     TakeNext {
         query: QueueQuery,
         change: Change,
-        reply: Reply<Option<(Claim, Event)>>,
+        reply: Reply<Option<(Claim, Vec<Event>)>>,
     },
     /// New claims, in a transaction of their own.
     Import {
@@ -78,8 +84,9 @@ pub(super) enum Op {
 /// What an op did.
 pub(super) enum Outcome {
     Submitted(Submitted),
-    Changed(Claim, Event),
-    Taken(Option<(Claim, Event)>),
+    Changed(Claim, Vec<Event>),
+    Paired(Box<(Claim, Claim)>),
+    Taken(Option<(Claim, Vec<Event>)>),
     Imported,
 }
 
@@ -88,6 +95,7 @@ impl Op {
         match self {
             Op::Submit { .. } => "submit claim",
             Op::Update { .. } => "update claim",
+            Op::Pair { .. } => "update linked claims",
             Op::TakeNext { .. } => "take next claim",
             Op::Import { .. } => "import claims",
         }
@@ -114,7 +122,11 @@ impl Op {
                 _ => None,
             }),
             Op::Update { reply, .. } => send(reply, result, |o| match o {
-                Outcome::Changed(claim, event) => Some((claim, event)),
+                Outcome::Changed(claim, events) => Some((claim, events)),
+                _ => None,
+            }),
+            Op::Pair { reply, .. } => send(reply, result, |o| match o {
+                Outcome::Paired(pair) => Some(*pair),
                 _ => None,
             }),
             Op::TakeNext { reply, .. } => send(reply, result, |o| match o {
@@ -140,7 +152,7 @@ pub(super) struct Marks {
     /// only.
     pub committed: AtomicU64,
     /// Whether `meta` says [`STORE_FORMAT`]; false until the first write to
-    /// a store of [`JSON_STORE_FORMAT`]. Changed by the writer only.
+    /// a store of an earlier format. Changed by the writer only.
     pub format_marked: AtomicBool,
     /// Whether the writer writes records in JSON, as earlier releases did
     /// (see [`WRITE_JSON`](crate::storage::records::WRITE_JSON)).
@@ -287,9 +299,8 @@ impl WriteSide {
                 if mark_format {
                     self.marks.format_marked.store(true, Ordering::SeqCst);
                     tracing::info!(
-                        from = JSON_STORE_FORMAT,
                         to = STORE_FORMAT,
-                        "the store takes records in the binary format from now on; earlier releases will not open it"
+                        "the store takes records in the current format from now on; earlier releases will not open it"
                     );
                 }
                 tracing::trace!(ops = ops.len(), events = written.len(), "batch committed");

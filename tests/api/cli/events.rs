@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use super::{CHECKER, EDITOR, Running, command, number, text};
 use crate::helpers::{
-    TestServer, add_evidence, evidence, harbour_claim, numbered_claim, reopen, start_review,
+    TestServer, add_evidence, evidence, numbered_claim, other_harbour_claim, reopen, start_review,
     submit, verify,
 };
 use claimdesk::pb::evidence::Stance;
@@ -238,8 +238,12 @@ async fn watch_ended_as_too_slow_resumes_without_a_gap_or_a_repeat() {
     let server = TestServer::spawn().await;
     let mut client = server.client().await;
     let mut names = Vec::new();
-    for _ in 0..WRITERS {
-        names.push(submit(&mut client, EDITOR, harbour_claim()).await.name);
+    for i in 0..WRITERS {
+        names.push(
+            submit(&mut client, EDITOR, other_harbour_claim(i))
+                .await
+                .name,
+        );
     }
     let mut watch = Running::spawn(command(
         &server.url(),

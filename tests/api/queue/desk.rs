@@ -45,6 +45,7 @@ fn dam_claim(statement: &str) -> domain::NewClaim {
 fn verify_command() -> Command {
     Command::Verify {
         note: Note::parse("the water board's gauge agrees").expect("a valid note"),
+        acknowledge_contradictions: false,
     }
 }
 

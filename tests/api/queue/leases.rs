@@ -255,6 +255,7 @@ async fn the_server_returns_a_claim_whose_lease_ran_out_to_the_queue() {
                     name: submitted.name.clone(),
                     note: "too late".to_owned(),
                     etag: String::new(),
+                    acknowledge_contradictions: false,
                 },
                 "checker-kofi",
             ))

@@ -153,9 +153,10 @@ async fn the_queue_serves_breaking_then_urgent_then_routine_then_earliest_deadli
         ("urgent, due in 2.5 h, second", Urgent, Some(150)),
     ];
     let mut label_of = HashMap::new();
-    for (label, priority, minutes) in plan {
+    for ((label, priority, minutes), entry) in plan.into_iter().zip('a'..) {
         let deadline = minutes.map(|m| base + m * MINUTE);
-        let statement = format!("The Gull Island ferry sailed on time ({label})");
+        // Without the label's figures, which other entries would contradict.
+        let statement = format!("The Gull Island ferry sailed on time (entry {entry})");
         let claim = submit_queued(&mut client, FERRY_STORY, &statement, priority, deadline).await;
         label_of.insert(claim.name, label);
     }

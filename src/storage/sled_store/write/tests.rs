@@ -1,12 +1,11 @@
-use std::sync::Arc;
-
 use super::*;
 use crate::storage::{
     Store,
     sled_store::{
         StoreConfig,
-        tests::{claim, new_claim},
+        tests::{claim, distinct_statement, new_claim},
     },
+    step,
 };
 
 /// Claims of three stories, every priority, some tags and deadlines,
@@ -19,6 +18,7 @@ fn varied_claims(count: u8) -> Vec<Claim> {
     (0..count)
         .map(|n| {
             let mut new = new_claim();
+            new.statement = distinct_statement(n);
             new.story = Slug::parse(&format!("story-{}", n % 3)).unwrap();
             new.priority =
                 [Priority::Routine, Priority::Urgent, Priority::Breaking][usize::from(n % 5 % 3)];
@@ -113,7 +113,7 @@ fn importing_claims_stores_what_submitting_them_one_by_one_stores() {
     }
 
     let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
-    let take: Change = Arc::new(move |claim: &Claim| {
+    let take: Change = step(move |claim: &Claim| {
         claim.apply(
             Command::StartReview {
                 lease: Duration::from_secs(600),
@@ -206,7 +206,11 @@ fn new_request_ids_are_stored_with_the_current_fingerprint_and_replay() {
         .get(key(fingerprint).storage_key())
         .unwrap()
         .unwrap();
-    assert_eq!(stored.first(), Some(&2), "a record in the binary format");
+    assert_eq!(
+        stored.first(),
+        Some(&3),
+        "a record in the current binary format"
+    );
     let stored = RequestRecord::decode(&stored).unwrap();
     assert_eq!(stored.format, records::FORMAT);
     assert_eq!(stored.fingerprint_version, Some(2));

@@ -3,7 +3,7 @@
 //! failing op leaves behind.
 
 use std::{
-    sync::{Arc, mpsc},
+    sync::mpsc,
     time::{Duration, SystemTime},
 };
 
@@ -14,6 +14,7 @@ use crate::{
     storage::{
         AuditReport, Fingerprint, PageLimit, Store,
         sled_store::{SledStore, StoreConfig, tests::claim},
+        step,
     },
 };
 
@@ -29,15 +30,18 @@ fn submit(claim: Claim, request: Option<RequestKey>) -> (Op, Answer<Submitted>) 
     (op, answer)
 }
 
-fn update(id: ClaimId, change: Change) -> (Op, Answer<(Claim, Event)>) {
+fn update(id: ClaimId, change: Change) -> (Op, Answer<(Claim, Vec<Event>)>) {
     let (reply, answer) = mpsc::sync_channel(1);
     (Op::Update { id, change, reply }, answer)
 }
 
-fn take() -> (Op, Answer<Option<(Claim, Event)>>) {
+/// What a take answers: the claim taken, if any, and its events.
+type Taken = Option<(Claim, Vec<Event>)>;
+
+fn take() -> (Op, Answer<Taken>) {
     let (reply, answer) = mpsc::sync_channel(1);
     let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
-    let change: Change = Arc::new(move |claim: &Claim| {
+    let change: Change = step(move |claim: &Claim| {
         claim.apply(
             Command::StartReview {
                 lease: Duration::from_secs(600),
@@ -69,7 +73,7 @@ fn answer<T>(answer: Answer<T>) -> Result<T, Error> {
     answer.try_recv().expect("the writer answered")
 }
 
-fn taken_id(answer_of_take: Answer<Option<(Claim, Event)>>) -> ClaimId {
+fn taken_id(answer_of_take: Answer<Taken>) -> ClaimId {
     answer(answer_of_take)
         .unwrap()
         .expect("a claim was waiting")
@@ -101,13 +105,20 @@ fn the_ops_of_one_batch_see_the_effect_of_those_before_them() {
     let (other_paste, reused) = submit(claim(12), Some(request(2)));
     let (verify_waiting, refused) = update(
         claim(3).id,
-        Arc::new(|claim: &Claim| {
+        step(|claim: &Claim| {
             let chief = Actor::new(UserName::parse("di.chief").unwrap(), Role::Chief);
             let note = Note::parse("Confirmed by the port authority").unwrap();
-            claim.apply(Command::Verify { note }, &chief, SystemTime::now())
+            claim.apply(
+                Command::Verify {
+                    note,
+                    acknowledge_contradictions: false,
+                },
+                &chief,
+                SystemTime::now(),
+            )
         }),
     );
-    let (missing, not_found) = update(claim(200).id, Arc::new(|_: &Claim| unreachable!()));
+    let (missing, not_found) = update(claim(200).id, step(|_: &Claim| unreachable!()));
     WriteSide::of(&store).apply(vec![
         take_1,
         take_2,
@@ -172,10 +183,7 @@ fn an_op_that_panics_fails_alone_and_leaves_nothing_behind() {
     let durable_before = store.durable_revision();
 
     let (first, first_done) = submit(claim(2), None);
-    let (panics, panicked) = update(
-        claim(1).id,
-        Arc::new(|_: &Claim| panic!("a rule that panics")),
-    );
+    let (panics, panicked) = update(claim(1).id, step(|_: &Claim| panic!("a rule that panics")));
     let (taken, taken_answer) = take();
     let (last, last_done) = submit(claim(3), None);
     WriteSide::of(&store).apply(vec![first, panics, taken, last]);
