@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod checklist;
 mod claimreview;
+mod conflicts;
 mod helpers;
 mod intercept;
 mod process;

@@ -417,6 +417,58 @@ const STATEMENTS: &[(&str, &str)] = &[
         "Emergency crews rescued 32 people and recovered 11 bodies.",
         "32 count:people:rescued [people]; 11 count:body [bodies]",
     ),
+    (
+        "At least 1,500 civilians have been killed since the offensive began, the UN said.",
+        ">=1500 count:civilians:killed [civilians]",
+    ),
+    (
+        "The UN says more than 3.7 million Valdorians have left the country.",
+        ">3700000 count:valdorian [valdorians]",
+    ),
+    (
+        "Valdoria claims to have destroyed 42 tanks and 17 aircraft.",
+        "42 count:tank [tanks]; 17 count:aircraft [aircraft]",
+    ),
+    (
+        "Officials estimate 250 to 300 people are still missing.",
+        "250-300 count:people:missing [people]",
+    ),
+    (
+        "The strike on the market killed 16 and wounded 45, local authorities said.",
+        "16 count:people:killed [killed]; 45 count:people:wounded [wounded]",
+    ),
+    (
+        "Exit polls gave the incumbent 54.3% against 41.2% for her rival.",
+        "54.3 percent:incumbent [incumbent]; 41.2 percent:unknown []",
+    ),
+    (
+        "The IMF approved a $15.6bn loan.",
+        "15600000000 money:usd:loan [loan]",
+    ),
+    (
+        "Around 40,000 people attended the rally, according to police; organisers said 100,000.",
+        "~40000 count:people [people]; 100000 count:unknown []",
+    ),
+    (
+        "The 2,000-strong contingent arrived on Tuesday.",
+        "2000 count:contingent [contingent]",
+    ),
+    (
+        "Temperatures reached 45 degrees Celsius.",
+        "45 measure:degree:celsius [celsius]",
+    ),
+    (
+        "Some 1.2m people live in the city.",
+        "~1200000 count:people [people]",
+    ),
+    (
+        "The navy said 3 of its 7 ships were damaged.",
+        "3/7 count:ship [ships]",
+    ),
+    (
+        "Nearly one in five residents lacks water.",
+        "<~0.2 fraction:civilians [residents]",
+    ),
 ];
 
 #[test]

@@ -531,5 +531,5 @@ fn conflict_suggestions_have_high_precision_and_recall() {
     }
     assert!(n >= 60);
     assert!(precision >= 0.9, "precision {precision}");
-    assert!(recall >= 0.8, "recall {recall}");
+    assert!(recall >= 0.9, "recall {recall}");
 }

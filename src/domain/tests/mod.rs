@@ -17,6 +17,7 @@ mod events;
 mod evidence;
 mod figures;
 mod figures_compare;
+mod figures_wording;
 mod labels;
 mod leases;
 mod roles;

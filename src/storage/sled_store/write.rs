@@ -322,7 +322,7 @@ impl<'a> Tx<'a> {
                 ids.push(id);
             }
         }
-        for figure in &claim.figures {
+        for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
             let prefix = keys::figures(story, &figure.index_key());
             for (key, value) in self.scan_newest_first(T::Index, &prefix, CANDIDATES_PER_FIGURE)? {
                 let Some(id) = keys::id_at_end(&key) else {
@@ -475,7 +475,7 @@ impl<'a> Tx<'a> {
         // Figures and statements never change: their entries are written
         // once, with the claim.
         if old.is_none() {
-            for figure in &claim.figures {
+            for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
                 self.put(
                     T::Index,
                     keys::figure_entry(claim, figure),
