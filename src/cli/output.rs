@@ -458,8 +458,10 @@ impl Printer {
             relation_name(link.relation),
             self.link_standing(link)
         );
-        if !link.note.is_empty() {
-            heading.push_str(&format!(" — {}", link.note));
+        for note in [&link.note, &link.resolution_note] {
+            if !note.is_empty() {
+                heading.push_str(&format!(" — {note}"));
+            }
         }
         let empty_side = pb::conflict::Side::default();
         let subject = conflict.subject.as_ref().unwrap_or(&empty_side);
@@ -643,7 +645,8 @@ fn event_type_name(kind: i32) -> String {
         .map_or(kind.to_string(), |t| plain(t.as_str_name(), "TYPE_"))
 }
 
-fn relation_name(relation: i32) -> String {
+/// A relation's name for people: `contradicts`.
+pub fn relation_name(relation: i32) -> String {
     pb::claim_link::Relation::try_from(relation).map_or(relation.to_string(), |r| {
         plain(r.as_str_name(), "RELATION_")
     })
