@@ -117,8 +117,8 @@ pub enum ClaimCommand {
     #[command(after_help = EXIT_STATUS_HELP)]
     #[command(group = clap::ArgGroup::new("decision").required(true))]
     ResolveLink {
-        /// The link: `claims/{id}/links/{n}`, or `{id}/links/{n}`, as
-        /// `claim get` and `conflicts` print it.
+        /// The link: `claims/ID/links/N`, or `ID/links/N` (`claim get`
+        /// shows it as `link N`, `conflicts` by its name).
         link: String,
         /// The link holds (a suggestion only).
         #[arg(long, group = "decision")]
