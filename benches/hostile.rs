@@ -136,6 +136,69 @@ fn claim() -> pb::Claim {
     }
 }
 
+/// The story whose claims contradict each other: [`CONFLICTING_CLAIMS`]
+/// claims, each a troop count that no other claim's allows, so that each
+/// new claim is suggested to contradict the eight newest before it.
+const CONFLICT_STORY: &str = "border-counts";
+const CONFLICTING_CLAIMS: usize = 200;
+/// The open contradictions of [`CONFLICT_STORY`]: eight for each claim
+/// from the ninth on, fewer before.
+const CONFLICTS: usize = 28 + 8 * (CONFLICTING_CLAIMS - 8);
+
+/// The `k`th claim of [`CONFLICT_STORY`]: `7,000`, `27,000`, … troops, 20,000
+/// apart while each allows at most 5% either side.
+fn conflicting_claim(k: usize) -> pb::Claim {
+    let thousands = 20 * k + 7;
+    let (high, low) = (thousands / 1000, thousands % 1000);
+    let count = if high > 0 {
+        format!("{high},{low:03},000")
+    } else {
+        format!("{low},000")
+    };
+    pb::Claim {
+        statement: format!("{count} troops were sent to the northern border"),
+        attribution: Some(pb::Attribution {
+            source: format!("Border Watch {}", k % 7),
+            ..Default::default()
+        }),
+        story: CONFLICT_STORY.into(),
+        ..Default::default()
+    }
+}
+
+/// Submits the claims of [`CONFLICT_STORY`] and checks that they make
+/// [`CONFLICTS`] open contradictions.
+async fn preload_conflicts(client: &mut ClaimServiceClient<Channel>) {
+    for k in 0..CONFLICTING_CLAIMS {
+        client
+            .submit_claim(pb::SubmitClaimRequest {
+                claim: Some(conflicting_claim(k)),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut listed = 0;
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_conflicts(pb::ListConflictsRequest {
+                story: CONFLICT_STORY.into(),
+                page_size: 500,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        listed += page.conflicts.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(listed, CONFLICTS, "the conflicts of {CONFLICT_STORY}");
+}
+
 /// GetClaim of `name` followed by `padding` bytes of field 15, which
 /// GetClaimRequest does not have: skipped unread.
 fn padded_get(name: &str, padding: usize) -> Bytes {
@@ -361,12 +424,45 @@ fn cases(name: &str) -> Vec<Case> {
             "ReassignClaim: 1 MiB assignee",
             "ReassignClaim",
             pb::ReassignClaimRequest {
-                name,
+                name: name.clone(),
                 assignee: long(FILL),
                 etag: String::new(),
                 note: String::new(),
             },
             InvalidArgument,
+        ),
+        case(
+            "LinkClaims: name, other and note of 341 KiB",
+            "LinkClaims",
+            pb::LinkClaimsRequest {
+                name: format!("claims/{}", long(FILL / 3)),
+                other: format!("claims/{}", long(FILL / 3)),
+                relation: 42,
+                note: long(FILL / 3),
+                etag: long(64),
+            },
+            InvalidArgument,
+        ),
+        case(
+            "ResolveLink: link name and note of 512 KiB",
+            "ResolveLink",
+            pb::ResolveLinkRequest {
+                name: format!("{name}/links/{}", "9".repeat(FILL / 2)),
+                status: 42,
+                note: long(FILL / 2),
+                etag: String::new(),
+            },
+            InvalidArgument,
+        ),
+        case(
+            "ListConflicts: a full page of a story's 1,564 conflicts",
+            "ListConflicts",
+            pb::ListConflictsRequest {
+                story: CONFLICT_STORY.into(),
+                page_size: i32::MAX,
+                page_token: String::new(),
+            },
+            Ok,
         ),
     ];
     if let Result::Ok(only) = std::env::var("CLAIMDESK_BENCH_ONLY") {
@@ -457,6 +553,7 @@ fn main() {
             .unwrap()
             .into_inner()
             .name;
+        preload_conflicts(&mut client).await;
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()

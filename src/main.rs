@@ -1,6 +1,6 @@
 //! The `claimdesk` command: `claimdesk serve` runs the service; `claim`,
-//! `queue`, `events`, `health` and `export` call a running one; `bench`
-//! measures one; `demo` walks a story through a throw-away server; `audit verify` and `token new` work
+//! `queue`, `conflicts`, `events`, `health` and `export` call a running
+//! one; `bench` measures one; `demo` walks a story through a throw-away server; `audit verify` and `token new` work
 //! on files.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -105,6 +105,9 @@ enum Command {
     /// Take claims from the verification queue of a running server, and its
     /// statistics.
     Queue(claimdesk::cli::queue::QueueArgs),
+    /// List the open contradictions of a story of a running server, each
+    /// with both claims side by side and the figures that disagree.
+    Conflicts(claimdesk::cli::conflicts::ConflictsArgs),
     /// Watch the events of a running server as they happen.
     Events(claimdesk::cli::events::EventsArgs),
     /// Check that a running server is serving (grpc.health.v1).
@@ -311,6 +314,7 @@ fn main() -> ExitCode {
         } => claimdesk::cli::token_new(&user, role),
         Command::Claim(args) => claimdesk::cli::claim::claim(args),
         Command::Queue(args) => claimdesk::cli::queue::queue(args),
+        Command::Conflicts(args) => claimdesk::cli::conflicts::conflicts(args),
         Command::Events(args) => claimdesk::cli::events::events(args),
         Command::Health(args) => claimdesk::cli::health::health(args),
         Command::Demo(args) => claimdesk::cli::demo::demo(args),

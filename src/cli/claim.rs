@@ -5,7 +5,10 @@ use tonic::{Response, Status};
 use super::{
     connect::{Client, ConnectArgs, Connection},
     error::{ClientError, EXIT_STATUS_HELP, Exit},
-    inputs::{ListArgs, Paging, Ruling, Stance, SubmitArgs, Target, Undoing, claim_name},
+    inputs::{
+        ListArgs, Paging, Relation, Ruling, Stance, SubmitArgs, Target, Undoing, claim_name,
+        link_name,
+    },
     output::{OutputArgs, Printer, emit_some},
     run,
 };
@@ -91,6 +94,46 @@ pub enum ClaimCommand {
     /// Withdraw a claim from the queue or undo its ruling for good (editor).
     #[command(after_help = EXIT_STATUS_HELP)]
     Withdraw(Undoing),
+    /// Record how a claim relates to another claim of its story (checker):
+    /// a confirmed link, shown on both claims; prints the first claim.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Link {
+        // The claim linked: the one that contradicts, duplicates,
+        // supersedes or corroborates the other.
+        #[command(flatten)]
+        target: Target,
+        /// The other claim: `claims/{id}`, or just the id.
+        #[arg(long, value_name = "CLAIM")]
+        to: String,
+        /// How the claim relates to the other.
+        #[arg(long, value_enum)]
+        relation: Relation,
+        /// Why, kept with the link.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Confirm or reject a link, such as a contradiction the server
+    /// suggested (checker); prints the claim.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(group = clap::ArgGroup::new("decision").required(true))]
+    ResolveLink {
+        /// The link: `claims/ID/links/N`, or `ID/links/N` (`claim get`
+        /// shows it as `link N`, `conflicts` by its name).
+        link: String,
+        /// The link holds (a suggestion only).
+        #[arg(long, group = "decision")]
+        confirm: bool,
+        /// The link does not hold; final.
+        #[arg(long, group = "decision")]
+        reject: bool,
+        /// Why, kept with the link.
+        #[arg(long)]
+        note: Option<String>,
+        /// Change the claim only if its etag is still this; otherwise the
+        /// change fails with ABORTED.
+        #[arg(long)]
+        etag: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -117,7 +160,7 @@ pub enum EvidenceCommand {
 
 /// Every item of a listing (at most `limit`), asking `fetch` for each page
 /// with its size and token; `fetch` answers the items and the next token.
-async fn all_pages<T>(
+pub(crate) async fn all_pages<T>(
     Paging { limit, page_size }: Paging,
     mut fetch: impl AsyncFnMut(i32, String) -> Result<(Vec<T>, String), ClientError>,
 ) -> Result<Vec<T>, ClientError> {
@@ -360,6 +403,42 @@ pub async fn call(connection: &Connection, command: ClaimCommand) -> Result<Answ
                 server,
                 client.withdraw_claim(request).await,
             )?
+        }
+        ClaimCommand::Link {
+            target,
+            to,
+            relation,
+            note,
+        } => {
+            let relation: pb::claim_link::Relation = relation.into();
+            let request = pb::LinkClaimsRequest {
+                name: target.name(),
+                other: claim_name(&to),
+                relation: relation.into(),
+                note: note.unwrap_or_default(),
+                etag: target.etag(),
+            };
+            answered("LinkClaims", server, client.link_claims(request).await)?
+        }
+        ClaimCommand::ResolveLink {
+            link,
+            confirm,
+            reject: _,
+            note,
+            etag,
+        } => {
+            let status = if confirm {
+                pb::claim_link::Status::Confirmed
+            } else {
+                pb::claim_link::Status::Rejected
+            };
+            let request = pb::ResolveLinkRequest {
+                name: link_name(&link),
+                status: status.into(),
+                note: note.unwrap_or_default(),
+                etag: etag.unwrap_or_default(),
+            };
+            answered("ResolveLink", server, client.resolve_link(request).await)?
         }
     };
     Ok(Answer::Claim(Box::new(claim)))

@@ -7,6 +7,10 @@
 //! The story is made up, after a familiar kind of war report: sources that
 //! disagree on troop and casualty figures, figures passed on from one party
 //! to the next, and a casualty count nobody outside the fighting can check.
+//! Two troop counts cannot both be true: the server suggests a
+//! contradiction, which a checker confirms before verifying the better
+//! sourced count, acknowledging it; the story's conflicts are listed side
+//! by side.
 
 use std::process::ExitCode;
 
@@ -14,10 +18,11 @@ use clap::Parser;
 
 use super::{
     claim::{Answer, ClaimArgs, call},
+    conflicts::{ConflictsArgs, list_conflicts},
     connect::Connection,
     error::{ClientError, EXIT_STATUS_HELP},
     inputs::claim_name,
-    output::{Format, Printer, emit, state_name},
+    output::{Format, Printer, emit, relation_name, state_name},
     run,
 };
 use crate::{pb, testing::TestServer};
@@ -42,12 +47,14 @@ const STORY: &str = "kessel-demining";
 /// Where the printed commands send their calls after a throw-away server.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
-/// An argument of a step: text, or the name of the claim an earlier step
-/// submitted (`$C1` … in the printed commands).
+/// An argument of a step: text, the name of the claim an earlier step
+/// submitted (`$C1` … in the printed commands), or the name of the first
+/// link that claim was submitted with (`$L1` …).
 #[derive(Debug, Clone)]
 enum Arg {
     Text(String),
     Claim(usize),
+    Link(usize),
 }
 
 /// One `claimdesk claim …` command, run as `user`.
@@ -72,8 +79,9 @@ fn on(user: &'static str, verb: &[&str], claim: usize, rest: &[&str]) -> Step {
     step
 }
 
-/// The story: five claims submitted, four walked to their outcomes, one
-/// left waiting.
+/// The story: six claims submitted, five walked to their outcomes, one
+/// left waiting; the sixth contradicts the second, which the server
+/// suggests and a checker confirms.
 fn story(story: &str) -> Vec<Step> {
     let submit = |statement: &str, source: &str, rest: &[&str]| {
         let mut args = vec!["submit", statement, "--source", source, "--story", story];
@@ -226,6 +234,47 @@ fn story(story: &str) -> Vec<Step> {
                 "The intelligence office says the quote was garbled; the copy drops it.",
             ],
         ),
+        // 5: a troop count that cannot be true with claim 1's: the server
+        // suggests a contradiction.
+        submit(
+            "Norland has sent 12,000 soldiers to the Kessel region.",
+            "Eastmark General Staff",
+            &["--tag", "troops", "--priority", "urgent"],
+        ),
+        on(CHECKER, &["start"], 5, &[]),
+        on(
+            CHECKER,
+            &["evidence", "add"],
+            5,
+            &[
+                "--source",
+                "Orbis Imaging",
+                "--stance",
+                "supports",
+                "--summary",
+                "Satellite pictures show camps and vehicles for some 12,000 soldiers",
+            ],
+        ),
+        Step {
+            user: CHECKER,
+            args: vec![
+                Arg::Text("resolve-link".into()),
+                Arg::Link(5),
+                Arg::Text("--confirm".into()),
+                Arg::Text("--note".into()),
+                Arg::Text("The two counts of the deployment cannot both stand.".into()),
+            ],
+        },
+        on(
+            CHECKER,
+            &["verify"],
+            5,
+            &[
+                "--acknowledge-contradictions",
+                "--note",
+                "Imagery supports this count; the lower one is disputed.",
+            ],
+        ),
     ]
 }
 
@@ -242,37 +291,68 @@ fn shell_word(text: &str) -> String {
     }
 }
 
+/// A claim an earlier step submitted: its name, and the name of the first
+/// link it was submitted with (empty if none).
+#[derive(Debug, Clone)]
+struct Submitted {
+    name: String,
+    link: String,
+}
+
 impl Step {
     /// The step's arguments after `claimdesk claim`, with the names of the
     /// claims submitted so far.
-    fn args(&self, claims: &[String]) -> Result<Vec<String>, ClientError> {
+    fn args(&self, claims: &[Submitted]) -> Result<Vec<String>, ClientError> {
+        let submitted = |i: usize| {
+            claims.get(i).ok_or_else(|| {
+                ClientError::Failed(format!("the demo's claim {} is not submitted yet", i + 1))
+            })
+        };
         self.args
             .iter()
             .map(|arg| match arg {
                 Arg::Text(text) => Ok(text.clone()),
-                Arg::Claim(i) => claims.get(*i).cloned().ok_or_else(|| {
-                    ClientError::Failed(format!("the demo's claim {} is not submitted yet", i + 1))
-                }),
+                Arg::Claim(i) => Ok(submitted(*i)?.name.clone()),
+                Arg::Link(i) => {
+                    let link = &submitted(*i)?.link;
+                    if link.is_empty() {
+                        return Err(ClientError::Failed(format!(
+                            "the demo's claim {} was submitted without a link",
+                            i + 1
+                        )));
+                    }
+                    Ok(link.clone())
+                }
             })
             .collect()
     }
 
-    /// The step as a shell command.
+    /// The step as shell commands: the command, after the one that reads
+    /// the link it names, if any.
     fn command(&self, submitted: usize) -> String {
+        let mut lines = Vec::new();
         let words: Vec<String> = self
             .args
             .iter()
             .map(|arg| match arg {
                 Arg::Text(text) => shell_word(text),
                 Arg::Claim(i) => format!("\"$C{}\"", i + 1),
+                Arg::Link(i) => {
+                    let n = i + 1;
+                    lines.push(format!(
+                        "L{n}=$(claimdesk claim get \"$C{n}\" --output json | jq -r '.links[0].name')"
+                    ));
+                    format!("\"$L{n}\"")
+                }
             })
             .collect();
         let line = format!("claimdesk claim {} --user {}", words.join(" "), self.user);
-        if self.is_submit() {
+        lines.push(if self.is_submit() {
             format!("C{}=$({line} --output json | jq -r .name)", submitted + 1)
         } else {
             line
-        }
+        });
+        lines.join("\n")
     }
 
     fn is_submit(&self) -> bool {
@@ -291,22 +371,50 @@ struct Replay {
 #[derive(clap::Subcommand)]
 enum ReplayCommand {
     Claim(ClaimArgs),
+    Conflicts(ConflictsArgs),
+}
+
+/// `claimdesk <args> --server <server> --user <user>`, parsed.
+fn parse(server: &str, user: &str, args: &[String]) -> Result<ReplayCommand, ClientError> {
+    let argv = std::iter::once("claimdesk".to_owned())
+        .chain(args.iter().cloned())
+        .chain(["--server", server, "--user", user].map(str::to_owned));
+    Replay::try_parse_from(argv)
+        .map(|replay| replay.command)
+        .map_err(|e| ClientError::Failed(format!("a step of the demo does not parse: {e}")))
 }
 
 /// Runs `claimdesk claim <args> --server <server> --user <user>`; its
 /// answer.
 async fn replay(server: &str, user: &str, args: &[String]) -> Result<Answer, ClientError> {
-    let argv = ["claimdesk", "claim"]
-        .into_iter()
-        .map(str::to_owned)
+    let args: Vec<String> = std::iter::once("claim".to_owned())
         .chain(args.iter().cloned())
-        .chain(["--server", server, "--user", user].map(str::to_owned));
-    let Replay {
-        command: ReplayCommand::Claim(args),
-    } = Replay::try_parse_from(argv)
-        .map_err(|e| ClientError::Failed(format!("a step of the demo does not parse: {e}")))?;
+        .collect();
+    let ReplayCommand::Claim(args) = parse(server, user, &args)? else {
+        return Err(ClientError::Failed(
+            "a step of the demo is no claim command".into(),
+        ));
+    };
     let connection: Connection = args.connect.connect().await?;
     call(&connection, args.command).await
+}
+
+/// Runs `claimdesk conflicts --story <story> --server <server> --user
+/// <user>`; the conflicts.
+async fn replay_conflicts(
+    server: &str,
+    user: &str,
+    story: &str,
+) -> Result<Vec<pb::Conflict>, ClientError> {
+    let args = ["conflicts", "--story", story].map(str::to_owned);
+    let ReplayCommand::Conflicts(args) = parse(server, user, &args)? else {
+        return Err(ClientError::Failed(
+            "the demo's listing is no conflicts command".into(),
+        ));
+    };
+    let connection: Connection = args.connect.connect().await?;
+    let mut client = connection.claims();
+    list_conflicts(&mut client, &connection.server, &args.story, args.paging).await
 }
 
 /// Runs `claimdesk demo`.
@@ -341,12 +449,14 @@ async fn with_scratch_server(
 async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientError> {
     let printer = Printer::new(Format::Human);
     let steps = self::story(story);
-    let mut claims: Vec<String> = Vec::new();
+    let mut claims: Vec<Submitted> = Vec::new();
     let mut commands = Vec::new();
     emit(&format!("Story {story} on {server}\n"))?;
     for step in &steps {
         let command = step.command(claims.len());
-        emit(&format!("$ {command}"))?;
+        for line in command.lines() {
+            emit(&format!("$ {line}"))?;
+        }
         let Answer::Claim(claim) = replay(server, step.user, &step.args(&claims)?).await? else {
             return Err(ClientError::Failed(
                 "a step of the demo answered no claim".into(),
@@ -354,7 +464,22 @@ async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientEr
         };
         if step.is_submit() {
             emit(&format!("  C{} = {}", claims.len() + 1, claim.name))?;
-            claims.push(claim.name.clone());
+            for link in &claim.links {
+                emit(&format!(
+                    "  ! the server suggests {}: {} {}",
+                    link.name,
+                    relation_name(link.relation),
+                    link.other
+                ))?;
+            }
+            claims.push(Submitted {
+                name: claim.name.clone(),
+                link: claim
+                    .links
+                    .first()
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default(),
+            });
         }
         emit(&format!("  → {}: {}", state_name(claim.state), claim.label))?;
         commands.push(command);
@@ -380,9 +505,20 @@ async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientEr
         .count();
     emit(&format!("\nStill waiting in the queue: {waiting}"))?;
 
-    let inconclusive = claims
+    emit(&format!(
+        "\nThe open contradictions of {story}, each with both claims side by side:"
+    ))?;
+    emit(&format!(
+        "$ claimdesk conflicts --story {}",
+        shell_word(story)
+    ))?;
+    let conflicts = replay_conflicts(server, EDITOR, story).await?;
+    emit(&printer.at_now().conflicts(&conflicts))?;
+
+    let inconclusive = &claims
         .get(2)
-        .ok_or_else(|| ClientError::Failed("the demo submitted too few claims".into()))?;
+        .ok_or_else(|| ClientError::Failed("the demo submitted too few claims".into()))?
+        .name;
     emit(&format!("\nThe history of C3 ({inconclusive}):"))?;
     let history = replay(
         server,
@@ -398,10 +534,16 @@ async fn play(server: &str, story: &str, replay_on: &str) -> Result<(), ClientEr
         shell_word(replay_on)
     ))?;
     for command in commands {
-        emit(&format!("  {command}"))?;
+        for line in command.lines() {
+            emit(&format!("  {line}"))?;
+        }
     }
     emit(&format!(
         "  claimdesk claim list --story {}",
+        shell_word(story)
+    ))?;
+    emit(&format!(
+        "  claimdesk conflicts --story {}",
         shell_word(story)
     ))?;
     emit("  claimdesk claim history \"$C3\"")?;
@@ -427,7 +569,12 @@ mod tests {
         let steps = story(STORY);
         let mut submitted = 0;
         for step in &steps {
-            let names: Vec<String> = (0..submitted).map(|i| format!("claims/{i}")).collect();
+            let names: Vec<Submitted> = (0..submitted)
+                .map(|i| Submitted {
+                    name: format!("claims/{i}"),
+                    link: format!("claims/{i}/links/7"),
+                })
+                .collect();
             let args = step.args(&names).expect("refers to submitted claims only");
             let argv = ["claimdesk", "claim"]
                 .into_iter()
@@ -445,6 +592,6 @@ mod tests {
                 submitted += 1;
             }
         }
-        assert_eq!(submitted, 5);
+        assert_eq!(submitted, 6);
     }
 }

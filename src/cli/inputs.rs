@@ -172,9 +172,42 @@ impl From<Stance> for pb::evidence::Stance {
     }
 }
 
+/// How a claim relates to another (`claim link --relation`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Relation {
+    /// They cannot both be true.
+    Contradicts,
+    /// Each makes the other more likely.
+    Corroborates,
+    /// The claim says the same as the other, which came first.
+    Duplicates,
+    /// The claim replaces the other.
+    Supersedes,
+}
+
+impl From<Relation> for pb::claim_link::Relation {
+    fn from(r: Relation) -> Self {
+        match r {
+            Relation::Contradicts => pb::claim_link::Relation::Contradicts,
+            Relation::Corroborates => pb::claim_link::Relation::Corroborates,
+            Relation::Duplicates => pb::claim_link::Relation::Duplicates,
+            Relation::Supersedes => pb::claim_link::Relation::Supersedes,
+        }
+    }
+}
+
 /// `claims/{id}` for an id or a name.
 pub fn claim_name(name: &str) -> String {
     if name.contains('/') {
+        name.to_owned()
+    } else {
+        format!("claims/{name}")
+    }
+}
+
+/// `claims/{id}/links/{n}` for `{id}/links/{n}` or a link's name.
+pub fn link_name(name: &str) -> String {
+    if name.starts_with("claims/") {
         name.to_owned()
     } else {
         format!("claims/{name}")
@@ -358,5 +391,11 @@ mod tests {
             "claims/01ARZ3NDEKTSV4RRFFQ69G5FAV"
         );
         assert_eq!(claim_name("claims/01ARZ"), "claims/01ARZ");
+    }
+
+    #[test]
+    fn a_link_may_be_named_without_the_collection_of_its_claim() {
+        assert_eq!(link_name("01ARZ/links/7"), "claims/01ARZ/links/7");
+        assert_eq!(link_name("claims/01ARZ/links/7"), "claims/01ARZ/links/7");
     }
 }

@@ -1,7 +1,8 @@
 //! Commands of the `claimdesk` binary other than `serve`: `audit verify`
 //! and `token new` here, and the client commands, which call a running
-//! server: `claim`, `queue`, `events`, `health` (and `demo`, which runs the
-//! desk through a short story, and `bench`, which measures a server).
+//! server: `claim`, `queue`, `conflicts`, `events`, `health` (and `demo`,
+//! which runs the desk through a short story, and `bench`, which measures a
+//! server).
 //!
 //! The client commands share their options (`connect`: server, caller,
 //! TLS; `output`: for people or JSON), their errors and exit statuses
@@ -10,6 +11,7 @@
 pub mod bench;
 pub mod claim;
 pub mod claimreview;
+pub mod conflicts;
 pub mod connect;
 pub mod demo;
 pub mod error;

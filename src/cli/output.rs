@@ -15,7 +15,11 @@ use comfy_table::{Cell, CellAlignment, Color, ColumnConstraint, Table, Width, pr
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use super::error::ClientError;
-use crate::{grpc::FILE_DESCRIPTOR_SET, pb};
+use crate::{
+    domain::{Counted, Figure, Milli, Qualifier, Unit},
+    grpc::FILE_DESCRIPTOR_SET,
+    pb,
+};
 
 /// How answers are printed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +50,9 @@ impl Printed for pb::Claim {
 }
 impl Printed for pb::ClaimEvent {
     const FULL_NAME: &'static str = "claimdesk.v1.ClaimEvent";
+}
+impl Printed for pb::Conflict {
+    const FULL_NAME: &'static str = "claimdesk.v1.Conflict";
 }
 impl Printed for pb::QueueStats {
     const FULL_NAME: &'static str = "claimdesk.v1.QueueStats";
@@ -229,7 +236,55 @@ impl Printer {
             }
             row(&format!("evidence {}", i + 1), Cell::new(text));
         }
+        for (i, figure) in claim.figures.iter().enumerate() {
+            let family = if figure.family.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", figure.family)
+            };
+            row(
+                &format!("figure {}", i + 1),
+                Cell::new(format!("{}{family}", figure_text(figure))),
+            );
+        }
+        for link in &claim.links {
+            row(
+                &format!("link {}", link_number(&link.name)),
+                Cell::new(self.link_text(link)),
+            );
+        }
         Self::render(&mut table)
+    }
+
+    /// A claim's end of a link on one line: how it relates to the other
+    /// claim, where the link stands and why.
+    fn link_text(&self, link: &pb::ClaimLink) -> String {
+        let mut text = format!(
+            "{} {}, {}",
+            relation_phrase(link),
+            claim_id(&link.other),
+            self.link_standing(link)
+        );
+        for note in [&link.note, &link.resolution_note] {
+            if !note.is_empty() {
+                text.push_str(&format!(" — {note}"));
+            }
+        }
+        text
+    }
+
+    /// `suggested by system 3 min ago`, `confirmed by kim.checker 1 min ago`.
+    fn link_standing(&self, link: &pb::ClaimLink) -> String {
+        let (by, time) = if link.resolved_by.is_empty() {
+            (&link.created_by, &link.create_time)
+        } else {
+            (&link.resolved_by, &link.resolve_time)
+        };
+        let when = time
+            .as_ref()
+            .map(|t| format!(" {}", self.relative(t)))
+            .unwrap_or_default();
+        format!("{} by {by}{when}", link_status_name(link.status))
     }
 
     /// Claims as a table, or one JSON line each.
@@ -301,6 +356,26 @@ impl Printer {
         if let Some(e) = &event.evidence {
             detail.push(format!("{} {}", stance_name(e.stance), e.source));
         }
+        if let Some(link) = &event.link {
+            let status = link_status_name(link.status);
+            let relation = format!("{} {}", relation_phrase(link), claim_id(&link.other));
+            let number = link_number(&link.name);
+            detail.push(
+                if event.r#type == pb::claim_event::Type::LinkResolved as i32 {
+                    format!("link {number} {status}: {relation}")
+                } else {
+                    format!("link {number}: {relation}, {status}")
+                },
+            );
+        }
+        if !event.acknowledged_links.is_empty() {
+            let links: Vec<String> = event
+                .acknowledged_links
+                .iter()
+                .map(|l| format!("link {}", link_number(l)))
+                .collect();
+            detail.push(format!("acknowledged {}", links.join(", ")));
+        }
         if !event.note.is_empty() {
             detail.push(event.note.clone());
         }
@@ -350,6 +425,83 @@ impl Printer {
             }
         }
         Self::render(&mut table)
+    }
+
+    /// Open contradictions: for people, each with its two claims side by
+    /// side; in JSON, one line each.
+    pub fn conflicts(&self, conflicts: &[pb::Conflict]) -> String {
+        if self.format == Format::Json {
+            return conflicts
+                .iter()
+                .map(json_line)
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        if conflicts.is_empty() {
+            return "no conflicts".to_owned();
+        }
+        conflicts
+            .iter()
+            .map(|c| self.conflict(c))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// One contradiction: a line on the link, then its subject and object
+    /// in two columns, the figures that disagree on the same lines.
+    fn conflict(&self, conflict: &pb::Conflict) -> String {
+        let empty = pb::ClaimLink::default();
+        let link = conflict.link.as_ref().unwrap_or(&empty);
+        let mut heading = format!(
+            "{}: {}, {}",
+            link.name,
+            relation_name(link.relation),
+            self.link_standing(link)
+        );
+        for note in [&link.note, &link.resolution_note] {
+            if !note.is_empty() {
+                heading.push_str(&format!(" — {note}"));
+            }
+        }
+        let empty_side = pb::conflict::Side::default();
+        let subject = conflict.subject.as_ref().unwrap_or(&empty_side);
+        let object = conflict.object.as_ref().unwrap_or(&empty_side);
+        let mut table = self.table();
+        table.set_header(vec!["", "SUBJECT", "OBJECT"]);
+        let mut row = |key: &str, subject: Cell, object: Cell| {
+            table.add_row(vec![Cell::new(key), subject, object]);
+        };
+        let both = |text: fn(&pb::conflict::Side) -> String| {
+            (Cell::new(text(subject)), Cell::new(text(object)))
+        };
+        let (s, o) = both(|side| claim_id(&side.name).to_owned());
+        row("claim", s, o);
+        let (s, o) = both(|side| side.source.clone());
+        row("source", s, o);
+        row(
+            "label",
+            state_cell(&subject.label, subject.state),
+            state_cell(&object.label, object.state),
+        );
+        let (s, o) = both(|side| wrapped(&side.statement, STATEMENT_WIDTH));
+        row("statement", s, o);
+        let figures = |pick: fn(&pb::claim_link::FigurePair) -> Option<&pb::Figure>| {
+            link.basis
+                .iter()
+                .map(|pair| pick(pair).map(figure_text).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if !link.basis.is_empty() {
+            row(
+                "figures",
+                Cell::new(figures(|p| p.this_figure.as_ref())),
+                Cell::new(figures(|p| p.other_figure.as_ref())),
+            );
+        }
+        let (s, o) = both(|side| side.etag.clone());
+        row("etag", s, o);
+        format!("{heading}\n{}", Self::render(&mut table))
     }
 
     /// The queue statistics.
@@ -491,6 +643,144 @@ fn stance_name(stance: i32) -> String {
 fn event_type_name(kind: i32) -> String {
     pb::claim_event::Type::try_from(kind)
         .map_or(kind.to_string(), |t| plain(t.as_str_name(), "TYPE_"))
+}
+
+/// A relation's name for people: `contradicts`.
+pub fn relation_name(relation: i32) -> String {
+    pb::claim_link::Relation::try_from(relation).map_or(relation.to_string(), |r| {
+        plain(r.as_str_name(), "RELATION_")
+    })
+}
+
+fn link_status_name(status: i32) -> String {
+    pb::claim_link::Status::try_from(status)
+        .map_or(status.to_string(), |s| plain(s.as_str_name(), "STATUS_"))
+}
+
+/// How a claim's end of a link reads before the other claim:
+/// `contradicts`, `duplicates`, or `duplicated by` at the object's end.
+fn relation_phrase(link: &pb::ClaimLink) -> String {
+    use pb::claim_link::Relation;
+    match Relation::try_from(link.relation) {
+        Ok(Relation::Duplicates) if !link.subject => "duplicated by".to_owned(),
+        Ok(Relation::Supersedes) if !link.subject => "superseded by".to_owned(),
+        _ => relation_name(link.relation),
+    }
+}
+
+/// The `{n}` of `claims/{id}/links/{n}`.
+pub fn link_number(name: &str) -> &str {
+    name.rsplit_once("/links/").map_or(name, |(_, n)| n)
+}
+
+/// How wide a statement is printed in a column of `conflicts`.
+const STATEMENT_WIDTH: usize = 48;
+
+/// `text` broken into lines of at most `width` characters, between words
+/// where it can be.
+fn wrapped(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        let length = line.chars().count();
+        if length > 0 && length + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(word);
+            continue;
+        }
+        if length > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line = word.into_iter().collect();
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+/// A figure as people read it: its words, then the values it allows once
+/// its qualifier and rounding are taken into account (what the server
+/// compares), e.g. `about 14,000 troops (12,600-15,400)`.
+pub fn figure_text(figure: &pb::Figure) -> String {
+    format!("{} ({})", figure.text, allowed(figure))
+}
+
+/// The values `figure` allows: `12,600-15,400`, `6,001 or more`, `38-42%`.
+fn allowed(figure: &pb::Figure) -> String {
+    use pb::figure::{Qualifier as Q, Unit as U};
+    let milli = |v: f64| Milli((v * 1000.0).round() as i64);
+    let unit = match U::try_from(figure.unit) {
+        Ok(U::Date) => return "a date, not compared".to_owned(),
+        Ok(U::Percent) => Unit::Percent,
+        Ok(U::Fraction) => Unit::Fraction,
+        Ok(U::Money) => Unit::Money {
+            currency: figure.unit_name.clone(),
+        },
+        Ok(U::Measure) => Unit::Measure {
+            unit: figure.unit_name.clone(),
+        },
+        Ok(U::Count | U::Unspecified) | Err(_) => Unit::Count,
+    };
+    let qualifier = match Q::try_from(figure.qualifier) {
+        Ok(Q::About) => Qualifier::About,
+        Ok(Q::Nearly) => Qualifier::Nearly,
+        Ok(Q::MoreThan) => Qualifier::MoreThan,
+        Ok(Q::AtLeast) => Qualifier::AtLeast,
+        Ok(Q::UpTo) => Qualifier::UpTo,
+        Ok(Q::FewerThan) => Qualifier::FewerThan,
+        Ok(Q::Exact | Q::Unspecified) | Err(_) => Qualifier::Exact,
+    };
+    let (low, high) = Figure {
+        text: String::new(),
+        low: milli(figure.low),
+        high: milli(figure.high),
+        of: figure.of.map(milli),
+        qualifier,
+        unit: unit.clone(),
+        counted: Counted {
+            phrase: String::new(),
+            family: String::new(),
+        },
+    }
+    .bounds();
+    let range = match qualifier {
+        Qualifier::MoreThan => format!("above {}", amount(milli(figure.low))),
+        Qualifier::AtLeast => format!("{} or more", amount(low)),
+        Qualifier::UpTo => format!("{} or less", amount(high)),
+        Qualifier::FewerThan => format!("below {}", amount(milli(figure.high))),
+        _ if high == Milli::INFINITY => format!("{} or more", amount(low)),
+        _ if low == high => amount(low),
+        _ => format!("{}-{}", amount(low), amount(high)),
+    };
+    match unit {
+        Unit::Percent => format!("{range}%"),
+        Unit::Money { currency } => format!("{range} {}", currency.to_uppercase()),
+        Unit::Measure { unit } => format!("{range} {unit}"),
+        Unit::Count | Unit::Fraction | Unit::Date => range,
+    }
+}
+
+/// A value in thousandths as people write it: `14,000`, `1.9`, `0.667`.
+fn amount(value: Milli) -> String {
+    let (whole, thousandths) = (value.0 / 1000, value.0 % 1000);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if thousandths == 0 {
+        return grouped;
+    }
+    let decimals = format!("{thousandths:03}");
+    format!("{grouped}.{}", decimals.trim_end_matches('0'))
 }
 
 #[cfg(test)]

@@ -104,3 +104,65 @@ fn long_statements_are_shortened_in_tables() {
     assert_eq!(shortened("a statement that goes on", 10), "a stateme…");
     assert_eq!(shortened("two\nlines", 10), "two…");
 }
+
+fn figure(text: &str, low: f64, high: f64, qualifier: pb::figure::Qualifier) -> pb::Figure {
+    pb::Figure {
+        text: text.into(),
+        low,
+        high,
+        qualifier: qualifier.into(),
+        unit: pb::figure::Unit::Count.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_figure_shows_the_values_it_allows() {
+    use pb::figure::Qualifier as Q;
+    let cases = [
+        (
+            figure("about 14,000 troops", 14_000.0, 14_000.0, Q::About),
+            "about 14,000 troops (12,600-15,400)",
+        ),
+        (
+            figure("12,000 soldiers", 12_000.0, 12_000.0, Q::Exact),
+            "12,000 soldiers (11,500-12,500)",
+        ),
+        (
+            figure("more than 6,000", 6_000.0, 6_000.0, Q::MoreThan),
+            "more than 6,000 (above 6,000)",
+        ),
+        (
+            figure("at least 40", 40.0, 40.0, Q::AtLeast),
+            "at least 40 (40 or more)",
+        ),
+        (
+            figure("fewer than 100", 100.0, 100.0, Q::FewerThan),
+            "fewer than 100 (below 100)",
+        ),
+        (
+            figure("5,000-6,000", 5_000.0, 6_000.0, Q::Exact),
+            "5,000-6,000 (4,750-6,300)",
+        ),
+    ];
+    for (figure, shown) in cases {
+        assert_eq!(figure_text(&figure), shown);
+    }
+    let percent = pb::Figure {
+        unit: pb::figure::Unit::Percent.into(),
+        ..figure("1.5%", 1.5, 1.5, Q::Exact)
+    };
+    assert_eq!(figure_text(&percent), "1.5% (1.45-1.55%)");
+    let year = pb::Figure {
+        unit: pb::figure::Unit::Date.into(),
+        ..figure("2024", 2024.0, 2024.0, Q::Exact)
+    };
+    assert_eq!(figure_text(&year), "2024 (a date, not compared)");
+}
+
+#[test]
+fn statements_wrap_between_words() {
+    assert_eq!(wrapped("one two three", 7), "one two\nthree");
+    assert_eq!(wrapped("abcdefghij", 4), "abcd\nefgh\nij");
+    assert_eq!(wrapped("", 4), "");
+}

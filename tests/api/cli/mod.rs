@@ -6,6 +6,7 @@ mod claims;
 mod demo;
 mod errors;
 mod events;
+mod links;
 mod queue;
 
 use std::{process::Stdio, time::Duration};
