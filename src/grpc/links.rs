@@ -16,6 +16,10 @@ use crate::{
     storage::Conflict,
 };
 
+/// Larger pages of ListConflicts are cut to this: each conflict reads two
+/// claims.
+pub const MAX_CONFLICTS_PAGE: usize = 100;
+
 /// Between a claim's name and a link id in a link's name.
 pub const LINK_COLLECTION: &str = "/links/";
 /// Most bytes of a client's value quoted in an error description.

@@ -498,7 +498,7 @@ impl ClaimService for ClaimServiceImpl {
         let r = request.into_inner();
         rpc("ListConflicts", "", async {
             let story = links::conflicts_story(&r)?;
-            let limit = convert::page_size(r.page_size)?;
+            let limit = convert::page_size(r.page_size)?.min(links::MAX_CONFLICTS_PAGE);
             let after = convert::conflicts_after(&story, &r.page_token)?;
             let page = self.desk.conflicts(story.clone(), after, limit).await?;
             let ids: Vec<_> = page.items.iter().map(|c| c.link.id).collect();

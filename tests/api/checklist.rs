@@ -511,9 +511,9 @@ fn the_ci_run_check_finds_a_method_left_out_listed_twice_or_not_served() {
         ".ci/run",
     );
     let end = run
-        .find("ReassignClaim)")
-        .expect("ReassignClaim ends the list");
-    let unclosed = format!("{}ReassignClaim\n", &run[..end]);
+        .find("ListConflicts)")
+        .expect("ListConflicts ends the list");
+    let unclosed = format!("{}ListConflicts\n", &run[..end]);
     assert_one_problem(
         &ci_run_problems(&unclosed, &served),
         "never closed",

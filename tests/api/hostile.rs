@@ -52,9 +52,12 @@ enum Rpc {
     GetQueueStats,
     WatchClaimEvents,
     ReassignClaim,
+    LinkClaims,
+    ResolveLink,
+    ListConflicts,
 }
 
-const ALL: [Rpc; 18] = [
+const ALL: [Rpc; 21] = [
     Rpc::SubmitClaim,
     Rpc::SubmitClaimWithEvidence,
     Rpc::GetClaim,
@@ -73,6 +76,9 @@ const ALL: [Rpc; 18] = [
     Rpc::GetQueueStats,
     Rpc::WatchClaimEvents,
     Rpc::ReassignClaim,
+    Rpc::LinkClaims,
+    Rpc::ResolveLink,
+    Rpc::ListConflicts,
 ];
 
 /// What the server must answer.
@@ -104,6 +110,9 @@ impl Rpc {
             Rpc::GetQueueStats => "GetQueueStats",
             Rpc::WatchClaimEvents => "WatchClaimEvents",
             Rpc::ReassignClaim => "ReassignClaim",
+            Rpc::LinkClaims => "LinkClaims",
+            Rpc::ResolveLink => "ResolveLink",
+            Rpc::ListConflicts => "ListConflicts",
         }
     }
 
@@ -124,6 +133,9 @@ impl Rpc {
             Rpc::GetQueueStats => Invalid(&["story"]),
             Rpc::WatchClaimEvents => Invalid(&["states"]),
             Rpc::ReassignClaim => Invalid(&["assignee"]),
+            Rpc::LinkClaims => Invalid(&["other", "note"]),
+            Rpc::ResolveLink => Invalid(&["name", "note"]),
+            Rpc::ListConflicts => Invalid(&["story"]),
         }
     }
 }
@@ -316,6 +328,33 @@ async fn send(client: &mut Client, rpc: Rpc, claim: &str) -> Result<(), Status> 
             });
             client.reassign_claim(request).await.map(drop)
         }
+        Rpc::LinkClaims => {
+            let request = fits(pb::LinkClaimsRequest {
+                name,
+                other: long(FILL / 2),
+                relation: pb::claim_link::Relation::Contradicts.into(),
+                note: long(FILL / 2),
+                etag: String::new(),
+            });
+            client.link_claims(request).await.map(drop)
+        }
+        Rpc::ResolveLink => {
+            let request = fits(pb::ResolveLinkRequest {
+                name: format!("{name}/links/{}", long(FILL / 2)),
+                status: pb::claim_link::Status::Confirmed.into(),
+                note: long(FILL / 2),
+                etag: String::new(),
+            });
+            client.resolve_link(request).await.map(drop)
+        }
+        Rpc::ListConflicts => {
+            let request = fits(pb::ListConflictsRequest {
+                story: long(FILL),
+                page_size: 0,
+                page_token: String::new(),
+            });
+            client.list_conflicts(request).await.map(drop)
+        }
     }
 }
 
@@ -374,7 +413,7 @@ fn every_method_of_the_claim_service_has_a_worst_request() {
         .collect();
     let covered: BTreeSet<String> = ALL.iter().map(|r| r.method().to_owned()).collect();
     assert_eq!(covered, served);
-    assert_eq!(served.len(), 17);
+    assert_eq!(served.len(), 20);
 }
 
 #[tokio::test]

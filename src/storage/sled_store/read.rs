@@ -104,14 +104,14 @@ impl SledStore {
             let (link, subject) = keys::conflict_at(&key, &prefix)
                 .ok_or_else(|| corrupt("read index", "bad contradiction key"))?;
             let missing = || corrupt("read contradictions", "linked claim missing");
-            let subject = self.load(&subject.to_bytes())?.ok_or_else(missing)?;
+            let (subject, subject_bytes) = self.load_sized(subject)?.ok_or_else(missing)?;
             // Resolved since the index was read: left out.
             let Some(end) = subject.link(link).filter(|l| l.is_open_contradiction()) else {
                 continue;
             };
             let end = end.clone();
-            let object = self.load(&end.other.to_bytes())?.ok_or_else(missing)?;
-            bytes += subject.statement.as_str().len() + object.statement.as_str().len();
+            let (object, object_bytes) = self.load_sized(end.other)?.ok_or_else(missing)?;
+            bytes += subject_bytes + object_bytes;
             items.push(Conflict {
                 link: end,
                 subject,
@@ -238,6 +238,21 @@ impl SledStore {
         {
             Some(v) => read_count(&v).map_err(|_| corrupt("read counters", "bad counter")),
             None => Ok(0),
+        }
+    }
+
+    /// A claim with the length of its stored record.
+    fn load_sized(&self, id: ClaimId) -> Result<Option<(Claim, usize)>, Error> {
+        match self
+            .trees
+            .claims
+            .get(id.to_bytes())
+            .map_err(storage("read claim"))?
+        {
+            Some(bytes) => ClaimRecord::decode(&bytes)
+                .map(|claim| Some((claim, bytes.len())))
+                .map_err(|e| corrupt("read claim", e)),
+            None => Ok(None),
         }
     }
 
