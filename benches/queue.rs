@@ -57,7 +57,9 @@ struct Costs {
 
 fn new_claim(i: usize) -> NewClaim {
     NewClaim {
-        statement: Statement::parse(&format!("Claim {i}: about {i} dock workers walked out."))
+        // No figure: the claims of a story are not suggested as
+        // contradicting each other (that cost is `benches/conflicts.rs`'s).
+        statement: Statement::parse(&format!("Claim number {i}: dock workers walked out."))
             .unwrap(),
         attribution: Attribution {
             source: SourceName::parse(["Harbour Gazette", "Coast Radio", "Port Wire"][i % 3])

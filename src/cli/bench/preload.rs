@@ -140,7 +140,7 @@ impl Made {
         })
     }
 
-    /// Claim `n`: a statement of about 50 characters, a story, source,
+    /// Claim `n`: a statement of about 70 characters, a story, source,
     /// priority and tags in turn, a deadline on one in ten.
     fn claim(&self, n: u64) -> Result<Claim, String> {
         let submitted = self.start + Duration::from_millis(n);
@@ -152,9 +152,12 @@ impl Made {
             .map(|(_, tag)| tag.clone())
             .collect();
         let new = NewClaim {
+            // One figure, the one every submission of the bench has
+            // (`workloads::submission`): a submission compares its figure
+            // with as many claims as the story holds, as far as the store's
+            // bound on candidates lets it.
             statement: Statement::parse(&format!(
-                "Preloaded claim {n:08}: ferry fares rose {} percent",
-                n % 90 + 10
+                "Preloaded claim {n:08}: about 9,000 dock workers joined the strike"
             ))
             .map_err(|e| format!("statement: {e}"))?,
             attribution: Attribution {
@@ -212,7 +215,7 @@ mod tests {
         assert!(claims.windows(2).all(|pair| pair[0].id < pair[1].id));
         for claim in &claims {
             let chars = claim.statement.as_str().chars().count();
-            assert!((45..=60).contains(&chars), "{chars}");
+            assert!((60..=75).contains(&chars), "{chars}");
         }
         let in_run = claims.iter().filter(|c| c.story.as_str() == "bench-1");
         assert_eq!(in_run.count(), 25);
@@ -220,7 +223,7 @@ mod tests {
         assert!(claims.iter().any(|c| c.tags.len() == 2));
         assert!(claims.iter().any(|c| c.deadline.is_some()));
         assert_eq!(made.claim(42), made.claim(42));
-        assert_eq!(made.claim(42).unwrap().statement.as_str().len(), 53);
+        assert_eq!(made.claim(42).unwrap().statement.as_str().len(), 68);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -30,11 +30,11 @@ use crate::{
 
 /// Figure index entries read per figure of a new claim, newest first: bounds
 /// the comparisons of a submission however large its story grows.
-const CANDIDATES_PER_FIGURE: usize = 256;
+const CANDIDATES_PER_FIGURE: usize = 64;
 
 /// Claims a new claim is compared with in full, at most (those whose
 /// figures disagree with its own, or that may say the same thing).
-const MAX_CANDIDATES: usize = 32;
+const MAX_CANDIDATES: usize = 16;
 
 /// Claims [`SledStore::import_claims`] writes per transaction (fewer in
 /// unit tests, so that a few hundred claims span several).
