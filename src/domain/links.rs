@@ -206,9 +206,8 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// is enough to point the desk at the original), and that it contradicts
 /// each candidate whose figures cannot be true with its own, newest first;
 /// at most [`MAX_SUGGESTIONS`] in all. A candidate linked to `new` already
-/// is skipped.
-pub fn suggest(new: &Claim, candidates: &[&Claim]) -> Vec<Suggestion> {
-    let wording = Wording::of(new.statement.as_str());
+/// is skipped. `wording` is `new`'s ([`Wording::of`] its statement).
+pub fn suggest(new: &Claim, wording: &Wording, candidates: &[&Claim]) -> Vec<Suggestion> {
     let unlinked = || {
         candidates
             .iter()
@@ -217,7 +216,7 @@ pub fn suggest(new: &Claim, candidates: &[&Claim]) -> Vec<Suggestion> {
     let original = unlinked().rfind(|c| {
         !c.attribution.is_independent_of(&new.attribution.source)
             && figures::same_claim(
-                &wording,
+                wording,
                 &new.figures,
                 &Wording::of(c.statement.as_str()),
                 &c.figures,

@@ -20,6 +20,7 @@ mod figures_compare;
 mod figures_wording;
 mod labels;
 mod leases;
+mod links;
 mod roles;
 mod state_machine;
 

@@ -32,6 +32,10 @@ use crate::{
 /// the comparisons of a submission however large its story grows.
 const CANDIDATES_PER_FIGURE: usize = 64;
 
+/// Figure index entries read per new claim, at most, whatever the number of
+/// its figures.
+const MAX_FIGURE_ENTRIES: usize = 256;
+
 /// Claims a new claim is compared with in full, at most (those whose
 /// figures disagree with its own, or that may say the same thing).
 const MAX_CANDIDATES: usize = 16;
@@ -272,17 +276,18 @@ impl<'a> Tx<'a> {
     /// Links `claim`, just written, to the earlier claims of its story the
     /// rules suggest (see [`suggest`]); returns it as linked.
     fn link_suggested(&self, mut claim: Claim) -> Result<Claim, Error> {
-        let candidates = self.candidates(&claim)?;
+        let wording = Wording::of(claim.statement.as_str());
+        let candidates = self.candidates(&claim, &wording)?;
         if candidates.is_empty() {
             return Ok(claim);
         }
         let candidates: Vec<&Claim> = candidates.iter().collect();
-        for suggestion in suggest(&claim, &candidates) {
+        for suggestion in suggest(&claim, &wording, &candidates) {
             let Some(other) = candidates.iter().find(|c| c.id == suggestion.other) else {
                 continue;
             };
-            // A candidate may have changed since it was read: by an earlier
-            // suggestion of this same claim, never (the writer is alone).
+            // Each suggestion links another candidate, so `other` is as it
+            // was read; only the new claim changes from one to the next.
             let link = self.next_revision()?;
             let note = suggestion.note();
             let linked = link_claims(
@@ -313,18 +318,24 @@ impl<'a> Tx<'a> {
     /// then those with a figure that disagrees with or equals one of its
     /// own (read from the figure index without reading the claims), but
     /// not withdrawn ones nor those with no room for another link.
-    fn candidates(&self, claim: &Claim) -> Result<Vec<Claim>, Error> {
+    fn candidates(&self, claim: &Claim, wording: &Wording) -> Result<Vec<Claim>, Error> {
         let story = claim.story.as_str();
         let mut ids: Vec<ClaimId> = Vec::new();
-        let wording = Wording::of(claim.statement.as_str()).key();
-        for id in self.ids_newest_first(&keys::wording(story, &wording), MAX_CANDIDATES)? {
+        let key = wording.key();
+        for id in self.ids_newest_first(&keys::wording(story, &key), MAX_CANDIDATES)? {
             if id != claim.id && !ids.contains(&id) {
                 ids.push(id);
             }
         }
+        // However many figures the claim has, at most this many entries of
+        // the figure index are read.
+        let mut budget = MAX_FIGURE_ENTRIES;
         for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
             let prefix = keys::figures(story, &figure.index_key());
-            for (key, value) in self.scan_newest_first(T::Index, &prefix, CANDIDATES_PER_FIGURE)? {
+            let limit = CANDIDATES_PER_FIGURE.min(budget);
+            let entries = self.scan_newest_first(T::Index, &prefix, limit)?;
+            budget -= entries.len();
+            for (key, value) in entries {
                 let Some(id) = keys::id_at_end(&key) else {
                     continue;
                 };

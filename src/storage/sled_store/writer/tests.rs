@@ -231,3 +231,159 @@ fn a_batch_after_a_failed_flush_is_refused_whole() {
     assert!(error.is_store_failure(), "{error:?}");
     assert!(store.get(claim(1).id).unwrap().is_none());
 }
+
+/// Claim `n` saying `statement`, attributed to `source`.
+fn saying(n: u8, statement: &str, source: &str) -> Claim {
+    let mut claim = claim(n);
+    claim.statement = crate::domain::Statement::parse(statement).unwrap();
+    claim.attribution.source = crate::domain::SourceName::parse(source).unwrap();
+    claim.figures = crate::domain::extract(statement);
+    claim
+}
+
+#[test]
+fn claims_of_one_batch_that_contradict_each_other_are_linked_in_it() {
+    let (_dir, store) = open();
+    let (first, first_answer) = submit(
+        saying(
+            1,
+            "About 9,000 dock workers joined the strike",
+            "Harbour Gazette",
+        ),
+        None,
+    );
+    let (second, second_answer) = submit(
+        saying(
+            2,
+            "Only 2,000 dock workers joined the strike",
+            "Port Authority",
+        ),
+        None,
+    );
+    WriteSide::of(&store).apply(vec![first, second]);
+    let Ok(Submitted::Created(second)) = answer(second_answer) else {
+        panic!("the second claim is stored");
+    };
+    let Ok(Submitted::Created(first)) = answer(first_answer) else {
+        panic!("the first claim is stored");
+    };
+    assert_eq!(
+        second.links.len(),
+        1,
+        "the batch's own first claim is found"
+    );
+    let link = &second.links[0];
+    assert_eq!(
+        (link.other, link.status),
+        (first.id, crate::domain::LinkStatus::Suggested)
+    );
+    // Submit 1, submit 2, then the link on each: revisions 1 to 4, the link
+    // named after the first of its two events.
+    assert_eq!(link.id, 3);
+    let stored_first = store.get(first.id).unwrap().unwrap();
+    assert_eq!(stored_first.link(3).map(|l| l.other), Some(second.id));
+    assert_eq!(stored_first.revision, 4);
+    let page = store
+        .conflicts(
+            &first.story,
+            None,
+            PageLimit {
+                items: 10,
+                bytes: usize::MAX,
+            },
+        )
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(
+        (page.items[0].subject.id, page.items[0].object.id),
+        (second.id, first.id)
+    );
+    let after = store
+        .conflicts(
+            &first.story,
+            Some(3),
+            PageLimit {
+                items: 10,
+                bytes: usize::MAX,
+            },
+        )
+        .unwrap();
+    assert!(after.items.is_empty() && !after.more);
+}
+
+#[test]
+fn withdrawn_claims_and_claims_without_room_for_a_link_are_not_linked() {
+    let (_dir, store) = open();
+    let withdrawn = saying(
+        1,
+        "About 9,000 dock workers joined the strike",
+        "Harbour Gazette",
+    );
+    store.submit(withdrawn.clone(), None).unwrap();
+    store
+        .update(
+            withdrawn.id,
+            step(|claim: &Claim| {
+                let chief = Actor::new(UserName::parse("di.chief").unwrap(), Role::Chief);
+                claim.apply(
+                    Command::Withdraw {
+                        reason: Note::parse("Dropped").unwrap(),
+                    },
+                    &chief,
+                    SystemTime::now(),
+                )
+            }),
+        )
+        .unwrap();
+    let Submitted::Created(new) = store
+        .submit(
+            saying(
+                2,
+                "Only 2,000 dock workers joined the strike",
+                "Port Authority",
+            ),
+            None,
+        )
+        .unwrap()
+    else {
+        panic!("stored");
+    };
+    assert!(new.links.is_empty(), "{:?}", new.links);
+
+    // A claim holding as many links as it may is left out too.
+    let mut full = saying(
+        3,
+        "About 9,000 dock workers joined the strike",
+        "Harbour Gazette",
+    );
+    let corroborates = |i: u64| crate::domain::Link {
+        id: 1_000 + i,
+        other: claim(4).id,
+        relation: crate::domain::Relation::Corroborates,
+        end: crate::domain::End::Subject,
+        status: crate::domain::LinkStatus::Confirmed,
+        note: Note::default(),
+        created_by: UserName::parse("di.chief").unwrap(),
+        create_time: SystemTime::now(),
+        resolution: None,
+        basis: Vec::new(),
+    };
+    full.links = (0..crate::domain::MAX_LINKS_PER_CLAIM as u64)
+        .map(corroborates)
+        .collect();
+    store.import(vec![full]).unwrap();
+    let Submitted::Created(newer) = store
+        .submit(
+            saying(
+                5,
+                "Barely 2,000 dock workers joined the strike",
+                "Port Police",
+            ),
+            None,
+        )
+        .unwrap()
+    else {
+        panic!("stored");
+    };
+    assert!(newer.links.is_empty(), "{:?}", newer.links);
+}
