@@ -192,8 +192,8 @@ impl<'a> Tx<'a> {
                         )));
                     }
                     let mut claim = claim.clone();
-                    let draft = EventDraft::submitted(&claim);
-                    self.write(None, &mut claim, vec![draft])?;
+                    let wording = Wording::of(claim.statement.as_str());
+                    self.write_new(&mut claim, &wording)?;
                 }
                 Ok(Outcome::Imported)
             }
@@ -234,9 +234,9 @@ impl<'a> Tx<'a> {
             );
         }
         let mut claim = claim.clone();
-        let draft = EventDraft::submitted(&claim);
-        self.write(None, &mut claim, vec![draft])?;
-        let claim = self.link_suggested(claim)?;
+        let wording = Wording::of(claim.statement.as_str());
+        self.write_new(&mut claim, &wording)?;
+        let claim = self.link_suggested(claim, &wording)?;
         Ok(Outcome::Submitted(Submitted::Created(claim)))
     }
 
@@ -275,14 +275,13 @@ impl<'a> Tx<'a> {
 
     /// Links `claim`, just written, to the earlier claims of its story the
     /// rules suggest (see [`suggest`]); returns it as linked.
-    fn link_suggested(&self, mut claim: Claim) -> Result<Claim, Error> {
-        let wording = Wording::of(claim.statement.as_str());
-        let candidates = self.candidates(&claim, &wording)?;
+    fn link_suggested(&self, mut claim: Claim, wording: &Wording) -> Result<Claim, Error> {
+        let candidates = self.candidates(&claim, wording)?;
         if candidates.is_empty() {
             return Ok(claim);
         }
         let candidates: Vec<&Claim> = candidates.iter().collect();
-        for suggestion in suggest(&claim, &wording, &candidates) {
+        for suggestion in suggest(&claim, wording, &candidates) {
             let Some(other) = candidates.iter().find(|c| c.id == suggestion.other) else {
                 continue;
             };
@@ -448,6 +447,25 @@ impl<'a> Tx<'a> {
         Ok(last + 1)
     }
 
+    /// Writes a new claim, worded as `wording` says, with its submission
+    /// event and its entries in the figure and wording indexes: figures and
+    /// statements never change, so those are written once, here.
+    fn write_new(&self, claim: &mut Claim, wording: &Wording) -> Result<(), Error> {
+        let draft = EventDraft::submitted(claim);
+        self.write(None, claim, vec![draft])?;
+        for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
+            self.put(
+                T::Index,
+                keys::figure_entry(claim, figure),
+                records::encode_figure(figure),
+            );
+        }
+        let mut key = keys::wording(claim.story.as_str(), &wording.key());
+        key.extend_from_slice(&claim.id.to_bytes());
+        self.put(T::Index, key, &[] as &[u8]);
+        Ok(())
+    }
+
     /// Writes `claim` (giving it the revision of the last of `events`),
     /// moves its index entries from those of `old`, and appends the events.
     pub(super) fn write(
@@ -482,23 +500,6 @@ impl<'a> Tx<'a> {
                 self.del(T::Index, keys::source_entry(old));
             }
             self.put(T::Index, keys::source_entry(claim), &[] as &[u8]);
-        }
-        // Figures and statements never change: their entries are written
-        // once, with the claim.
-        if old.is_none() {
-            for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
-                self.put(
-                    T::Index,
-                    keys::figure_entry(claim, figure),
-                    records::encode_figure(figure),
-                );
-            }
-            let mut key = keys::wording(
-                claim.story.as_str(),
-                &Wording::of(claim.statement.as_str()).key(),
-            );
-            key.extend_from_slice(&claim.id.to_bytes());
-            self.put(T::Index, key, &[] as &[u8]);
         }
         let new_counters = keys::counters(claim);
         let old_counters = old.map(keys::counters).unwrap_or_default();
