@@ -346,6 +346,10 @@ impl Desk<'_> {
     async fn submit(&mut self, story: &str) -> pb::Claim {
         let mut claim = harbour_claim();
         claim.story = story.to_owned();
+        self.submit_claim(claim).await
+    }
+
+    async fn submit_claim(&mut self, claim: pb::Claim) -> pb::Claim {
         let request = self.as_person(
             "mara",
             pb::SubmitClaimRequest {
@@ -366,19 +370,7 @@ impl Desk<'_> {
         let mut claim = harbour_claim();
         claim.statement = "Only 2,000 dock workers joined the strike".to_owned();
         claim.story = story.to_owned();
-        let request = self.as_person(
-            "mara",
-            pb::SubmitClaimRequest {
-                claim: Some(claim),
-                ..Default::default()
-            },
-        );
-        let claim = self
-            .client
-            .submit_claim(request)
-            .await
-            .expect("mara submits")
-            .into_inner();
+        let claim = self.submit_claim(claim).await;
         assert_eq!(claim.links.len(), 1, "a contradiction is suggested");
         claim
     }
