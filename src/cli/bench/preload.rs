@@ -152,10 +152,8 @@ impl Made {
             .map(|(_, tag)| tag.clone())
             .collect();
         let new = NewClaim {
-            // One figure, the one every submission of the bench has
-            // (`workloads::submission`): a submission compares its figure
-            // with as many claims as the story holds, as far as the store's
-            // bound on candidates lets it.
+            // One figure, as most claims have: it is stored with the claim
+            // and in the figure index, and counts in the bytes per claim.
             statement: Statement::parse(&format!(
                 "Preloaded claim {n:08}: about 9,000 dock workers joined the strike"
             ))

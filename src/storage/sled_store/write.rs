@@ -14,7 +14,7 @@ use std::{
 use super::{
     META_LAST_HASH, META_LAST_REVISION, SledStore, Trees, corrupt, hex, read_count, read_revision,
     storage,
-    writer::{Op, Outcome, WriteSide},
+    writer::{New, Op, Outcome, WriteSide},
 };
 use crate::{
     domain::{
@@ -184,23 +184,22 @@ impl<'a> Tx<'a> {
                 Ok(Outcome::Taken(Some(self.change(&old, change)?)))
             }
             Op::Import { claims, .. } => {
-                for claim in claims {
+                for New { claim, wording } in claims {
                     if self.claim(claim.id)?.is_some() {
                         return Err(Error::Internal(format!(
                             "claim {} cannot be imported: it is stored already",
                             claim.id
                         )));
                     }
-                    let mut claim = claim.clone();
-                    let wording = Wording::of(claim.statement.as_str());
-                    self.write_new(&mut claim, &wording)?;
+                    self.write_new(&mut claim.clone(), wording)?;
                 }
                 Ok(Outcome::Imported)
             }
         }
     }
 
-    fn submit(&self, claim: &Claim, request: Option<&RequestKey>) -> Result<Outcome, Error> {
+    fn submit(&self, new: &New, request: Option<&RequestKey>) -> Result<Outcome, Error> {
+        let New { claim, wording } = new;
         if let Some(request) = request {
             if let Some(bytes) = self.get(T::Requests, &request.storage_key())? {
                 let known =
@@ -234,9 +233,8 @@ impl<'a> Tx<'a> {
             );
         }
         let mut claim = claim.clone();
-        let wording = Wording::of(claim.statement.as_str());
-        self.write_new(&mut claim, &wording)?;
-        let claim = self.link_suggested(claim, &wording)?;
+        self.write_new(&mut claim, wording)?;
+        let claim = self.link_suggested(claim, wording)?;
         Ok(Outcome::Submitted(Submitted::Created(claim)))
     }
 
@@ -649,8 +647,9 @@ impl SledStore {
     ) -> Result<Submitted, Error> {
         self.writable("submit claim")?;
         let request = request.cloned();
+        let claim = Box::new(New::of(claim));
         let submitted = self.writer.call("submit claim", |reply| Op::Submit {
-            claim: Box::new(claim),
+            claim,
             request,
             reply,
         });
@@ -665,6 +664,7 @@ impl SledStore {
             self.writable("import claims")?;
             let rest = claims.split_off(claims.len().min(IMPORT_BATCH));
             let batch = std::mem::replace(&mut claims, rest);
+            let batch = batch.into_iter().map(New::of).collect();
             self.writer.call("import claims", |reply| Op::Import {
                 claims: batch,
                 reply,

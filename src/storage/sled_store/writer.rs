@@ -39,7 +39,7 @@ use super::{
     write::{T, Tx},
 };
 use crate::{
-    domain::{Claim, ClaimId, Event},
+    domain::{Claim, ClaimId, Event, Wording},
     error::{Error, StorageError},
     storage::{Change, PairChange, QueueQuery, RequestKey, Submitted, hub::Hub},
 };
@@ -54,7 +54,7 @@ type Reply<T> = mpsc::SyncSender<Result<T, Error>>;
 /// One change queued for the writer, with where its answer goes.
 pub(super) enum Op {
     Submit {
-        claim: Box<Claim>,
+        claim: Box<New>,
         request: Option<RequestKey>,
         reply: Reply<Submitted>,
     },
@@ -75,10 +75,21 @@ pub(super) enum Op {
         reply: Reply<Option<(Claim, Vec<Event>)>>,
     },
     /// New claims, in a transaction of their own.
-    Import {
-        claims: Vec<Claim>,
-        reply: Reply<()>,
-    },
+    Import { claims: Vec<New>, reply: Reply<()> },
+}
+
+/// A new claim with its wording, read by the caller (on its own thread,
+/// not the writer's: reading a statement costs as much as a small write).
+pub(super) struct New {
+    pub claim: Claim,
+    pub wording: Wording,
+}
+
+impl New {
+    pub fn of(claim: Claim) -> Self {
+        let wording = Wording::of(claim.statement.as_str());
+        Self { claim, wording }
+    }
 }
 
 /// What an op did.

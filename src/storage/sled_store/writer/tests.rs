@@ -23,7 +23,7 @@ type Answer<T> = mpsc::Receiver<Result<T, Error>>;
 fn submit(claim: Claim, request: Option<RequestKey>) -> (Op, Answer<Submitted>) {
     let (reply, answer) = mpsc::sync_channel(1);
     let op = Op::Submit {
-        claim: Box::new(claim),
+        claim: Box::new(New::of(claim)),
         request,
         reply,
     };
