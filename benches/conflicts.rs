@@ -38,12 +38,44 @@ fn main() {
     let Some((smallest, base)) = costs.first() else {
         return;
     };
+    reading(base.plain);
     for (size, cost) in &costs {
         println!(
             "submit into a story of {size:>6} claims: {:>7.1} µs ({:.2}x a story of {smallest}; {:.2}x a submission without figures)",
             cost.probe * 1e6,
             cost.probe / base.probe,
             cost.probe / cost.plain,
+        );
+    }
+}
+
+/// What reading a statement costs (its figures, then its wording), against
+/// a plain submission straight to the store.
+fn reading(plain: f64) {
+    let statements = [
+        "Bench claim w3 s17: dock workers joined the strike",
+        "North Korea sent about 14,000 troops to fight alongside Russia, officials said",
+    ];
+    for statement in statements {
+        let rounds = 20_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(claimdesk::domain::extract(std::hint::black_box(statement)));
+        }
+        let extract = started.elapsed().as_secs_f64() / f64::from(rounds);
+        let started = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(claimdesk::domain::Wording::of(std::hint::black_box(
+                statement,
+            )));
+        }
+        let wording = started.elapsed().as_secs_f64() / f64::from(rounds);
+        println!(
+            "reading {:>3} characters: figures {:>5.1} µs, wording {:>5.1} µs ({:.3}x a plain submission)",
+            statement.len(),
+            extract * 1e6,
+            wording * 1e6,
+            (extract + wording) / plain,
         );
     }
 }
