@@ -36,6 +36,10 @@ const CANDIDATES_PER_FIGURE: usize = 64;
 /// its figures.
 const MAX_FIGURE_ENTRIES: usize = 256;
 
+/// Wording entries read per new claim: it is compared word for word with
+/// the newest claims of its story, this many at most.
+const WORDINGS: usize = 64;
+
 /// Claims a new claim is compared with in full, at most (those whose
 /// figures disagree with its own, or that may say the same thing).
 const MAX_CANDIDATES: usize = 16;
@@ -319,8 +323,11 @@ impl<'a> Tx<'a> {
         let story = claim.story.as_str();
         let mut ids: Vec<ClaimId> = Vec::new();
         let key = wording.key();
-        for id in self.ids_newest_first(&keys::wording(story, &key), MAX_CANDIDATES)? {
-            if id != claim.id && !ids.contains(&id) {
+        for (entry, value) in self.scan_newest_first(T::Index, &keys::wordings(story), WORDINGS)? {
+            let Some(id) = keys::newest_first_id_at_end(&entry) else {
+                continue;
+            };
+            if value.as_ref() == key.as_bytes() && id != claim.id && ids.len() < MAX_CANDIDATES {
                 ids.push(id);
             }
         }
@@ -333,7 +340,7 @@ impl<'a> Tx<'a> {
             let entries = self.scan_newest_first(T::Index, &prefix, limit)?;
             budget -= entries.len();
             for (key, value) in entries {
-                let Some(id) = keys::id_at_end(&key) else {
+                let Some(id) = keys::newest_first_id_at_end(&key) else {
                     continue;
                 };
                 if id == claim.id || ids.contains(&id) || ids.len() >= MAX_CANDIDATES {
@@ -357,21 +364,15 @@ impl<'a> Tx<'a> {
                 claims.push(candidate);
             }
         }
+        // Newest first, whichever index found them.
+        claims.sort_by_key(|c| std::cmp::Reverse(c.id));
         Ok(claims)
     }
 
-    /// The ids at the end of the newest `limit` keys under `prefix`.
-    fn ids_newest_first(&self, prefix: &[u8], limit: usize) -> Result<Vec<ClaimId>, Error> {
-        Ok(self
-            .scan_newest_first(T::Index, prefix, limit)?
-            .iter()
-            .filter_map(|(key, _)| keys::id_at_end(key))
-            .collect())
-    }
-
-    /// The last `limit` entries under `prefix` of tree `t`, as the batch
-    /// has left it, last first. For indexes whose entries are never removed
-    /// (the figure and wording indexes): the batch only adds to them.
+    /// The first `limit` entries under `prefix` of tree `t`, as the batch
+    /// has left it: the newest claims' in the figure and wording indexes,
+    /// whose keys end with inverted ids. For indexes whose entries are never
+    /// removed: the batch only adds to them.
     fn scan_newest_first(
         &self,
         t: T,
@@ -379,7 +380,7 @@ impl<'a> Tx<'a> {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, sled::IVec)>, Error> {
         let mut found: BTreeMap<Vec<u8>, sled::IVec> = BTreeMap::new();
-        for entry in self.tree(t).scan_prefix(prefix).rev().take(limit) {
+        for entry in self.tree(t).scan_prefix(prefix).take(limit) {
             let (key, value) = entry.map_err(storage("read index"))?;
             found.insert(key.to_vec(), value);
         }
@@ -392,7 +393,7 @@ impl<'a> Tx<'a> {
                 found.insert(key.clone(), value.clone());
             }
         }
-        Ok(found.into_iter().rev().take(limit).collect())
+        Ok(found.into_iter().take(limit).collect())
     }
 
     /// The first claim of the queue that `query` selects, as the batch has
@@ -458,9 +459,11 @@ impl<'a> Tx<'a> {
                 records::encode_figure(figure),
             );
         }
-        let mut key = keys::wording(claim.story.as_str(), &wording.key());
-        key.extend_from_slice(&claim.id.to_bytes());
-        self.put(T::Index, key, &[] as &[u8]);
+        self.put(
+            T::Index,
+            keys::wording_entry(claim),
+            wording.key().into_bytes(),
+        );
         Ok(())
     }
 
