@@ -41,11 +41,6 @@ pub enum Relation {
 }
 
 impl Relation {
-    /// Whether the relation reads the same from both ends.
-    pub fn is_symmetric(self) -> bool {
-        matches!(self, Relation::Contradicts | Relation::Corroborates)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Relation::Contradicts => "contradicts",
@@ -226,7 +221,7 @@ pub fn suggest(new: &Claim, wording: &Wording, candidates: &[&Claim]) -> Vec<Sug
         .map(|c| Suggestion {
             other: c.id,
             relation: Relation::Duplicates,
-            basis: agreeing(&new.figures, &c.figures),
+            basis: basis(Relation::Duplicates, new, c),
         })
         .into_iter()
         .collect();
@@ -279,15 +274,4 @@ pub fn basis(relation: Relation, a: &Claim, b: &Claim) -> Vec<FigurePair> {
         }
     }
     pairs
-}
-
-/// The figures two duplicates share, pairwise in order.
-fn agreeing(a: &[Figure], b: &[Figure]) -> Vec<FigurePair> {
-    a.iter()
-        .zip(b)
-        .map(|(this, other)| FigurePair {
-            this: this.clone(),
-            other: other.clone(),
-        })
-        .collect()
 }

@@ -450,10 +450,6 @@ fn parse_unit(s: &str) -> Result<Unit, DecodeError> {
     })
 }
 
-fn relation_name(r: Relation) -> &'static str {
-    r.as_str()
-}
-
 fn parse_relation(s: &str) -> Result<Relation, DecodeError> {
     [
         Relation::Contradicts,
@@ -462,7 +458,7 @@ fn parse_relation(s: &str) -> Result<Relation, DecodeError> {
         Relation::Supersedes,
     ]
     .into_iter()
-    .find(|r| relation_name(*r) == s)
+    .find(|r| r.as_str() == s)
     .ok_or_else(|| DecodeError::Field(format!("unknown relation {s:?}")))
 }
 
@@ -539,7 +535,7 @@ impl From<&Link> for LinkRecord {
         Self {
             id: l.id,
             other: l.other.to_string(),
-            relation: relation_name(l.relation).to_owned(),
+            relation: l.relation.as_str().to_owned(),
             end: end_name(l.end).to_owned(),
             status: l.status.as_str().to_owned(),
             note: l.note.as_str().to_owned(),
