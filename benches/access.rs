@@ -32,11 +32,9 @@ struct Running {
 async fn start(authentication: Authentication) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::build(&Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_owned(),
         cache_capacity: 64 * 1024 * 1024,
         shutdown_grace: Duration::from_secs(1),
-        desk: Default::default(),
+        ..Config::new("127.0.0.1:0".parse().unwrap(), dir.path())
     })
     .await
     .unwrap()

@@ -28,7 +28,10 @@ use std::{
     collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -239,6 +242,8 @@ pub struct Tokens {
     current: Arc<RwLock<Arc<TokenSet>>>,
     /// Told of every successful reload.
     reloads: Arc<watch::Sender<()>>,
+    /// Reloads so far: succeeded, failed.
+    reloaded: Arc<[AtomicU64; 2]>,
 }
 
 /// The token a caller presented, to find out later that it was revoked.
@@ -278,7 +283,15 @@ impl Tokens {
             path,
             current: Arc::new(RwLock::new(Arc::new(set))),
             reloads: Arc::new(watch::channel(()).0),
+            reloaded: Arc::default(),
         })
+    }
+
+    /// Reloads since the file was first loaded: how many succeeded, how
+    /// many failed (the tokens in force then stayed).
+    pub fn reloads(&self) -> (u64, u64) {
+        let [ok, failed] = &*self.reloaded;
+        (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
     }
 
     /// Who `token` stands for now, with the credential that finds out
@@ -312,7 +325,9 @@ impl Tokens {
     /// (revoked tokens stop working at once) and the new count is returned;
     /// on failure the tokens in force stay.
     pub fn reload(&self) -> Result<usize, TokensFileError> {
-        let set = TokenSet::load(&self.path)?;
+        let loaded = TokenSet::load(&self.path);
+        self.reloaded[usize::from(loaded.is_err())].fetch_add(1, Ordering::Relaxed);
+        let set = loaded?;
         let count = set.len();
         *self
             .current
@@ -519,6 +534,7 @@ mod tests {
         std::fs::remove_file(&path).expect("removed");
         assert!(matches!(tokens.reload(), Err(TokensFileError::Read { .. })));
         assert!(tokens.current().actor("b").is_some(), "still in force");
+        assert_eq!(tokens.reloads(), (1, 2), "one reload loaded, two failed");
     }
 
     #[test]

@@ -85,6 +85,18 @@ enum Command {
             default_value_t = false
         )]
         allow_anonymous: bool,
+        /// Serve metrics for Prometheus (`GET /metrics`, text format, no
+        /// token) on this address, a listener apart from the API's. Off
+        /// without it. The metrics are counts and timings, not claims, but
+        /// keep the address to the monitoring network.
+        #[arg(long, env = "CLAIMDESK_METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
+        /// Also serve `grpc.health.v1.Health` alone, in plaintext gRPC and
+        /// without a token, on this address: for probes that cannot speak
+        /// TLS (Kubernetes' gRPC probes) when the API uses it. Off without
+        /// it.
+        #[arg(long, env = "CLAIMDESK_HEALTH_LISTEN", value_name = "ADDR")]
+        health_listen: Option<SocketAddr>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -262,6 +274,8 @@ fn main() -> ExitCode {
             log_format,
             tokens_file,
             allow_anonymous,
+            metrics_listen,
+            health_listen,
             limits,
             tls,
         } => {
@@ -290,6 +304,8 @@ fn main() -> ExitCode {
                 allow_anonymous,
                 tls,
                 ready_file,
+                metrics_listen,
+                health_listen,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,

@@ -257,11 +257,10 @@ impl Builder {
         };
         let (tokens, tokens_dir, authentication) = tokens_for(&self.users)?;
         let config = data_dir.clone().map(|data_dir| Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir,
             cache_capacity: self.cache_capacity,
             shutdown_grace: self.shutdown_grace,
             desk: self.desk,
+            ..Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), data_dir)
         });
         let grace = self.shutdown_grace;
         let (desk, limits, tls, configure) = (self.desk, self.limits, self.tls, self.configure);

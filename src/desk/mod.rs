@@ -8,7 +8,10 @@
 
 use std::{
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
@@ -99,6 +102,50 @@ pub struct Desk {
     store_failed: Arc<watch::Sender<bool>>,
     /// Stored bytes a page of a listing reads before it ends early.
     page_bytes: usize,
+    /// What the desk has done so far, for metrics.
+    activity: Arc<Activity>,
+}
+
+/// Counts of what a desk has done since it started ([`Desk::activity`]).
+#[derive(Debug, Default)]
+pub struct Activity {
+    watchers: AtomicU64,
+    watchers_too_slow: AtomicU64,
+    leases_expired: AtomicU64,
+}
+
+impl Activity {
+    /// `WatchClaimEvents` streams open now.
+    pub fn watchers(&self) -> u64 {
+        self.watchers.load(Ordering::Relaxed)
+    }
+
+    /// Watchers ended since start because they fell too far behind.
+    pub fn watchers_too_slow(&self) -> u64 {
+        self.watchers_too_slow.load(Ordering::Relaxed)
+    }
+
+    /// Claims returned to the queue since start because their lease ran
+    /// out.
+    pub fn leases_expired(&self) -> u64 {
+        self.leases_expired.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one open watcher while it lives.
+struct Watching(Arc<Activity>);
+
+impl Watching {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.watchers.fetch_add(1, Ordering::Relaxed);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Desk {
@@ -113,7 +160,18 @@ impl Desk {
             stopping: Arc::new(watch::channel(false).0),
             store_failed: Arc::new(watch::channel(false).0),
             page_bytes: DEFAULT_PAGE_BYTES,
+            activity: Arc::default(),
         }
+    }
+
+    /// What the desk has done since it started.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
+    /// The bytes the store takes on disk.
+    pub async fn size_on_disk(&self) -> Result<u64, Error> {
+        self.blocking(|store| store.size_on_disk()).await
     }
 
     /// Ends pages of listings early, with more to come, once they have
@@ -413,6 +471,9 @@ impl Desk {
                 })
                 .await?;
             expired += done;
+            self.activity
+                .leases_expired
+                .fetch_add(done as u64, Ordering::Relaxed);
             if !full_batch {
                 break;
             }
@@ -496,7 +557,9 @@ impl Desk {
         }
         let (tx, rx) = watch_channel(WATCH_BUFFER, WATCH_BUFFER_BYTES);
         let desk = self.clone();
+        let watching = Watching::new(&self.activity);
         tokio::spawn(async move {
+            let _watching = watching;
             let mut stopping = desk.stopping.subscribe();
             let end = tokio::select! {
                 end = desk.feed(after, &filter, &tx) => end,
@@ -504,6 +567,11 @@ impl Desk {
                 error = until => Err(error),
             };
             if let Err(e) = end {
+                if matches!(e, Error::WatcherTooSlow) {
+                    desk.activity
+                        .watchers_too_slow
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 // Waits for room: the watcher gets what is buffered, then the
                 // reason; or it has gone away.
                 tx.end(e).await;

@@ -50,6 +50,13 @@ pub enum Unauthenticated {
 }
 
 impl Unauthenticated {
+    /// Every reason, in the order of their discriminants.
+    pub const ALL: [Unauthenticated; 3] = [
+        Unauthenticated::Missing,
+        Unauthenticated::Malformed,
+        Unauthenticated::Unknown,
+    ];
+
     /// The `ErrorInfo` reason.
     pub fn reason(self) -> &'static str {
         match self {

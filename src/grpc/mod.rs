@@ -39,6 +39,8 @@ pub struct Method {
     pub path: String,
     /// Whether requests or responses stream.
     pub streaming: bool,
+    /// `unary`, `client_stream`, `server_stream` or `bidi_stream`.
+    pub kind: &'static str,
 }
 
 /// Every method of [`SERVED_DESCRIPTOR_SETS`].
@@ -51,9 +53,16 @@ pub fn served_methods() -> Vec<Method> {
         for file in &set.file {
             for service in &file.service {
                 for method in &service.method {
+                    let kind = match (method.client_streaming(), method.server_streaming()) {
+                        (false, false) => "unary",
+                        (true, false) => "client_stream",
+                        (false, true) => "server_stream",
+                        (true, true) => "bidi_stream",
+                    };
                     methods.push(Method {
                         path: format!("/{}.{}/{}", file.package(), service.name(), method.name()),
-                        streaming: method.client_streaming() || method.server_streaming(),
+                        streaming: kind != "unary",
+                        kind,
                     });
                 }
             }

@@ -7,7 +7,13 @@
 //! releasing another checker's) are the domain's: see
 //! [`crate::domain::Claim::apply`].
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use tonic::{Code, Status, body::Body};
 use tracing::Span;
@@ -84,6 +90,9 @@ pub const POLICY: &[(&str, Requirement)] = {
 pub struct Policy {
     by_path: HashMap<&'static str, Requirement>,
     authentication: Authentication,
+    /// Calls refused since start as not authenticated, by
+    /// [`Unauthenticated::ALL`].
+    unauthenticated: [AtomicU64; Unauthenticated::ALL.len()],
 }
 
 impl Policy {
@@ -91,7 +100,23 @@ impl Policy {
         Arc::new(Self {
             by_path: POLICY.iter().copied().collect(),
             authentication,
+            unauthenticated: Default::default(),
         })
+    }
+
+    /// How the server knows its callers.
+    pub fn authentication(&self) -> &Authentication {
+        &self.authentication
+    }
+
+    /// Calls refused since start as not authenticated, by reason (the
+    /// `ErrorInfo` reason of the refusal), every reason listed.
+    pub fn authentication_failures(&self) -> Vec<(&'static str, u64)> {
+        Unauthenticated::ALL
+            .iter()
+            .zip(&self.unauthenticated)
+            .map(|(why, count)| (why.reason(), count.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// What the method at `path` needs; `None`: it has no entry.
@@ -113,6 +138,7 @@ impl Policy {
         let (actor, credential) = match self.authentication.authenticate(request.headers()) {
             Ok(authenticated) => authenticated,
             Err(Refused::Unauthenticated(why)) => {
+                self.unauthenticated[why as usize].fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     method = path,
                     reason = why.reason(),

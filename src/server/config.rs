@@ -16,10 +16,29 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How the desk runs (review leases).
     pub desk: DeskConfig,
+    /// Where `GET /metrics` is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where a plaintext gRPC listener serves only `grpc.health.v1`;
+    /// `None`: nowhere.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Config {
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+    /// Serving `data_dir` on `listen`, every other setting at its default
+    /// (that of `claimdesk serve`).
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen,
+            data_dir: data_dir.into(),
+            cache_capacity: crate::storage::StoreConfig::DEFAULT_CACHE_CAPACITY,
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            desk: DeskConfig::default(),
+            metrics_listen: None,
+            health_listen: None,
+        }
+    }
 }
 
 /// What one caller may ask of the server. [`Limits::default`] holds the

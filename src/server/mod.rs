@@ -33,6 +33,7 @@ mod connections;
 mod errors;
 mod exposure;
 mod gate;
+pub mod metrics;
 pub mod process;
 mod tokens;
 
@@ -53,6 +54,7 @@ pub use self::{
 use self::{
     connections::{Refusals, admit, report_refusals},
     gate::{CallLimits, Gated, panic_to_status},
+    metrics::{Metrics, Sources, rpc::RpcMetricsLayer},
 };
 use crate::{
     desk::{DEFAULT_PAGE_BYTES, Desk, DeskConfig},
@@ -79,6 +81,11 @@ pub struct Server {
     tls: Option<TlsConfig>,
     /// Told once the server accepts calls.
     on_ready: Option<OnReady>,
+    metrics: Arc<Metrics>,
+    /// Where `GET /metrics` is served, if anywhere.
+    metrics_listener: Option<std::net::TcpListener>,
+    /// Where plaintext gRPC health alone is served, if anywhere.
+    health_listener: Option<std::net::TcpListener>,
 }
 
 /// What [`Server::on_ready`] runs, given the bound address.
@@ -90,8 +97,12 @@ impl Server {
     /// the database is touched).
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let listener = bind(config.listen).await?;
+        let metrics_listener = config.metrics_listen.map(bind_std).transpose()?;
+        let health_listener = config.health_listen.map(bind_std).transpose()?;
+        let metrics = Metrics::new();
         let store_config = StoreConfig {
             cache_capacity: config.cache_capacity,
+            observer: Some(metrics.flush_observer()),
             ..StoreConfig::new(&config.data_dir)
         };
         let store_error = |source| StartError::Store {
@@ -105,6 +116,9 @@ impl Server {
         let store_closed = store.on_close();
         Ok(Self {
             store_closed,
+            metrics,
+            metrics_listener,
+            health_listener,
             ..Self::serving(listener, Arc::new(store))
         }
         .shutdown_grace(config.shutdown_grace)
@@ -128,7 +142,26 @@ impl Server {
             store_closed: None,
             tls: None,
             on_ready: None,
+            metrics: Metrics::new(),
+            metrics_listener: None,
+            health_listener: None,
         }
+    }
+
+    /// Serves `GET /metrics` (Prometheus text format, no token) on
+    /// `listener`. Durable flushes are measured only for the store
+    /// [`Server::build`] opens.
+    pub fn metrics_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
+        self
+    }
+
+    /// Serves `grpc.health.v1.Health` alone, in plaintext gRPC, no token,
+    /// on `listener` too: for probes that cannot speak TLS (Kubernetes'
+    /// gRPC probes), or from another network than the API's.
+    pub fn health_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.health_listener = Some(listener);
+        self
     }
 
     /// How long a shutdown waits for open calls and streams to end before
@@ -250,6 +283,10 @@ impl Server {
         let health_service = health_service
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_response_bytes);
+        let health_only = health_service.clone();
+        let metrics_listener = self.metrics_listener;
+        let rpc_metrics =
+            RpcMetricsLayer(metrics_listener.is_some().then(|| self.metrics.rpc.clone()));
         let reflection_v1 = reflection_v1
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_response_bytes);
@@ -318,12 +355,49 @@ impl Server {
                 "connections refused: the server holds as many as --max-connections allows"
             );
         }));
+        // The metrics and health listeners stop once the API has.
+        let (side_stop_tx, side_stop) = tokio::sync::watch::channel(false);
+        let side_stopped = move || {
+            let mut stop = side_stop.clone();
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }
+        };
+        if let Some(listener) = metrics_listener {
+            let at = listener.local_addr().ok();
+            let sources = Sources {
+                desk: desk.clone(),
+                policy: policy.clone(),
+            };
+            let serving = metrics::serve(listener, self.metrics.clone(), sources, side_stopped());
+            background.spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(addr = ?at, "the metrics listener failed: {e}");
+                }
+            });
+            tracing::info!(addr = ?at, "serving metrics: GET /metrics");
+        }
+        if let Some(listener) = self.health_listener {
+            let at = listener.local_addr().ok();
+            let serving = serve_health(
+                listener,
+                Gated::new(health_only, &policy, &calls),
+                side_stopped(),
+            );
+            background.spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(addr = ?at, "the health listener failed: {e}");
+                }
+            });
+            tracing::info!(addr = ?at, "serving grpc.health.v1 alone, in plaintext");
+        }
         tracing::info!(%addr, "serving claimdesk.v1.ClaimService");
         let announced = self.on_ready.map_or(Ok(()), |on_ready| on_ready(addr));
         let announce_failed = announced.is_err();
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<Duration>();
         let stopping_desk = desk.clone();
         let serving = builder
+            .layer(rpc_metrics)
             .layer(CatchPanicLayer::custom(panic_to_status))
             .add_service(Gated::new(health_service, &policy, &calls))
             .add_service(Gated::new(reflection_v1, &policy, &calls))
@@ -378,6 +452,7 @@ impl Server {
         }
         let grace = grace.get().copied().unwrap_or(self.shutdown_grace);
 
+        let _ = side_stop_tx.send(true);
         desk.begin_shutdown();
         failure_watch.abort();
         let _ = failure_watch.await;
@@ -401,6 +476,47 @@ impl Server {
         tracing::info!("stopped");
         announced.map_err(ServeError::Announce)
     }
+}
+
+/// Binds a listener served later (metrics, health).
+fn bind_std(addr: SocketAddr) -> Result<std::net::TcpListener, StartError> {
+    std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })
+}
+
+/// Serves `health` alone on `listener`, in plaintext, until `stop`.
+async fn serve_health<S>(
+    listener: std::net::TcpListener,
+    health: S,
+    stop: impl Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tonic::codegen::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    /// Probes, not clients: a few connections at a time.
+    const MAX_CONNECTIONS: usize = 64;
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .serve_with_incoming_shutdown(
+            admit(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                MAX_CONNECTIONS,
+                Arc::new(Refusals::default()),
+            ),
+            stop,
+        )
+        .await?;
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -42,6 +42,10 @@ pub struct ServeOptions {
     pub tls: Option<TlsConfig>,
     /// Where to write the announcement once the server accepts calls.
     pub ready_file: Option<PathBuf>,
+    /// Where to serve `GET /metrics`, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where to serve plaintext gRPC health alone, if anywhere.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// Runs `serve` until SIGINT or SIGTERM, then stops it gracefully, removes
@@ -77,6 +81,8 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
         cache_capacity: options.cache_capacity,
         shutdown_grace: options.shutdown_grace,
         desk: options.desk,
+        metrics_listen: options.metrics_listen,
+        health_listen: options.health_listen,
     };
     let served = serve(
         config,

@@ -28,6 +28,7 @@ use std::{
         mpsc,
     },
     thread,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
@@ -61,6 +62,14 @@ impl Durable {
     }
 }
 
+/// Told of every durable flush the committer runs: how long the flush plus
+/// fsync took, how many writers it acknowledged, and whether it succeeded.
+/// Called on the committer thread, between the flush and the answers: it
+/// must be quick and must not block.
+pub trait FlushObserver: Send + Sync + std::fmt::Debug {
+    fn flushed(&self, took: Duration, writers: usize, ok: bool);
+}
+
 /// Handle to the committer thread. The thread ends when the handle is
 /// dropped, after serving the waiters already queued.
 pub struct Committer {
@@ -91,6 +100,7 @@ impl Committer {
     /// durable.
     pub fn start(
         flush: impl Fn() -> Result<(), StorageError> + Send + 'static,
+        observer: Option<Arc<dyn FlushObserver>>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let failed = Arc::new(AtomicBool::new(false));
@@ -103,6 +113,7 @@ impl Committer {
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
+                    let started = Instant::now();
                     let result = if thread_failed.load(Ordering::Acquire) {
                         Err(StorageError::failed(
                             "durable flush",
@@ -116,6 +127,9 @@ impl Committer {
                         tracing::error!(error = %e, "durable flush failed; refusing further writes");
                     }
                     thread_flushes.fetch_add(1, Ordering::Relaxed);
+                    if let Some(observer) = &observer {
+                        observer.flushed(started.elapsed(), batch.len(), result.is_ok());
+                    }
                     tracing::trace!(writers = batch.len(), "group commit");
                     for waiter in batch {
                         // The writer may have gone away (client cancelled).
@@ -270,28 +284,50 @@ mod tests {
 
     use super::*;
 
+    /// What the committer told its [`FlushObserver`]: writers and outcome
+    /// of each flush.
+    #[derive(Debug, Default)]
+    struct Observed(Mutex<Vec<(usize, bool)>>);
+
+    impl FlushObserver for Observed {
+        fn flushed(&self, _took: Duration, writers: usize, ok: bool) {
+            self.0.lock().unwrap().push((writers, ok));
+        }
+    }
+
     /// A committer whose flushes are counted and, while `gate` is held,
     /// blocked.
     fn gated_committer(fail: bool) -> (Committer, Arc<AtomicUsize>, Arc<Mutex<()>>) {
+        gated_committer_observed(fail, None)
+    }
+
+    fn gated_committer_observed(
+        fail: bool,
+        observer: Option<Arc<dyn FlushObserver>>,
+    ) -> (Committer, Arc<AtomicUsize>, Arc<Mutex<()>>) {
         let flushes = Arc::new(AtomicUsize::new(0));
         let gate = Arc::new(Mutex::new(()));
         let (count, held) = (flushes.clone(), gate.clone());
-        let committer = Committer::start(move || {
-            let _wait_for_gate = held.lock().unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            if fail {
-                Err(StorageError::new("flush", "injected"))
-            } else {
-                Ok(())
-            }
-        })
+        let committer = Committer::start(
+            move || {
+                let _wait_for_gate = held.lock().unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                if fail {
+                    Err(StorageError::new("flush", "injected"))
+                } else {
+                    Ok(())
+                }
+            },
+            observer,
+        )
         .unwrap();
         (committer, flushes, gate)
     }
 
     #[test]
     fn writers_waiting_during_a_flush_share_the_next_one() {
-        let (committer, flushes, gate) = gated_committer(false);
+        let observed = Arc::new(Observed::default());
+        let (committer, flushes, gate) = gated_committer_observed(false, Some(observed.clone()));
         let held = gate.lock().unwrap();
         // The first waiter starts a flush that blocks on the gate...
         let first = committer.durable();
@@ -308,6 +344,13 @@ mod tests {
             "50 writers should need at most 2 flushes, needed {n}"
         );
         assert!(n >= 1);
+        // The observer heard of every flush, the writers each acknowledged
+        // and that they succeeded.
+        drop(committer);
+        let observed = observed.0.lock().unwrap().clone();
+        assert_eq!(observed.len(), n, "{observed:?}");
+        assert_eq!(observed.iter().map(|(w, _)| w).sum::<usize>(), 50);
+        assert!(observed.iter().all(|(_, ok)| *ok), "{observed:?}");
     }
 
     #[test]

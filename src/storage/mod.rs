@@ -18,7 +18,7 @@ mod keys;
 mod records;
 mod sled_store;
 
-pub use durability::Durable;
+pub use durability::{Durable, FlushObserver};
 pub use hub::Subscription;
 pub use sled_store::{FlushHook, SledStore, StoreConfig};
 
@@ -323,4 +323,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last revision that is durable and published.
     fn durable_revision(&self) -> u64;
+
+    /// The bytes the store takes on disk.
+    fn size_on_disk(&self) -> Result<u64, Error>;
 }

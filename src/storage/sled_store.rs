@@ -47,7 +47,7 @@ use tokio::sync::oneshot;
 use super::{
     Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts, QueueQuery,
     RequestKey, Store, Submitted, Subscription,
-    durability::{Committer, Durable, Flusher, create_dir_durably},
+    durability::{Committer, Durable, FlushObserver, Flusher, create_dir_durably},
     hub::Hub,
     keys,
     records::ClaimRecord,
@@ -94,6 +94,8 @@ pub struct StoreConfig {
     /// flush as a failed fsync would. For fault injection: delaying or
     /// failing the disk is otherwise out of a test's reach.
     pub before_flush: Option<FlushHook>,
+    /// Told of every durable flush (for metrics).
+    pub observer: Option<Arc<dyn FlushObserver>>,
 }
 
 /// See [`StoreConfig::before_flush`].
@@ -114,6 +116,7 @@ impl StoreConfig {
             path: path.into(),
             cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
             before_flush: None,
+            observer: None,
         }
     }
 }
@@ -145,6 +148,8 @@ pub struct SledStore {
     committer: Committer,
     /// Taken by whoever needs to know when the files are released.
     on_close: Mutex<Option<oneshot::Receiver<()>>>,
+    /// The data directory.
+    dir: PathBuf,
     /// Last field: dropped after the trees and the committer (which holds
     /// the database), so it fires once the data directory is released.
     _close_notice: CloseNotice,
@@ -263,20 +268,23 @@ impl SledStore {
             .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
         let publisher = hub.clone();
         let before_flush = config.before_flush.clone();
-        let committer = Committer::start(move || {
-            publisher.flush_begins();
-            let committed = publisher.take_pending();
-            let flushed = match &before_flush {
-                Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
-                None => Ok(()),
-            }
-            .and_then(|()| flusher.flush());
-            match flushed {
-                Ok(()) => publisher.publish(committed),
-                Err(_) => publisher.flush_failed(),
-            }
-            flushed
-        })
+        let committer = Committer::start(
+            move || {
+                publisher.flush_begins();
+                let committed = publisher.take_pending();
+                let flushed = match &before_flush {
+                    Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
+                    None => Ok(()),
+                }
+                .and_then(|()| flusher.flush());
+                match flushed {
+                    Ok(()) => publisher.publish(committed),
+                    Err(_) => publisher.flush_failed(),
+                }
+                flushed
+            },
+            config.observer.clone(),
+        )
         .map_err(|e| Error::from(StorageError::new("start committer", e)))?;
 
         let (close_tx, close_rx) = oneshot::channel();
@@ -313,6 +321,7 @@ impl SledStore {
             hub,
             committer,
             on_close: Mutex::new(Some(close_rx)),
+            dir: config.path.clone(),
             _close_notice: CloseNotice(Some(close_tx)),
         };
         store.rebuild_source_index()?;
@@ -468,6 +477,29 @@ impl Store for SledStore {
     fn durable_revision(&self) -> u64 {
         self.hub.durable_revision()
     }
+
+    fn size_on_disk(&self) -> Result<u64, Error> {
+        disk_usage(&self.dir).map_err(|e| StorageError::new("measure the data directory", e).into())
+    }
+}
+
+/// The bytes the files under `dir` take on disk (allocated blocks, as `du`
+/// counts them), down to sled's `blobs` folder.
+fn disk_usage(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    let mut folders = vec![(dir.to_path_buf(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let metadata = entry.metadata()?;
+            if metadata.is_dir() && depth < 2 {
+                folders.push((entry.path(), depth + 1));
+            }
+            total += metadata.blocks() * 512;
+        }
+    }
+    Ok(total)
 }
 
 fn read_revision(bytes: &[u8]) -> Result<u64, Error> {

@@ -153,4 +153,8 @@ impl<I: Intercept> Store for Intercepted<I> {
     fn durable_revision(&self) -> u64 {
         self.inner.durable_revision()
     }
+
+    fn size_on_disk(&self) -> Result<u64, Error> {
+        self.inner.size_on_disk()
+    }
 }

@@ -23,6 +23,7 @@ mod layers;
 mod lifecycle;
 mod limits;
 mod listing;
+mod metrics;
 mod names;
 mod queue;
 mod restart;

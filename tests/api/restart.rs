@@ -237,11 +237,8 @@ async fn a_server_that_cannot_open_its_data_directory_says_why() {
     let _holder = open_sled_store(dir.path()).await;
 
     let result = claimdesk::server::Server::build(&claimdesk::server::Config {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        data_dir: dir.path().to_path_buf(),
         cache_capacity: 64 * 1024 * 1024,
-        shutdown_grace: claimdesk::server::Config::DEFAULT_SHUTDOWN_GRACE,
-        desk: claimdesk::desk::DeskConfig::default(),
+        ..claimdesk::server::Config::new("127.0.0.1:0".parse().expect("an address"), dir.path())
     })
     .await;
 
