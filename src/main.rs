@@ -414,6 +414,37 @@ mod tests {
         assert_eq!(serve_limits(&[]).expect("no flags"), Limits::default());
     }
 
+    #[test]
+    fn the_metrics_and_health_listeners_are_off_unless_given_an_address() {
+        let listeners = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
+            match cli.command {
+                Command::Serve {
+                    metrics_listen,
+                    health_listen,
+                    ..
+                } => Ok((metrics_listen, health_listen)),
+                _ => unreachable!("serve parses as serve"),
+            }
+        };
+        assert_eq!(listeners(&[]).expect("no flags"), (None, None));
+        let given = listeners(&[
+            "--metrics-listen",
+            "0.0.0.0:9090",
+            "--health-listen",
+            "[::]:8081",
+        ])
+        .expect("addresses");
+        assert_eq!(
+            given,
+            (
+                Some("0.0.0.0:9090".parse().expect("an address")),
+                Some("[::]:8081".parse().expect("an address"))
+            )
+        );
+        assert!(listeners(&["--metrics-listen", "localhost"]).is_err());
+    }
+
     /// Each default is written once, as a constant; the lease is written as
     /// text for `--help` too, which must say the same.
     #[test]

@@ -113,6 +113,11 @@ fn only_the_storage_knows_sled() {
 }
 
 #[test]
+fn only_the_server_wiring_knows_the_metrics_crate() {
+    assert_named_only_under(&["src/server/metrics"], &["prometheus_client", "axum"]);
+}
+
+#[test]
 fn the_storage_knows_neither_protobuf_nor_the_layers_above_it() {
     assert_names_none_of("src/storage/", &[TRANSPORT, ABOVE_STORAGE]);
 }
