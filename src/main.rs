@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn the_metrics_and_health_listeners_are_off_unless_given_an_address() {
-        let listeners = |args: &[&str]| {
+        let listeners = |args: &[&str]| -> Result<_, clap::Error> {
             let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
             match cli.command {
                 Command::Serve {
