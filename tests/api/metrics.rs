@@ -47,13 +47,13 @@ const FAMILIES: [(&str, &str); 17] = [
 
 /// One scrape: the `# TYPE` of each family and the value of each series
 /// (`name{labels}` as written).
-struct Scrape {
+pub struct Scrape {
     types: BTreeMap<String, String>,
     values: BTreeMap<String, f64>,
 }
 
 impl Scrape {
-    async fn of(addr: SocketAddr) -> Self {
+    pub async fn of(addr: SocketAddr) -> Self {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .expect("the metrics listener accepts");
@@ -89,7 +89,7 @@ impl Scrape {
     }
 
     /// The value of `series`, which must be there.
-    fn value(&self, series: &str) -> f64 {
+    pub fn value(&self, series: &str) -> f64 {
         *self.values.get(series).unwrap_or_else(|| {
             let family = series.split('{').next().unwrap_or(series);
             let near: Vec<_> = self

@@ -748,7 +748,9 @@ async fn a_watcher_that_stops_reading_is_ended_as_too_slow_without_holding_back_
 async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_holds_a_megabyte() {
     const CLAIMS: usize = 12;
     const PER_CLAIM: usize = 100;
-    let server = TestServer::spawn().await;
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let metrics_addr = metrics.local_addr().expect("an address");
+    let server = TestServer::spawn_configured(move |server| server.metrics_listener(metrics)).await;
     let mut slow_client = slow_watcher_client(&server).await;
     let mut slow = watch_after(&mut slow_client, 0).await;
     let mut editor = server.client().await;
@@ -788,6 +790,8 @@ async fn a_watcher_that_stops_reading_large_events_is_ended_once_its_buffer_hold
         "about a megabyte of events, not {WATCH_BUFFER}, wait for a slow watcher; got {}",
         caught_up.len()
     );
+    let scrape = crate::metrics::Scrape::of(metrics_addr).await;
+    assert_eq!(scrape.value("claimdesk_watchers_too_slow_total"), 1.0);
 }
 
 /// Checks the revision, type and actor, and the states (from, to) of `e`.
