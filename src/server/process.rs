@@ -15,6 +15,7 @@ use super::{
     Config, Exposure, Limits, Server,
     announce::{self, AnnounceError, Announcement, ReadyFile},
     authentication, exposure,
+    web::GrpcWeb,
 };
 use crate::{desk::DeskConfig, grpc::identity::Authentication, tls::TlsConfig};
 
@@ -42,6 +43,8 @@ pub struct ServeOptions {
     pub tls: Option<TlsConfig>,
     /// Where to write the announcement once the server accepts calls.
     pub ready_file: Option<PathBuf>,
+    /// gRPC-Web too (`--grpc-web`); `None`: HTTP/2 gRPC only.
+    pub grpc_web: Option<GrpcWeb>,
 }
 
 /// Runs `serve` until SIGINT or SIGTERM, then stops it gracefully, removes
@@ -83,6 +86,7 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
         options.limits,
         authentication,
         options.tls,
+        options.grpc_web,
         exposure,
         stop,
         {
@@ -112,11 +116,13 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
 
 /// Builds the server on `config` and serves it until `stop`; `on_ready`
 /// is given the bound address and whether the server speaks TLS.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     config: Config,
     limits: Limits,
     authentication: Authentication,
     tls: Option<TlsConfig>,
+    grpc_web: Option<GrpcWeb>,
     exposure: Exposure,
     stop: StopSignals,
     on_ready: impl FnOnce(SocketAddr, bool) -> Result<(), AnnounceError> + Send + 'static,
@@ -128,6 +134,9 @@ async fn serve(
     let speaks_tls = tls.is_some();
     if let Some(tls) = tls {
         server = server.tls(tls);
+    }
+    if let Some(web) = grpc_web {
+        server = server.grpc_web(web);
     }
     if exposure == Exposure::NetworkAnonymous {
         tracing::warn!(
