@@ -14,7 +14,7 @@
 //! - [`grpc`]: the `claimdesk.v1` service, conversions and error statuses.
 //!   The only module that knows protobuf.
 //! - [`server`]: wiring: listener, health, reflection, panic guard,
-//!   graceful shutdown.
+//!   gRPC-Web and CORS, graceful shutdown.
 //! - [`telemetry`]: logging set-up.
 //! - [`testing`]: a server in process for tests, here and in other
 //!   projects.

@@ -14,6 +14,7 @@ use claimdesk::{
     server::{
         Config, Limits,
         process::{DataDir, ServeOptions, serve_until_signal},
+        web::{GrpcWeb, Origin},
     },
     storage::StoreConfig,
     telemetry::{self, LogFormat},
@@ -97,6 +98,27 @@ enum Command {
         /// it.
         #[arg(long, env = "CLAIMDESK_HEALTH_LISTEN", value_name = "ADDR")]
         health_listen: Option<SocketAddr>,
+        /// Serve gRPC-Web too, for browsers: HTTP/1.1 and HTTP/2 on the
+        /// same port. Off: HTTP/2 gRPC only.
+        #[arg(
+            long,
+            env = "CLAIMDESK_GRPC_WEB",
+            value_parser = BoolishValueParser::new(),
+            default_value_t = false
+        )]
+        grpc_web: bool,
+        /// An origin (`scheme://host[:port]`, http or https, no path) whose
+        /// pages may call the server with gRPC-Web across origins (CORS);
+        /// repeat for more, comma-delimited in the environment. None by
+        /// default: no CORS headers. `*` is refused. Needs --grpc-web.
+        #[arg(
+            long = "cors-allowed-origin",
+            env = "CLAIMDESK_CORS_ALLOWED_ORIGINS",
+            value_name = "ORIGIN",
+            value_delimiter = ',',
+            value_parser = Origin::parse
+        )]
+        cors_allowed_origins: Vec<Origin>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -276,6 +298,8 @@ fn main() -> ExitCode {
             allow_anonymous,
             metrics_listen,
             health_listen,
+            grpc_web,
+            cors_allowed_origins,
             limits,
             tls,
         } => {
@@ -284,6 +308,13 @@ fn main() -> ExitCode {
             // Read and checked before anything is bound or opened.
             let tls = match tls.load() {
                 Ok(tls) => tls,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let grpc_web = match GrpcWeb::from_flags(grpc_web, cors_allowed_origins) {
+                Ok(grpc_web) => grpc_web,
                 Err(e) => {
                     tracing::error!("{e}");
                     return ExitCode::FAILURE;
@@ -306,6 +337,7 @@ fn main() -> ExitCode {
                 ready_file,
                 metrics_listen,
                 health_listen,
+                grpc_web,
             };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -511,6 +543,62 @@ mod tests {
             "--max-connections",
         ] {
             assert!(serve_limits(&[flag, "0"]).is_err(), "{flag} 0");
+        }
+    }
+
+    fn serve_grpc_web(args: &[&str]) -> Result<(bool, Vec<Origin>), clap::Error> {
+        let cli = Cli::try_parse_from(["claimdesk", "serve"].iter().chain(args))?;
+        match cli.command {
+            Command::Serve {
+                grpc_web,
+                cors_allowed_origins,
+                ..
+            } => Ok((grpc_web, cors_allowed_origins)),
+            _ => unreachable!("serve parses as serve"),
+        }
+    }
+
+    fn origins(raw: &[&str]) -> Vec<Origin> {
+        raw.iter()
+            .map(|o| Origin::parse(o).expect("an origin"))
+            .collect()
+    }
+
+    #[test]
+    fn grpc_web_is_off_and_allows_no_origin_by_default() {
+        assert_eq!(serve_grpc_web(&[]).expect("no flags"), (false, Vec::new()));
+    }
+
+    #[test]
+    fn grpc_web_takes_repeated_or_comma_delimited_origins() {
+        let parsed = serve_grpc_web(&[
+            "--grpc-web",
+            "--cors-allowed-origin",
+            "https://desk.example.org",
+            "--cors-allowed-origin",
+            "http://localhost:5173,HTTPS://Wire.Example.org:443",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            parsed,
+            (
+                true,
+                origins(&[
+                    "https://desk.example.org",
+                    "http://localhost:5173",
+                    "https://wire.example.org"
+                ])
+            )
+        );
+    }
+
+    #[test]
+    fn a_wildcard_or_an_origin_with_a_path_is_refused_naming_the_flag() {
+        for bad in ["*", "https://desk.example.org/app", "desk.example.org"] {
+            let refused = serve_grpc_web(&["--grpc-web", "--cors-allowed-origin", bad]);
+            let e = refused.expect_err(bad);
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            assert!(e.to_string().contains("--cors-allowed-origin"), "{e}");
         }
     }
 

@@ -24,8 +24,9 @@
 //! tokens file, reloaded on SIGHUP), `errors` ([`StartError`],
 //! [`ServeError`]), `announce` (the line saying where the server accepts
 //! calls, on stdout and in the ready file), `process` (`claimdesk serve`:
-//! its data directory, possibly ephemeral, and the signals that stop it);
-//! this file builds the server and runs it until shutdown.
+//! its data directory, possibly ephemeral, and the signals that stop it),
+//! `web` ([`web::GrpcWeb`]: gRPC-Web and CORS); this file builds the server
+//! and runs it until shutdown.
 
 pub mod announce;
 mod config;
@@ -36,6 +37,7 @@ mod gate;
 pub mod metrics;
 pub mod process;
 mod tokens;
+pub mod web;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -55,6 +57,7 @@ use self::{
     connections::{Refusals, admit, report_refusals},
     gate::{CallLimits, Gated, panic_to_status},
     metrics::{Metrics, Sources, rpc::RpcMetricsLayer},
+    web::{GrpcWeb, WebLayer},
 };
 use crate::{
     desk::{DEFAULT_PAGE_BYTES, Desk, DeskConfig},
@@ -86,6 +89,8 @@ pub struct Server {
     metrics_listener: Option<std::net::TcpListener>,
     /// Where plaintext gRPC health alone is served, if anywhere.
     health_listener: Option<std::net::TcpListener>,
+    /// gRPC-Web too; `None`: HTTP/2 gRPC only.
+    grpc_web: Option<GrpcWeb>,
 }
 
 /// What [`Server::on_ready`] runs, given the bound address.
@@ -145,6 +150,7 @@ impl Server {
             metrics: Metrics::new(),
             metrics_listener: None,
             health_listener: None,
+            grpc_web: None,
         }
     }
 
@@ -194,6 +200,13 @@ impl Server {
     /// plaintext HTTP/2.
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Serves gRPC-Web as well, over HTTP/1.1 and HTTP/2, with CORS for
+    /// `web`'s allowed origins; every call still passes the gate.
+    pub fn grpc_web(mut self, web: GrpcWeb) -> Self {
+        self.grpc_web = Some(web);
         self
     }
 
@@ -312,6 +325,7 @@ impl Server {
             builder = builder.tls_config(tls.server_config())?;
         }
         TlsConfig::log_mode(self.tls.as_ref());
+        GrpcWeb::log_mode(self.grpc_web.as_ref(), self.tls.is_some());
 
         tracing::info!(
             max_request_bytes = limits.max_request_bytes,
@@ -397,6 +411,9 @@ impl Server {
         let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<Duration>();
         let stopping_desk = desk.clone();
         let serving = builder
+            .accept_http1(self.grpc_web.is_some())
+            // Outside the panic guard, so that its answer is translated too.
+            .layer(WebLayer::new(self.grpc_web.as_ref()))
             .layer(rpc_metrics)
             .layer(CatchPanicLayer::custom(panic_to_status))
             .add_service(Gated::new(health_service, &policy, &calls))

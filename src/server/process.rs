@@ -15,8 +15,9 @@ use super::{
     Config, Exposure, Limits, Server,
     announce::{self, AnnounceError, Announcement, ReadyFile},
     authentication, exposure,
+    web::GrpcWeb,
 };
-use crate::{desk::DeskConfig, grpc::identity::Authentication, tls::TlsConfig};
+use crate::{desk::DeskConfig, tls::TlsConfig};
 
 /// Where `serve` keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct ServeOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// Where to serve plaintext gRPC health alone, if anywhere.
     pub health_listen: Option<SocketAddr>,
+    /// gRPC-Web too (`--grpc-web`); `None`: HTTP/2 gRPC only.
+    pub grpc_web: Option<GrpcWeb>,
 }
 
 /// Runs `serve` until SIGINT or SIGTERM, then stops it gracefully, removes
@@ -84,21 +87,25 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
         metrics_listen: options.metrics_listen,
         health_listen: options.health_listen,
     };
-    let served = serve(
-        config,
-        options.limits,
-        authentication,
-        options.tls,
-        exposure,
-        stop,
-        {
-            let ready_file = ready_file.clone();
-            move |addr, tls| {
-                let announcement = Announcement::new(addr, tls, &data_dir)?;
-                announce::announce(&announcement, ready_file.as_ref())
-            }
-        },
-    )
+    let (limits, tls, grpc_web) = (options.limits, options.tls, options.grpc_web);
+    let speaks_tls = tls.is_some();
+    let configure = move |mut server: Server| {
+        server = server.limits(limits).authentication(authentication);
+        if let Some(tls) = tls {
+            server = server.tls(tls);
+        }
+        if let Some(web) = grpc_web {
+            server = server.grpc_web(web);
+        }
+        server
+    };
+    let served = serve(config, configure, exposure, stop, {
+        let ready_file = ready_file.clone();
+        move |addr| {
+            let announcement = Announcement::new(addr, speaks_tls, &data_dir)?;
+            announce::announce(&announcement, ready_file.as_ref())
+        }
+    })
     .await;
     // The store is closed once `serve` returns, however it returns.
     if let Some(ready_file) = ready_file {
@@ -116,25 +123,16 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
     served
 }
 
-/// Builds the server on `config` and serves it until `stop`; `on_ready`
-/// is given the bound address and whether the server speaks TLS.
+/// Builds the server on `config`, set up by `configure`, and serves it
+/// until `stop`; `on_ready` is given the bound address.
 async fn serve(
     config: Config,
-    limits: Limits,
-    authentication: Authentication,
-    tls: Option<TlsConfig>,
+    configure: impl FnOnce(Server) -> Server,
     exposure: Exposure,
     stop: StopSignals,
-    on_ready: impl FnOnce(SocketAddr, bool) -> Result<(), AnnounceError> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr) -> Result<(), AnnounceError> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut server = Server::build(&config)
-        .await?
-        .limits(limits)
-        .authentication(authentication);
-    let speaks_tls = tls.is_some();
-    if let Some(tls) = tls {
-        server = server.tls(tls);
-    }
+    let server = configure(Server::build(&config).await?);
     if exposure == Exposure::NetworkAnonymous {
         tracing::warn!(
             addr = %server.local_addr(),
@@ -142,10 +140,7 @@ async fn serve(
              any user (--allow-anonymous without --tokens-file)"
         );
     }
-    server
-        .on_ready(move |addr| on_ready(addr, speaks_tls))
-        .run_until(stop.wait())
-        .await?;
+    server.on_ready(on_ready).run_until(stop.wait()).await?;
     Ok(())
 }
 

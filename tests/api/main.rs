@@ -17,6 +17,7 @@ mod durability;
 mod errors;
 mod events;
 mod faults;
+mod grpc_web;
 mod hostile;
 mod idempotency;
 mod layers;
