@@ -8,6 +8,11 @@
 //! format through its own client commands; how to write them again is in
 //! `tests/fixtures/make-format1-store.sh` and
 //! `tests/fixtures/make-format2-store.sh`, which also list their claims.
+//!
+//! `tests/fixtures/format3-store.tar.gz` holds today's format, figures and
+//! links included (`tests/fixtures/make-format3-store.sh`): every later
+//! release must open it and read it as it was written. It is never
+//! rewritten; a change of format adds a fixture of the new one.
 
 use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
 
@@ -717,6 +722,350 @@ async fn the_format_2_fixtures_counts_are_linked_when_submitted_today() {
     let mut expected = [suggested(&only_2000), suggested(&about_9000)];
     expected.sort();
     assert_eq!(links, expected);
+}
+
+/// The story of the format-3 fixture.
+const QUAY: &str = "fixture-quay";
+
+/// The statements of the format-3 fixture, by the letter of their request
+/// id (`quay-a`...).
+const QUAY_CLAIMS: [(&str, &str); 5] = [
+    ("a", "Some 3,000 dock workers joined the strike"),
+    ("b", "About 9,000 dock workers joined the strike"),
+    ("c", "Close to 9,000 dockers stayed away from the quay"),
+    ("d", "The strike shut the container terminal for 3 days"),
+    ("e", "Pickets blocked the north gate at dawn"),
+];
+
+#[tokio::test]
+async fn a_store_of_format_3_records_opens_and_reads_as_it_was_written() {
+    use claimdesk::pb::{
+        claim::Priority,
+        claim_link::{Relation, Status},
+        evidence::Stance,
+        figure::{Qualifier, Unit},
+    };
+    let dir = unpack_fixture("format3-store.tar.gz");
+    assert_verdict(dir.path(), 0, "all 20 events check out");
+    let db = sled::open(dir.path()).expect("the store opens");
+    assert_eq!(
+        store_format(&db).as_deref(),
+        Some(&3u32.to_be_bytes()[..]),
+        "the store format"
+    );
+    let old_events = stored_records(&db, "events");
+    assert_eq!(stored_formats(&db, "events", 32), [3; 20]);
+    assert_eq!(stored_formats(&db, "claims", 0), [3; 5]);
+    assert_eq!(stored_formats(&db, "requests", 0), [3; 5]);
+    drop(db);
+
+    let server = TestServer::spawn_in(dir).await;
+    let mut client = server.client().await;
+    let read = read_all(&mut client, QUAY).await;
+    assert_eq!(read.len(), 5, "{:?}", read.keys());
+    let claim = |letter: &str| {
+        let (_, statement) = QUAY_CLAIMS.iter().find(|(l, _)| *l == letter).unwrap();
+        &read[*statement]
+    };
+    let ((a, a_history), (b, b_history), (c, c_history)) = (claim("a"), claim("b"), claim("c"));
+    let ((d, d_history), (e, e_history)) = (claim("d"), claim("e"));
+    let types = |history: &[ClaimEvent]| history.iter().map(ClaimEvent::r#type).collect::<Vec<_>>();
+    let actors =
+        |history: &[ClaimEvent]| history.iter().map(|e| e.actor.clone()).collect::<Vec<_>>();
+    let mut revisions: Vec<u64> = read
+        .values()
+        .flat_map(|(_, history)| history.iter().map(|e| e.revision))
+        .collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=20).collect::<Vec<_>>());
+    for (letter, statement) in QUAY_CLAIMS {
+        let (claim, history) = &read[statement];
+        assert_eq!(claim.story, QUAY, "{letter}");
+        assert_eq!(claim.submitted_by, "ed.morgan", "{letter}");
+        assert!(
+            history
+                .iter()
+                .all(|e| e.claim == claim.name && e.story == QUAY)
+        );
+    }
+
+    // The states, labels and rulings.
+    use Type::*;
+    assert_eq!((a.state(), a.label.as_str()), (State::Verified, "verified"));
+    assert_eq!(a.verdict_note, "Pay ledger seen");
+    assert_eq!(a.tags, ["labour"]);
+    assert_eq!(a.assignee, "kim.checker");
+    assert_eq!(
+        (a.evidence[0].source.as_str(), a.evidence[0].stance()),
+        ("Dockers' Pay Office", Stance::Supports)
+    );
+    assert_eq!(a.evidence[0].summary, "Strike pay paid to 3,000 members");
+    assert_eq!(
+        types(a_history),
+        [
+            Submitted,
+            Linked,
+            LinkResolved,
+            ReviewStarted,
+            EvidenceAdded,
+            Verified
+        ]
+    );
+    assert_eq!((b.state(), b.label.as_str()), (State::Disputed, "disputed"));
+    assert_eq!(b.verdict_note, "Gate logs differ");
+    assert_eq!(
+        (b.evidence[0].source.as_str(), b.evidence[0].stance()),
+        ("Terminal Operator", Stance::Refutes)
+    );
+    assert_eq!(
+        types(b_history),
+        [
+            Submitted,
+            Linked,
+            LinkResolved,
+            Linked,
+            LinkResolved,
+            ReviewStarted,
+            EvidenceAdded,
+            Disputed
+        ]
+    );
+    assert_eq!(
+        actors(b_history),
+        [
+            "ed.morgan",
+            "system",
+            "kim.checker",
+            "kim.checker",
+            "lee.checker",
+            "kim.checker",
+            "kim.checker",
+            "kim.checker"
+        ]
+    );
+    assert_eq!(
+        (c.state(), c.label.as_str()),
+        (State::Unverified, "unverified (per Harbour Radio)")
+    );
+    assert_eq!(types(c_history), [Submitted, Linked, LinkResolved]);
+    assert_eq!(
+        (d.state(), d.label.as_str(), d.priority()),
+        (
+            State::Unverified,
+            "unverified (per Docks Daily)",
+            Priority::Urgent
+        )
+    );
+    assert_eq!(types(d_history), [Submitted]);
+    assert_eq!(
+        (e.state(), e.label.as_str()),
+        (State::Withdrawn, "withdrawn")
+    );
+    assert_eq!(types(e_history), [Submitted, Withdrawn]);
+    assert_eq!(e_history[1].note, "Cut from the story");
+
+    // The figures, as read when each claim was submitted.
+    let figure = |claim: &Claim| {
+        assert_eq!(claim.figures.len(), 1, "{:?}", claim.figures);
+        let f = &claim.figures[0];
+        (
+            f.text.clone(),
+            f.low,
+            f.high,
+            f.qualifier(),
+            f.unit(),
+            f.counted.clone(),
+            f.family.clone(),
+        )
+    };
+    let count = |text: &str, value: f64, qualifier, counted: &str, family: &str| {
+        (
+            text.to_owned(),
+            value,
+            value,
+            qualifier,
+            Unit::Count,
+            counted.to_owned(),
+            family.to_owned(),
+        )
+    };
+    assert_eq!(
+        figure(a),
+        count(
+            "Some 3,000 dock workers",
+            3000.0,
+            Qualifier::About,
+            "dock workers",
+            "workers"
+        )
+    );
+    assert_eq!(
+        figure(b),
+        count(
+            "About 9,000 dock workers",
+            9000.0,
+            Qualifier::About,
+            "dock workers",
+            "workers"
+        )
+    );
+    assert_eq!(
+        figure(c),
+        count(
+            "Close to 9,000 dockers",
+            9000.0,
+            Qualifier::Nearly,
+            "dockers",
+            "docker"
+        )
+    );
+    let days = &d.figures[0];
+    assert_eq!(
+        (
+            days.text.as_str(),
+            days.low,
+            days.unit(),
+            days.unit_name.as_str()
+        ),
+        ("3 days", 3.0, Unit::Measure, "day")
+    );
+    assert!(e.figures.is_empty());
+
+    // The links: a contradiction the server suggested, then confirmed; a
+    // corroboration the desk made, then rejected.
+    assert_eq!(a.links.len(), 1, "{:?}", a.links);
+    assert_eq!(b.links.len(), 2, "{:?}", b.links);
+    assert_eq!(c.links.len(), 1, "{:?}", c.links);
+    let (contradiction, other_end) = (&b.links[0], &a.links[0]);
+    assert_eq!(contradiction.name, format!("{}/links/3", b.name));
+    assert_eq!(other_end.name, format!("{}/links/3", a.name));
+    assert_eq!(
+        (
+            contradiction.relation(),
+            contradiction.status(),
+            contradiction.other.as_str()
+        ),
+        (Relation::Contradicts, Status::Confirmed, a.name.as_str())
+    );
+    assert!(contradiction.subject);
+    assert!(!other_end.subject);
+    assert_eq!(other_end.other, b.name);
+    assert!(
+        contradiction
+            .note
+            .starts_with("suggested: figures cannot both be true"),
+        "{}",
+        contradiction.note
+    );
+    assert_eq!(contradiction.created_by, "system");
+    assert_eq!(contradiction.resolved_by, "kim.checker");
+    assert_eq!(
+        contradiction.resolution_note,
+        "Pay ledger and gate logs disagree"
+    );
+    let basis: Vec<(f64, f64)> = contradiction
+        .basis
+        .iter()
+        .map(|pair| {
+            (
+                pair.this_figure.as_ref().unwrap().low,
+                pair.other_figure.as_ref().unwrap().low,
+            )
+        })
+        .collect();
+    assert_eq!(basis, [(9000.0, 3000.0)], "the figures compared");
+    let corroboration = &c.links[0];
+    assert_eq!(corroboration.name, format!("{}/links/10", c.name));
+    assert_eq!(
+        (
+            corroboration.relation(),
+            corroboration.status(),
+            corroboration.other.as_str()
+        ),
+        (Relation::Corroborates, Status::Rejected, b.name.as_str())
+    );
+    assert_eq!(
+        (
+            corroboration.note.as_str(),
+            corroboration.created_by.as_str(),
+            corroboration.resolved_by.as_str(),
+            corroboration.resolution_note.as_str()
+        ),
+        (
+            "Same count, other outlet",
+            "kim.checker",
+            "lee.checker",
+            "Radio repeated the paper"
+        )
+    );
+    assert_eq!(b.links[1].name, format!("{}/links/10", b.name));
+    // The link events name their link, and the verification the
+    // contradiction it acknowledged.
+    assert_eq!(b_history[1].link.as_ref().unwrap().name, contradiction.name);
+    assert_eq!(
+        b_history[2].link.as_ref().unwrap().status(),
+        Status::Confirmed
+    );
+    assert_eq!(
+        c_history[2].link.as_ref().unwrap().status(),
+        Status::Rejected
+    );
+    assert_eq!(a_history[5].acknowledged_links, [other_end.name.clone()]);
+    assert!(b_history.iter().all(|e| e.acknowledged_links.is_empty()));
+
+    // Every request id replays its claim.
+    for (letter, statement) in QUAY_CLAIMS {
+        let (claim, _) = &read[statement];
+        let request_id = format!("quay-{letter}");
+        let retry = submit_with_id(&mut client, "ed.morgan", submission_of(claim), &request_id);
+        assert_eq!(&retry.await.expect("the retry replays"), claim, "{letter}");
+    }
+
+    // The stored figure index is read as written: a new count of the same
+    // strikers is suggested as contradicting the stored ones.
+    let new = submit_with_id(
+        &mut client,
+        "ed.morgan",
+        Claim {
+            story: QUAY.to_owned(),
+            ..docks_claim("Only 1,000 dock workers joined the strike", "Union Office")
+        },
+        "after-format-3",
+    )
+    .await
+    .expect("a new claim");
+    let mut linked: Vec<_> = new
+        .links
+        .iter()
+        .map(|l| (l.relation(), l.status(), l.other.clone()))
+        .collect();
+    linked.sort();
+    let mut expected = vec![
+        (Relation::Contradicts, Status::Suggested, a.name.clone()),
+        (Relation::Contradicts, Status::Suggested, b.name.clone()),
+    ];
+    expected.sort();
+    assert_eq!(linked, expected);
+    let after = read_all(&mut client, QUAY).await;
+    drop(client);
+    let dir = server.stop().await.expect("the server owns its directory");
+    let db = sled::open(dir.path()).expect("the stopped server's store opens");
+    let events = stored_records(&db, "events");
+    assert_eq!(
+        events[..20],
+        old_events[..],
+        "the fixture's events, byte for byte"
+    );
+    drop(db);
+    // The submission and both ends of its two suggestions.
+    assert_verdict(dir.path(), 0, "all 25 events check out");
+    let server = TestServer::spawn_in(dir).await;
+    let mut client = server.client().await;
+    assert_eq!(
+        read_all(&mut client, QUAY).await,
+        after,
+        "the same after a restart"
+    );
 }
 
 #[tokio::test]
