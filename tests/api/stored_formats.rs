@@ -1010,7 +1010,10 @@ async fn a_store_of_format_3_records_opens_and_reads_as_it_was_written() {
         c_history[2].link.as_ref().unwrap().status(),
         Status::Rejected
     );
-    assert_eq!(a_history[5].acknowledged_links, [other_end.name.clone()]);
+    assert_eq!(
+        a_history[5].acknowledged_links,
+        std::slice::from_ref(&other_end.name)
+    );
     assert!(b_history.iter().all(|e| e.acknowledged_links.is_empty()));
 
     // Every request id replays its claim.
