@@ -4,11 +4,11 @@ kubernetes-validate and runs this with that Python).
 
     python deploy_check.py manifests
         What the Kubernetes schemas cannot see: one replica and how it is
-        replaced, probes and Services on the ports the server listens on,
-        the termination grace above the server's, the restricted security
-        context, the files the flags name inside mounted Secrets that
-        secret.example.yaml defines, and the ServiceMonitor (a CRD, so no
-        schema here) against the Service and the metrics port.
+        replaced, probes, Services and the NetworkPolicy on the ports the
+        server listens on, the termination grace above the server's, the
+        restricted security context, the files the flags name inside mounted
+        Secrets that secret.example.yaml defines, and the ServiceMonitor (a
+        CRD, so no schema here) against the Service and the metrics port.
 
     python deploy_check.py serve BINARY WORK_DIR
         Starts BINARY with the arguments and environment of the
@@ -316,6 +316,21 @@ def check_manifests():
         since,
         "the tokens file and TLS files are keys of mounted Secrets; the data dir is the claim's volume",
     )
+
+    # NetworkPolicies: they select the pod and name its ports.
+    since = len(failures)
+    policies = [d for _, d in documents if d.get("kind") == "NetworkPolicy"]
+    for policy in policies:
+        name = policy["metadata"]["name"]
+        wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+        if not wanted or any(pod_labels.get(k) != v for k, v in wanted.items()):
+            fail(f"NetworkPolicy {name} does not select the StatefulSet's pods")
+        for rule in policy["spec"].get("ingress", []):
+            for port in rule.get("ports", []):
+                if container_port(port["port"]) not in ports.values():
+                    fail(f"NetworkPolicy {name} names port {port['port']}, no container port")
+    if policies:
+        ok_unless_failed(since, "the NetworkPolicy selects the pod and names its ports")
 
     # The ServiceMonitor: no schema here (a CRD), so what it refers to.
     since = len(failures)
