@@ -4,9 +4,11 @@
 //! and run out on a paused clock, stale etags, retried request ids, links)
 //! go to the real desk and to a reference model written from the README
 //! (`reference.rs`, which shares no rule with `src/domain`). After every
-//! step both must agree on the answer (code and `ErrorInfo` reason) and on
-//! every claim: state, assignee, label, evidence, lease, links and whether
-//! its etag changed (a new one never repeats an old one).
+//! step both must agree on the answer (code and `ErrorInfo` reason), on
+//! every claim (state, assignee, label, evidence, lease, links and whether
+//! its etag changed: a new one never repeats an old one) and on the counts
+//! of each state; at the end of the run, on every claim's history (the
+//! type and actor of each event), with revisions gap-free across claims.
 //!
 //! The gate is applied by the harness: each operation is checked against
 //! the served policy table, and against the model's own table of least
@@ -157,6 +159,39 @@ async fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
             states
         );
     }
+    compare_histories(&desk, &model).await
+}
+
+/// The history of every claim against the model's, once the run is over:
+/// the type and actor of each event, and revisions numbered from 1 without
+/// a gap across all claims.
+async fn compare_histories(desk: &Harness, model: &Model) -> Result<(), TestCaseError> {
+    let mut revisions = Vec::new();
+    for (c, expected) in model.claims.iter().enumerate() {
+        let events = desk
+            .desk
+            .events(desk.claims[c].id, 0, 1000)
+            .await
+            .expect("the history")
+            .items;
+        revisions.extend(events.iter().map(|e| e.revision));
+        let history: Vec<(String, String)> = events
+            .into_iter()
+            .map(|e| {
+                let event = claimdesk::grpc::convert::event_to_pb(e);
+                (event.r#type().as_str_name().to_owned(), event.actor)
+            })
+            .collect();
+        let expected: Vec<(String, String)> = expected
+            .history
+            .iter()
+            .map(|(t, a)| ((*t).to_owned(), (*a).to_owned()))
+            .collect();
+        prop_assert_eq!(history, expected, "the history of claim {}", c);
+    }
+    revisions.sort_unstable();
+    let gap_free: Vec<u64> = (1..=revisions.len() as u64).collect();
+    prop_assert_eq!(revisions, gap_free, "revisions across all claims");
     Ok(())
 }
 

@@ -61,6 +61,17 @@ pub struct ModelClaim {
     /// How many times the claim has changed since it was submitted: its
     /// etag changes with each.
     pub version: usize,
+    /// Its history: the type of each event and its actor.
+    pub history: Vec<(&'static str, &'static str)>,
+}
+
+/// The actor of what the server does itself.
+const SYSTEM: &str = "system";
+
+impl ModelClaim {
+    fn record(&mut self, event: &'static str, actor: &'static str) {
+        self.history.push((event, actor));
+    }
 }
 
 impl ModelClaim {
@@ -276,6 +287,7 @@ impl Model {
                 c.lease_expires = Some(self.now + LEASE);
                 c.lost_by = None;
                 c.version += 1;
+                c.record("TYPE_REASSIGNED", by);
                 Ok(Answer::Claim(claim))
             }
             Op::AddEvidence {
@@ -289,7 +301,7 @@ impl Model {
                 self.add_evidence(by, claim, source, stance)
             }
             Op::Reopen {
-                by: _,
+                by,
                 claim,
                 reason,
                 etag,
@@ -307,6 +319,7 @@ impl Model {
                 }
                 reopen(c);
                 c.version += 1;
+                c.record("TYPE_REOPENED", by);
                 Ok(Answer::Claim(claim))
             }
             Op::Withdraw {
@@ -333,6 +346,7 @@ impl Model {
                 c.state = State::Withdrawn;
                 c.lost_by = None;
                 c.version += 1;
+                c.record("TYPE_WITHDRAWN", by);
                 Ok(Answer::Claim(claim))
             }
             Op::Link {
@@ -362,6 +376,7 @@ impl Model {
                         c.lost_by = c.assignee.take();
                         c.lease_expires = None;
                         c.version += 1;
+                        c.record("TYPE_LEASE_EXPIRED", SYSTEM);
                         expired += 1;
                     }
                 }
@@ -434,6 +449,7 @@ impl Model {
             evidence: Vec::new(),
             links: Vec::new(),
             version: 0,
+            history: vec![("TYPE_SUBMITTED", by)],
         });
         if let Some(id) = request_id {
             self.requests.insert((by, id), (submission.clone(), new));
@@ -476,6 +492,8 @@ impl Model {
         }
         for (other, relation) in suggested {
             self.join(new, other, relation, LinkStatus::Suggested);
+            self.claims[new].record("TYPE_LINKED", SYSTEM);
+            self.claims[other].record("TYPE_LINKED", SYSTEM);
             // The new claim is still being made: only the other changes.
             self.claims[other].version += 1;
         }
@@ -533,6 +551,7 @@ impl Model {
             claim.lost_by = None;
         }
         claim.version += 1;
+        claim.record("TYPE_REVIEW_STARTED", by);
         Ok(Answer::Claim(c))
     }
 
@@ -617,6 +636,16 @@ impl Model {
             }
         }
         claim.version += 1;
+        claim.record(
+            match action.kind {
+                AssigneeOnly::Renew => "TYPE_LEASE_RENEWED",
+                AssigneeOnly::Release => "TYPE_RELEASED",
+                AssigneeOnly::Verify => "TYPE_VERIFIED",
+                AssigneeOnly::Dispute => "TYPE_DISPUTED",
+                AssigneeOnly::MarkInconclusive => "TYPE_MARKED_INCONCLUSIVE",
+            },
+            by,
+        );
         Ok(Answer::Claim(c))
     }
 
@@ -642,9 +671,12 @@ impl Model {
         self.renew_if_held(by, c);
         let claim = &mut self.claims[c];
         claim.evidence.push((source, stance));
+        claim.record("TYPE_EVIDENCE_ADDED", by);
         if claim.state == State::Verified {
-            // Refuting evidence reopens a verified claim, for another look.
+            // Refuting evidence reopens a verified claim, for another look,
+            // by the system in the same change.
             reopen(claim);
+            claim.record("TYPE_REOPENED", SYSTEM);
         }
         claim.version += 1;
         Ok(Answer::Claim(c))
@@ -687,6 +719,7 @@ impl Model {
         for c in [a, b] {
             self.renew_if_held(by, c);
             self.claims[c].version += 1;
+            self.claims[c].record("TYPE_LINKED", by);
         }
         Ok(Answer::Claim(a))
     }
@@ -740,6 +773,7 @@ impl Model {
         for c in [a, b] {
             self.renew_if_held(by, c);
             self.claims[c].version += 1;
+            self.claims[c].record("TYPE_LINK_RESOLVED", by);
         }
         Ok(Answer::Claim(a))
     }
