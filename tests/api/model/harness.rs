@@ -200,9 +200,7 @@ impl Harness {
 
     /// Runs `op` as a client's call would reach the desk.
     pub async fn run(&mut self, op: &Op) -> Result<Answered, Status> {
-        if let (Some(method), Some(by)) =
-            (super::reference::method(op), super::reference::caller(op))
-        {
+        if let (Some(method), Some(by)) = (op.method(), op.caller()) {
             gate(method, by)?;
         }
         let answered = match *op {

@@ -217,6 +217,50 @@ pub enum Op {
     ExpireLeases,
 }
 
+impl Op {
+    /// The RPC the operation calls, if any.
+    pub fn method(&self) -> Option<&'static str> {
+        Some(match self {
+            Op::Submit { .. } => "SubmitClaim",
+            Op::Take { .. } => "TakeNextClaim",
+            Op::StartReview { .. } => "StartReview",
+            Op::RenewLease { .. } => "RenewLease",
+            Op::Release { .. } => "ReleaseClaim",
+            Op::Reassign { .. } => "ReassignClaim",
+            Op::AddEvidence { .. } => "AddEvidence",
+            Op::Verify { .. } => "VerifyClaim",
+            Op::Dispute { .. } => "DisputeClaim",
+            Op::MarkInconclusive { .. } => "MarkClaimInconclusive",
+            Op::Reopen { .. } => "ReopenClaim",
+            Op::Withdraw { .. } => "WithdrawClaim",
+            Op::Link { .. } => "LinkClaims",
+            Op::ResolveLink { .. } => "ResolveLink",
+            Op::Wait { .. } | Op::ExpireLeases => return None,
+        })
+    }
+
+    /// Who calls it, if anyone.
+    pub fn caller(&self) -> Option<&'static str> {
+        match *self {
+            Op::Submit { by, .. }
+            | Op::Take { by, .. }
+            | Op::StartReview { by, .. }
+            | Op::RenewLease { by, .. }
+            | Op::Release { by, .. }
+            | Op::Reassign { by, .. }
+            | Op::AddEvidence { by, .. }
+            | Op::Verify { by, .. }
+            | Op::Dispute { by, .. }
+            | Op::MarkInconclusive { by, .. }
+            | Op::Reopen { by, .. }
+            | Op::Withdraw { by, .. }
+            | Op::Link { by, .. }
+            | Op::ResolveLink { by, .. } => Some(by),
+            Op::Wait { .. } | Op::ExpireLeases => None,
+        }
+    }
+}
+
 fn user() -> impl Strategy<Value = &'static str> {
     prop::sample::select(USERS.map(|(name, _)| name).to_vec())
 }

@@ -148,58 +148,35 @@ pub struct Model {
 }
 
 /// The least role of each RPC, as the README's roles table gives it.
-fn least_role(op: &Op) -> Option<(&'static str, Role)> {
-    Some(match op {
-        Op::Submit { .. } => ("SubmitClaim", Role::Editor),
-        Op::AddEvidence { .. } => ("AddEvidence", Role::Editor),
-        Op::Withdraw { .. } => ("WithdrawClaim", Role::Editor),
-        Op::Take { .. } => ("TakeNextClaim", Role::Checker),
-        Op::StartReview { .. } => ("StartReview", Role::Checker),
-        Op::RenewLease { .. } => ("RenewLease", Role::Checker),
-        Op::Release { .. } => ("ReleaseClaim", Role::Checker),
-        Op::Verify { .. } => ("VerifyClaim", Role::Checker),
-        Op::Dispute { .. } => ("DisputeClaim", Role::Checker),
-        Op::MarkInconclusive { .. } => ("MarkClaimInconclusive", Role::Checker),
-        Op::Link { .. } => ("LinkClaims", Role::Checker),
-        Op::ResolveLink { .. } => ("ResolveLink", Role::Checker),
-        Op::Reopen { .. } => ("ReopenClaim", Role::Chief),
-        Op::Reassign { .. } => ("ReassignClaim", Role::Chief),
-        Op::Wait { .. } | Op::ExpireLeases => return None,
-    })
-}
+const LEAST_ROLES: [(&str, Role); 14] = [
+    ("SubmitClaim", Role::Editor),
+    ("AddEvidence", Role::Editor),
+    ("WithdrawClaim", Role::Editor),
+    ("TakeNextClaim", Role::Checker),
+    ("StartReview", Role::Checker),
+    ("RenewLease", Role::Checker),
+    ("ReleaseClaim", Role::Checker),
+    ("VerifyClaim", Role::Checker),
+    ("DisputeClaim", Role::Checker),
+    ("MarkClaimInconclusive", Role::Checker),
+    ("LinkClaims", Role::Checker),
+    ("ResolveLink", Role::Checker),
+    ("ReopenClaim", Role::Chief),
+    ("ReassignClaim", Role::Chief),
+];
 
 /// Whether the gate lets `op` through: the caller's role includes the
 /// least role of its RPC.
-pub fn admitted(op: &Op) -> bool {
-    match (least_role(op), caller(op)) {
-        (Some((_, needed)), Some(by)) => role_of(by) >= needed,
-        _ => true,
-    }
-}
-
-/// The RPC an operation calls, if any.
-pub fn method(op: &Op) -> Option<&'static str> {
-    least_role(op).map(|(method, _)| method)
-}
-
-pub fn caller(op: &Op) -> Option<&'static str> {
-    match *op {
-        Op::Submit { by, .. }
-        | Op::Take { by, .. }
-        | Op::StartReview { by, .. }
-        | Op::RenewLease { by, .. }
-        | Op::Release { by, .. }
-        | Op::Reassign { by, .. }
-        | Op::AddEvidence { by, .. }
-        | Op::Verify { by, .. }
-        | Op::Dispute { by, .. }
-        | Op::MarkInconclusive { by, .. }
-        | Op::Reopen { by, .. }
-        | Op::Withdraw { by, .. }
-        | Op::Link { by, .. }
-        | Op::ResolveLink { by, .. } => Some(by),
-        Op::Wait { .. } | Op::ExpireLeases => None,
-    }
+fn admitted(op: &Op) -> bool {
+    let (Some(method), Some(by)) = (op.method(), op.caller()) else {
+        return true;
+    };
+    let needed = LEAST_ROLES
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, role)| *role)
+        .expect("every RPC of the run has a least role");
+    role_of(by) >= needed
 }
 
 /// The actions only the assignee may take (a chief may also release).
@@ -222,7 +199,7 @@ impl Model {
     }
 
     /// Which version of claim `c` an etag names: `None` for no etag.
-    pub fn etag_version(&self, c: usize, etag: Etag) -> Option<usize> {
+    fn etag_version(&self, c: usize, etag: Etag) -> Option<usize> {
         let current = self.claims[c].version;
         match etag {
             Etag::Unconditional => None,
