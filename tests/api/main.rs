@@ -25,6 +25,7 @@ mod lifecycle;
 mod limits;
 mod listing;
 mod metrics;
+mod model;
 mod names;
 mod queue;
 mod restart;
