@@ -8,6 +8,7 @@ mod bench;
 mod checklist;
 mod claimreview;
 mod conflicts;
+mod crash_loop;
 mod helpers;
 mod intercept;
 mod process;
