@@ -9,6 +9,7 @@ mod checklist;
 mod claimreview;
 mod conflicts;
 mod crash_loop;
+mod disk_full;
 mod helpers;
 mod intercept;
 mod process;
