@@ -190,9 +190,11 @@ async fn crash_loop(settings: Settings) -> Figures {
         assert!(audited >= last_revision, "{audited} events after the kill");
         last_revision = audited;
 
-        // Sometimes a kill during start-up and recovery, at a random moment
-        // from right after the spawn to about when the server is ready.
-        if figures.kills < settings.kills && rng.u8(..3) == 0 {
+        // After every third kill under load, a kill during start-up and
+        // recovery, at a random moment from right after the spawn to about
+        // when the server is ready.
+        let under_load = figures.kills - figures.startup_kills;
+        if figures.kills < settings.kills && under_load % 3 == 0 {
             let mut starting = ServeProcess::spawn(serve_command(&settings.binary, dir.path()));
             let delay = if rng.bool() { 0 } else { rng.u64(..800) };
             // The experiment: a random moment, not a wait for anything.
