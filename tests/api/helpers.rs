@@ -190,6 +190,45 @@ impl TestServer {
     }
 }
 
+/// Runs `f` on every item, eight at a time, each with its own handle to
+/// the server; the answers in the order of the items. A panic in `f` fails
+/// the test with its message.
+pub async fn in_parallel<T, R, F, Fut>(client: &Client, items: Vec<T>, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Client, T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let queue = Arc::new(std::sync::Mutex::new(
+        items.into_iter().enumerate().rev().collect::<Vec<_>>(),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (f, queue, client) = (f.clone(), queue.clone(), client.clone());
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let next = queue.lock().expect("queue").pop();
+                let Some((i, item)) = next else {
+                    return out;
+                };
+                out.push((i, f(client.clone(), item).await));
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(out) => all.extend(out),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Opens a sled store in `dir` (a test that wraps the real store).
 pub async fn open_sled_store(dir: &Path) -> SledStore {
     open_sled_store_with(dir, None).await
@@ -703,7 +742,13 @@ pub fn error_metadata(details: &ErrorDetails, key: &str) -> Option<String> {
 /// logging at `info`, stderr piped, stdout discarded (pipe it to read it),
 /// killed if dropped while it runs.
 pub fn claimdesk_command() -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_claimdesk"));
+    claimdesk_command_of(Path::new(env!("CARGO_BIN_EXE_claimdesk")))
+}
+
+/// [`claimdesk_command`] running the binary at `binary` (a release build,
+/// say) instead of the one cargo built for the tests.
+pub fn claimdesk_command_of(binary: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("CLAIMDESK_") {
             command.env_remove(name);

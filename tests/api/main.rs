@@ -8,6 +8,8 @@ mod bench;
 mod checklist;
 mod claimreview;
 mod conflicts;
+mod crash_loop;
+mod disk_full;
 mod helpers;
 mod intercept;
 mod process;

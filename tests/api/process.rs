@@ -10,10 +10,8 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    future::Future,
     path::Path,
     process::ExitStatus,
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -23,10 +21,7 @@ use claimdesk::pb::{
     claim_event::Type,
     evidence::Stance,
 };
-use tokio::{
-    sync::watch,
-    task::{JoinHandle, JoinSet},
-};
+use tokio::{sync::watch, task::JoinHandle};
 use tonic::{Code, Status, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -34,7 +29,7 @@ use tonic_health::pb::{
 
 use crate::helpers::{
     self, Client, PROCESS_WAIT, READY_MESSAGE, ServeProcess, as_user, claimdesk_command,
-    events_in_pages_of, exit_error, get, next_health_status, serving_health_watch,
+    events_in_pages_of, exit_error, get, in_parallel, next_health_status, serving_health_watch,
 };
 
 /// Start-up on a busy two-core machine can be slow; these bound waits for
@@ -566,45 +561,6 @@ const CRASH_CLAIMS: usize = 210;
 const CRASH_ROUNDS: usize = 3;
 const CRASH_WRITERS: usize = 8;
 const BACKGROUND_WRITERS: usize = 2;
-
-/// Runs `f` on every item, eight at a time, each with its own handle to
-/// the server; the answers in the order of the items. A panic in `f` fails
-/// the test with its message.
-async fn in_parallel<T, R, F, Fut>(client: &Client, items: Vec<T>, f: F) -> Vec<R>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-    F: Fn(Client, T) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-{
-    let f = Arc::new(f);
-    let queue = Arc::new(Mutex::new(
-        items.into_iter().enumerate().rev().collect::<Vec<_>>(),
-    ));
-    let mut tasks = JoinSet::new();
-    for _ in 0..8 {
-        let (f, queue, client) = (f.clone(), queue.clone(), client.clone());
-        tasks.spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue").pop();
-                let Some((i, item)) = next else {
-                    return out;
-                };
-                out.push((i, f(client.clone(), item).await));
-            }
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(out) => all.extend(out),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
-}
 
 /// Checks every acknowledged claim against the server: it reads back as
 /// last acknowledged and its history holds every acknowledged change, in
