@@ -224,6 +224,11 @@ impl TokenSet {
         self.roles.get(user).copied()
     }
 
+    /// Each token's hash with whom it stands for, in no order.
+    pub fn entries(&self) -> impl Iterator<Item = (TokenHash, &Actor)> {
+        self.by_hash.iter().map(|(hash, actor)| (*hash, actor))
+    }
+
     /// How many tokens the set holds.
     pub fn len(&self) -> usize {
         self.by_hash.len()

@@ -24,6 +24,8 @@
 //!   `token new`, the client commands `claim`, `queue`, `events`, `health`,
 //!   and `demo`).
 //! - [`error`]: the error type shared by the layers.
+//! - `fuzzing` (with the `fuzzing` feature): the bodies of the fuzz targets
+//!   of `fuzz/`, which the tests also run over their committed corpora.
 
 pub mod auth;
 pub mod cli;
@@ -32,6 +34,8 @@ pub mod desk;
 pub mod domain;
 pub mod error;
 pub mod fingerprint;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod grpc;
 pub mod server;
 pub mod storage;

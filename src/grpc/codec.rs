@@ -197,6 +197,22 @@ fn count(
     Ok(())
 }
 
+/// Decodes a request of type `U` from the whole of its `bytes`, its
+/// repeated fields counted first. Bytes that are not a `U` are invalid
+/// input, refused as such (INVALID_ARGUMENT, naming no field: the request
+/// as a whole).
+pub fn decode_request<U: Message + Default + 'static>(bytes: &[u8]) -> Result<U, Error> {
+    if let Some(shape) = shape_of::<U>()
+        && let Err(TooMany { path, limit }) = count(bytes, shape, &mut Vec::new())
+    {
+        return Err(Error::invalid(
+            path,
+            format!("must have at most {limit} entries, has more"),
+        ));
+    }
+    U::decode(bytes).map_err(|e| Error::invalid("", format!("not a valid request message: {e}")))
+}
+
 /// prost's codec, with [`BoundedDecoder`] for requests.
 pub struct BoundedCodec<T, U>(PhantomData<(T, U)>);
 
@@ -233,20 +249,10 @@ impl<U: Message + Default + 'static> Decoder for BoundedDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        if let Some(shape) = shape_of::<U>() {
-            // The whole message is in one buffer (tonic reads it in full).
-            let bytes = prost::bytes::Buf::chunk(buf);
-            if let Err(TooMany { path, limit }) = count(bytes, shape, &mut Vec::new()) {
-                return Err(Error::invalid(
-                    path,
-                    format!("must have at most {limit} entries, has more"),
-                )
-                .into());
-            }
-        }
-        U::decode(buf)
-            .map(Some)
-            .map_err(|e| Status::internal(e.to_string()))
+        use prost::bytes::Buf as _;
+        // The whole message (tonic reads it in full before decoding).
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        decode_request(&bytes).map(Some).map_err(Status::from)
     }
 
     fn buffer_settings(&self) -> BufferSettings {
@@ -354,6 +360,22 @@ mod tests {
     fn bytes_that_are_not_protobuf_are_left_to_the_decoder() {
         for bytes in [&[0xff_u8; 12][..], &[0x0a, 0x80], &[0x0a, 0x05, 0x01]] {
             assert!(count(bytes, &SUBMIT_CLAIM, &mut Vec::new()).is_ok());
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_the_request_are_invalid_input_naming_no_field() {
+        for bytes in [
+            &[0x0a, 0x05, b'a'][..],   // a string longer than what follows
+            &[0x0a, 0x01, 0xff],       // a string that is not UTF-8
+            &[0x08, 0x80, 0x80, 0x80], // a varint cut short
+        ] {
+            let error = decode_request::<pb::GetClaimRequest>(bytes).expect_err("refused");
+            let Error::Invalid(violations) = &error else {
+                panic!("{bytes:?}: {error:?}");
+            };
+            assert_eq!(violations.listed()[0].field, "", "{bytes:?}");
+            assert_eq!(Status::from(error).code(), tonic::Code::InvalidArgument);
         }
     }
 

@@ -4,6 +4,8 @@
 
 pub mod codec;
 pub mod convert;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod identity;
 pub mod links;
 mod page_token;

@@ -271,7 +271,7 @@ pub fn time_following(key: &[u8], prefix: &[u8]) -> Option<SystemTime> {
         .get(prefix.len()..prefix.len() + TIME_LEN)?
         .try_into()
         .ok()?;
-    Some(super::records::from_ns(u128::from_be_bytes(bytes)))
+    super::records::from_ns(u128::from_be_bytes(bytes))
 }
 
 /// The claim id that ends an index key.

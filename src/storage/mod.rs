@@ -15,7 +15,7 @@
 mod durability;
 mod hub;
 mod keys;
-mod records;
+pub(crate) mod records;
 mod sled_store;
 
 pub use durability::{Durable, FlushObserver};

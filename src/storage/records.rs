@@ -271,11 +271,19 @@ pub fn to_ns(t: SystemTime) -> u128 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
-pub fn from_ns(ns: u128) -> SystemTime {
+/// The time `ns` nanoseconds after 1970, if the platform's `SystemTime`
+/// reaches it (on Linux, until the year 292 billion or so): a corrupted
+/// record or key may hold any number.
+pub fn from_ns(ns: u128) -> Option<SystemTime> {
     const NANOS_PER_SEC: u128 = 1_000_000_000;
-    let secs = u64::try_from(ns / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    let secs = u64::try_from(ns / NANOS_PER_SEC).ok()?;
     let nanos = u32::try_from(ns % NANOS_PER_SEC).expect("below one second");
-    UNIX_EPOCH + Duration::new(secs, nanos)
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+/// A stored time, which must be one [`from_ns`] reaches.
+fn stored_time(ns: u128) -> Result<SystemTime, DecodeError> {
+    from_ns(ns).ok_or_else(|| DecodeError::Field(format!("time {ns} ns is out of range")))
 }
 
 fn state_name(s: State) -> &'static str {
@@ -391,7 +399,7 @@ impl EvidenceRecord {
             source: SourceName::from_stored(self.source),
             stance: parse_stance(&self.stance)?,
             added_by: UserName::from_stored(self.added_by),
-            add_time: from_ns(self.add_time_ns),
+            add_time: stored_time(self.add_time_ns)?,
         })
     }
 }
@@ -565,12 +573,17 @@ impl LinkRecord {
             status: parse_link_status(&self.status)?,
             note: Note::from_stored(self.note),
             created_by: UserName::from_stored(self.created_by),
-            create_time: from_ns(self.create_time_ns),
-            resolution: self.resolution.map(|r| Resolution {
-                by: UserName::from_stored(r.by),
-                time: from_ns(r.time_ns),
-                note: Note::from_stored(r.note),
-            }),
+            create_time: stored_time(self.create_time_ns)?,
+            resolution: self
+                .resolution
+                .map(|r| {
+                    Ok::<_, DecodeError>(Resolution {
+                        by: UserName::from_stored(r.by),
+                        time: stored_time(r.time_ns)?,
+                        note: Note::from_stored(r.note),
+                    })
+                })
+                .transpose()?,
             basis: self
                 .basis
                 .into_iter()
@@ -672,7 +685,7 @@ impl ClaimRecord {
             story: Slug::from_stored(r.story),
             tags: r.tags.into_iter().map(Slug::from_stored).collect(),
             priority: parse_priority(&r.priority)?,
-            deadline: r.deadline_ns.map(from_ns),
+            deadline: r.deadline_ns.map(stored_time).transpose()?,
             state: parse_state(&r.state)?,
             evidence: r
                 .evidence
@@ -682,7 +695,7 @@ impl ClaimRecord {
             assignee: r.assignee.map(UserName::from_stored),
             lease: match (r.lease_expires_ns, r.lease_duration_ms) {
                 (Some(expires), Some(ms)) => Some(Lease {
-                    expires: from_ns(expires),
+                    expires: stored_time(expires)?,
                     duration: Duration::from_millis(ms),
                 }),
                 (None, None) => None,
@@ -691,8 +704,8 @@ impl ClaimRecord {
             expired_holder: r.expired_holder.map(UserName::from_stored),
             submitted_by: UserName::from_stored(r.submitted_by),
             verdict_note: Note::from_stored(r.verdict_note),
-            create_time: from_ns(r.create_time_ns),
-            update_time: from_ns(r.update_time_ns),
+            create_time: stored_time(r.create_time_ns)?,
+            update_time: stored_time(r.update_time_ns)?,
             revision: r.revision,
             figures: r
                 .figures
@@ -793,7 +806,7 @@ impl EventRecord {
             story: Slug::from_stored(r.story),
             action: parse_action(&r.action)?,
             actor: UserName::from_stored(r.actor),
-            time: from_ns(r.time_ns),
+            time: stored_time(r.time_ns)?,
             from: r.from.as_deref().map(parse_state).transpose()?,
             to: parse_state(&r.to)?,
             note: Note::from_stored(r.note),

@@ -148,3 +148,24 @@ fn a_binary_record_is_a_fraction_of_its_json() {
     let json = json(&record, JSON_FORMAT).len();
     assert!(binary * 2 < json, "binary {binary} bytes, JSON {json}");
 }
+
+#[test]
+fn times_beyond_what_the_platform_holds_are_refused_as_corrupt() {
+    // From the last nanosecond a u128 counts down to just past i64::MAX
+    // seconds: each would overflow `SystemTime`.
+    for ns in [u128::MAX, (u128::from(i64::MAX as u64) + 1) * 1_000_000_000] {
+        let mut record = ClaimRecord::from(&claim());
+        record.update_time_ns = ns;
+        let refused = ClaimRecord::decode(&record.encode())
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("out of range"), "{refused}");
+
+        let mut record = EventRecord::from(&event());
+        record.evidence.as_mut().unwrap().add_time_ns = ns;
+        assert!(EventRecord::decode(&record.encode()).is_err());
+    }
+    assert_eq!(from_ns(0), Some(UNIX_EPOCH));
+    let ns = 1_796_121_000_123_456_789;
+    assert_eq!(from_ns(ns).map(to_ns), Some(ns));
+}
