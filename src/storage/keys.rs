@@ -47,7 +47,7 @@ use crate::domain::{Claim, ClaimId, End, Figure, LinkId, Priority, Slug, State};
 
 use super::{
     ClaimFilter,
-    records::{state_code, to_ns},
+    records::{self, state_code, to_ns},
 };
 
 const STORY: u8 = b's';
@@ -200,6 +200,20 @@ pub fn wording_entry(claim: &Claim) -> Vec<u8> {
     key
 }
 
+/// The entries a claim gets once, when it is stored (figures and statements
+/// never change), with their values: its comparable figures in the figure
+/// index and its wording, whose key is `wording_key`, in the wording index.
+pub fn written_once(claim: &Claim, wording_key: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = claim
+        .figures
+        .iter()
+        .filter(|f| f.is_comparable())
+        .map(|figure| (figure_entry(claim, figure), records::encode_figure(figure)))
+        .collect();
+    entries.push((wording_entry(claim), wording_key.as_bytes().to_vec()));
+    entries
+}
+
 /// `id` with every bit inverted: later ids sort first.
 fn newest_first(id: ClaimId) -> [u8; ID_LEN] {
     id.to_bytes().map(|b| !b)
@@ -346,6 +360,21 @@ pub fn claim_event(id: ClaimId, rev: u64) -> [u8; 24] {
     key[..16].copy_from_slice(&id.to_bytes());
     key[16..].copy_from_slice(&rev.to_be_bytes());
     key
+}
+
+/// Prefix of the values kept for backup `session` in the `backups` tree.
+pub fn backup_session(session: u64) -> [u8; 8] {
+    session.to_be_bytes()
+}
+
+/// Key of the value kept for backup `session` of `key` of the tree named
+/// `tree` (`c`: claims, `r`: request ids).
+pub fn kept_for_backup(session: u64, tree: u8, key: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(9 + key.len());
+    kept.extend_from_slice(&backup_session(session));
+    kept.push(tree);
+    kept.extend_from_slice(key);
+    kept
 }
 
 /// The smallest id greater than `id`, if any.

@@ -12,15 +12,17 @@
 //! one (so does a refusal by the rules, which tells the claim's state and
 //! etag). A crash can thus take back only what no client has seen.
 
+pub mod backup;
 mod durability;
 mod hub;
 mod keys;
 pub(crate) mod records;
 mod sled_store;
 
+pub use backup::BackupSummary;
 pub use durability::{Durable, FlushObserver};
 pub use hub::Subscription;
-pub use sled_store::{FlushHook, SledStore, StoreConfig};
+pub use sled_store::{FlushHook, RestoreError, SledStore, StoreConfig};
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -323,6 +325,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last revision that is durable and published.
     fn durable_revision(&self) -> u64;
+
+    /// Writes a copy of the store at one revision to `out`, in the backup
+    /// format ([`backup`]), while writes go on (they wait, at most, for
+    /// the copy to begin): every event up to that revision, and every claim
+    /// and request id as they were then, all durable. A restore
+    /// ([`SledStore::restore`]) rebuilds a store from it.
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, Error>;
 
     /// The bytes the store takes on disk.
     fn size_on_disk(&self) -> Result<u64, Error>;

@@ -742,6 +742,17 @@ impl From<&Event> for EventRecord {
     }
 }
 
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// Length of the SHA-256 link that starts every stored event.
 pub const HASH_LEN: usize = 32;
 
@@ -753,6 +764,59 @@ pub fn chain_hash(previous: &[u8; HASH_LEN], body: &[u8]) -> [u8; HASH_LEN] {
     h.update(previous);
     h.update(body);
     h.finalize().into()
+}
+
+/// A walk of an event log's hash chain from revision 1: each event must
+/// come under the next revision, its link must be [`chain_hash`] of the
+/// previous link and its body, and its body must read as an event of that
+/// revision. The audit and the check of a backup both walk it.
+#[derive(Debug, Clone)]
+pub struct ChainWalk {
+    previous: [u8; HASH_LEN],
+    next: u64,
+}
+
+impl Default for ChainWalk {
+    fn default() -> Self {
+        Self {
+            previous: [0; HASH_LEN],
+            next: 1,
+        }
+    }
+}
+
+impl ChainWalk {
+    /// Checks the event stored (link and body) under `revision`, and
+    /// returns it; or why it does not check out.
+    pub fn step(&mut self, revision: u64, stored: &[u8]) -> Result<Event, &'static str> {
+        if revision != self.next {
+            return Err("the event is missing");
+        }
+        let Ok(stored) = StoredEvent::split(stored) else {
+            return Err("the event is truncated");
+        };
+        if chain_hash(&self.previous, stored.body) != stored.hash {
+            return Err("the event's hash does not match its content and the previous event");
+        }
+        let event = match EventRecord::decode(stored.body) {
+            Ok(event) if event.revision == revision => event,
+            Ok(_) => return Err("the event names another revision"),
+            Err(_) => return Err("the event cannot be read"),
+        };
+        self.previous = stored.hash;
+        self.next += 1;
+        Ok(event)
+    }
+
+    /// The revision the next event must have.
+    pub fn next_revision(&self) -> u64 {
+        self.next
+    }
+
+    /// The link of the last event walked (zeros before the first).
+    pub fn last_link(&self) -> [u8; HASH_LEN] {
+        self.previous
+    }
 }
 
 /// A stored event: its chain link, then its body (the record as encoded).

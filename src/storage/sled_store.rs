@@ -27,6 +27,7 @@
 //! fsync of sled's files are in [`super::durability`].
 
 mod audit;
+mod backup;
 #[cfg(test)]
 mod formats;
 mod read;
@@ -45,8 +46,8 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::{
-    Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts, QueueQuery,
-    RequestKey, Store, Submitted, Subscription,
+    BackupSummary, Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts,
+    QueueQuery, RequestKey, Store, Submitted, Subscription,
     durability::{Committer, Durable, FlushObserver, Flusher, create_dir_durably},
     hub::Hub,
     keys,
@@ -56,6 +57,8 @@ use crate::{
     domain::{Claim, ClaimId, Event, LinkId, Slug},
     error::{Error, StorageError},
 };
+pub use backup::RestoreError;
+use backup::{Backups, META_RESTORING};
 use writer::{Marks, WriteSide, Writer};
 
 const META_FORMAT: &[u8] = b"format";
@@ -132,6 +135,8 @@ pub(super) struct Trees {
     requests: sled::Tree,
     counters: sled::Tree,
     meta: sled::Tree,
+    /// Values kept for backups being taken (see `backup.rs`).
+    backups: sled::Tree,
 }
 
 pub struct SledStore {
@@ -142,6 +147,8 @@ pub struct SledStore {
     trees: Trees,
     /// The revisions the writer has committed and may have made visible.
     marks: Arc<Marks>,
+    /// The backups being taken (see `backup.rs`).
+    backups: Arc<Mutex<Backups>>,
     /// Reads that met a change not durable yet and waited for a flush.
     reads_held: AtomicU64,
     hub: Arc<Hub>,
@@ -254,6 +261,17 @@ impl SledStore {
                 true
             }
         };
+        if meta
+            .get(META_RESTORING)
+            .map_err(storage("read meta"))?
+            .is_some()
+        {
+            return Err(StorageError::new(
+                "open database",
+                "the data directory holds a restore that did not finish: remove it and restore again",
+            )
+            .into());
+        }
 
         let last_revision = meta
             .get(META_LAST_REVISION)
@@ -305,18 +323,27 @@ impl SledStore {
             requests: tree("requests")?,
             counters: tree("counters")?,
             meta,
+            backups: tree("backups")?,
         };
+        // Kept for backups a crash cut short.
+        trees
+            .backups
+            .clear()
+            .map_err(storage("clear kept values"))?;
+        let backups = Arc::new(Mutex::new(Backups::default()));
         let writer = Writer::start(WriteSide {
             trees: trees.clone(),
             marks: marks.clone(),
             hub: hub.clone(),
             failed: committer.failed_flag(),
+            backups: backups.clone(),
         })
         .map_err(|e| Error::from(StorageError::new("start writer", e)))?;
         let store = Self {
             writer,
             trees,
             marks,
+            backups,
             reads_held: AtomicU64::new(0),
             hub,
             committer,
@@ -478,6 +505,10 @@ impl Store for SledStore {
         self.hub.durable_revision()
     }
 
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, Error> {
+        self.write_backup(out)
+    }
+
     fn size_on_disk(&self) -> Result<u64, Error> {
         disk_usage(&self.dir).map_err(|e| StorageError::new("measure the data directory", e).into())
     }
@@ -512,16 +543,6 @@ fn read_count(bytes: &[u8]) -> Result<u64, Error> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
         .map_err(|_| corrupt("read counters", "bad counter"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use claimdesk::{
     domain::{Claim, ClaimId, Event, LinkId, Slug},
     error::Error,
     storage::{
-        Change, ClaimFilter, Conflict, Durable, Page, PageLimit, PairChange, QueueCounts,
-        QueueQuery, RequestKey, SledStore, Store, Submitted, Subscription,
+        BackupSummary, Change, ClaimFilter, Conflict, Durable, Page, PageLimit, PairChange,
+        QueueCounts, QueueQuery, RequestKey, SledStore, Store, Submitted, Subscription,
     },
 };
 
@@ -152,6 +152,10 @@ impl<I: Intercept> Store for Intercepted<I> {
 
     fn durable_revision(&self) -> u64 {
         self.inner.durable_revision()
+    }
+
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, Error> {
+        self.inner.backup(out)
     }
 
     fn size_on_disk(&self) -> Result<u64, Error> {

@@ -3,10 +3,7 @@
 use super::{META_LAST_HASH, META_LAST_REVISION, SledStore, storage};
 use crate::{
     error::Error,
-    storage::{
-        AuditReport,
-        records::{self, EventRecord, HASH_LEN, StoredEvent},
-    },
+    storage::{AuditReport, records::ChainWalk},
 };
 
 impl SledStore {
@@ -21,34 +18,22 @@ impl SledStore {
                 reason: reason.to_owned(),
             })
         };
-        let mut previous = [0u8; HASH_LEN];
-        let mut expected = 1u64;
+        let mut walk = ChainWalk::default();
         for entry in self.trees.events.iter() {
             let (key, value) = entry.map_err(storage("read history"))?;
             let Ok(key) = <[u8; 8]>::try_from(key.as_ref()) else {
-                return broken(expected, "an event is stored under a malformed key");
+                return broken(
+                    walk.next_revision(),
+                    "an event is stored under a malformed key",
+                );
             };
             let revision = u64::from_be_bytes(key);
-            if revision != expected {
-                return broken(expected, "the event is missing");
+            if let Err(reason) = walk.step(revision, &value) {
+                return broken(walk.next_revision(), reason);
             }
-            let Ok(stored) = StoredEvent::split(&value) else {
-                return broken(revision, "the event is truncated");
-            };
-            if records::chain_hash(&previous, stored.body) != stored.hash {
-                return broken(
-                    revision,
-                    "the event's hash does not match its content and the previous event",
-                );
-            }
-            match EventRecord::decode(stored.body) {
-                Ok(event) if event.revision == revision => {}
-                Ok(_) => return broken(revision, "the event names another revision"),
-                Err(_) => return broken(revision, "the event cannot be read"),
-            }
-            previous = stored.hash;
-            expected += 1;
         }
+        let expected = walk.next_revision();
+        let previous = walk.last_link();
         let last = self
             .trees
             .meta

@@ -12,7 +12,7 @@ use std::{
 };
 
 use super::{
-    META_LAST_HASH, META_LAST_REVISION, SledStore, Trees, corrupt, hex, read_count, read_revision,
+    META_LAST_HASH, META_LAST_REVISION, SledStore, Trees, corrupt, read_count, read_revision,
     storage,
     writer::{New, Op, Outcome, WriteSide},
 };
@@ -24,7 +24,9 @@ use crate::{
     error::{Error, StorageError},
     storage::{
         Change, Fingerprint, PairChange, QueueQuery, RequestKey, Submitted, keys,
-        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent},
+        records::{
+            self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent, hex,
+        },
     },
 };
 
@@ -58,10 +60,12 @@ pub(super) enum T {
     Requests,
     Counters,
     Meta,
+    /// What backups being taken keep (see `backup.rs`).
+    Backups,
 }
 
 impl T {
-    pub(super) const ALL: [T; 7] = [
+    pub(super) const ALL: [T; 8] = [
         T::Claims,
         T::Index,
         T::Events,
@@ -69,6 +73,7 @@ impl T {
         T::Requests,
         T::Counters,
         T::Meta,
+        T::Backups,
     ];
 }
 
@@ -83,6 +88,7 @@ impl Trees {
             T::Requests => &self.requests,
             T::Counters => &self.counters,
             T::Meta => &self.meta,
+            T::Backups => &self.backups,
         }
     }
 }
@@ -101,7 +107,7 @@ type Undo = (T, Vec<u8>, Option<Entry>);
 /// as a transaction runs, so nothing else happens inside it).
 pub(super) struct Tx<'a> {
     side: &'a WriteSide,
-    staged: RefCell<[BTreeMap<Vec<u8>, Entry>; 7]>,
+    staged: RefCell<[BTreeMap<Vec<u8>, Entry>; 8]>,
     /// How to take back the writes of the op being applied: each key it
     /// wrote with its staged entry before (`None`: not staged).
     undo: RefCell<Vec<Undo>>,
@@ -452,18 +458,9 @@ impl<'a> Tx<'a> {
     fn write_new(&self, claim: &mut Claim, wording: &Wording) -> Result<(), Error> {
         let draft = EventDraft::submitted(claim);
         self.write(None, claim, vec![draft])?;
-        for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
-            self.put(
-                T::Index,
-                keys::figure_entry(claim, figure),
-                records::encode_figure(figure),
-            );
+        for (key, value) in keys::written_once(claim, &wording.key()) {
+            self.put(T::Index, key, value);
         }
-        self.put(
-            T::Index,
-            keys::wording_entry(claim),
-            wording.key().into_bytes(),
-        );
         Ok(())
     }
 
@@ -582,20 +579,59 @@ impl<'a> Tx<'a> {
         self.put(T::Meta, key, &format.to_be_bytes()[..]);
     }
 
+    /// Keeps, for each backup being taken (`sessions`), the committed
+    /// value of every claim and request id the batch changes that the
+    /// backup has not kept yet: the value at the backup's revision, which
+    /// it reads instead of the one the batch writes (see `backup.rs`).
+    pub(super) fn keep_for_backups(&self, sessions: &[u64]) -> Result<(), Error> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let changed: Vec<(T, Vec<u8>)> = {
+            let staged = self.staged.borrow();
+            [T::Claims, T::Requests]
+                .into_iter()
+                .flat_map(|t| staged[t as usize].keys().map(move |k| (t, k.clone())))
+                .collect()
+        };
+        for (t, key) in changed {
+            let tree = if t == T::Claims { b'c' } else { b'r' };
+            let mut committed = None;
+            for &session in sessions {
+                let kept = keys::kept_for_backup(session, tree, &key);
+                if self.get(T::Backups, &kept)?.is_some() {
+                    continue;
+                }
+                if committed.is_none() {
+                    let value = self
+                        .tree(t)
+                        .get(&key)
+                        .map_err(storage("read for a backup"))?;
+                    committed = Some(match value {
+                        Some(value) => [&[1u8][..], &value].concat(),
+                        None => vec![0u8],
+                    });
+                }
+                self.put(T::Backups, kept, committed.clone().expect("read above"));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the batch has staged nothing.
     pub(super) fn is_empty(&self) -> bool {
         self.staged.borrow().iter().all(BTreeMap::is_empty)
     }
 
     /// The staged writes per tree, and the events, in revision order.
-    pub(super) fn into_parts(self) -> ([BTreeMap<Vec<u8>, Entry>; 7], Vec<Event>) {
+    pub(super) fn into_parts(self) -> ([BTreeMap<Vec<u8>, Entry>; 8], Vec<Event>) {
         (self.staged.into_inner(), self.written.into_inner())
     }
 }
 
 impl SledStore {
     /// Refuses writes once a durable flush has failed.
-    fn writable(&self, context: &'static str) -> Result<(), Error> {
+    pub(super) fn writable(&self, context: &'static str) -> Result<(), Error> {
         if self.committer.has_failed() {
             return Err(StorageError::failed(context, "an earlier durable flush failed").into());
         }

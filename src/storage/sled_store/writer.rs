@@ -22,7 +22,7 @@
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc,
     },
@@ -36,6 +36,7 @@ use sled::{
 
 use super::{
     META_FORMAT, STORE_FORMAT, Trees,
+    backup::Backups,
     write::{T, Tx},
 };
 use crate::{
@@ -183,6 +184,9 @@ pub(super) struct WriteSide {
     /// Set by the committer once a durable flush failed: every write is
     /// refused from then on.
     pub failed: Arc<AtomicBool>,
+    /// The backups being taken; locked by the writer for each batch, from
+    /// its first op to its commit, so a backup begins between two batches.
+    pub backups: Arc<Mutex<Backups>>,
 }
 
 /// Handle to the writer thread. The thread ends when the handle is dropped,
@@ -248,6 +252,7 @@ impl WriteSide {
             marks: store.marks.clone(),
             hub: store.hub.clone(),
             failed: store.committer.failed_flag(),
+            backups: store.backups.clone(),
         }
     }
 
@@ -291,6 +296,10 @@ impl WriteSide {
         }
         #[cfg(test)]
         crate::storage::records::WRITE_JSON.set(self.marks.write_json.load(Ordering::SeqCst));
+        let backups = self
+            .backups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = Tx::new(self);
         let outcomes: Vec<Result<Outcome, Error>> = ops.iter().map(|op| tx.run(op)).collect();
         if tx.is_empty() {
@@ -304,8 +313,14 @@ impl WriteSide {
         if mark_format {
             tx.mark_format(META_FORMAT, STORE_FORMAT);
         }
+        let kept = tx.keep_for_backups(backups.sessions());
         let (staged, written) = tx.into_parts();
-        match self.commit(&staged, &written) {
+        let committed = match kept {
+            Ok(()) => self.commit(&staged, &written),
+            Err(e) => Err(StorageError::new("keep values for a backup", e.to_string())),
+        };
+        drop(backups);
+        match committed {
             Ok(()) => {
                 if mark_format {
                     self.marks.format_marked.store(true, Ordering::SeqCst);
@@ -339,7 +354,7 @@ impl WriteSide {
     /// and so never conflicts.
     fn commit(
         &self,
-        staged: &[BTreeMap<Vec<u8>, Option<sled::IVec>>; 7],
+        staged: &[BTreeMap<Vec<u8>, Option<sled::IVec>>; 8],
         written: &[Event],
     ) -> Result<(), StorageError> {
         let marks = &self.marks;
@@ -357,10 +372,12 @@ impl WriteSide {
             &trees.requests,
             &trees.counters,
             &trees.meta,
+            &trees.backups,
         )
             .transaction(|views| {
                 // In the order of `T`.
-                let (claims, index, events, events_by_claim, requests, counters, meta) = views;
+                let (claims, index, events, events_by_claim, requests, counters, meta, backups) =
+                    views;
                 let views = [
                     claims,
                     index,
@@ -369,6 +386,7 @@ impl WriteSide {
                     requests,
                     counters,
                     meta,
+                    backups,
                 ];
                 for t in T::ALL {
                     for (key, entry) in &staged[t as usize] {
