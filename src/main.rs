@@ -1,7 +1,8 @@
 //! The `claimdesk` command: `claimdesk serve` runs the service; `claim`,
-//! `queue`, `conflicts`, `events`, `health` and `export` call a running
-//! one; `bench` measures one; `demo` walks a story through a throw-away server; `audit verify` and `token new` work
-//! on files.
+//! `queue`, `conflicts`, `events`, `health`, `export` and `backup` call a
+//! running one; `bench` measures one; `demo` walks a story through a
+//! throw-away server; `audit verify`, `restore` and `token new` work on
+//! files.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -158,6 +159,12 @@ enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// Copy the whole desk of a running server to a file, while it works
+    /// (chief): every claim, event and request id at one revision.
+    Backup(claimdesk::cli::backup::BackupArgs),
+    /// Rebuild a data directory from a backup, checked whole first (run it
+    /// with no server on the directory, which must be new or empty).
+    Restore(claimdesk::cli::backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -370,6 +377,8 @@ fn main() -> ExitCode {
         Command::Export {
             command: ExportCommand::Claimreview(args),
         } => claimdesk::cli::claimreview::export(args),
+        Command::Backup(args) => claimdesk::cli::backup::backup(args),
+        Command::Restore(args) => claimdesk::cli::backup::restore(args),
     }
 }
 

@@ -8,6 +8,7 @@
 //! TLS; `output`: for people or JSON), their errors and exit statuses
 //! (`error`) and their printing (`output`).
 
+pub mod backup;
 pub mod bench;
 pub mod claim;
 pub mod claimreview;

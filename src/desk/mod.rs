@@ -17,7 +17,10 @@ use std::{
 
 use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 
+mod backup;
 mod watch_buffer;
+
+pub use backup::{BACKUP_PIECE, BackupStream};
 
 pub use watch_buffer::EventStream;
 use watch_buffer::{WatchSender, watch_channel};

@@ -48,6 +48,7 @@ pub const POLICY: &[(&str, Requirement)] = {
         ("/claimdesk.v1.ClaimService/GetQueueStats", R(Editor)),
         ("/claimdesk.v1.ClaimService/WatchClaimEvents", R(Editor)),
         ("/claimdesk.v1.ClaimService/ListConflicts", R(Editor)),
+        ("/claimdesk.v1.ClaimService/BackupDesk", R(Chief)),
         // Submitting and sourcing: editors and up.
         ("/claimdesk.v1.ClaimService/SubmitClaim", R(Editor)),
         ("/claimdesk.v1.ClaimService/AddEvidence", R(Editor)),

@@ -421,6 +421,24 @@ impl ClaimService for ClaimServiceImpl {
         .await
     }
 
+    type BackupDeskStream =
+        Pin<Box<dyn Stream<Item = Result<pb::BackupDeskResponse, Status>> + Send + 'static>>;
+
+    async fn backup_desk(
+        &self,
+        _request: Request<pb::BackupDeskRequest>,
+    ) -> Result<Response<Self::BackupDeskStream>, Status> {
+        rpc("BackupDesk", "", async {
+            let stream = self.desk.backup().map(|piece| {
+                piece
+                    .map(|data| pb::BackupDeskResponse { data })
+                    .map_err(Status::from)
+            });
+            Ok(Box::pin(stream) as Self::BackupDeskStream)
+        })
+        .await
+    }
+
     async fn reassign_claim(
         &self,
         request: Request<pb::ReassignClaimRequest>,

@@ -1,0 +1,164 @@
+//! `claimdesk backup`: a running server's desk, copied to a file; and
+//! `claimdesk restore`: a data directory rebuilt from such a file.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use serde_json::json;
+
+use super::{
+    connect::ConnectArgs,
+    error::{ClientError, EXIT_STATUS_HELP},
+    output::{Format, OutputArgs, emit},
+    run,
+};
+use crate::{
+    pb,
+    storage::{
+        BackupSummary, RestoreError, SledStore, StoreConfig,
+        backup::{self, BackupError},
+    },
+};
+
+/// `claimdesk backup`
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The file to write the backup to; refused if it exists. The backup
+    /// goes to a temporary file beside it, is checked whole (checksum,
+    /// audit chain, one consistent copy), synced, and only then renamed to
+    /// this name.
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+fn describe(summary: &BackupSummary) -> String {
+    format!(
+        "revision {}: {} claims, {} events, {} request ids, {} bytes",
+        summary.revision, summary.claims, summary.events, summary.requests, summary.bytes
+    )
+}
+
+fn print(
+    format: Format,
+    what: &str,
+    file: &Path,
+    summary: &BackupSummary,
+) -> Result<(), ClientError> {
+    match format {
+        Format::Human => emit(&format!("{what} {}: {}", file.display(), describe(summary))),
+        Format::Json => {
+            emit(&json!({ "file": file.display().to_string(), "backup": summary }).to_string())
+        }
+    }
+}
+
+/// Runs `claimdesk backup`: streams BackupDesk into `--file`.
+pub fn backup(args: BackupArgs) -> ExitCode {
+    run(async move {
+        let path = args.file;
+        if path.symlink_metadata().is_ok() {
+            return Err(ClientError::Usage(format!(
+                "{} exists: give a new file name",
+                path.display()
+            )));
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let cannot = |e: std::io::Error| {
+            ClientError::Failed(format!("cannot write {}: {e}", path.display()))
+        };
+        let mut file = tempfile::Builder::new()
+            .prefix(".claimdesk-backup-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(cannot)?;
+        let connection = args.connect.connect().await?;
+        let mut stream = connection
+            .claims()
+            .backup_desk(pb::BackupDeskRequest {})
+            .await
+            .map_err(ClientError::call("BackupDesk", &connection.server))?
+            .into_inner();
+        while let Some(piece) = stream
+            .message()
+            .await
+            .map_err(ClientError::call("BackupDesk", &connection.server))?
+        {
+            file.write_all(&piece.data).map_err(cannot)?;
+        }
+        file.flush().map_err(cannot)?;
+        let checked = tokio::task::spawn_blocking({
+            let written = file.reopen().map_err(cannot)?;
+            move || backup::check(std::io::BufReader::new(written))
+        })
+        .await
+        .map_err(|e| ClientError::Failed(format!("the check of the backup failed: {e}")))?
+        .map_err(|e| ClientError::Failed(format!("the server sent no whole backup: {e}")))?;
+        file.as_file().sync_all().map_err(cannot)?;
+        file.persist_noclobber(&path).map_err(|e| cannot(e.error))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(cannot)?;
+        print(args.output.output, "backup written to", &path, &checked)
+    })
+}
+
+/// `claimdesk restore`
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The data directory to rebuild; created if missing, refused unless
+    /// empty. Start the server on it once the restore has finished.
+    #[arg(long, env = "CLAIMDESK_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The backup to restore (written by `claimdesk backup`).
+    #[arg(long)]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Runs `claimdesk restore`. Exit status 0 once the directory holds the
+/// backup, durably; 1 if the backup does not check out (nothing is
+/// written); 2 if the directory is not empty, or cannot be written.
+pub fn restore(args: RestoreArgs) -> ExitCode {
+    let config = StoreConfig {
+        cache_capacity: 256 * 1024 * 1024,
+        ..StoreConfig::new(&args.data_dir)
+    };
+    match SledStore::restore(&config, &args.file) {
+        Ok(summary) => {
+            let printed = print(
+                args.output.output,
+                "restored into",
+                &args.data_dir,
+                &summary,
+            );
+            if printed.is_err() {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(RestoreError::Backup(BackupError::Io(e))) => {
+            eprintln!("cannot read {}: {e}", args.file.display());
+            ExitCode::from(2)
+        }
+        Err(RestoreError::Backup(e)) => {
+            eprintln!("{}: {e}; nothing was written", args.file.display());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cannot restore into {}: {e}", args.data_dir.display());
+            ExitCode::from(2)
+        }
+    }
+}
