@@ -306,6 +306,15 @@ ci_check "then the withdrawal, the dispute, the reopening, the reassignment, the
 ci_check "and their revisions increase strictly" \
     '[.now[].revision | tonumber] as $r | all(range(1; $r | length); $r[.] > $r[. - 1])'
 
+echo
+echo "### checking the backup the examples took"
+# The end frame: `Z`, four bytes of length, then its JSON, last in the file.
+ci_json=$(tail -c 400 "$BACKUP" | grep -ao '{"events":[^}]*}' | tail -1)
+ci_check "the backup ends with its end frame, which counts the events, the claims and the request ids" \
+    '.events > 0 and .claims > 0 and .requests >= 0 and (.sha256 | length) == 64'
+ci_sum=$(head -c -$(( ${#ci_json} + 5 )) "$BACKUP" | sha256sum | cut -d' ' -f1)
+ci_check "the end frame's checksum is the SHA-256 of every byte before it" ".sha256 == \"$ci_sum\""
+
 ci_ok=1
 echo
 echo "readme-examples: all $ci_count README example blocks ran as printed"

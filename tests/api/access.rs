@@ -166,13 +166,14 @@ enum Rpc {
     LinkClaims,
     ResolveLink,
     ListConflicts,
+    BackupDesk,
     HealthCheck,
     HealthWatch,
     ReflectionV1,
     ReflectionV1alpha,
 }
 
-const RPCS: [Rpc; 24] = [
+const RPCS: [Rpc; 25] = [
     Rpc::SubmitClaim,
     Rpc::GetClaim,
     Rpc::ListClaims,
@@ -193,6 +194,7 @@ const RPCS: [Rpc; 24] = [
     Rpc::LinkClaims,
     Rpc::ResolveLink,
     Rpc::ListConflicts,
+    Rpc::BackupDesk,
     Rpc::HealthCheck,
     Rpc::HealthWatch,
     Rpc::ReflectionV1,
@@ -236,6 +238,7 @@ impl Rpc {
             | Rpc::ListClaims
             | Rpc::GetQueueStats
             | Rpc::WatchClaimEvents
+            | Rpc::BackupDesk
             | Rpc::HealthCheck
             | Rpc::HealthWatch
             | Rpc::ReflectionV1
@@ -267,7 +270,7 @@ impl Rpc {
             | Rpc::RenewLease
             | Rpc::LinkClaims
             | Rpc::ResolveLink => Some(Role::Checker),
-            Rpc::ReopenClaim | Rpc::ReassignClaim => Some(Role::Chief),
+            Rpc::ReopenClaim | Rpc::ReassignClaim | Rpc::BackupDesk => Some(Role::Chief),
         }
     }
 }
@@ -613,6 +616,14 @@ async fn invoke(
                 ..Default::default()
             }
         ),
+        Rpc::BackupDesk => {
+            let mut pieces = client
+                .backup_desk(signed(newsroom, caller, pb::BackupDeskRequest {}))
+                .await?
+                .into_inner();
+            let first = pieces.message().await?.expect("a first piece");
+            assert!(first.data.starts_with(b"claimdesk backup\n"), "a backup");
+        }
         Rpc::HealthCheck => {
             HealthClient::new(newsroom.server.channel().await)
                 .check(signed(newsroom, caller, HealthCheckRequest::default()))

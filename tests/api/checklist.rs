@@ -510,10 +510,9 @@ fn the_ci_run_check_finds_a_method_left_out_listed_twice_or_not_served() {
         "GetClaim more than once",
         ".ci/run",
     );
-    let end = run
-        .find("ListConflicts)")
-        .expect("ListConflicts ends the list");
-    let unclosed = format!("{}ListConflicts\n", &run[..end]);
+    let start = run.find("RPCS=(").expect("the list");
+    let end = start + run[start..].find(')').expect("the list is closed");
+    let unclosed = format!("{}\n", &run[..end]);
     assert_one_problem(
         &ci_run_problems(&unclosed, &served),
         "never closed",
