@@ -132,7 +132,7 @@ pub struct RestoreArgs {
 /// written); 2 if the directory is not empty, or cannot be written.
 pub fn restore(args: RestoreArgs) -> ExitCode {
     let config = StoreConfig {
-        cache_capacity: 256 * 1024 * 1024,
+        cache_capacity: 64 * 1024 * 1024,
         ..StoreConfig::new(&args.data_dir)
     };
     match SledStore::restore(&config, &args.file) {

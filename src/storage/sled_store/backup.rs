@@ -45,8 +45,8 @@ use crate::{
 /// Marks a store whose restore has not finished.
 pub(super) const META_RESTORING: &[u8] = b"restoring";
 
-/// Entries written to one tree per batch by a restore.
-const RESTORE_BATCH: usize = 10_000;
+/// Entries a restore writes between two flushes.
+const RESTORE_FLUSH: usize = 20_000;
 
 /// The backups being taken (see the module documentation).
 #[derive(Debug, Default)]
@@ -272,24 +272,17 @@ impl SledStore {
         mut reader: BackupReader<R>,
     ) -> Result<(), RestoreError> {
         let trees = &self.trees;
-        let mut batches: BTreeMap<&'static str, (sled::Batch, usize)> = BTreeMap::new();
         let mut counters: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-        let tree_of = |name: &str| match name {
-            "claims" => &trees.claims,
-            "index" => &trees.index,
-            "events" => &trees.events,
-            "events_by_claim" => &trees.events_by_claim,
-            _ => &trees.requests,
-        };
-        let mut put = |name: &'static str, key: Vec<u8>, value: Vec<u8>| -> Result<(), Error> {
-            let (batch, len) = batches.entry(name).or_default();
-            batch.insert(key, value);
-            *len += 1;
-            if *len >= RESTORE_BATCH {
-                let (batch, _) = batches.remove(name).expect("just used");
-                tree_of(name)
-                    .apply_batch(batch)
-                    .map_err(storage("write the restore"))?;
+        let mut written = 0usize;
+        // The store is marked as being restored, so entries need not go in
+        // transactions; what sled has not flushed it holds in memory, well
+        // beyond its cache's bound, so the restore flushes as it goes.
+        let mut put = |tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>| -> Result<(), Error> {
+            tree.insert(key, value)
+                .map_err(storage("write the restore"))?;
+            written += 1;
+            if written % RESTORE_FLUSH == 0 {
+                self.durable().wait_blocking()?;
             }
             Ok(())
         };
@@ -299,35 +292,30 @@ impl SledStore {
                     let event = EventRecord::decode_stored(&stored)
                         .map_err(|e| corrupt("restore an event", e))?;
                     put(
-                        "events_by_claim",
+                        &trees.events_by_claim,
                         keys::claim_event(event.claim_id, revision).to_vec(),
                         Vec::new(),
                     )?;
-                    put("events", keys::revision(revision).to_vec(), stored)?;
+                    put(&trees.events, keys::revision(revision).to_vec(), stored)?;
                 }
                 Item::Claim(record) => {
                     let claim =
                         ClaimRecord::decode(&record).map_err(|e| corrupt("restore a claim", e))?;
                     let wording = Wording::of(claim.statement.as_str());
                     for key in keys::index_entries(&claim) {
-                        put("index", key, Vec::new())?;
+                        put(&trees.index, key, Vec::new())?;
                     }
-                    put("index", keys::source_entry(&claim), Vec::new())?;
+                    put(&trees.index, keys::source_entry(&claim), Vec::new())?;
                     for (key, value) in keys::written_once(&claim, &wording.key()) {
-                        put("index", key, value)?;
+                        put(&trees.index, key, value)?;
                     }
                     for key in keys::counters(&claim) {
                         *counters.entry(key).or_default() += 1;
                     }
-                    put("claims", claim.id.to_bytes().to_vec(), record)?;
+                    put(&trees.claims, claim.id.to_bytes().to_vec(), record)?;
                 }
-                Item::Request { key, record } => put("requests", key, record)?,
+                Item::Request { key, record } => put(&trees.requests, key, record)?,
             }
-        }
-        for (name, (batch, _)) in batches {
-            tree_of(name)
-                .apply_batch(batch)
-                .map_err(storage("write the restore"))?;
         }
         let mut batch = sled::Batch::default();
         for (key, count) in counters {
