@@ -281,7 +281,7 @@ impl SledStore {
             tree.insert(key, value)
                 .map_err(storage("write the restore"))?;
             written += 1;
-            if written % RESTORE_FLUSH == 0 {
+            if written.is_multiple_of(RESTORE_FLUSH) {
                 self.durable().wait_blocking()?;
             }
             Ok(())
