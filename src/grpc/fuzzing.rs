@@ -45,7 +45,7 @@ use crate::{
 
 /// The RPCs of `claimdesk.v1.ClaimService`, in the order of the proto: the
 /// first byte of an input picks one.
-pub const RPCS: [&str; 20] = [
+pub const RPCS: [&str; 21] = [
     "SubmitClaim",
     "GetClaim",
     "ListClaims",
@@ -66,6 +66,7 @@ pub const RPCS: [&str; 20] = [
     "LinkClaims",
     "ResolveLink",
     "ListConflicts",
+    "BackupDesk",
 ];
 
 /// The roles a caller may have, picked by the first byte's quotient.
@@ -388,6 +389,7 @@ async fn call(
             list_conflicts,
             pb::ListConflictsRequest
         ),
+        20 => call!(service, message, actor, backup_desk, pb::BackupDeskRequest),
         _ => unreachable!("a remainder by RPCS.len()"),
     }
 }
@@ -431,7 +433,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 
     let claim = |n: usize| claim_name(n);
     let story = || STORY.to_owned();
-    let messages: [Vec<u8>; 20] = [
+    let messages: [Vec<u8>; 21] = [
         pb::SubmitClaimRequest {
             claim: Some(pb::Claim {
                 statement: "Nearly 1,900 ferry crew stayed away from work on Monday".into(),
@@ -566,6 +568,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             page_token: String::new(),
         }
         .encode_to_vec(),
+        pb::BackupDeskRequest {}.encode_to_vec(),
     ];
     let chief = ROLES
         .iter()

@@ -186,6 +186,7 @@ async fn reflection_describes_the_claim_service_and_its_messages() {
             "LinkClaims",
             "ResolveLink",
             "ListConflicts",
+            "BackupDesk",
         ]
     );
     assert!(
