@@ -39,7 +39,12 @@ type Waiter = oneshot::Sender<Result<(), StorageError>>;
 
 /// Resolves once the writes it covers are on disk.
 #[must_use = "a write is not durable until this resolves"]
-pub struct Durable(oneshot::Receiver<Result<(), StorageError>>);
+pub struct Durable {
+    answer: oneshot::Receiver<Result<(), StorageError>>,
+    /// Whether an earlier flush made the writes durable already: then a
+    /// failure of the flush waited for does not concern them.
+    covered: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+}
 
 /// What a waiter learns when the committer is gone without answering.
 fn committer_stopped() -> StorageError {
@@ -47,18 +52,35 @@ fn committer_stopped() -> StorageError {
 }
 
 impl Durable {
+    /// Succeeds even if its flush fails, when `covered` says that the
+    /// writes it waits for were made durable by an earlier flush (one that
+    /// ran while they were queued for the next, say).
+    pub fn unless_covered(mut self, covered: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.covered = Some(Box::new(covered));
+        self
+    }
+
     pub async fn wait(self) -> Result<(), Error> {
-        let result = self.0.await.unwrap_or_else(|_| Err(committer_stopped()));
-        result.map_err(Error::from)
+        let Self { answer, covered } = self;
+        outcome(answer.await, covered)
     }
 
     /// Like [`Durable::wait`], for threads outside the async runtime.
     pub fn wait_blocking(self) -> Result<(), Error> {
-        let result = self
-            .0
-            .blocking_recv()
-            .unwrap_or_else(|_| Err(committer_stopped()));
-        result.map_err(Error::from)
+        let Self { answer, covered } = self;
+        outcome(answer.blocking_recv(), covered)
+    }
+}
+
+/// What a [`Durable`] resolves to, given the committer's answer.
+fn outcome(
+    answer: Result<Result<(), StorageError>, oneshot::error::RecvError>,
+    covered: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+) -> Result<(), Error> {
+    let result = answer.unwrap_or_else(|_| Err(committer_stopped()));
+    match (&result, covered) {
+        (Err(_), Some(covered)) if covered() => Ok(()),
+        _ => result.map_err(Error::from),
     }
 }
 
@@ -167,7 +189,102 @@ impl Committer {
         if let Some(queue) = &self.queue {
             let _ = queue.send(tx);
         }
-        Durable(rx)
+        Durable {
+            answer: rx,
+            covered: None,
+        }
+    }
+}
+
+/// Runs flushes on a thread of its own and waits for each at most a given
+/// time.
+///
+/// sled 0.34 can leave a flush waiting forever: when it fails to write a
+/// blob (a full disk), the log buffer it had reserved room in keeps a
+/// writer that never leaves, so that buffer is never written and no flush
+/// can get past it; and when it fails to write its log, a flush already
+/// waiting is not always woken. A flush that does not finish in time is
+/// therefore taken for a failed one: the disk cannot be trusted to make
+/// anything durable, and the store fails (see [`StorageError::failed`]).
+/// The flush left waiting keeps its thread; nothing asks that thread again,
+/// and what it may still report is ignored.
+pub(super) struct BoundedFlush {
+    /// `None` only while dropping.
+    requests: Option<mpsc::Sender<()>>,
+    results: mpsc::Receiver<Result<(), StorageError>>,
+    limit: Duration,
+    /// A flush did not finish within `limit`; its thread is left to it.
+    stalled: AtomicBool,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for BoundedFlush {
+    /// Ends the flush thread and waits for it, unless it is stuck in a
+    /// flush that did not finish.
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take()
+            && !self.stalled.load(Ordering::Acquire)
+            && thread.join().is_err()
+        {
+            tracing::error!("the flush thread panicked");
+        }
+    }
+}
+
+impl BoundedFlush {
+    /// Starts the thread that runs `flush` each time [`BoundedFlush::run`]
+    /// asks.
+    pub(super) fn start(
+        flush: impl Fn() -> Result<(), StorageError> + Send + 'static,
+        limit: Duration,
+    ) -> std::io::Result<Self> {
+        let (requests, asked) = mpsc::channel::<()>();
+        let (answer, results) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("claimdesk-flush".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    if answer.send(flush()).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            requests: Some(requests),
+            results,
+            limit,
+            stalled: AtomicBool::new(false),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs one flush; fails if it fails or does not finish within the
+    /// limit, and for good once one did not finish.
+    pub(super) fn run(&self) -> Result<(), StorageError> {
+        if self.stalled.load(Ordering::Acquire) {
+            return Err(StorageError::failed(
+                "durable flush",
+                "an earlier flush did not finish",
+            ));
+        }
+        let stopped = || StorageError::failed("durable flush", "the flush thread has stopped");
+        let requests = self.requests.as_ref().ok_or_else(stopped)?;
+        requests.send(()).map_err(|_| stopped())?;
+        match self.results.recv_timeout(self.limit) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.stalled.store(true, Ordering::Release);
+                Err(StorageError::failed(
+                    "durable flush",
+                    format!(
+                        "the flush did not finish within {:?}; the disk may be full or failing",
+                        self.limit
+                    ),
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! - `requests`: caller ‖ 0x00 ‖ request id →
 //!   [`RequestRecord`](super::records::RequestRecord)
 //! - `meta`: `format` (format of the store, see [`STORE_FORMAT`]),
-//!   `last_revision`, `last_hash` (chain link of the last event)
+//!   `last_revision`, `last_hash` (chain link of the last event),
+//!   `pending_batch` (the last batch of writes, see `pending.rs`)
 //!
 //! A write changes a claim, its index entries, its event, the revision
 //! counter and (on submit) its request id in one sled transaction, so no
@@ -29,6 +30,7 @@
 mod audit;
 #[cfg(test)]
 mod formats;
+mod pending;
 mod read;
 mod write;
 mod writer;
@@ -47,7 +49,7 @@ use tokio::sync::oneshot;
 use super::{
     Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts, QueueQuery,
     RequestKey, Store, Submitted, Subscription,
-    durability::{Committer, Durable, FlushObserver, Flusher, create_dir_durably},
+    durability::{BoundedFlush, Committer, Durable, FlushObserver, Flusher, create_dir_durably},
     hub::Hub,
     keys,
     records::ClaimRecord,
@@ -96,6 +98,12 @@ pub struct StoreConfig {
     pub before_flush: Option<FlushHook>,
     /// Told of every durable flush (for metrics).
     pub observer: Option<Arc<dyn FlushObserver>>,
+    /// How long a durable flush (with `before_flush`) may take: one that
+    /// takes longer fails the store, as a failed flush does, and its writers
+    /// and the reads waiting for it are answered then (sled may leave a
+    /// flush waiting forever on a full disk; see
+    /// [`BoundedFlush`](super::durability::BoundedFlush)).
+    pub stall_limit: Duration,
 }
 
 /// See [`StoreConfig::before_flush`].
@@ -110,6 +118,10 @@ impl std::fmt::Debug for FlushHook {
 
 impl StoreConfig {
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024 * 1024 * 1024;
+    /// A third of the server's default request timeout: a write or read
+    /// the disk holds back is answered well before that timeout. A healthy
+    /// disk flushes in milliseconds, a slow one in well under a second.
+    pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(10);
 
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -117,6 +129,7 @@ impl StoreConfig {
             cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
             before_flush: None,
             observer: None,
+            stall_limit: Self::DEFAULT_STALL_LIMIT,
         }
     }
 }
@@ -223,7 +236,16 @@ impl SledStore {
             .map_err(|e| Error::from(StorageError::new("create data directory", e)))?;
         let db = open_db(config)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
-        let meta = tree("meta")?;
+        let trees = Trees {
+            claims: tree("claims")?,
+            index: tree("index")?,
+            events: tree("events")?,
+            events_by_claim: tree("events_by_claim")?,
+            requests: tree("requests")?,
+            counters: tree("counters")?,
+            meta: tree("meta")?,
+        };
+        let meta = &trees.meta;
         let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
             Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => true,
             // Written by an earlier release: marked with the first write
@@ -255,6 +277,12 @@ impl SledStore {
             }
         };
 
+        // The last batch may have been cut in the middle of its transaction
+        // by a failing disk: made whole before anything reads the store
+        // (once it is known to be of a format this build reads).
+        if pending::replay(&trees)? {
+            tracing::warn!("the last batch of writes was applied again, in case it was cut short");
+        }
         let last_revision = meta
             .get(META_LAST_REVISION)
             .map_err(storage("read revision"))?
@@ -268,15 +296,24 @@ impl SledStore {
             .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
         let publisher = hub.clone();
         let before_flush = config.before_flush.clone();
+        let flush = BoundedFlush::start(
+            move || {
+                match &before_flush {
+                    Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
+                    None => Ok(()),
+                }
+                .and_then(|()| flusher.flush())
+            },
+            config.stall_limit,
+        )
+        .map_err(|e| Error::from(StorageError::new("start flush thread", e)))?;
         let committer = Committer::start(
             move || {
                 publisher.flush_begins();
                 let committed = publisher.take_pending();
-                let flushed = match &before_flush {
-                    Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
-                    None => Ok(()),
-                }
-                .and_then(|()| flusher.flush());
+                // A flush that did not finish in time publishes nothing,
+                // even if it finishes later: its writers were refused.
+                let flushed = flush.run();
                 match flushed {
                     Ok(()) => publisher.publish(committed),
                     Err(_) => publisher.flush_failed(),
@@ -297,15 +334,6 @@ impl SledStore {
             batches: AtomicU64::new(0),
             changes: AtomicU64::new(0),
         });
-        let trees = Trees {
-            claims: tree("claims")?,
-            index: tree("index")?,
-            events: tree("events")?,
-            events_by_claim: tree("events_by_claim")?,
-            requests: tree("requests")?,
-            counters: tree("counters")?,
-            meta,
-        };
         let writer = Writer::start(WriteSide {
             trees: trees.clone(),
             marks: marks.clone(),
@@ -442,8 +470,16 @@ impl Store for SledStore {
         self.claim_events(id, after, limit)
     }
 
+    /// A write answered before this call is covered by a flush that
+    /// publishes its revision: if that flush succeeded while this waiter
+    /// was queued for the next one, the failure of the next one does not
+    /// concern it (its change is durable, and reads show it).
     fn durable(&self) -> Durable {
-        self.committer.durable()
+        let written = self.marks.committed.load(Ordering::SeqCst);
+        let hub = self.hub.clone();
+        self.committer
+            .durable()
+            .unless_covered(move || hub.durable_revision() >= written)
     }
 
     fn take_next(
