@@ -471,6 +471,44 @@ mod tests {
     }
 
     #[test]
+    fn a_waiter_whose_writes_an_earlier_flush_made_durable_is_not_failed() {
+        let (committer, _flushes, _gate) = gated_committer(true);
+        let uncovered = committer.durable().unless_covered(|| false);
+        assert!(uncovered.wait_blocking().unwrap_err().is_store_failure());
+        let covered = committer.durable().unless_covered(|| true);
+        covered.wait_blocking().unwrap();
+    }
+
+    #[test]
+    fn a_flush_that_does_not_finish_in_time_fails_for_good_and_is_not_asked_again() {
+        let limit = Duration::from_millis(100);
+        let (started, starts) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let flush = BoundedFlush::start(
+            move || {
+                started.send(()).unwrap();
+                // Stuck until the test lets it go.
+                let _ = released.lock().unwrap().recv();
+                Ok(())
+            },
+            limit,
+        )
+        .unwrap();
+        let began = Instant::now();
+        let error = flush.run().unwrap_err();
+        assert!(began.elapsed() >= limit);
+        assert!(error.is_failed(), "{error}");
+        let error = flush.run().unwrap_err();
+        assert!(error.is_failed(), "{error}");
+        // Once the stuck flush ends, its thread ends (with `started`):
+        // it ran once.
+        drop(release);
+        drop(flush);
+        assert_eq!(starts.iter().count(), 1);
+    }
+
+    #[test]
     fn a_failed_flush_fails_its_writers_and_every_later_one() {
         let (committer, flushes, _gate) = gated_committer(true);
         assert!(committer.durable().wait_blocking().is_err());

@@ -280,8 +280,10 @@ impl SledStore {
         // The last batch may have been cut in the middle of its transaction
         // by a failing disk: made whole before anything reads the store
         // (once it is known to be of a format this build reads).
-        if pending::replay(&trees)? {
-            tracing::warn!("the last batch of writes was applied again, in case it was cut short");
+        if pending::replay(&trees)? == pending::Found::Completed {
+            tracing::warn!(
+                "the last batch of writes was cut short by a failure; it has been completed"
+            );
         }
         let last_revision = meta
             .get(META_LAST_REVISION)
@@ -674,6 +676,51 @@ mod tests {
             Some(stored.clone())
         );
         assert_eq!(store.get(stored.id).unwrap(), Some(stored));
+    }
+
+    #[test]
+    fn a_flush_the_disk_holds_back_fails_the_store_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // While true, flushes wait.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let held = gate.clone();
+        let config = StoreConfig {
+            stall_limit: Duration::from_millis(200),
+            before_flush: Some(FlushHook(Arc::new(move || {
+                let (holding, released) = &*held;
+                let mut holding = holding.lock().unwrap();
+                while *holding {
+                    holding = released.wait(holding).unwrap();
+                }
+                Ok(())
+            }))),
+            ..StoreConfig::new(dir.path())
+        };
+        let store = SledStore::open(&config).unwrap();
+        let durable = store.durable_revision();
+        *gate.0.lock().unwrap() = true;
+
+        let Submitted::Created(stored) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        let began = Instant::now();
+        let error = store.durable().wait_blocking().unwrap_err();
+        let waited = began.elapsed();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert!(waited >= config.stall_limit, "{waited:?}");
+        // Answered by the limit, not by the disk.
+        assert!(waited < config.stall_limit * 25, "{waited:?}");
+        // The claim is not shown, writes are refused, at once.
+        let error = store.get(stored.id).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        let error = store.submit(claim(2), None).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        let error = store.durable().wait_blocking().unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert_eq!(store.durable_revision(), durable);
+
+        *gate.0.lock().unwrap() = false;
+        gate.1.notify_all();
     }
 
     /// The largest claim the limits of the API allow: every text at its

@@ -14,10 +14,16 @@
 //! runs the transaction. sled recovers a prefix of its log, and the record
 //! comes before the transaction's writes: if any of them is recovered, so
 //! is the record, and opening the store applies it again, making the batch
-//! whole. Applying the last batch again changes nothing when it was written
-//! whole. The record is removed once it has been applied at open; each
-//! batch replaces the record of the one before.
+//! whole. The transaction writes the trees in the order of [`T::ALL`],
+//! `meta` last: a batch whose writes to `meta` (its revision and the chain's
+//! last link) are all in place reached its end, and is left as it is, even
+//! if something else of it is missing (that is an edit of the stored data
+//! since, for `claimdesk audit` to find, not a cut). The record is removed
+//! once the store has opened; each batch replaces the record of the one
+//! before.
 
+#[cfg(test)]
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use sled::{
@@ -35,6 +41,14 @@ pub(super) const META_PENDING_BATCH: &[u8] = b"pending_batch";
 /// each key, or `None` to remove it.
 pub(super) type Staged = [BTreeMap<Vec<u8>, Option<sled::IVec>>; 7];
 
+#[cfg(test)]
+thread_local! {
+    /// Cuts the next transaction [`write`] runs on this thread short, as a
+    /// full disk does: the batch is recorded, the writes of its first tree
+    /// (`claims`) are made, and the transaction fails.
+    pub(super) static CUT_SHORT: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Records `staged` under [`META_PENDING_BATCH`], then writes it in one
 /// transaction.
 pub(super) fn write(trees: &Trees, staged: &Staged) -> Result<(), StorageError> {
@@ -42,28 +56,62 @@ pub(super) fn write(trees: &Trees, staged: &Staged) -> Result<(), StorageError> 
         .meta
         .insert(META_PENDING_BATCH, encode(staged))
         .map_err(|e| StorageError::failed("record write batch", e))?;
+    #[cfg(test)]
+    if CUT_SHORT.replace(false) {
+        let mut first = Staged::default();
+        first[T::Claims as usize] = staged[T::Claims as usize].clone();
+        transact(trees, &first)?;
+        return Err(StorageError::failed("write batch", "cut short by the test"));
+    }
     transact(trees, staged)
 }
 
-/// Applies the batch recorded by a run that may have ended in the middle of
-/// its transaction, then removes the record; whether there was one.
-pub(super) fn replay(trees: &Trees) -> Result<bool, StorageError> {
-    let Some(bytes) = trees
-        .meta
-        .get(META_PENDING_BATCH)
-        .map_err(|e| StorageError::new("read pending batch", e))?
-    else {
-        return Ok(false);
+/// What opening the store found of the last batch.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// No record: no batch since the last open.
+    Nothing,
+    /// The batch reached its end.
+    Whole,
+    /// The batch was cut short; its writes have been made.
+    Completed,
+}
+
+/// Makes the last batch recorded whole, if a run ended in the middle of its
+/// transaction, then removes its record.
+pub(super) fn replay(trees: &Trees) -> Result<Found, StorageError> {
+    let read = |e| StorageError::new("read pending batch", e);
+    let Some(bytes) = trees.meta.get(META_PENDING_BATCH).map_err(read)? else {
+        return Ok(Found::Nothing);
     };
     let staged = decode(&bytes)
         .map_err(|e| StorageError::new("read pending batch", format!("corrupt record: {e}")))?;
-    transact(trees, &staged)?;
+    // The writes to `meta` come last; a batch without any (it wrote no
+    // event) is whole if all its writes are in place.
+    let last = if staged[T::Meta as usize].is_empty() {
+        &T::ALL[..]
+    } else {
+        &[T::Meta][..]
+    };
+    let mut whole = true;
+    for &t in last {
+        for (key, entry) in &staged[t as usize] {
+            whole &= trees.get(t).get(key).map_err(read)? == *entry;
+        }
+    }
+    if !whole {
+        transact(trees, &staged)?;
+    }
     // Logged after the writes it stands for: recovered only with them.
     trees
         .meta
         .remove(META_PENDING_BATCH)
         .map_err(|e| StorageError::new("remove pending batch", e))?;
-    Ok(true)
+    Ok(if whole {
+        Found::Whole
+    } else {
+        Found::Completed
+    })
 }
 
 /// Writes `staged` in one transaction, which reads nothing and so never
@@ -184,6 +232,52 @@ mod tests {
         staged[T::Index as usize].insert(b"gone".to_vec(), None);
         staged[T::Meta as usize].insert(Vec::new(), Some(sled::IVec::from(&[][..])));
         staged
+    }
+
+    fn trees() -> (sled::Db, Trees) {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = |name: &str| db.open_tree(name).unwrap();
+        let trees = Trees {
+            claims: tree("claims"),
+            index: tree("index"),
+            events: tree("events"),
+            events_by_claim: tree("events_by_claim"),
+            requests: tree("requests"),
+            counters: tree("counters"),
+            meta: tree("meta"),
+        };
+        (db, trees)
+    }
+
+    #[test]
+    fn a_batch_cut_short_is_completed_from_its_record_and_a_whole_one_left_alone() {
+        let (_db, trees) = trees();
+        trees.index.insert(b"gone", &b"x"[..]).unwrap();
+        CUT_SHORT.set(true);
+        assert!(write(&trees, &sample()).unwrap_err().is_failed());
+        // Only the claims were written.
+        assert_eq!(
+            trees.claims.get(b"a").unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        assert!(trees.index.get(b"gone").unwrap().is_some());
+
+        assert_eq!(replay(&trees).unwrap(), Found::Completed);
+        assert!(trees.index.get(b"gone").unwrap().is_none());
+        assert_eq!(trees.meta.get(b"").unwrap().as_deref(), Some(&[][..]));
+        assert!(trees.meta.get(META_PENDING_BATCH).unwrap().is_none());
+        assert_eq!(replay(&trees).unwrap(), Found::Nothing);
+
+        write(&trees, &sample()).unwrap();
+        assert_eq!(replay(&trees).unwrap(), Found::Whole);
+        assert!(trees.meta.get(META_PENDING_BATCH).unwrap().is_none());
+
+        // A batch that reached its end is left as it is: what is missing
+        // of it now was removed since, and is for the audit to find.
+        write(&trees, &sample()).unwrap();
+        trees.claims.remove(b"a").unwrap();
+        assert_eq!(replay(&trees).unwrap(), Found::Whole);
+        assert!(trees.claims.get(b"a").unwrap().is_none());
     }
 
     #[test]
