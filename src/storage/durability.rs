@@ -16,7 +16,8 @@
 //! reopened.
 //!
 //! [`Flusher`] is that flush plus fsync for sled's files; the committer runs
-//! it.
+//! it through a [`BoundedFlush`], which fails the store when a flush does
+//! not finish in time (sled can leave one waiting forever on a full disk).
 
 use std::{
     collections::HashMap,

@@ -615,7 +615,11 @@ impl SledStore {
             // whichever comes first, that flush or the next one.
             let start_flush = || drop(self.committer.durable());
             if !self.hub.wait_durable(revision, start_flush) {
-                return Err(StorageError::failed("durable read", "a durable flush failed").into());
+                return Err(StorageError::failed(
+                    "durable read",
+                    "the store failed before the change read was durable",
+                )
+                .into());
             }
         }
         Ok(())
