@@ -39,7 +39,7 @@ pub(super) const META_PENDING_BATCH: &[u8] = b"pending_batch";
 
 /// What a batch writes, per tree in the order of [`T::ALL`]: the value of
 /// each key, or `None` to remove it.
-pub(super) type Staged = [BTreeMap<Vec<u8>, Option<sled::IVec>>; 7];
+pub(super) type Staged = [BTreeMap<Vec<u8>, Option<sled::IVec>>; T::ALL.len()];
 
 #[cfg(test)]
 thread_local! {
