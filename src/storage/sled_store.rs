@@ -723,6 +723,54 @@ mod tests {
         gate.1.notify_all();
     }
 
+    #[test]
+    fn a_failed_flush_fails_only_the_writes_it_was_to_make_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        // While held, flushes wait; then they fail if failing.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let (held, fail) = (gate.clone(), failing.clone());
+        let config = StoreConfig {
+            before_flush: Some(FlushHook(Arc::new(move || {
+                let (holding, released) = &*held;
+                let mut holding = holding.lock().unwrap();
+                while *holding {
+                    holding = released.wait(holding).unwrap();
+                }
+                if fail.load(Ordering::SeqCst) {
+                    Err(std::io::Error::other("injected fsync failure"))
+                } else {
+                    Ok(())
+                }
+            }))),
+            ..StoreConfig::new(dir.path())
+        };
+        let store = SledStore::open(&config).unwrap();
+        let Submitted::Created(first) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        store.durable().wait_blocking().unwrap();
+
+        // A writer of the first claim that waits only now, for a flush
+        // that will fail, was made durable by the flush before: it is not
+        // failed. A writer of the second claim is.
+        *gate.0.lock().unwrap() = true;
+        let covered = store.durable();
+        let Submitted::Created(second) = store.submit(claim(2), None).unwrap() else {
+            panic!("a new claim");
+        };
+        let uncovered = store.durable();
+        failing.store(true, Ordering::SeqCst);
+        *gate.0.lock().unwrap() = false;
+        gate.1.notify_all();
+        covered.wait_blocking().unwrap();
+        let error = uncovered.wait_blocking().unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert_eq!(store.get(first.id).unwrap(), Some(first));
+        let error = store.get(second.id).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+    }
+
     /// The largest claim the limits of the API allow: every text at its
     /// longest, in characters of four bytes, and all the evidence it may
     /// hold. Its stored size bounds what one claim costs to read, write and
