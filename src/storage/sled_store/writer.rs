@@ -184,7 +184,14 @@ pub(super) struct Writer {
     /// `None` only while dropping.
     queue: Option<mpsc::Sender<Op>>,
     thread: Option<thread::JoinHandle<()>>,
+    /// The store's failed flag (see [`WriteSide::failed`]).
+    failed: Arc<AtomicBool>,
 }
+
+/// How often a caller still waiting for the writer looks whether the store
+/// has failed meanwhile: then it is answered at once, even if the writer is
+/// held up in the database by the failing disk.
+const FAILED_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Drop for Writer {
     fn drop(&mut self) {
@@ -204,17 +211,20 @@ fn writer_stopped(context: &'static str) -> Error {
 impl Writer {
     pub fn start(side: WriteSide) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Op>();
+        let failed = side.failed.clone();
         let thread = thread::Builder::new()
             .name("claimdesk-writer".into())
             .spawn(move || side.run(&rx))?;
         Ok(Self {
             queue: Some(tx),
             thread: Some(thread),
+            failed,
         })
     }
 
     /// Queues the op `make` builds around its reply, and waits for the
-    /// answer.
+    /// answer, or until the store has failed: the op may then be applied
+    /// all the same, but is never made durable.
     pub fn call<T>(
         &self,
         context: &'static str,
@@ -225,9 +235,23 @@ impl Writer {
         queue
             .send(make(reply))
             .map_err(|_| writer_stopped(context))?;
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(writer_stopped(context)))
+        loop {
+            match answer.recv_timeout(FAILED_POLL) {
+                Ok(result) => return result,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(writer_stopped(context)),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.failed.load(Ordering::Acquire) => {
+                    // An answer that came meanwhile says more.
+                    return answer.try_recv().unwrap_or_else(|_| {
+                        Err(StorageError::failed(
+                            context,
+                            "the store failed while the change waited for the writer",
+                        )
+                        .into())
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 }
 
