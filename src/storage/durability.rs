@@ -16,7 +16,8 @@
 //! reopened.
 //!
 //! [`Flusher`] is that flush plus fsync for sled's files; the committer runs
-//! it.
+//! it through a [`BoundedFlush`], which fails the store when a flush does
+//! not finish in time (sled can leave one waiting forever on a full disk).
 
 use std::{
     collections::HashMap,
@@ -39,7 +40,12 @@ type Waiter = oneshot::Sender<Result<(), StorageError>>;
 
 /// Resolves once the writes it covers are on disk.
 #[must_use = "a write is not durable until this resolves"]
-pub struct Durable(oneshot::Receiver<Result<(), StorageError>>);
+pub struct Durable {
+    answer: oneshot::Receiver<Result<(), StorageError>>,
+    /// Whether an earlier flush made the writes durable already: then a
+    /// failure of the flush waited for does not concern them.
+    covered: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+}
 
 /// What a waiter learns when the committer is gone without answering.
 fn committer_stopped() -> StorageError {
@@ -47,18 +53,35 @@ fn committer_stopped() -> StorageError {
 }
 
 impl Durable {
+    /// Succeeds even if its flush fails, when `covered` says that the
+    /// writes it waits for were made durable by an earlier flush (one that
+    /// ran while they were queued for the next, say).
+    pub fn unless_covered(mut self, covered: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.covered = Some(Box::new(covered));
+        self
+    }
+
     pub async fn wait(self) -> Result<(), Error> {
-        let result = self.0.await.unwrap_or_else(|_| Err(committer_stopped()));
-        result.map_err(Error::from)
+        let Self { answer, covered } = self;
+        outcome(answer.await, covered)
     }
 
     /// Like [`Durable::wait`], for threads outside the async runtime.
     pub fn wait_blocking(self) -> Result<(), Error> {
-        let result = self
-            .0
-            .blocking_recv()
-            .unwrap_or_else(|_| Err(committer_stopped()));
-        result.map_err(Error::from)
+        let Self { answer, covered } = self;
+        outcome(answer.blocking_recv(), covered)
+    }
+}
+
+/// What a [`Durable`] resolves to, given the committer's answer.
+fn outcome(
+    answer: Result<Result<(), StorageError>, oneshot::error::RecvError>,
+    covered: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+) -> Result<(), Error> {
+    let result = answer.unwrap_or_else(|_| Err(committer_stopped()));
+    match (&result, covered) {
+        (Err(_), Some(covered)) if covered() => Ok(()),
+        _ => result.map_err(Error::from),
     }
 }
 
@@ -167,7 +190,102 @@ impl Committer {
         if let Some(queue) = &self.queue {
             let _ = queue.send(tx);
         }
-        Durable(rx)
+        Durable {
+            answer: rx,
+            covered: None,
+        }
+    }
+}
+
+/// Runs flushes on a thread of its own and waits for each at most a given
+/// time.
+///
+/// sled 0.34 can leave a flush waiting forever: when it fails to write a
+/// blob (a full disk), the log buffer it had reserved room in keeps a
+/// writer that never leaves, so that buffer is never written and no flush
+/// can get past it; and when it fails to write its log, a flush already
+/// waiting is not always woken. A flush that does not finish in time is
+/// therefore taken for a failed one: the disk cannot be trusted to make
+/// anything durable, and the store fails (see [`StorageError::failed`]).
+/// The flush left waiting keeps its thread; nothing asks that thread again,
+/// and what it may still report is ignored.
+pub(super) struct BoundedFlush {
+    /// `None` only while dropping.
+    requests: Option<mpsc::Sender<()>>,
+    results: mpsc::Receiver<Result<(), StorageError>>,
+    limit: Duration,
+    /// A flush did not finish within `limit`; its thread is left to it.
+    stalled: AtomicBool,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for BoundedFlush {
+    /// Ends the flush thread and waits for it, unless it is stuck in a
+    /// flush that did not finish.
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take()
+            && !self.stalled.load(Ordering::Acquire)
+            && thread.join().is_err()
+        {
+            tracing::error!("the flush thread panicked");
+        }
+    }
+}
+
+impl BoundedFlush {
+    /// Starts the thread that runs `flush` each time [`BoundedFlush::run`]
+    /// asks.
+    pub(super) fn start(
+        flush: impl Fn() -> Result<(), StorageError> + Send + 'static,
+        limit: Duration,
+    ) -> std::io::Result<Self> {
+        let (requests, asked) = mpsc::channel::<()>();
+        let (answer, results) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("claimdesk-flush".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    if answer.send(flush()).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            requests: Some(requests),
+            results,
+            limit,
+            stalled: AtomicBool::new(false),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs one flush; fails if it fails or does not finish within the
+    /// limit, and for good once one did not finish.
+    pub(super) fn run(&self) -> Result<(), StorageError> {
+        if self.stalled.load(Ordering::Acquire) {
+            return Err(StorageError::failed(
+                "durable flush",
+                "an earlier flush did not finish",
+            ));
+        }
+        let stopped = || StorageError::failed("durable flush", "the flush thread has stopped");
+        let requests = self.requests.as_ref().ok_or_else(stopped)?;
+        requests.send(()).map_err(|_| stopped())?;
+        match self.results.recv_timeout(self.limit) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.stalled.store(true, Ordering::Release);
+                Err(StorageError::failed(
+                    "durable flush",
+                    format!(
+                        "the flush did not finish within {:?}; the disk may be full or failing",
+                        self.limit
+                    ),
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+        }
     }
 }
 
@@ -351,6 +469,44 @@ mod tests {
         assert_eq!(observed.len(), n, "{observed:?}");
         assert_eq!(observed.iter().map(|(w, _)| w).sum::<usize>(), 50);
         assert!(observed.iter().all(|(_, ok)| *ok), "{observed:?}");
+    }
+
+    #[test]
+    fn a_waiter_whose_writes_an_earlier_flush_made_durable_is_not_failed() {
+        let (committer, _flushes, _gate) = gated_committer(true);
+        let uncovered = committer.durable().unless_covered(|| false);
+        assert!(uncovered.wait_blocking().unwrap_err().is_store_failure());
+        let covered = committer.durable().unless_covered(|| true);
+        covered.wait_blocking().unwrap();
+    }
+
+    #[test]
+    fn a_flush_that_does_not_finish_in_time_fails_for_good_and_is_not_asked_again() {
+        let limit = Duration::from_millis(100);
+        let (started, starts) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let flush = BoundedFlush::start(
+            move || {
+                started.send(()).unwrap();
+                // Stuck until the test lets it go.
+                let _ = released.lock().unwrap().recv();
+                Ok(())
+            },
+            limit,
+        )
+        .unwrap();
+        let began = Instant::now();
+        let error = flush.run().unwrap_err();
+        assert!(began.elapsed() >= limit);
+        assert!(error.is_failed(), "{error}");
+        let error = flush.run().unwrap_err();
+        assert!(error.is_failed(), "{error}");
+        // Once the stuck flush ends, its thread ends (with `started`):
+        // it ran once.
+        drop(release);
+        drop(flush);
+        assert_eq!(starts.iter().count(), 1);
     }
 
     #[test]

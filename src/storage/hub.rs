@@ -62,7 +62,10 @@ impl Hub {
         lock(&self.flushes).begun += 1;
     }
 
-    /// The flush failed; readers waiting for durability learn it.
+    /// The flush failed, or the store failed otherwise (a batch of writes
+    /// the database could not write): nothing written since the last
+    /// published event will be made durable, and readers waiting for
+    /// durability learn it.
     pub fn flush_failed(&self) {
         let mut flushes = lock(&self.flushes);
         flushes.failed = true;

@@ -11,7 +11,8 @@
 //! - `requests`: caller ‖ 0x00 ‖ request id →
 //!   [`RequestRecord`](super::records::RequestRecord)
 //! - `meta`: `format` (format of the store, see [`STORE_FORMAT`]),
-//!   `last_revision`, `last_hash` (chain link of the last event)
+//!   `last_revision`, `last_hash` (chain link of the last event),
+//!   `pending_batch` (the last batch of writes, see `pending.rs`)
 //!
 //! A write changes a claim, its index entries, its event, the revision
 //! counter and (on submit) its request id in one sled transaction, so no
@@ -30,6 +31,7 @@ mod audit;
 mod backup;
 #[cfg(test)]
 mod formats;
+mod pending;
 mod read;
 mod write;
 mod writer;
@@ -48,7 +50,7 @@ use tokio::sync::oneshot;
 use super::{
     BackupSummary, Change, ClaimFilter, Conflict, Page, PageLimit, PairChange, QueueCounts,
     QueueQuery, RequestKey, Store, Submitted, Subscription,
-    durability::{Committer, Durable, FlushObserver, Flusher, create_dir_durably},
+    durability::{BoundedFlush, Committer, Durable, FlushObserver, Flusher, create_dir_durably},
     hub::Hub,
     keys,
     records::ClaimRecord,
@@ -99,6 +101,12 @@ pub struct StoreConfig {
     pub before_flush: Option<FlushHook>,
     /// Told of every durable flush (for metrics).
     pub observer: Option<Arc<dyn FlushObserver>>,
+    /// How long a durable flush (with `before_flush`) may take: one that
+    /// takes longer fails the store, as a failed flush does, and its writers
+    /// and the reads waiting for it are answered then (sled may leave a
+    /// flush waiting forever on a full disk; see
+    /// [`BoundedFlush`](super::durability::BoundedFlush)).
+    pub stall_limit: Duration,
 }
 
 /// See [`StoreConfig::before_flush`].
@@ -113,6 +121,10 @@ impl std::fmt::Debug for FlushHook {
 
 impl StoreConfig {
     pub const DEFAULT_CACHE_CAPACITY: u64 = 1024 * 1024 * 1024;
+    /// A third of the server's default request timeout: a write or read
+    /// the disk holds back is answered well before that timeout. A healthy
+    /// disk flushes in milliseconds, a slow one in well under a second.
+    pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(10);
 
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -120,6 +132,7 @@ impl StoreConfig {
             cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
             before_flush: None,
             observer: None,
+            stall_limit: Self::DEFAULT_STALL_LIMIT,
         }
     }
 }
@@ -230,7 +243,17 @@ impl SledStore {
             .map_err(|e| Error::from(StorageError::new("create data directory", e)))?;
         let db = open_db(config)?;
         let tree = |name: &str| db.open_tree(name).map_err(storage("open tree"));
-        let meta = tree("meta")?;
+        let trees = Trees {
+            claims: tree("claims")?,
+            index: tree("index")?,
+            events: tree("events")?,
+            events_by_claim: tree("events_by_claim")?,
+            requests: tree("requests")?,
+            counters: tree("counters")?,
+            meta: tree("meta")?,
+            backups: tree("backups")?,
+        };
+        let meta = &trees.meta;
         let format_marked = match meta.get(META_FORMAT).map_err(storage("read format"))? {
             Some(v) if v.as_ref() == STORE_FORMAT.to_be_bytes() => true,
             // Written by an earlier release: marked with the first write
@@ -273,6 +296,14 @@ impl SledStore {
             .into());
         }
 
+        // The last batch may have been cut in the middle of its transaction
+        // by a failing disk: made whole before anything reads the store
+        // (once it is known to be of a format this build reads).
+        if pending::replay(&trees)? == pending::Found::Completed {
+            tracing::warn!(
+                "the last batch of writes was cut short by a failure; it has been completed"
+            );
+        }
         let last_revision = meta
             .get(META_LAST_REVISION)
             .map_err(storage("read revision"))?
@@ -286,15 +317,24 @@ impl SledStore {
             .map_err(|e| Error::from(StorageError::new("open database files", e)))?;
         let publisher = hub.clone();
         let before_flush = config.before_flush.clone();
+        let flush = BoundedFlush::start(
+            move || {
+                match &before_flush {
+                    Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
+                    None => Ok(()),
+                }
+                .and_then(|()| flusher.flush())
+            },
+            config.stall_limit,
+        )
+        .map_err(|e| Error::from(StorageError::new("start flush thread", e)))?;
         let committer = Committer::start(
             move || {
                 publisher.flush_begins();
                 let committed = publisher.take_pending();
-                let flushed = match &before_flush {
-                    Some(FlushHook(hook)) => hook().map_err(|e| StorageError::new("flush", e)),
-                    None => Ok(()),
-                }
-                .and_then(|()| flusher.flush());
+                // A flush that did not finish in time publishes nothing,
+                // even if it finishes later: its writers were refused.
+                let flushed = flush.run();
                 match flushed {
                     Ok(()) => publisher.publish(committed),
                     Err(_) => publisher.flush_failed(),
@@ -315,16 +355,6 @@ impl SledStore {
             batches: AtomicU64::new(0),
             changes: AtomicU64::new(0),
         });
-        let trees = Trees {
-            claims: tree("claims")?,
-            index: tree("index")?,
-            events: tree("events")?,
-            events_by_claim: tree("events_by_claim")?,
-            requests: tree("requests")?,
-            counters: tree("counters")?,
-            meta,
-            backups: tree("backups")?,
-        };
         // Kept for backups a crash cut short.
         trees
             .backups
@@ -469,8 +499,16 @@ impl Store for SledStore {
         self.claim_events(id, after, limit)
     }
 
+    /// A write answered before this call is covered by a flush that
+    /// publishes its revision: if that flush succeeded while this waiter
+    /// was queued for the next one, the failure of the next one does not
+    /// concern it (its change is durable, and reads show it).
     fn durable(&self) -> Durable {
-        self.committer.durable()
+        let written = self.marks.committed.load(Ordering::SeqCst);
+        let hub = self.hub.clone();
+        self.committer
+            .durable()
+            .unless_covered(move || hub.durable_revision() >= written)
     }
 
     fn take_next(
@@ -659,6 +697,99 @@ mod tests {
             Some(stored.clone())
         );
         assert_eq!(store.get(stored.id).unwrap(), Some(stored));
+    }
+
+    #[test]
+    fn a_flush_the_disk_holds_back_fails_the_store_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // While true, flushes wait.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let held = gate.clone();
+        let config = StoreConfig {
+            stall_limit: Duration::from_millis(200),
+            before_flush: Some(FlushHook(Arc::new(move || {
+                let (holding, released) = &*held;
+                let mut holding = holding.lock().unwrap();
+                while *holding {
+                    holding = released.wait(holding).unwrap();
+                }
+                Ok(())
+            }))),
+            ..StoreConfig::new(dir.path())
+        };
+        let store = SledStore::open(&config).unwrap();
+        let durable = store.durable_revision();
+        *gate.0.lock().unwrap() = true;
+
+        let Submitted::Created(stored) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        let began = Instant::now();
+        let error = store.durable().wait_blocking().unwrap_err();
+        let waited = began.elapsed();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert!(waited >= config.stall_limit, "{waited:?}");
+        // Answered by the limit, not by the disk.
+        assert!(waited < config.stall_limit * 25, "{waited:?}");
+        // The claim is not shown, writes are refused, at once.
+        let error = store.get(stored.id).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        let error = store.submit(claim(2), None).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        let error = store.durable().wait_blocking().unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert_eq!(store.durable_revision(), durable);
+
+        *gate.0.lock().unwrap() = false;
+        gate.1.notify_all();
+    }
+
+    #[test]
+    fn a_failed_flush_fails_only_the_writes_it_was_to_make_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        // While held, flushes wait; then they fail if failing.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let (held, fail) = (gate.clone(), failing.clone());
+        let config = StoreConfig {
+            before_flush: Some(FlushHook(Arc::new(move || {
+                let (holding, released) = &*held;
+                let mut holding = holding.lock().unwrap();
+                while *holding {
+                    holding = released.wait(holding).unwrap();
+                }
+                if fail.load(Ordering::SeqCst) {
+                    Err(std::io::Error::other("injected fsync failure"))
+                } else {
+                    Ok(())
+                }
+            }))),
+            ..StoreConfig::new(dir.path())
+        };
+        let store = SledStore::open(&config).unwrap();
+        let Submitted::Created(first) = store.submit(claim(1), None).unwrap() else {
+            panic!("a new claim");
+        };
+        store.durable().wait_blocking().unwrap();
+
+        // A writer of the first claim that waits only now, for a flush
+        // that will fail, was made durable by the flush before: it is not
+        // failed. A writer of the second claim is.
+        *gate.0.lock().unwrap() = true;
+        let covered = store.durable();
+        let Submitted::Created(second) = store.submit(claim(2), None).unwrap() else {
+            panic!("a new claim");
+        };
+        let uncovered = store.durable();
+        failing.store(true, Ordering::SeqCst);
+        *gate.0.lock().unwrap() = false;
+        gate.1.notify_all();
+        covered.wait_blocking().unwrap();
+        let error = uncovered.wait_blocking().unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+        assert_eq!(store.get(first.id).unwrap(), Some(first));
+        let error = store.get(second.id).unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
     }
 
     /// The largest claim the limits of the API allow: every text at its

@@ -59,9 +59,11 @@ pub(super) enum T {
     EventsByClaim,
     Requests,
     Counters,
-    Meta,
     /// What backups being taken keep (see `backup.rs`).
     Backups,
+    /// Last: a batch whose writes to `meta` are in place reached its end
+    /// (see `pending.rs`).
+    Meta,
 }
 
 impl T {
@@ -72,8 +74,8 @@ impl T {
         T::EventsByClaim,
         T::Requests,
         T::Counters,
-        T::Meta,
         T::Backups,
+        T::Meta,
     ];
 }
 
@@ -651,7 +653,11 @@ impl SledStore {
             // whichever comes first, that flush or the next one.
             let start_flush = || drop(self.committer.durable());
             if !self.hub.wait_durable(revision, start_flush) {
-                return Err(StorageError::failed("durable read", "a durable flush failed").into());
+                return Err(StorageError::failed(
+                    "durable read",
+                    "the store failed before the change read was durable",
+                )
+                .into());
             }
         }
         Ok(())

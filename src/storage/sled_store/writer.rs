@@ -12,7 +12,8 @@
 //! its refusal; the others are unaffected. An op that fails after it began
 //! writing (a corrupt record, a panic) aborts the transaction: it gets its
 //! error and the batch is applied again without it. A failure of sled
-//! itself fails the whole batch.
+//! itself fails the whole batch and the store, which refuses every write
+//! from then on, as after a failed durable flush.
 //!
 //! Revisions are given in the order the ops are applied, gap-free: an op
 //! refused writes no event. Before the transaction commits, the writer
@@ -29,16 +30,7 @@ use std::{
     thread,
 };
 
-use sled::{
-    Transactional,
-    transaction::{ConflictableTransactionError, TransactionError},
-};
-
-use super::{
-    META_FORMAT, STORE_FORMAT, Trees,
-    backup::Backups,
-    write::{T, Tx},
-};
+use super::{META_FORMAT, STORE_FORMAT, Trees, backup::Backups, write::Tx};
 use crate::{
     domain::{Claim, ClaimId, Event, Wording},
     error::{Error, StorageError},
@@ -195,7 +187,14 @@ pub(super) struct Writer {
     /// `None` only while dropping.
     queue: Option<mpsc::Sender<Op>>,
     thread: Option<thread::JoinHandle<()>>,
+    /// The store's failed flag (see [`WriteSide::failed`]).
+    failed: Arc<AtomicBool>,
 }
+
+/// How often a caller still waiting for the writer looks whether the store
+/// has failed meanwhile: then it is answered at once, even if the writer is
+/// held up in the database by the failing disk.
+const FAILED_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Drop for Writer {
     fn drop(&mut self) {
@@ -215,17 +214,20 @@ fn writer_stopped(context: &'static str) -> Error {
 impl Writer {
     pub fn start(side: WriteSide) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Op>();
+        let failed = side.failed.clone();
         let thread = thread::Builder::new()
             .name("claimdesk-writer".into())
             .spawn(move || side.run(&rx))?;
         Ok(Self {
             queue: Some(tx),
             thread: Some(thread),
+            failed,
         })
     }
 
     /// Queues the op `make` builds around its reply, and waits for the
-    /// answer.
+    /// answer, or until the store has failed: the op may then be applied
+    /// all the same, but is never made durable.
     pub fn call<T>(
         &self,
         context: &'static str,
@@ -236,9 +238,23 @@ impl Writer {
         queue
             .send(make(reply))
             .map_err(|_| writer_stopped(context))?;
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(writer_stopped(context)))
+        loop {
+            match answer.recv_timeout(FAILED_POLL) {
+                Ok(result) => return result,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(writer_stopped(context)),
+                Err(mpsc::RecvTimeoutError::Timeout) if self.failed.load(Ordering::Acquire) => {
+                    // An answer that came meanwhile says more.
+                    return answer.try_recv().unwrap_or_else(|_| {
+                        Err(StorageError::failed(
+                            context,
+                            "the store failed while the change waited for the writer",
+                        )
+                        .into())
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 }
 
@@ -340,7 +356,12 @@ impl WriteSide {
                 }
             }
             Err(error) => {
-                tracing::error!(error = %error, ops = ops.len(), "a batch of writes failed");
+                // sled may have applied part of the transaction in memory
+                // and may or may not write it: the store fails, as after a
+                // failed flush, and readers waiting for durability learn it.
+                self.failed.store(true, Ordering::Release);
+                self.hub.flush_failed();
+                tracing::error!(error = %error, ops = ops.len(), "a batch of writes failed; refusing further writes");
                 for (op, outcome) in ops.into_iter().zip(outcomes) {
                     // An op refused by the rules was refused whatever the
                     // others did; the rest are not stored.
@@ -350,8 +371,7 @@ impl WriteSide {
         }
     }
 
-    /// Writes what a batch staged in one transaction, which reads nothing
-    /// and so never conflicts.
+    /// Writes what a batch staged in one transaction.
     fn commit(
         &self,
         staged: &[BTreeMap<Vec<u8>, Option<sled::IVec>>; 8],
@@ -363,59 +383,14 @@ impl WriteSide {
         // Announced before the commit, so no reader can see the write and
         // then miss that it is not durable yet.
         marks.visible.store(last, Ordering::SeqCst);
-        let trees = &self.trees;
-        let result = (
-            &trees.claims,
-            &trees.index,
-            &trees.events,
-            &trees.events_by_claim,
-            &trees.requests,
-            &trees.counters,
-            &trees.meta,
-            &trees.backups,
-        )
-            .transaction(|views| {
-                // In the order of `T`.
-                let (claims, index, events, events_by_claim, requests, counters, meta, backups) =
-                    views;
-                let views = [
-                    claims,
-                    index,
-                    events,
-                    events_by_claim,
-                    requests,
-                    counters,
-                    meta,
-                    backups,
-                ];
-                for t in T::ALL {
-                    for (key, entry) in &staged[t as usize] {
-                        match entry {
-                            Some(value) => {
-                                views[t as usize].insert(key.as_slice(), value.clone())?
-                            }
-                            None => views[t as usize].remove(key.as_slice())?,
-                        };
-                    }
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            });
-        match result {
-            Ok(()) => {
-                marks.committed.store(last, Ordering::SeqCst);
-                Ok(())
-            }
-            Err(e) => {
-                // Nothing became visible.
-                marks.visible.store(committed, Ordering::SeqCst);
-                Err(match e {
-                    TransactionError::Abort(()) => {
-                        StorageError::new("write batch", "the transaction was aborted")
-                    }
-                    TransactionError::Storage(e) => StorageError::new("write batch", e),
-                })
-            }
-        }
+        // Recorded whole first, so that a transaction that fails half-way
+        // is not recovered half-way (see `pending.rs`).
+        // If it fails, some of the writes may be visible: `visible` stays,
+        // so reads of them wait for a durable flush, which the store
+        // refuses from then on.
+        super::pending::write(&self.trees, staged)?;
+        marks.committed.store(last, Ordering::SeqCst);
+        Ok(())
     }
 }
 

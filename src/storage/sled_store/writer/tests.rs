@@ -232,6 +232,91 @@ fn a_batch_after_a_failed_flush_is_refused_whole() {
     assert!(store.get(claim(1).id).unwrap().is_none());
 }
 
+#[test]
+fn a_batch_whose_transaction_fails_fails_the_store_and_is_whole_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path());
+    let store = SledStore::open(&config).unwrap();
+    let Submitted::Created(first) = store.submit(claim(1), None).unwrap() else {
+        panic!("a new claim");
+    };
+    store.durable().wait_blocking().unwrap();
+
+    // The transaction fails after writing the claim, before its event.
+    let side = WriteSide::of(&store);
+    crate::storage::sled_store::pending::CUT_SHORT.set(true);
+    let (op, refused) = submit(claim(2), None);
+    side.apply(vec![op]);
+    let error = answer(refused).unwrap_err();
+    assert!(error.is_store_failure(), "{error:?}");
+    // Every later write is refused, and no read shows the half-written
+    // claim; what was durable reads as before.
+    let error = store.submit(claim(3), None).unwrap_err();
+    assert!(error.is_store_failure(), "{error:?}");
+    let error = store.get(claim(2).id).unwrap_err();
+    assert!(error.is_store_failure(), "{error:?}");
+    assert_eq!(store.get(first.id).unwrap(), Some(first));
+    drop(side);
+    drop(store);
+
+    // Reopened, the store holds the refused batch whole: claim and event.
+    let store = SledStore::open(&config).unwrap();
+    let second = store.get(claim(2).id).unwrap().expect("the batch is whole");
+    let limit = PageLimit {
+        items: 10,
+        bytes: 1 << 20,
+    };
+    let events = store.events(second.id, 0, limit).unwrap().items;
+    assert_eq!(
+        events.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![second.revision]
+    );
+    assert_eq!(store.audit().unwrap(), AuditReport::Intact { events: 2 });
+    let Submitted::Created(third) = store.submit(claim(3), None).unwrap() else {
+        panic!("a new claim");
+    };
+    assert_eq!(third.revision, 3);
+}
+
+#[test]
+fn a_change_waiting_for_a_held_up_writer_is_answered_once_the_store_fails() {
+    let (_dir, store) = open();
+    let Submitted::Created(stored) = store.submit(claim(1), None).unwrap() else {
+        panic!("a new claim");
+    };
+    // A change that holds the writer until the test lets it go, as a
+    // database call held up by a failing disk would.
+    let (entered, writer_held) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let checker = Actor::new(UserName::parse("cy.checker").unwrap(), Role::Checker);
+    let change: Change = step(move |claim: &Claim| {
+        entered.send(()).unwrap();
+        let _ = released.lock().unwrap().recv();
+        claim.apply(
+            Command::StartReview {
+                lease: Duration::from_secs(600),
+            },
+            &checker,
+            claim.update_time + Duration::from_secs(1),
+        )
+    });
+    std::thread::scope(|scope| {
+        let (answered, answer) = mpsc::channel();
+        let store = &store;
+        scope.spawn(move || answered.send(store.update(stored.id, change)).unwrap());
+        writer_held.recv().unwrap();
+        WriteSide::of(store).failed.store(true, Ordering::Release);
+        // Only a guard against a test that hangs; the answer comes at once.
+        let result = answer.recv_timeout(Duration::from_secs(30));
+        drop(release);
+        let error = result
+            .expect("answered while the writer is held")
+            .unwrap_err();
+        assert!(error.is_store_failure(), "{error:?}");
+    });
+}
+
 /// Claim `n` saying `statement`, attributed to `source`.
 fn saying(n: u8, statement: &str, source: &str) -> Claim {
     let mut claim = claim(n);
