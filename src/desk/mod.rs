@@ -216,6 +216,13 @@ impl Desk {
         self.noticed(self.store.durable().wait().await)
     }
 
+    /// Waits until every write made so far is durable; fails only if the
+    /// caller's own change, ending at `revision`, is not (see
+    /// [`Store::durable_for`]).
+    async fn durable_for(&self, revision: u64) -> Result<(), Error> {
+        self.noticed(self.store.durable_for(revision).wait().await)
+    }
+
     /// The desk's current time.
     pub fn now(&self) -> SystemTime {
         self.clock.now()
@@ -270,10 +277,11 @@ impl Desk {
             .await?;
         // A replayed claim may come from a request still waiting for its own
         // flush: wait for durability in both cases.
-        self.durable().await?;
-        Ok(match submitted {
+        let claim = match submitted {
             Submitted::Created(claim) | Submitted::Replayed(claim) => claim,
-        })
+        };
+        self.durable_for(claim.revision).await?;
+        Ok(claim)
     }
 
     /// A point read is answered on the async worker when the store can
@@ -315,7 +323,7 @@ impl Desk {
             claim.decide(command.clone(), &actor, now, peers)
         });
         let (claim, _events) = self.blocking(move |store| store.update(id, change)).await?;
-        self.durable().await?;
+        self.durable_for(claim.revision).await?;
         if claim.lease.is_some() {
             self.lease_taken.notify_one();
         }
@@ -383,10 +391,10 @@ impl Desk {
     }
 
     async fn change_pair(&self, id: ClaimId, change: PairChange) -> Result<Claim, Error> {
-        let (claim, _other) = self
+        let (claim, other) = self
             .blocking(move |store| store.update_pair(id, change))
             .await?;
-        self.durable().await?;
+        self.durable_for(claim.revision.max(other.revision)).await?;
         Ok(claim)
     }
 
@@ -431,7 +439,7 @@ impl Desk {
         let Some((claim, _events)) = taken else {
             return Err(Error::QueueEmpty);
         };
-        self.durable().await?;
+        self.durable_for(claim.revision).await?;
         self.lease_taken.notify_one();
         Ok(claim)
     }

@@ -297,6 +297,15 @@ pub trait Store: Send + Sync + 'static {
     /// Concurrent callers share one flush (group commit).
     fn durable(&self) -> Durable;
 
+    /// [`Store::durable`] for a caller whose own change ends at `revision`:
+    /// should the flush waited for fail, it still succeeds if an earlier
+    /// flush made `revision` durable (the failure then concerns only
+    /// changes committed after it, by others).
+    fn durable_for(&self, revision: u64) -> Durable {
+        let _ = revision;
+        self.durable()
+    }
+
     /// Applies `change` to the first claim of the queue that `query`
     /// selects (by priority, deadline, submission), in one transaction with
     /// finding it, so no two callers get the same claim. `None` if no claim

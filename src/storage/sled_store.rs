@@ -504,11 +504,14 @@ impl Store for SledStore {
     /// was queued for the next one, the failure of the next one does not
     /// concern it (its change is durable, and reads show it).
     fn durable(&self) -> Durable {
-        let written = self.marks.committed.load(Ordering::SeqCst);
+        self.durable_for(self.marks.committed.load(Ordering::SeqCst))
+    }
+
+    fn durable_for(&self, revision: u64) -> Durable {
         let hub = self.hub.clone();
         self.committer
             .durable()
-            .unless_covered(move || hub.durable_revision() >= written)
+            .unless_covered(move || hub.durable_revision() >= revision)
     }
 
     fn take_next(
@@ -781,10 +784,14 @@ mod tests {
             panic!("a new claim");
         };
         let uncovered = store.durable();
+        // A writer of the first claim that waits only after the second was
+        // committed stands for its own change alone: not failed either.
+        let own = store.durable_for(first.revision);
         failing.store(true, Ordering::SeqCst);
         *gate.0.lock().unwrap() = false;
         gate.1.notify_all();
         covered.wait_blocking().unwrap();
+        own.wait_blocking().unwrap();
         let error = uncovered.wait_blocking().unwrap_err();
         assert!(error.is_store_failure(), "{error:?}");
         assert_eq!(store.get(first.id).unwrap(), Some(first));
