@@ -16,6 +16,7 @@ pub mod backup;
 mod durability;
 mod hub;
 mod keys;
+pub mod postgres;
 pub(crate) mod records;
 mod sled_store;
 
