@@ -112,6 +112,16 @@ fn only_the_storage_knows_sled() {
     assert_named_only_under(&["src/storage/"], &["sled"]);
 }
 
+/// The PostgreSQL client and its pool: the PostgreSQL store's own, not
+/// even the rest of the storage's.
+#[test]
+fn only_the_postgres_store_knows_the_postgres_crates() {
+    assert_named_only_under(
+        &["src/storage/postgres/"],
+        &["tokio_postgres", "deadpool_postgres"],
+    );
+}
+
 #[test]
 fn only_the_server_wiring_knows_the_metrics_crate() {
     assert_named_only_under(&["src/server/metrics"], &["prometheus_client", "axum"]);
@@ -162,4 +172,6 @@ fn the_check_finds_what_it_looks_for() {
     assert!(names("use crate::storage::Store;", "crate::storage"));
     assert!(names("x = pb::Claim::default();", "pb::"));
     assert!(!offences("src/storage/", &["sled"]).is_empty());
+    assert!(names("use deadpool_postgres::Pool;", "deadpool_postgres"));
+    assert!(!offences("src/storage/postgres/", &["tokio_postgres"]).is_empty());
 }
