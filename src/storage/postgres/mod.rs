@@ -49,7 +49,7 @@
 //! | `d` `D`: deadlines | `claims_deadlines` `(deadline, id)` and `claims_story_deadlines`, where unverified or in review with a deadline |
 //! | `f`: figures | `claim_figures` `(story, figure_key, claim_id)`, with the figure |
 //! | `u`: wordings | `claim_wordings`, indexed `(story, claim_id)`, with the wording key |
-//! | `k`: open contradictions | `open_contradictions` `(link_id)`, indexed `(story, link_id)`, with the subject claim |
+//! | `k`: open contradictions | `open_contradictions` `(link_id)`, indexed `(story, link_id)`, with the subject and object claims |
 //!
 //! So: a listing is a range of one filter's index in id order after the
 //! page token (PostgreSQL combines filters with a bitmap AND, or filters
@@ -60,7 +60,8 @@
 //! locked is skipped, not waited for, and never given twice; the lease
 //! sweeper reads `claims_leases` up to `now`; the overdue count reads the
 //! deadline index up to `now` (its cost is the number of overdue claims,
-//! as in sled). The figure and wording indexes need no inverted id for
+//! as in sled); a page of a story's contradictions is one range of
+//! `open_contradictions` joined with both claims' rows. The figure and wording indexes need no inverted id for
 //! newest-first reads: PostgreSQL scans a B-tree backward as fast as
 //! forward (`ORDER BY claim_id DESC LIMIT 64`). A claim has one figure
 //! entry per figure key, as in sled, where a second figure of the same key
@@ -95,7 +96,10 @@
 //! hands out numbers outside transactions, so a rolled-back change leaves a
 //! gap, and two changes may commit in the other order than their numbers,
 //! which a watcher reading "events after revision n" would take for a lost
-//! event. Its `last_link` is what the next event's link hashes.
+//! event. PostgreSQL releases a row lock only once its transaction's
+//! commit is visible, so the change that takes the row next, and any
+//! reader after it, sees every earlier revision. Its `last_link` is what
+//! the next event's link hashes.
 //!
 //! **What the store was written by** (`desk_format`): one row, the record
 //! format and the version of the source keys, written by the store when it

@@ -489,6 +489,15 @@ async fn the_schema_takes_claims_events_and_requests_and_refuses_what_it_must() 
             )
             .await;
         assert_eq!(state_of(orphan_tag), SqlState::FOREIGN_KEY_VIOLATION);
+        // A contradiction of a claim with itself.
+        let with_itself = client
+            .execute(
+                "INSERT INTO open_contradictions (link_id, story, subject_id, object_id) \
+                 VALUES (7, 'ferry-strike', $1, $1)",
+                &[&id(1)],
+            )
+            .await;
+        assert_eq!(state_of(with_itself), SqlState::CHECK_VIOLATION);
         // An event of no claim: refused when its transaction commits.
         let tx = client.transaction().await.expect("a transaction");
         tx.execute(insert_event, &[&5i64, &id(9), &vec![7u8; 32], &b"\x03event".to_vec()])
@@ -500,9 +509,9 @@ async fn the_schema_takes_claims_events_and_requests_and_refuses_what_it_must() 
     .await;
 }
 
-/// Whether the plan of `query` reads `index` and sorts nothing: the index
-/// gives the order itself.
-async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) -> String {
+/// Checks that the plan of `query` reads `index` and sorts nothing: the
+/// index gives the order itself.
+async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) {
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN {query}"), &[])
         .await
@@ -515,11 +524,10 @@ async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) ->
         plan.contains(index) && !plan.contains("Sort"),
         "{query}\n{plan}"
     );
-    plan
 }
 
 #[tokio::test]
-async fn the_queue_leases_and_figures_are_read_in_index_order() {
+async fn the_store_reads_are_index_ranges_in_the_order_asked() {
     with_schema(|db| async move {
         let mut client = db.client().await;
         migrate(&mut client).await.expect("migrated");
@@ -561,6 +569,13 @@ async fn the_queue_leases_and_figures_are_read_in_index_order() {
             "SELECT claim_id, figure FROM claim_figures WHERE story = 'ferry' \
              AND figure_key = 'count:boats' ORDER BY claim_id DESC LIMIT 64",
             "Index Scan Backward",
+        )
+        .await;
+        plan_uses(
+            &client,
+            "SELECT link_id, subject_id, object_id FROM open_contradictions \
+             WHERE story = 'ferry' AND link_id > 3 ORDER BY link_id LIMIT 10",
+            "open_contradictions_by_story",
         )
         .await;
         plan_uses(

@@ -124,11 +124,14 @@ CREATE TABLE claim_wordings (
 CREATE INDEX claim_wordings_by_story ON claim_wordings (story, claim_id);
 
 -- Open contradictions, at their subject claim: a row while the link is an
--- open contradiction, removed when it is resolved.
+-- open contradiction, removed when it is resolved. With both claims, so a
+-- page of a story's contradictions is one query joining them.
 CREATE TABLE open_contradictions (
     link_id bigint PRIMARY KEY CHECK (link_id > 0),
     story text COLLATE "C" NOT NULL,
-    subject_id bytea NOT NULL REFERENCES claims (id)
+    subject_id bytea NOT NULL REFERENCES claims (id),
+    object_id bytea NOT NULL REFERENCES claims (id),
+    CHECK (subject_id <> object_id)
 );
 CREATE INDEX open_contradictions_by_story ON open_contradictions (story, link_id);
 
