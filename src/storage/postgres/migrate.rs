@@ -23,7 +23,9 @@
 use tokio_postgres::{Client, Transaction};
 
 /// One migration: its version (from 1, one more than the one before), its
-/// name and its SQL.
+/// name and its SQL, which runs in the transaction the runner opens (so
+/// neither `BEGIN`/`COMMIT` nor what cannot run in a transaction, such as
+/// `CREATE INDEX CONCURRENTLY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migration {
     pub version: i32,

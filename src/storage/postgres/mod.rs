@@ -21,11 +21,14 @@
 //! whatever the database's locale, and cheaper than a linguistic collation.
 //!
 //! **Times.** Records keep times as `u128` nanoseconds since 1970.
-//! Deadlines come from clients and may lie past 2262, where a `bigint` of
-//! nanoseconds ends, so the queue and deadline indexes hold a deadline as
-//! the 16 big-endian bytes `keys.rs` orders by (`bytea`: exact, and byte
-//! order is time order); `NULL` is no deadline, which an ascending index
-//! sorts last, as sled's all-ones time does. A lease's expiry is made by
+//! Deadlines come from clients, and the API takes them up to the end of
+//! 9999, far past 2262, where a `bigint` of nanoseconds ends; a `numeric`
+//! would hold them, but tokio-postgres has no Rust type for it (each
+//! parameter would go through text). So the queue and deadline indexes
+//! hold a deadline as the 16 big-endian bytes `keys.rs` orders by
+//! (`bytea`: exact, compared with `memcmp`, and byte order is time order);
+//! `NULL` is no deadline, which an ascending index sorts last, as sled's
+//! all-ones time does. A lease's expiry is made by
 //! the server (its clock plus a bounded lease), so a `bigint` of
 //! nanoseconds holds it exactly for two centuries and compares with the
 //! sweeper's `now` as a plain number. `timestamptz` (microseconds) would

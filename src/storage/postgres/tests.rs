@@ -509,6 +509,77 @@ async fn the_schema_takes_claims_events_and_requests_and_refuses_what_it_must() 
     .await;
 }
 
+/// 16 big-endian bytes of nanoseconds since 1970, `seconds` after it.
+fn at(seconds: u128) -> Vec<u8> {
+    (seconds * 1_000_000_000).to_be_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn the_queue_orders_by_rank_then_deadline_then_id() {
+    with_schema(|db| async move {
+        let mut client = db.client().await;
+        migrate(&mut client).await.expect("migrated");
+        let none: Option<&str> = None;
+        let no_lease: Option<i64> = None;
+        // 2030, and the last second of 9999, past where a bigint of
+        // nanoseconds ends (2262).
+        let (soon, far) = (Some(at(1_900_000_000)), Some(at(253_402_300_799)));
+        let claims: [(u8, &str, i16, Option<Vec<u8>>); 7] = [
+            (1, "unverified", 2, None),
+            (2, "unverified", 2, far.clone()),
+            (3, "unverified", 2, soon.clone()),
+            (4, "unverified", 0, None),
+            (5, "in_review", 0, soon.clone()),
+            (6, "unverified", 1, far.clone()),
+            (7, "unverified", 2, soon.clone()),
+        ];
+        for (n, state, rank, deadline) in claims {
+            client
+                .execute(
+                    INSERT_CLAIM,
+                    &[
+                        &id(n),
+                        &b"\x03claim".to_vec(),
+                        &i64::from(n),
+                        &"ferry-strike",
+                        &state,
+                        &"harbour gazette",
+                        &none,
+                        &rank,
+                        &deadline,
+                        &no_lease,
+                    ],
+                )
+                .await
+                .expect("stored");
+        }
+        let queue: Vec<u8> = client
+            .query(
+                "SELECT id FROM claims WHERE state = 'unverified' \
+                 ORDER BY priority_rank, deadline, id",
+                &[],
+            )
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.get::<_, Vec<u8>>(0)[15])
+            .collect();
+        // Breaking, urgent, then routine by deadline (none last), then id.
+        assert_eq!(queue, [4, 6, 3, 7, 2, 1]);
+        let overdue: i64 = client
+            .query_one(
+                "SELECT count(*) FROM claims WHERE deadline IS NOT NULL \
+                 AND state IN ('unverified', 'in_review') AND deadline < $1",
+                &[&at(2_000_000_000)],
+            )
+            .await
+            .expect("counted")
+            .get(0);
+        assert_eq!(overdue, 3, "the deadlines of 2030, in review included");
+    })
+    .await;
+}
+
 /// Checks that the plan of `query` reads `index` and sorts nothing: the
 /// index gives the order itself.
 async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) {
@@ -587,6 +658,35 @@ async fn the_store_reads_are_index_ranges_in_the_order_asked() {
         .await;
     })
     .await;
+}
+
+#[test]
+fn migrations_are_numbered_from_one_and_run_in_a_transaction() {
+    for (n, migration) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(
+            usize::try_from(migration.version),
+            Ok(n + 1),
+            "{migration:?}"
+        );
+        let words: Vec<String> = migration
+            .sql
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .flat_map(|l| l.split(|c: char| !c.is_ascii_alphanumeric() && c != '_'))
+            .map(str::to_ascii_uppercase)
+            .collect();
+        for word in ["BEGIN", "COMMIT", "ROLLBACK", "CONCURRENTLY"] {
+            assert!(
+                !words.iter().any(|w| w == word),
+                "migration {} holds {word}",
+                migration.version
+            );
+        }
+    }
+    assert_eq!(
+        latest_version(),
+        MIGRATIONS.last().expect("one at least").version
+    );
 }
 
 #[test]
