@@ -28,10 +28,11 @@
 //! hold a deadline as the 16 big-endian bytes `keys.rs` orders by
 //! (`bytea`: exact, compared with `memcmp`, and byte order is time order);
 //! `NULL` is no deadline, which an ascending index sorts last, as sled's
-//! all-ones time does. A lease's expiry is made by
-//! the server (its clock plus a bounded lease), so a `bigint` of
-//! nanoseconds holds it exactly for two centuries and compares with the
-//! sweeper's `now` as a plain number. `timestamptz` (microseconds) would
+//! all-ones time does. A lease's expiry is made by the server (its clock
+//! plus at most a day, `Lease::MAX`), so a `bigint` of nanoseconds holds
+//! it exactly until 2262 and compares with the sweeper's `now` as a plain
+//! number (the store converts with `i64::try_from`, refusing rather than
+//! wrapping a time past that). `timestamptz` (microseconds) would
 //! lose the order of times closer than a microsecond; it is used only
 //! where nothing is ordered by it (when a migration was applied).
 //!
@@ -139,6 +140,10 @@ pub enum ConnectError {
 /// those of that schema. Connections are made on first use.
 pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, ConnectError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(ConnectError::Url)?;
+    if config.get_application_name().is_none() {
+        // What pg_stat_activity shows of the connection.
+        config.application_name("claimdesk");
+    }
     if let Some(schema) = schema {
         if !is_plain_name(schema) {
             return Err(ConnectError::Schema(schema.to_owned()));
