@@ -1,5 +1,5 @@
 //! The foundation of a PostgreSQL store: the connection pool and the
-//! versioned schema ([`migrate`]). The [`Store`](super::Store)
+//! versioned schema ([`migrate()`]). The [`Store`](super::Store)
 //! implementation builds on it; this module tree is the only place that
 //! knows tokio-postgres and deadpool-postgres.
 //!
@@ -8,11 +8,11 @@
 //! The schema holds the logical data the sled store keeps in its trees
 //! (`keys.rs`), shaped so that every [`Store`](super::Store) method is one
 //! indexed query, or one transaction of a few. Records stay exactly as
-//! [`records`](super::records) encodes them (`bytea`): an event's record is
-//! what its audit-chain link hashed, claims and request ids keep their
-//! format rules, and the backup format copies records as stored. Beside a
-//! claim's record are the columns its indexes need, all of them functions
-//! of the record, rewritten with it in the same statement.
+//! `records.rs` encodes them (`bytea`): an event's record is what its
+//! audit-chain link hashed, claims and request ids keep their format rules,
+//! and the backup format copies records as stored. Beside a claim's record
+//! are the columns its indexes need, all of them functions of the record,
+//! rewritten with it in the same statement.
 //!
 //! **Keys.** A claim id is the ULID's 16 bytes (`bytea`), whose byte order
 //! is submission order, the order of every listing. Text that is compared
@@ -24,24 +24,24 @@
 //! Deadlines come from clients, and the API takes them up to the end of
 //! 9999, far past 2262, where a `bigint` of nanoseconds ends; a `numeric`
 //! would hold them, but tokio-postgres has no Rust type for it (each
-//! parameter would go through text). So the queue and deadline indexes
-//! hold a deadline as the 16 big-endian bytes `keys.rs` orders by
-//! (`bytea`: exact, compared with `memcmp`, and byte order is time order);
-//! `NULL` is no deadline, which an ascending index sorts last, as sled's
-//! all-ones time does. A lease's expiry is made by the server (its clock
-//! plus at most a day, `Lease::MAX`), so a `bigint` of nanoseconds holds
-//! it exactly until 2262 and compares with the sweeper's `now` as a plain
-//! number (the store converts with `i64::try_from`, refusing rather than
-//! wrapping a time past that). `timestamptz` (microseconds) would
-//! lose the order of times closer than a microsecond; it is used only
-//! where nothing is ordered by it (when a migration was applied).
+//! parameter would go through text). So the queue and deadline indexes hold
+//! a deadline as the 16 big-endian bytes `keys.rs` orders by (`bytea`:
+//! exact, compared with `memcmp`, and byte order is time order); `NULL` is
+//! no deadline, which an ascending index sorts last, as sled's all-ones
+//! time does. A lease's expiry is made by the server (its clock plus at
+//! most a day, `Lease::MAX`), so a `bigint` of nanoseconds holds it exactly
+//! until 2262 and compares with the sweeper's `now` as a plain number (the
+//! store converts with `i64::try_from`, refusing rather than wrapping a
+//! time past that). `timestamptz` (microseconds) would lose the order of
+//! times closer than a microsecond; it is used only where nothing is
+//! ordered by it (when a migration was applied).
 //!
-//! **Claims** (`claims`): `id`, `record`, `revision`, `story`, `state`
-//! (the records' names of states), `source_key` ([`SourceKey`](super::SourceKey)),
-//! `assignee`, `priority_rank` (0 breaking, 1 urgent, 2 routine),
-//! `deadline`, `lease_expires_ns` (only while in review with a lease).
-//! Each index of `keys.rs` is a B-tree index, partial where sled's index
-//! holds only some claims:
+//! **Claims** (`claims`): `id`, `record`, `revision`, `story`, `state` (the
+//! records' names of states), `source_key`
+//! ([`SourceKey`](super::SourceKey)), `assignee`, `priority_rank` (0
+//! breaking, 1 urgent, 2 routine), `deadline`, `lease_expires_ns` (only
+//! while in review with a lease). Each index of `keys.rs` is a B-tree
+//! index, partial where sled's index holds only some claims:
 //!
 //! | sled index | PostgreSQL |
 //! | --- | --- |
@@ -57,61 +57,61 @@
 //!
 //! So: a listing is a range of one filter's index in id order after the
 //! page token (PostgreSQL combines filters with a bitmap AND, or filters
-//! the rows of the most selective); `TakeNextClaim` is
-//! `… WHERE state = 'unverified' ORDER BY priority_rank, deadline, id LIMIT
-//! n FOR UPDATE SKIP LOCKED` on `claims_queue` (or the story's, or a tag's
-//! through `claim_tags`, one range per tag): a claim another taker has
-//! locked is skipped, not waited for, and never given twice; the lease
-//! sweeper reads `claims_leases` up to `now`; the overdue count reads the
-//! deadline index up to `now` (its cost is the number of overdue claims,
-//! as in sled); a page of a story's contradictions is one range of
-//! `open_contradictions` joined with both claims' rows. The figure and wording indexes need no inverted id for
-//! newest-first reads: PostgreSQL scans a B-tree backward as fast as
-//! forward (`ORDER BY claim_id DESC LIMIT 64`). A claim has one figure
-//! entry per figure key, as in sled, where a second figure of the same key
-//! replaces the first. Figure and wording rows are written once, with the
-//! claim; tag and contradiction rows follow the claim like its columns.
+//! the rows of the most selective); `TakeNextClaim` is `… WHERE state =
+//! 'unverified' ORDER BY priority_rank, deadline, id LIMIT n FOR UPDATE
+//! SKIP LOCKED` on `claims_queue` (or the story's, or a tag's through
+//! `claim_tags`, one range per tag): a claim another taker has locked is
+//! skipped, not waited for, and never given twice; the lease sweeper reads
+//! `claims_leases` up to `now`; the overdue count reads the deadline index
+//! up to `now` (its cost is the number of overdue claims, as in sled); a
+//! page of a story's contradictions is one range of `open_contradictions`
+//! joined with both claims' rows. The figure and wording indexes need no
+//! inverted id for newest-first reads: PostgreSQL scans a B-tree backward
+//! as fast as forward (`ORDER BY claim_id DESC LIMIT 64`). A claim has one
+//! figure entry per figure key, as in sled, where a second figure of the
+//! same key replaces the first. Figure and wording rows are written once,
+//! with the claim; tag and contradiction rows follow the claim like its
+//! columns.
 //!
 //! **History** (`events`): `revision` (`bigint` primary key: one event per
 //! revision, and revision order is the primary key's order, which
-//! `events_since` and the audit walk read), `claim_id`, `link` (the
-//! 32-byte chain link) and `record`, with `events_by_claim (claim_id,
-//! revision)` for a claim's history. Its reference to the claim is deferred
-//! to the commit, so a restore may write events before claims.
+//! `events_since` and the audit walk read), `claim_id`, `link` (the 32-byte
+//! chain link) and `record`, with `events_by_claim (claim_id, revision)`
+//! for a claim's history. Its reference to the claim is deferred to the
+//! commit, so a restore may write events before claims.
 //!
 //! **Request ids** (`requests`): `(caller, request_id)` primary key, and
 //! the record: a retry is one lookup, and a reused id one unique violation.
 //!
 //! **Counts** (`state_counts`, `waiting_counts`): claims per state and
-//! unverified claims per priority, per story and (story `''`, which no
-//! slug is) over all, updated in each change's transaction. They are
-//! counters rather than `COUNT(*)`s because a count over an index costs in
-//! proportion to the claims counted, and the queue statistics must not
-//! grow with the store (the architecture's "the queue is an index"). The
-//! counter rows are hot, but every change already takes the chain's row
-//! lock (below), so they add no contention.
+//! unverified claims per priority, per story and (story `''`, which no slug
+//! is) over all, updated in each change's transaction. They are counters
+//! rather than `COUNT(*)`s because a count over an index costs in
+//! proportion to the claims counted, and the queue statistics must not grow
+//! with the store (the architecture's "the queue is an index"). The counter
+//! rows are hot, but every change already takes the chain's row lock
+//! (below), so they add no contention.
 //!
-//! **The chain's end** (`chain_head`): one row, the last revision given
-//! and its link. Every change updates it in its transaction, after
-//! locking the claims it changes: the row lock it takes is what
-//! serialises writers, so the next change reads the revision and link the
-//! previous one committed, revisions are given without gaps, and they are
-//! strictly increasing in commit order. A sequence could not do that: it
-//! hands out numbers outside transactions, so a rolled-back change leaves a
-//! gap, and two changes may commit in the other order than their numbers,
-//! which a watcher reading "events after revision n" would take for a lost
-//! event. PostgreSQL releases a row lock only once its transaction's
-//! commit is visible, so the change that takes the row next, and any
-//! reader after it, sees every earlier revision. Its `last_link` is what
-//! the next event's link hashes.
+//! **The chain's end** (`chain_head`): one row, the last revision given and
+//! its link. Every change updates it in its transaction, after locking the
+//! claims it changes: the row lock it takes is what serialises writers, so
+//! the next change reads the revision and link the previous one committed,
+//! revisions are given without gaps, and they are strictly increasing in
+//! commit order. A sequence could not do that: it hands out numbers outside
+//! transactions, so a rolled-back change leaves a gap, and two changes may
+//! commit in the other order than their numbers, which a watcher reading
+//! "events after revision n" would take for a lost event. PostgreSQL
+//! releases a row lock only once its transaction's commit is visible, so
+//! the change that takes the row next, and any reader after it, sees every
+//! earlier revision. Its `last_link` is what the next event's link hashes.
 //!
 //! **What the store was written by** (`desk_format`): one row, the record
 //! format and the version of the source keys, written by the store when it
 //! first opens the database, as sled's `meta` is.
 //!
 //! **Backups** need nothing kept aside, unlike sled's `backups` tree: a
-//! backup reads in one `REPEATABLE READ` transaction, whose snapshot is
-//! one revision while writers go on.
+//! backup reads in one `REPEATABLE READ` transaction, whose snapshot is one
+//! revision while writers go on.
 
 pub mod migrate;
 
