@@ -819,6 +819,12 @@ impl Log {
         self.0.borrow().clone()
     }
 
+    /// Waits until stderr is closed and every line written to it is read.
+    pub async fn closed(&self) {
+        let mut rx = self.0.clone();
+        while rx.changed().await.is_ok() {}
+    }
+
     pub fn text(&self) -> String {
         self.0.borrow().join("\n")
     }
@@ -1010,13 +1016,17 @@ impl ServeProcess {
         &mut self,
         within: std::time::Duration,
     ) -> std::process::ExitStatus {
-        match tokio::time::timeout(within, self.child.wait()).await {
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.expect("waiting for claimdesk"),
             Err(_) => panic!(
                 "the process is still running {within:?} later; log:\n{}",
                 self.text()
             ),
-        }
+        };
+        // The last lines may still be on their way through the pipe: read
+        // to its end, so the log is whole once the exit status is known.
+        let _ = tokio::time::timeout(within, self.log.closed()).await;
+        status
     }
 }
 
