@@ -114,8 +114,10 @@
 //! revision while writers go on.
 
 pub mod migrate;
+mod store;
 
 pub use migrate::{MIGRATIONS, MigrateError, Migrated, Migration, latest_version, migrate};
+pub use store::{OpenError, PgStore};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

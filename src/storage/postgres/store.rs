@@ -1,0 +1,620 @@
+//! The PostgreSQL store's write and read paths, as inherent methods of
+//! [`PgStore`] with the signatures and semantics of the
+//! [`Store`](crate::storage::Store) methods of the same names.
+//!
+//! # Threads
+//!
+//! The `Store` trait is blocking: its methods run on tokio's blocking pool.
+//! A `PgStore` owns a small multi-thread tokio runtime of its own, on whose
+//! workers its connections are driven; each method runs its queries with
+//! [`tokio::runtime::Runtime::block_on`] from the caller's (blocking)
+//! thread, one statement at a time, so that a rule run between two
+//! statements of a transaction (an update's [`Change`]) runs on the
+//! caller's thread and may itself read through the same transaction. The
+//! methods must therefore not be called from within an async task (a
+//! thread of tokio's blocking pool, or any plain thread, is fine).
+//!
+//! # Transactions
+//!
+//! Every change is one transaction, at PostgreSQL's default `READ
+//! COMMITTED` level. It locks the claims it changes (`FOR UPDATE`), then
+//! the one row of `chain_head`, whose lock serialises writers: the
+//! revisions it gives follow the last committed one without gaps, and are
+//! strictly increasing in commit order (see the module documentation of
+//! [`super`]). A refusal by the rules, a reused request id or any failure
+//! rolls the transaction back: nothing of it is written.
+//!
+//! # Durability
+//!
+//! A change returns once its `COMMIT` has returned. With
+//! `synchronous_commit` at `on` (PostgreSQL's default), `local`,
+//! `remote_write` or `remote_apply`, a commit returns only once its WAL is
+//! flushed to the server's disk, so what a change returned survives a crash
+//! of the server. [`PgStore::open`] refuses a server whose
+//! `synchronous_commit` is `off`, where a commit returns before that.
+//! Nothing here waits for a flush of its own: reads see only committed
+//! changes, which are durable.
+
+use std::{collections::BTreeMap, time::SystemTime};
+
+use deadpool_postgres::{Object, Pool};
+use tokio::runtime::Runtime;
+use tokio_postgres::{Transaction, types::ToSql};
+
+use super::{ConnectError, MigrateError, migrate, pool};
+use crate::{
+    domain::{Claim, ClaimId, End, Event, EventDraft, Priority, State, Wording},
+    error::{Error, StorageError},
+    storage::{
+        Fingerprint, RequestKey, Submitted,
+        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, hex},
+    },
+};
+
+/// The version of the source keys (`claims.source_key`) this build
+/// writes: the one the sled store marks its source index with (its
+/// `SOURCE_KEYS_VERSION`); the two change together.
+const SOURCE_KEYS_VERSION: i32 = 2;
+
+/// Connections in the pool: the writers queue on the chain's row lock
+/// anyway, so a few connections serve them; readers get the rest.
+const POOL_SIZE: usize = 8;
+
+/// Worker threads of the store's runtime, which only drive connections.
+const RUNTIME_THREADS: usize = 2;
+
+/// Why a store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot start the store's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Pool(String),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error("cannot read or write the database's format: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error(
+        "the database holds records of format {found}, newer than format {known}, the newest \
+         this build reads: run a newer build"
+    )]
+    NewerRecords { found: i32, known: i32 },
+    #[error(
+        "the database's source keys are of version {found}, but this build makes version \
+         {known}: they must be rebuilt, which this build cannot do for PostgreSQL"
+    )]
+    SourceKeys { found: i32, known: i32 },
+    #[error(
+        "the server's synchronous_commit is {0:?}: a commit would return before it is durable; \
+         set it to on"
+    )]
+    NotDurable(String),
+}
+
+/// A store on PostgreSQL (see the module documentation).
+pub struct PgStore {
+    /// Always `Some` but while dropping (see the `Drop` implementation).
+    runtime: Option<Runtime>,
+    pool: Pool,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks end, which tokio
+        // refuses inside an async context; the connections' tasks need no
+        // waiting for.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A failure of the database, as the store reports it.
+fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |e| StorageError::new(context, e).into()
+}
+
+fn corrupt(context: &'static str, e: impl std::fmt::Display) -> Error {
+    StorageError::new(context, format!("corrupt record: {e}")).into()
+}
+
+/// The chain's end as a transaction holding its row lock has read it.
+struct Head {
+    revision: u64,
+    link: [u8; HASH_LEN],
+}
+
+/// `ns` as the 16 big-endian bytes the deadline columns hold.
+fn time_bytes(t: SystemTime) -> Vec<u8> {
+    records::to_ns(t).to_be_bytes().to_vec()
+}
+
+fn rank(p: Priority) -> i16 {
+    match p {
+        Priority::Breaking => 0,
+        Priority::Urgent => 1,
+        Priority::Routine => 2,
+    }
+}
+
+fn to_i64(n: u64, what: &'static str) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Internal(format!("{what} {n} does not fit a bigint")))
+}
+
+fn from_i64(n: i64, what: &'static str) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| corrupt(what, format!("negative value {n}")))
+}
+
+/// The counter rows of a claim: `(story, state)` of `state_counts` and
+/// `(story, rank)` of `waiting_counts`, for its story and for all (`''`).
+type Counters = (Vec<(String, String)>, Vec<(String, i16)>);
+
+fn counters(claim: &Claim, state: &str) -> Counters {
+    let story = claim.story.as_str().to_owned();
+    let states = vec![
+        (String::new(), state.to_owned()),
+        (story.clone(), state.to_owned()),
+    ];
+    let waiting = if claim.state == State::Unverified {
+        let r = rank(claim.priority);
+        vec![(String::new(), r), (story, r)]
+    } else {
+        Vec::new()
+    };
+    (states, waiting)
+}
+
+impl PgStore {
+    /// Opens the store in the database at `url` (in `schema` if given,
+    /// else the connection's search path): starts the runtime and the pool,
+    /// brings the schema to the latest version ([`migrate()`]), refuses a
+    /// server whose commits are not durable (`synchronous_commit = off`),
+    /// and records the format of the records in `desk_format` on first
+    /// open, refusing a database written in a newer format or with other
+    /// source keys.
+    pub fn open(url: &str, schema: Option<&str>) -> Result<Self, OpenError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("claimdesk-postgres")
+            .enable_all()
+            .build()
+            .map_err(OpenError::Runtime)?;
+        // The pool spawns each connection's task on the runtime it is
+        // made in.
+        let pool = {
+            let _entered = runtime.enter();
+            pool(url, schema, POOL_SIZE)?
+        };
+        runtime.block_on(async {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| OpenError::Pool(e.to_string()))?;
+            let synchronous: String = client
+                .query_one("SHOW synchronous_commit", &[])
+                .await?
+                .get(0);
+            if synchronous == "off" {
+                return Err(OpenError::NotDurable(synchronous));
+            }
+            migrate(&mut client).await?;
+            let known = i32::try_from(records::FORMAT).expect("a small format number");
+            client
+                .execute(
+                    "INSERT INTO desk_format (record_format, source_keys_version) \
+                     VALUES ($1, $2) ON CONFLICT (only_row) DO NOTHING",
+                    &[&known, &SOURCE_KEYS_VERSION],
+                )
+                .await?;
+            let row = client
+                .query_one(
+                    "SELECT record_format, source_keys_version FROM desk_format",
+                    &[],
+                )
+                .await?;
+            let (found, keys): (i32, i32) = (row.get(0), row.get(1));
+            if found > known {
+                return Err(OpenError::NewerRecords { found, known });
+            }
+            if keys != SOURCE_KEYS_VERSION {
+                return Err(OpenError::SourceKeys {
+                    found: keys,
+                    known: SOURCE_KEYS_VERSION,
+                });
+            }
+            Ok(())
+        })?;
+        Ok(Self {
+            runtime: Some(runtime),
+            pool,
+        })
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().expect("the runtime lives until drop")
+    }
+
+    /// Runs `f` to its end on the store's runtime, from the caller's thread.
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime().block_on(f)
+    }
+
+    fn client(&self) -> Result<Object, Error> {
+        self.block_on(self.pool.get())
+            .map_err(|e| StorageError::new("connect to the database", e.to_string()).into())
+    }
+
+    /// [`Store::submit`](crate::storage::Store::submit), but for the
+    /// suggested links, which this store does not make yet: the claim, its
+    /// index rows, counters, submission event and request id, in one
+    /// transaction. A known request id with the same fingerprint replays
+    /// the claim it made; with another, [`Error::RequestIdReused`], and
+    /// nothing is written.
+    pub fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        let mut client = self.client()?;
+        let tx = self
+            .block_on(client.transaction())
+            .map_err(db("begin submit"))?;
+        let write = Writer {
+            store: self,
+            tx: &tx,
+        };
+        let mut head = write.lock_head()?;
+        if let Some(request) = request {
+            if let Some(known) = write.request(request)? {
+                return Ok(Submitted::Replayed(known));
+            }
+            let record = RequestRecord {
+                format: records::FORMAT,
+                claim_id: claim.id.to_string(),
+                fingerprint: hex(&request.fingerprint.current),
+                fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
+            }
+            .encode();
+            write.exec(
+                "insert request id",
+                "INSERT INTO requests (caller, request_id, record) VALUES ($1, $2, $3)",
+                &[&request.caller, &request.id, &record],
+            )?;
+        }
+        let mut claim = claim;
+        let wording = Wording::of(claim.statement.as_str());
+        write.write_new(&mut claim, &wording, &mut head)?;
+        write.store_head(&head)?;
+        self.block_on(tx.commit()).map_err(db("commit submit"))?;
+        Ok(Submitted::Created(claim))
+    }
+
+    /// [`Store::get`](crate::storage::Store::get).
+    pub fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        let client = self.client()?;
+        let row = self
+            .block_on(client.query_opt(
+                "SELECT record FROM claims WHERE id = $1",
+                &[&id.to_bytes().as_slice()],
+            ))
+            .map_err(db("read claim"))?;
+        row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
+            .transpose()
+    }
+}
+
+/// The statements of one write transaction, run from the caller's thread.
+struct Writer<'a> {
+    store: &'a PgStore,
+    tx: &'a Transaction<'a>,
+}
+
+impl Writer<'_> {
+    fn exec(
+        &self,
+        context: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        self.store
+            .block_on(self.tx.execute(sql, params))
+            .map_err(db(context))
+    }
+
+    /// Takes the chain's row lock, for the rest of the transaction, and
+    /// reads the chain's end.
+    fn lock_head(&self) -> Result<Head, Error> {
+        let row = self
+            .store
+            .block_on(self.tx.query_one(
+                "SELECT last_revision, last_link FROM chain_head FOR UPDATE",
+                &[],
+            ))
+            .map_err(db("lock the chain"))?;
+        let revision = from_i64(row.get(0), "read chain")?;
+        let link = <[u8; HASH_LEN]>::try_from(row.get::<_, &[u8]>(1))
+            .map_err(|_| corrupt("read chain", "bad last link"))?;
+        Ok(Head { revision, link })
+    }
+
+    fn store_head(&self, head: &Head) -> Result<(), Error> {
+        let revision = to_i64(head.revision, "revision")?;
+        self.exec(
+            "write chain",
+            "UPDATE chain_head SET last_revision = $1, last_link = $2",
+            &[&revision, &head.link.as_slice()],
+        )?;
+        Ok(())
+    }
+
+    /// The claim of a known request id, or [`Error::RequestIdReused`] if
+    /// it was recorded with another fingerprint; `None` if it is new.
+    fn request(&self, request: &RequestKey) -> Result<Option<Claim>, Error> {
+        let row = self
+            .store
+            .block_on(self.tx.query_opt(
+                "SELECT record FROM requests WHERE caller = $1 AND request_id = $2",
+                &[&request.caller, &request.id],
+            ))
+            .map_err(db("read request"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let known = RequestRecord::decode(row.get(0)).map_err(|e| corrupt("read request", e))?;
+        let version = known.fingerprint_version.unwrap_or(1);
+        let expected = request
+            .fingerprint
+            .in_version(version)
+            .ok_or_else(|| corrupt("read request", format!("fingerprint version {version}")))?;
+        if known.fingerprint != hex(expected) {
+            return Err(Error::RequestIdReused(request.id.clone()));
+        }
+        let id: ClaimId = known
+            .claim_id
+            .parse()
+            .map_err(|e| corrupt("read request", e))?;
+        self.claim(id, false)?
+            .ok_or_else(|| corrupt("read request", "claim of request id missing"))
+            .map(Some)
+    }
+
+    /// Claim `id` as the transaction sees it, locked for the rest of the
+    /// transaction if `lock`.
+    fn claim(&self, id: ClaimId, lock: bool) -> Result<Option<Claim>, Error> {
+        let sql = if lock {
+            "SELECT record FROM claims WHERE id = $1 FOR UPDATE"
+        } else {
+            "SELECT record FROM claims WHERE id = $1"
+        };
+        let row = self
+            .store
+            .block_on(self.tx.query_opt(sql, &[&id.to_bytes().as_slice()]))
+            .map_err(db("read claim"))?;
+        row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
+            .transpose()
+    }
+
+    /// Writes a new claim with its submission event, and its figure and
+    /// wording rows (written once: figures and statements never change).
+    fn write_new(
+        &self,
+        claim: &mut Claim,
+        wording: &Wording,
+        head: &mut Head,
+    ) -> Result<(), Error> {
+        let draft = EventDraft::submitted(claim);
+        self.write(None, claim, vec![draft], head)?;
+        let id = claim.id.to_bytes();
+        let story = claim.story.as_str();
+        // One row per figure key; a later figure of the same key replaces
+        // an earlier one, as in the sled index.
+        let figures: BTreeMap<String, Vec<u8>> = claim
+            .figures
+            .iter()
+            .filter(|f| f.is_comparable())
+            .map(|f| (f.index_key(), records::encode_figure(f)))
+            .collect();
+        for (key, figure) in &figures {
+            self.exec(
+                "write figure index",
+                "INSERT INTO claim_figures (story, figure_key, claim_id, figure) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&story, key, &id.as_slice(), figure],
+            )?;
+        }
+        self.exec(
+            "write wording index",
+            "INSERT INTO claim_wordings (claim_id, story, wording_key) VALUES ($1, $2, $3)",
+            &[&id.as_slice(), &story, &wording.key()],
+        )?;
+        Ok(())
+    }
+
+    /// Writes `claim` (giving it the revision of the last of `events`),
+    /// its columns, tag and contradiction rows and counters moved from
+    /// those of `old`, and appends the events to the chain after `head`.
+    fn write(
+        &self,
+        old: Option<&Claim>,
+        claim: &mut Claim,
+        events: Vec<EventDraft>,
+        head: &mut Head,
+    ) -> Result<Vec<Event>, Error> {
+        let first = head.revision + 1;
+        let count = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let Some(last) = count.checked_sub(1).map(|n| first + n) else {
+            return Err(Error::Internal("a change made no event".into()));
+        };
+        claim.revision = last;
+        let record = ClaimRecord::from(&*claim);
+        let id = claim.id.to_bytes();
+        let id = id.as_slice();
+        let story = claim.story.as_str();
+        let revision = to_i64(last, "revision")?;
+        let priority_rank = rank(claim.priority);
+        let deadline = claim.deadline.map(time_bytes);
+        let lease_expires_ns = match (claim.state, claim.lease) {
+            (State::InReview, Some(lease)) => {
+                let ns = records::to_ns(lease.expires);
+                Some(i64::try_from(ns).map_err(|_| {
+                    Error::Internal(format!("lease expiry {ns} ns is past what a bigint holds"))
+                })?)
+            }
+            _ => None,
+        };
+        let assignee = claim.assignee.as_ref().map(|a| a.as_str());
+        let bytes = record.encode();
+        if old.is_none() {
+            let source_key = claim.attribution.source.normalized();
+            self.exec(
+                "write claim",
+                "INSERT INTO claims (id, record, revision, story, state, source_key, assignee, \
+                 priority_rank, deadline, lease_expires_ns) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &id,
+                    &bytes,
+                    &revision,
+                    &story,
+                    &record.state,
+                    &source_key,
+                    &assignee,
+                    &priority_rank,
+                    &deadline,
+                    &lease_expires_ns,
+                ],
+            )?;
+        } else {
+            // No change alters a claim's source: its key stays as written.
+            self.exec(
+                "write claim",
+                "UPDATE claims SET record = $2, revision = $3, story = $4, state = $5, \
+                 assignee = $6, priority_rank = $7, deadline = $8, lease_expires_ns = $9 \
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &bytes,
+                    &revision,
+                    &story,
+                    &record.state,
+                    &assignee,
+                    &priority_rank,
+                    &deadline,
+                    &lease_expires_ns,
+                ],
+            )?;
+            self.exec(
+                "write tag queues",
+                "DELETE FROM claim_tags WHERE claim_id = $1",
+                &[&id],
+            )?;
+            self.exec(
+                "write contradictions",
+                "DELETE FROM open_contradictions WHERE subject_id = $1",
+                &[&id],
+            )?;
+        }
+        if claim.state == State::Unverified {
+            for tag in &claim.tags {
+                self.exec(
+                    "write tag queues",
+                    "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&id, &tag.as_str(), &story, &priority_rank, &deadline],
+                )?;
+            }
+        }
+        for link in &claim.links {
+            if link.is_open_contradiction() && link.end == End::Subject {
+                let link_id = to_i64(link.id, "link id")?;
+                self.exec(
+                    "write contradictions",
+                    "INSERT INTO open_contradictions (link_id, story, subject_id, object_id) \
+                     VALUES ($1, $2, $3, $4)",
+                    &[&link_id, &story, &id, &link.other.to_bytes().as_slice()],
+                )?;
+            }
+        }
+        self.move_counters(old, claim, &record.state)?;
+        let mut written = Vec::with_capacity(events.len());
+        for (revision, draft) in (first..=last).zip(events) {
+            let event = draft.with_revision(claim, revision);
+            self.append(&event, head)?;
+            written.push(event);
+        }
+        Ok(written)
+    }
+
+    /// Moves the counts from `old`'s rows to `claim`'s.
+    fn move_counters(&self, old: Option<&Claim>, claim: &Claim, state: &str) -> Result<(), Error> {
+        let (new_states, new_waiting) = counters(claim, state);
+        let (old_states, old_waiting) = match old {
+            Some(old) => counters(old, &ClaimRecord::from(old).state),
+            None => Default::default(),
+        };
+        for (story, state) in &old_states {
+            if !new_states.contains(&(story.clone(), state.clone())) {
+                self.exec(
+                    "write counters",
+                    "UPDATE state_counts SET claims = claims - 1 WHERE story = $1 AND state = $2",
+                    &[story, state],
+                )?;
+            }
+        }
+        for key in &new_states {
+            if !old_states.contains(key) {
+                self.exec(
+                    "write counters",
+                    "INSERT INTO state_counts (story, state, claims) VALUES ($1, $2, 1) \
+                     ON CONFLICT (story, state) DO UPDATE SET claims = state_counts.claims + 1",
+                    &[&key.0, &key.1],
+                )?;
+            }
+        }
+        for (story, rank) in &old_waiting {
+            if !new_waiting.contains(&(story.clone(), *rank)) {
+                self.exec(
+                    "write counters",
+                    "UPDATE waiting_counts SET claims = claims - 1 \
+                     WHERE story = $1 AND priority_rank = $2",
+                    &[story, rank],
+                )?;
+            }
+        }
+        for key in &new_waiting {
+            if !old_waiting.contains(key) {
+                self.exec(
+                    "write counters",
+                    "INSERT INTO waiting_counts (story, priority_rank, claims) VALUES ($1, $2, 1) \
+                     ON CONFLICT (story, priority_rank) \
+                     DO UPDATE SET claims = waiting_counts.claims + 1",
+                    &[&key.0, &key.1],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `event` to the history, linked into the chain after `head`,
+    /// which it then ends.
+    fn append(&self, event: &Event, head: &mut Head) -> Result<(), Error> {
+        debug_assert_eq!(event.revision, head.revision + 1);
+        let body = EventRecord::from(event).encode();
+        let link = records::chain_hash(&head.link, &body);
+        let revision = to_i64(event.revision, "revision")?;
+        self.exec(
+            "append event",
+            "INSERT INTO events (revision, claim_id, link, record) VALUES ($1, $2, $3, $4)",
+            &[
+                &revision,
+                &event.claim_id.to_bytes().as_slice(),
+                &link.as_slice(),
+                &body,
+            ],
+        )?;
+        head.revision = event.revision;
+        head.link = link;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

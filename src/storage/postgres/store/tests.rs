@@ -1,0 +1,493 @@
+//! [`PgStore`] against a real PostgreSQL named by
+//! `CLAIMDESK_TEST_DATABASE_URL` (without it each test says it is skipped,
+//! and passes), each test in a schema of its own; its behaviour compared
+//! with the sled store's on the same inputs.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
+    sync::{Arc, Barrier},
+    time::{Duration, SystemTime},
+};
+
+use tokio_postgres::NoTls;
+
+use super::PgStore;
+use crate::{
+    domain::{
+        Attribution, Claim, ClaimId, NewClaim, Priority, Slug, SourceName, Statement, UserName,
+    },
+    error::Error,
+    storage::{Fingerprint, RequestKey, SledStore, StoreConfig, Submitted},
+};
+
+const URL_VARIABLE: &str = "CLAIMDESK_TEST_DATABASE_URL";
+
+/// Runs `admin` statements on the database at `url` from a plain thread.
+fn admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {URL_VARIABLE} ({url}): {e}"));
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        drop(client);
+        let _ = connection.await;
+    });
+}
+
+/// The test database's URL and a fresh schema's name, made for the test;
+/// `None` (saying the test is skipped) without the URL.
+fn fresh_schema() -> Option<(String, String)> {
+    let url = match std::env::var(URL_VARIABLE) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            println!("skipped: {URL_VARIABLE} is not set");
+            return None;
+        }
+    };
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("random bytes");
+    let schema = format!("claimdesk_test_{:016x}", u64::from_le_bytes(random));
+    admin(&url, &format!("CREATE SCHEMA {schema}"));
+    Some((url, schema))
+}
+
+/// Runs `body` with a store opened on a fresh schema, dropped afterwards
+/// even if `body` panics (the panic then goes on).
+fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
+    let Some((url, schema)) = fresh_schema() else {
+        return;
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let store = PgStore::open(&url, Some(&schema)).expect("the store opens");
+        let sql = Sql {
+            url: url.clone(),
+            schema: schema.clone(),
+        };
+        body(&store, &sql);
+    }));
+    admin(&url, &format!("DROP SCHEMA {schema} CASCADE"));
+    if let Err(panic) = outcome {
+        resume_unwind(panic);
+    }
+}
+
+/// Reads of the test's schema, to check what the store wrote.
+struct Sql {
+    url: String,
+    schema: String,
+}
+
+impl Sql {
+    /// The rows of `query` (which must select text), each as its columns.
+    fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+                .await
+                .expect("connected");
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("SET search_path = {}", self.schema))
+                .await
+                .expect("search path");
+            let rows = client
+                .query(query, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            let rows = rows
+                .iter()
+                .map(|row| (0..row.len()).map(|i| row.get(i)).collect())
+                .collect();
+            drop(client);
+            let _ = connection.await;
+            rows
+        })
+    }
+}
+
+fn start() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000)
+}
+
+/// A statement for claim `n` worded unlike any other's, without figures.
+fn distinct_statement(n: u16) -> Statement {
+    let word = |i: u16| -> String {
+        let v = n * 3 + i;
+        [
+            b'a' + (v / 26 / 26 % 26) as u8,
+            b'a' + (v / 26 % 26) as u8,
+            b'a' + (v % 26) as u8,
+        ]
+        .iter()
+        .map(|&b| char::from(b))
+        .collect()
+    };
+    Statement::parse(&format!(
+        "Ferries of the {} {} {} line resume",
+        word(0),
+        word(1),
+        word(2)
+    ))
+    .unwrap()
+}
+
+/// Claim `n` of three stories, every priority, some tags and deadlines,
+/// with ids in submission order.
+fn varied_claim(n: u16) -> Claim {
+    let new = NewClaim {
+        statement: distinct_statement(n),
+        attribution: Attribution {
+            source: SourceName::parse(["Harbour Gazette", "Port Radio"][usize::from(n % 2)])
+                .unwrap(),
+            relayed_from: Vec::new(),
+            url: None,
+        },
+        story: Slug::parse(&format!("story-{}", n % 3)).unwrap(),
+        tags: if n.is_multiple_of(4) {
+            vec![
+                Slug::parse("economy").unwrap(),
+                Slug::parse("transport").unwrap(),
+            ]
+        } else {
+            Vec::new()
+        },
+        priority: [Priority::Routine, Priority::Urgent, Priority::Breaking][usize::from(n % 5 % 3)],
+        deadline: n
+            .is_multiple_of(7)
+            .then(|| start() + Duration::from_secs(3600 - u64::from(n))),
+    };
+    let mut id = [0; 16];
+    id[0] = 1;
+    id[14..].copy_from_slice(&n.to_be_bytes());
+    Claim::submitted(
+        ClaimId::from_bytes(id),
+        new,
+        UserName::parse("ed.morgan").unwrap(),
+        start() + Duration::from_secs(u64::from(n)),
+    )
+}
+
+fn sled_store() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
+    (dir, store)
+}
+
+fn key(id: &str, fingerprint: u8) -> RequestKey {
+    RequestKey {
+        caller: "ed.morgan".into(),
+        id: id.into(),
+        fingerprint: Fingerprint {
+            current: [fingerprint; 32],
+            v1: [fingerprint.wrapping_add(100); 32],
+        },
+    }
+}
+
+#[test]
+fn opening_twice_keeps_the_format_row() {
+    with_store(|_, sql| {
+        let store = PgStore::open(&sql.url, Some(&sql.schema)).expect("opens again");
+        drop(store);
+        assert_eq!(
+            sql.rows("SELECT record_format::text, source_keys_version::text FROM desk_format"),
+            vec![vec![Some("3".into()), Some("2".into())]]
+        );
+    });
+}
+
+#[test]
+fn a_database_of_newer_records_is_refused() {
+    with_store(|_, sql| {
+        sql.rows("UPDATE desk_format SET record_format = 99 RETURNING ''");
+        let refused = PgStore::open(&sql.url, Some(&sql.schema));
+        assert!(
+            matches!(
+                refused,
+                Err(super::OpenError::NewerRecords { found: 99, .. })
+            ),
+            "{:?}",
+            refused.err()
+        );
+    });
+}
+
+#[test]
+fn submitting_stores_what_the_sled_store_stores() {
+    with_store(|pg, sql| {
+        let (_dir, sled) = sled_store();
+        for n in 0..24 {
+            let claim = varied_claim(n);
+            let ours = pg.submit(claim.clone(), None).expect("stored");
+            let theirs = sled.submit(claim.clone(), None).expect("stored");
+            assert_eq!(ours, theirs);
+            let Submitted::Created(stored) = ours else {
+                panic!("a new claim");
+            };
+            assert_eq!(stored.revision, u64::from(n) + 1);
+            assert_eq!(pg.get(claim.id).unwrap(), Some(stored));
+        }
+        assert_eq!(pg.get(ClaimId::from_bytes([9; 16])).unwrap(), None);
+        // The index columns and rows follow the claims.
+        let of_rank = |p: Priority| (0..24).filter(|&n| varied_claim(n).priority == p).count();
+        let breaking = of_rank(Priority::Breaking);
+        assert_eq!(
+            sql.rows(
+                "SELECT count(*)::text, count(deadline)::text, \
+                 count(*) FILTER (WHERE priority_rank = 0)::text FROM claims \
+                 WHERE state = 'unverified' AND lease_expires_ns IS NULL"
+            ),
+            vec![vec![
+                Some("24".into()),
+                Some("4".into()),
+                Some(breaking.to_string())
+            ]]
+        );
+        assert_eq!(
+            sql.rows("SELECT count(*)::text FROM claim_tags WHERE tag = 'economy'"),
+            vec![vec![Some("6".into())]]
+        );
+        assert_eq!(
+            sql.rows("SELECT story, state, claims::text FROM state_counts ORDER BY story, state"),
+            vec![
+                vec![
+                    Some("".into()),
+                    Some("unverified".into()),
+                    Some("24".into())
+                ],
+                vec![
+                    Some("story-0".into()),
+                    Some("unverified".into()),
+                    Some("8".into())
+                ],
+                vec![
+                    Some("story-1".into()),
+                    Some("unverified".into()),
+                    Some("8".into())
+                ],
+                vec![
+                    Some("story-2".into()),
+                    Some("unverified".into()),
+                    Some("8".into())
+                ],
+            ]
+        );
+        assert_eq!(
+            sql.rows(
+                "SELECT priority_rank::text, claims::text FROM waiting_counts WHERE story = '' \
+                 ORDER BY priority_rank"
+            ),
+            [Priority::Breaking, Priority::Urgent, Priority::Routine]
+                .into_iter()
+                .enumerate()
+                .map(|(rank, p)| vec![Some(rank.to_string()), Some(of_rank(p).to_string())])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            sql.rows("SELECT count(*)::text FROM claim_wordings"),
+            vec![vec![Some("24".into())]]
+        );
+        assert_eq!(
+            sql.rows("SELECT last_revision::text FROM chain_head"),
+            vec![vec![Some("24".into())]]
+        );
+    });
+}
+
+#[test]
+fn a_retried_request_id_replays_and_a_reused_one_is_refused() {
+    with_store(|pg, sql| {
+        let (_dir, sled) = sled_store();
+        for store in [pg as &dyn SubmitGet, &sled as &dyn SubmitGet] {
+            let first = store.submit(varied_claim(1), Some(&key("r-1", 1))).unwrap();
+            let Submitted::Created(stored) = first else {
+                panic!("a new claim");
+            };
+            // The retry carries a claim of another id: the first one's is
+            // given back.
+            let again = store.submit(varied_claim(2), Some(&key("r-1", 1))).unwrap();
+            assert_eq!(again, Submitted::Replayed(stored.clone()));
+            let reused = store.submit(varied_claim(3), Some(&key("r-1", 2)));
+            assert!(
+                matches!(&reused, Err(Error::RequestIdReused(id)) if id == "r-1"),
+                "{reused:?}"
+            );
+            assert_eq!(store.get(varied_claim(2).id).unwrap(), None);
+            assert_eq!(store.get(varied_claim(3).id).unwrap(), None);
+            // Another caller's id of the same name is another request.
+            let mut other = key("r-1", 2);
+            other.caller = "jo.lee".into();
+            assert!(matches!(
+                store.submit(varied_claim(4), Some(&other)).unwrap(),
+                Submitted::Created(_)
+            ));
+        }
+        // Nothing of the refused or replayed submissions was written.
+        assert_eq!(
+            sql.rows(
+                "SELECT last_revision::text, (SELECT count(*) FROM events)::text FROM chain_head"
+            ),
+            vec![vec![Some("2".into()), Some("2".into())]]
+        );
+        assert_eq!(
+            sql.rows("SELECT claims::text FROM state_counts WHERE story = ''"),
+            vec![vec![Some("2".into())]]
+        );
+    });
+}
+
+/// A request id recorded by an earlier release, with a version 1
+/// fingerprint, is recognised by it.
+#[test]
+fn a_request_id_of_fingerprint_version_1_replays() {
+    with_store(|pg, sql| {
+        let Submitted::Created(stored) = pg.submit(varied_claim(1), Some(&key("r-1", 1))).unwrap()
+        else {
+            panic!("a new claim");
+        };
+        let v1 = crate::storage::records::RequestRecord {
+            format: crate::storage::records::FORMAT,
+            claim_id: stored.id.to_string(),
+            fingerprint: crate::storage::records::hex(&key("r-1", 1).fingerprint.v1),
+            fingerprint_version: None,
+        };
+        let encoded = crate::storage::records::Record::encode(&v1);
+        let hex: String = encoded.iter().map(|b| format!("{b:02x}")).collect();
+        sql.rows(&format!(
+            "UPDATE requests SET record = decode('{hex}', 'hex') RETURNING ''"
+        ));
+        assert_eq!(
+            pg.submit(varied_claim(2), Some(&key("r-1", 1))).unwrap(),
+            Submitted::Replayed(stored)
+        );
+        assert!(matches!(
+            pg.submit(varied_claim(2), Some(&key("r-1", 3))),
+            Err(Error::RequestIdReused(_))
+        ));
+    });
+}
+
+#[test]
+fn a_claim_stored_already_is_refused_and_writes_nothing() {
+    with_store(|pg, sql| {
+        pg.submit(varied_claim(1), Some(&key("r-1", 1))).unwrap();
+        let again = pg.submit(varied_claim(1), Some(&key("r-2", 1)));
+        assert!(matches!(again, Err(Error::Storage(_))), "{again:?}");
+        assert_eq!(
+            sql.rows(
+                "SELECT (SELECT count(*) FROM requests)::text, \
+                 (SELECT count(*) FROM events)::text, last_revision::text FROM chain_head"
+            ),
+            vec![vec![Some("1".into()), Some("1".into()), Some("1".into())]]
+        );
+    });
+}
+
+#[test]
+fn concurrent_submissions_get_gap_free_revisions_in_commit_order() {
+    const THREADS: u16 = 6;
+    const EACH: u16 = 15;
+    with_store(|pg, sql| {
+        let barrier = Arc::new(Barrier::new(usize::from(THREADS)));
+        let revisions: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let barrier = barrier.clone();
+                    scope.spawn(move || {
+                        barrier.wait();
+                        (0..EACH)
+                            .map(|i| {
+                                let n = t * EACH + i;
+                                // Every other thread retries its first
+                                // request id as it goes: replays, no new
+                                // revision.
+                                let request = (t % 2 == 0).then(|| key(&format!("t{t}"), 7));
+                                match pg.submit(varied_claim(n), request.as_ref()).unwrap() {
+                                    Submitted::Created(c) => Some(c.revision),
+                                    Submitted::Replayed(c) => {
+                                        assert_eq!(c.id, varied_claim(t * EACH).id);
+                                        None
+                                    }
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .flatten()
+                .collect()
+        });
+        let mut sorted = revisions.clone();
+        sorted.sort_unstable();
+        let created = u64::from(THREADS / 2 * EACH + THREADS / 2);
+        assert_eq!(sorted, (1..=created).collect::<Vec<_>>());
+        // The revisions of the events are those of the claims, and the
+        // events of one claim and its record agree.
+        assert_eq!(
+            sql.rows(
+                "SELECT count(*)::text FROM events e JOIN claims c ON c.id = e.claim_id \
+                 WHERE c.revision = e.revision"
+            ),
+            vec![vec![Some(created.to_string())]]
+        );
+        assert_eq!(
+            sql.rows("SELECT last_revision::text FROM chain_head"),
+            vec![vec![Some(created.to_string())]]
+        );
+    });
+}
+
+/// What the comparisons call on both stores.
+trait SubmitGet {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error>;
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error>;
+}
+
+impl SubmitGet for PgStore {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        PgStore::submit(self, claim, request)
+    }
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        PgStore::get(self, id)
+    }
+}
+
+impl SubmitGet for SledStore {
+    fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        crate::storage::Store::submit(self, claim, request)
+    }
+    fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
+        crate::storage::Store::get(self, id)
+    }
+}
+
+#[test]
+fn a_server_whose_commits_are_not_durable_is_refused() {
+    with_store(|_, sql| {
+        let separator = if sql.url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{separator}options=-c%20synchronous_commit%3Doff",
+            sql.url
+        );
+        let refused = PgStore::open(&url, Some(&sql.schema));
+        assert!(
+            matches!(&refused, Err(super::OpenError::NotDurable(v)) if v == "off"),
+            "{:?}",
+            refused.err()
+        );
+    });
+}
