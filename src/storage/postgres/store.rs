@@ -39,15 +39,18 @@ use std::{collections::BTreeMap, time::SystemTime};
 
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Runtime;
-use tokio_postgres::{Transaction, types::ToSql};
+use tokio_postgres::{IsolationLevel, Transaction, types::ToSql};
 
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
     domain::{Claim, ClaimId, End, Event, EventDraft, Priority, State, Wording},
     error::{Error, StorageError},
     storage::{
-        Fingerprint, RequestKey, Submitted,
-        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, hex},
+        AuditReport, Fingerprint, Page, PageLimit, RequestKey, Submitted,
+        records::{
+            self, ChainWalk, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord,
+            StoredEvent, hex,
+        },
     },
 };
 
@@ -59,6 +62,9 @@ const SOURCE_KEYS_VERSION: i32 = 2;
 /// Connections in the pool: the writers queue on the chain's row lock
 /// anyway, so a few connections serve them; readers get the rest.
 const POOL_SIZE: usize = 8;
+
+/// Events the audit reads per statement.
+const AUDIT_CHUNK: i64 = 1000;
 
 /// Worker threads of the store's runtime, which only drive connections.
 const RUNTIME_THREADS: usize = 2;
@@ -298,6 +304,138 @@ impl PgStore {
             .map_err(db("read claim"))?;
         row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
             .transpose()
+    }
+
+    /// [`Store::events`](crate::storage::Store::events): from
+    /// `events_by_claim`, at most `limit.items + 1` rows read (the one
+    /// more tells whether more follow). [`Error::NotFound`] if the claim
+    /// does not exist.
+    pub fn events(&self, id: ClaimId, after: u64, limit: PageLimit) -> Result<Page<Event>, Error> {
+        let client = self.client()?;
+        let key = id.to_bytes();
+        let key = key.as_slice();
+        let exists = self
+            .block_on(client.query_opt("SELECT 1 FROM claims WHERE id = $1", &[&key]))
+            .map_err(db("read claim"))?;
+        if exists.is_none() {
+            return Err(Error::NotFound(id));
+        }
+        // Revisions past a bigint's range are none.
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = i64::try_from(limit.items)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        let rows = self
+            .block_on(client.query(
+                "SELECT link, record FROM events WHERE claim_id = $1 AND revision > $2 \
+                 ORDER BY revision LIMIT $3",
+                &[&key, &after, &rows],
+            ))
+            .map_err(db("read history"))?;
+        let mut items = Vec::new();
+        let mut read = 0;
+        for row in &rows {
+            if limit.is_full(items.len(), read) {
+                return Ok(Page { items, more: true });
+            }
+            let (link, body): (&[u8], &[u8]) = (row.get(0), row.get(1));
+            // As the sled store counts them: the link and the record.
+            read += link.len() + body.len();
+            items.push(EventRecord::decode(body).map_err(|e| corrupt("read history", e))?);
+        }
+        Ok(Page { items, more: false })
+    }
+
+    /// [`Store::events_since`](crate::storage::Store::events_since): one
+    /// range of the events' primary key.
+    pub fn events_since(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, Error> {
+        if after >= up_to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let up_to = i64::try_from(up_to).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client()?;
+        let rows = self
+            .block_on(client.query(
+                "SELECT record FROM events WHERE revision > $1 AND revision <= $2 \
+                 ORDER BY revision LIMIT $3",
+                &[&after, &up_to, &limit],
+            ))
+            .map_err(db("read history"))?;
+        rows.iter()
+            .map(|row| EventRecord::decode(row.get(0)).map_err(|e| corrupt("read history", e)))
+            .collect()
+    }
+
+    /// Walks the whole history from revision 1, as the sled store's audit
+    /// does: each event must follow the one before without a gap, and its
+    /// chain link must be the hash of the previous link and its record;
+    /// the chain's end (`chain_head`) must be the last event's. Reads one
+    /// snapshot (a read-only `REPEATABLE READ` transaction), so changes
+    /// committed meanwhile are neither half seen nor taken for damage.
+    /// Reports the first event that fails, or how many check out.
+    pub fn audit(&self) -> Result<AuditReport, Error> {
+        let broken = |revision, reason: &str| {
+            Ok(AuditReport::Broken {
+                revision,
+                reason: reason.to_owned(),
+            })
+        };
+        let mut client = self.client()?;
+        let tx = self
+            .block_on(
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start(),
+            )
+            .map_err(db("begin audit"))?;
+        let mut walk = ChainWalk::default();
+        let mut after = 0i64;
+        loop {
+            let rows = self
+                .block_on(tx.query(
+                    "SELECT revision, link, record FROM events WHERE revision > $1 \
+                     ORDER BY revision LIMIT $2",
+                    &[&after, &AUDIT_CHUNK],
+                ))
+                .map_err(db("read history"))?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.get(0);
+            for row in &rows {
+                let revision = from_i64(row.get(0), "read history")?;
+                let stored = StoredEvent::join(
+                    &<[u8; HASH_LEN]>::try_from(row.get::<_, &[u8]>(1))
+                        .map_err(|_| corrupt("read history", "bad link"))?,
+                    row.get(2),
+                );
+                if let Err(reason) = walk.step(revision, &stored) {
+                    return broken(walk.next_revision(), reason);
+                }
+            }
+        }
+        let head = self
+            .block_on(tx.query_one("SELECT last_revision, last_link FROM chain_head", &[]))
+            .map_err(db("read chain"))?;
+        self.block_on(tx.commit()).map_err(db("end audit"))?;
+        let expected = walk.next_revision();
+        let last = from_i64(head.get(0), "read chain")?;
+        if last >= expected {
+            return broken(expected, "the event is missing");
+        }
+        if expected > 1 && head.get::<_, &[u8]>(1) != walk.last_link().as_slice() {
+            return broken(
+                expected - 1,
+                "the chain's recorded end does not match the last event",
+            );
+        }
+        Ok(AuditReport::Intact {
+            events: expected - 1,
+        })
     }
 }
 

@@ -14,10 +14,11 @@ use tokio_postgres::NoTls;
 use super::PgStore;
 use crate::{
     domain::{
-        Attribution, Claim, ClaimId, NewClaim, Priority, Slug, SourceName, Statement, UserName,
+        Attribution, Claim, ClaimId, Event, NewClaim, Priority, Slug, SourceName, Statement,
+        UserName,
     },
     error::Error,
-    storage::{Fingerprint, RequestKey, SledStore, StoreConfig, Submitted},
+    storage::{AuditReport, Fingerprint, PageLimit, RequestKey, SledStore, StoreConfig, Submitted},
 };
 
 const URL_VARIABLE: &str = "CLAIMDESK_TEST_DATABASE_URL";
@@ -448,6 +449,7 @@ fn concurrent_submissions_get_gap_free_revisions_in_commit_order() {
             sql.rows("SELECT last_revision::text FROM chain_head"),
             vec![vec![Some(created.to_string())]]
         );
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: created });
     });
 }
 
@@ -489,5 +491,127 @@ fn a_server_whose_commits_are_not_durable_is_refused() {
             "{:?}",
             refused.err()
         );
+    });
+}
+
+/// Page limits that cut histories at every place: by count, by bytes, and
+/// neither.
+const LIMITS: [PageLimit; 4] = [
+    PageLimit {
+        items: 1,
+        bytes: usize::MAX,
+    },
+    PageLimit {
+        items: 2,
+        bytes: usize::MAX,
+    },
+    PageLimit {
+        items: 100,
+        bytes: 1,
+    },
+    PageLimit {
+        items: usize::MAX,
+        bytes: usize::MAX,
+    },
+];
+
+/// Every page of `id`'s history from each revision on, under each of
+/// [`LIMITS`], and windows of the whole history, from `store`.
+fn histories(
+    events: impl Fn(ClaimId, u64, PageLimit) -> Result<crate::storage::Page<Event>, Error>,
+    since: impl Fn(u64, u64, usize) -> Result<Vec<Event>, Error>,
+    ids: &[ClaimId],
+    last: u64,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for &id in ids {
+        for limit in LIMITS {
+            for after in [0, 1, 2, last / 2, last, u64::MAX] {
+                seen.push(format!(
+                    "{id} {after} {limit:?}: {:?}",
+                    events(id, after, limit)
+                ));
+            }
+        }
+    }
+    for (after, up_to, limit) in [
+        (0, last, usize::MAX),
+        (0, last, 3),
+        (2, last - 1, 5),
+        (last, last + 5, 10),
+        (5, 2, 10),
+        (0, u64::MAX, 0),
+        (0, u64::MAX, 7),
+    ] {
+        seen.push(format!(
+            "{after} {up_to} {limit}: {:?}",
+            since(after, up_to, limit)
+        ));
+    }
+    seen
+}
+
+#[test]
+fn histories_read_as_the_sled_store_reads_them() {
+    with_store(|pg, _| {
+        let (_dir, sled) = sled_store();
+        let mut ids = vec![ClaimId::from_bytes([9; 16])];
+        for n in 0..12 {
+            let claim = varied_claim(n);
+            ids.push(claim.id);
+            pg.submit(claim.clone(), None).unwrap();
+            crate::storage::Store::submit(&sled, claim, None).unwrap();
+        }
+        let ours = histories(
+            |i, a, l| pg.events(i, a, l),
+            |a, u, l| pg.events_since(a, u, l),
+            &ids,
+            12,
+        );
+        let theirs = histories(
+            |i, a, l| crate::storage::Store::events(&sled, i, a, l),
+            |a, u, l| crate::storage::Store::events_since(&sled, a, u, l),
+            &ids,
+            12,
+        );
+        assert_eq!(ours, theirs);
+        assert!(matches!(
+            pg.events(ids[0], 0, LIMITS[0]),
+            Err(Error::NotFound(id)) if id == ids[0]
+        ));
+        assert_eq!(pg.events_since(0, 12, usize::MAX).unwrap().len(), 12);
+    });
+}
+
+#[test]
+fn the_audit_finds_what_was_tampered_with() {
+    with_store(|pg, sql| {
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: 0 });
+        for n in 0..5 {
+            pg.submit(varied_claim(n), None).unwrap();
+        }
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: 5 });
+        let broken = |revision: u64| match pg.audit().unwrap() {
+            AuditReport::Broken {
+                revision: r,
+                reason,
+            } => {
+                assert_eq!(r, revision, "{reason}");
+                reason
+            }
+            intact => panic!("{intact:?}"),
+        };
+
+        sql.rows("UPDATE chain_head SET last_link = decode(repeat('11', 32), 'hex') RETURNING ''");
+        assert!(broken(5).contains("recorded end"));
+        sql.rows("UPDATE chain_head SET last_revision = 6 RETURNING ''");
+        assert_eq!(broken(6), "the event is missing");
+
+        sql.rows(
+            "UPDATE events SET record = record || '\\x00'::bytea WHERE revision = 3 RETURNING ''",
+        );
+        assert!(broken(3).contains("hash"));
+        sql.rows("DELETE FROM events WHERE revision = 2 RETURNING ''");
+        assert_eq!(broken(2), "the event is missing");
     });
 }
