@@ -35,7 +35,7 @@
 //! Nothing here waits for a flush of its own: reads see only committed
 //! changes, which are durable.
 
-use std::{collections::BTreeMap, time::SystemTime};
+use std::{cell::RefCell, collections::BTreeMap, time::SystemTime};
 
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Runtime;
@@ -43,10 +43,10 @@ use tokio_postgres::{IsolationLevel, Transaction, types::ToSql};
 
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
-    domain::{Claim, ClaimId, End, Event, EventDraft, Priority, State, Wording},
+    domain::{Changed, Claim, ClaimId, End, Event, EventDraft, Priority, State, Wording},
     error::{Error, StorageError},
     storage::{
-        AuditReport, Fingerprint, Page, PageLimit, RequestKey, Submitted,
+        AuditReport, Change, Fingerprint, Page, PageLimit, RequestKey, Submitted,
         records::{
             self, ChainWalk, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord,
             StoredEvent, hex,
@@ -304,6 +304,45 @@ impl PgStore {
             .map_err(db("read claim"))?;
         row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
             .transpose()
+    }
+
+    /// [`Store::update`](crate::storage::Store::update): locks the claim
+    /// (`FOR UPDATE`), applies `change` to it on the caller's thread, with
+    /// the states of other claims read in the same transaction, and writes
+    /// the result, its index rows, counters and events, in one
+    /// transaction. [`Error::NotFound`] if the claim does not exist; a
+    /// refusal by the rules (or a failed read of another claim) writes
+    /// nothing.
+    pub fn update(&self, id: ClaimId, change: Change) -> Result<(Claim, Vec<Event>), Error> {
+        let mut client = self.client()?;
+        let tx = self
+            .block_on(client.transaction())
+            .map_err(db("begin update"))?;
+        let write = Writer {
+            store: self,
+            tx: &tx,
+        };
+        let old = write.claim(id, true)?.ok_or(Error::NotFound(id))?;
+        // Other claims are read only if the rules ask (a dispute weighing
+        // its contradictions); a failed read fails the change.
+        let failed = RefCell::new(None);
+        let peers = |other: ClaimId| match write.claim(other, false) {
+            Ok(claim) => claim.map(|c| c.state),
+            Err(e) => {
+                failed.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        let decided = change(&old, &peers);
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        let Changed { mut claim, events } = decided?;
+        let mut head = write.lock_head()?;
+        let events = write.write(Some(&old), &mut claim, events, &mut head)?;
+        write.store_head(&head)?;
+        self.block_on(tx.commit()).map_err(db("commit update"))?;
+        Ok((claim, events))
     }
 
     /// [`Store::events`](crate::storage::Store::events): from

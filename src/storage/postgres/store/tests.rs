@@ -14,11 +14,14 @@ use tokio_postgres::NoTls;
 use super::PgStore;
 use crate::{
     domain::{
-        Attribution, Claim, ClaimId, Event, NewClaim, Priority, Slug, SourceName, Statement,
-        UserName,
+        Actor, Attribution, Changed, Claim, ClaimId, Command, Event, NewClaim, Note, Priority,
+        Role, Slug, SourceName, State, Statement, UserName,
     },
     error::Error,
-    storage::{AuditReport, Fingerprint, PageLimit, RequestKey, SledStore, StoreConfig, Submitted},
+    storage::{
+        AuditReport, Change, Fingerprint, PageLimit, RequestKey, SledStore, StoreConfig, Submitted,
+        step,
+    },
 };
 
 const URL_VARIABLE: &str = "CLAIMDESK_TEST_DATABASE_URL";
@@ -613,5 +616,288 @@ fn the_audit_finds_what_was_tampered_with() {
         assert!(broken(3).contains("hash"));
         sql.rows("DELETE FROM events WHERE revision = 2 RETURNING ''");
         assert_eq!(broken(2), "the event is missing");
+    });
+}
+
+fn chief() -> Actor {
+    Actor::new(UserName::parse("cy.chief").unwrap(), Role::Chief)
+}
+
+/// A change of one command by a chief, `secs` seconds after the start.
+fn command(make: impl Fn() -> Command + Send + Sync + 'static, secs: u64) -> Change {
+    step(move |claim: &Claim| {
+        claim.apply(make(), &chief(), start() + Duration::from_secs(3600 + secs))
+    })
+}
+
+fn note(text: &str) -> Note {
+    Note::parse(text).unwrap()
+}
+
+/// Changes of every kind, some refused by the rules, as `(claim, change)`.
+fn changes() -> Vec<(u16, Change)> {
+    let review = || Command::StartReview {
+        lease: Duration::from_secs(600),
+    };
+    vec![
+        (0, command(review, 1)),
+        (1, command(review, 2)),
+        (2, command(review, 3)),
+        (4, command(review, 4)),
+        (8, command(review, 5)),
+        // Refused: in review already.
+        (0, command(review, 6)),
+        (
+            1,
+            command(
+                || Command::Release {
+                    note: note("later"),
+                },
+                7,
+            ),
+        ),
+        (
+            2,
+            command(
+                || Command::MarkInconclusive {
+                    note: note("no answer from the port"),
+                },
+                8,
+            ),
+        ),
+        // Refused: not in review.
+        (
+            3,
+            command(
+                || Command::Verify {
+                    note: note("too soon"),
+                    acknowledge_contradictions: false,
+                },
+                9,
+            ),
+        ),
+        (
+            3,
+            command(
+                || Command::Withdraw {
+                    reason: note("duplicate"),
+                },
+                10,
+            ),
+        ),
+        (4, command(|| Command::Release { note: note("back") }, 11)),
+        (
+            8,
+            command(
+                || Command::MarkInconclusive {
+                    note: note("unclear"),
+                },
+                12,
+            ),
+        ),
+        (
+            2,
+            command(
+                || Command::Reopen {
+                    reason: note("new facts"),
+                },
+                13,
+            ),
+        ),
+        (0, command(|| Command::Release { note: note("done") }, 14)),
+        (5, command(review, 15)),
+    ]
+}
+
+/// The counters, tag rows, contradiction rows and index columns of every
+/// claim, as text.
+fn index_rows(sql: &Sql) -> Vec<Vec<Vec<Option<String>>>> {
+    [
+        "SELECT story, state, claims::text FROM state_counts WHERE claims > 0 ORDER BY 1, 2",
+        "SELECT story, priority_rank::text, claims::text FROM waiting_counts WHERE claims > 0 \
+         ORDER BY 1, 2",
+        "SELECT encode(claim_id, 'hex'), tag, story, priority_rank::text, encode(deadline, 'hex') \
+         FROM claim_tags ORDER BY 1, 2",
+        "SELECT encode(id, 'hex'), revision::text, story, state, source_key, assignee, \
+         priority_rank::text, encode(deadline, 'hex'), lease_expires_ns::text FROM claims \
+         ORDER BY 1",
+    ]
+    .iter()
+    .map(|query| sql.rows(query))
+    .collect()
+}
+
+#[test]
+fn updates_store_what_the_sled_store_stores() {
+    with_store(|pg, sql| {
+        let (_dir, sled) = sled_store();
+        let mut ids = Vec::new();
+        for n in 0..10 {
+            ids.push(varied_claim(n).id);
+            pg.submit(varied_claim(n), None).unwrap();
+            crate::storage::Store::submit(&sled, varied_claim(n), None).unwrap();
+        }
+        let mut refused = 0;
+        for (n, change) in changes() {
+            let id = varied_claim(n).id;
+            let before = sql.rows("SELECT last_revision::text FROM chain_head");
+            let ours = pg.update(id, change.clone());
+            let theirs = crate::storage::Store::update(&sled, id, change);
+            assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+            if let Err(e) = ours {
+                assert!(matches!(e, Error::Rule(_)), "{e:?}");
+                refused += 1;
+                assert_eq!(
+                    sql.rows("SELECT last_revision::text FROM chain_head"),
+                    before
+                );
+            }
+            assert_eq!(
+                pg.get(id).unwrap(),
+                crate::storage::Store::get(&sled, id).unwrap()
+            );
+        }
+        assert_eq!(refused, 2);
+        let last = crate::storage::Store::durable_revision(&sled);
+        assert_eq!(
+            histories(
+                |i, a, l| pg.events(i, a, l),
+                |a, u, l| pg.events_since(a, u, l),
+                &ids,
+                last
+            ),
+            histories(
+                |i, a, l| crate::storage::Store::events(&sled, i, a, l),
+                |a, u, l| crate::storage::Store::events_since(&sled, a, u, l),
+                &ids,
+                last,
+            )
+        );
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: last });
+
+        // The index rows follow the claims as they are now: what a store
+        // filled by submitting them as they are holds.
+        let rows = index_rows(sql);
+        with_store(|fresh, fresh_sql| {
+            for &id in &ids {
+                let claim = pg.get(id).unwrap().unwrap();
+                let stored = fresh.submit(claim, None).unwrap();
+                assert!(matches!(stored, Submitted::Created(_)));
+            }
+            let mut fresh_rows = index_rows(fresh_sql);
+            // Revisions differ; everything else must not.
+            let without_revisions = |rows: &mut Vec<Vec<Vec<Option<String>>>>| {
+                for row in &mut rows[3] {
+                    row[1] = None;
+                }
+            };
+            let mut rows = rows.clone();
+            without_revisions(&mut rows);
+            without_revisions(&mut fresh_rows);
+            assert_eq!(rows, fresh_rows);
+        });
+    });
+}
+
+#[test]
+fn updating_a_missing_claim_is_not_found_and_writes_nothing() {
+    with_store(|pg, sql| {
+        let missing = varied_claim(1).id;
+        let result = pg.update(missing, command(|| Command::ExpireLease, 1));
+        assert!(matches!(result, Err(Error::NotFound(id)) if id == missing));
+        assert_eq!(
+            sql.rows("SELECT last_revision::text FROM chain_head"),
+            vec![vec![Some("0".into())]]
+        );
+    });
+}
+
+#[test]
+fn a_change_reads_other_claims_in_its_transaction() {
+    with_store(|pg, sql| {
+        for n in 0..2 {
+            pg.submit(varied_claim(n), None).unwrap();
+        }
+        pg.update(
+            varied_claim(1).id,
+            command(
+                || Command::StartReview {
+                    lease: Duration::from_secs(60),
+                },
+                1,
+            ),
+        )
+        .unwrap();
+        let (other, missing) = (varied_claim(1).id, varied_claim(7).id);
+        let change: Change = Arc::new(move |claim, peers| {
+            assert_eq!(peers.state_of(other), Some(State::InReview));
+            assert_eq!(peers.state_of(missing), None);
+            let (claim, event) = claim.apply(
+                Command::Withdraw {
+                    reason: note("gone"),
+                },
+                &chief(),
+                start(),
+            )?;
+            Ok(Changed::one(claim, event))
+        });
+        let (claim, events) = pg.update(varied_claim(0).id, change).unwrap();
+        assert_eq!(claim.state, State::Withdrawn);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].revision, 4);
+        assert_eq!(claim.revision, 4);
+        assert_eq!(
+            sql.rows("SELECT state FROM claims ORDER BY id"),
+            vec![
+                vec![Some("withdrawn".into())],
+                vec![Some("in_review".into())]
+            ]
+        );
+    });
+}
+
+#[test]
+fn concurrent_updates_and_submissions_keep_the_chain_whole() {
+    const THREADS: u16 = 4;
+    const EACH: u16 = 10;
+    with_store(|pg, sql| {
+        for n in 0..THREADS * EACH {
+            pg.submit(varied_claim(n), None).unwrap();
+        }
+        let barrier = Barrier::new(usize::from(THREADS));
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    for i in 0..EACH {
+                        let n = t * EACH + i;
+                        let review = || Command::StartReview {
+                            lease: Duration::from_secs(60),
+                        };
+                        // Each thread also takes claim 0: only the first
+                        // take wins, the others are refused.
+                        let _ = pg.update(varied_claim(0).id, command(review, 1));
+                        if n != 0 {
+                            pg.update(varied_claim(n).id, command(review, 1)).unwrap();
+                        }
+                        pg.submit(varied_claim(1000 + n), None).unwrap();
+                    }
+                });
+            }
+        });
+        // Submissions, a take of every claim, one event each.
+        let events = u64::from(THREADS * EACH) * 3;
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events });
+        assert_eq!(
+            sql.rows("SELECT state, claims::text FROM state_counts WHERE story = '' ORDER BY 1"),
+            vec![
+                vec![Some("in_review".into()), Some((THREADS * EACH).to_string())],
+                vec![
+                    Some("unverified".into()),
+                    Some((THREADS * EACH).to_string())
+                ],
+            ]
+        );
     });
 }
