@@ -39,11 +39,14 @@ use std::{cell::RefCell, collections::BTreeMap, time::SystemTime};
 
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Runtime;
-use tokio_postgres::{IsolationLevel, Transaction, types::ToSql};
+use tokio_postgres::{IsolationLevel, Transaction, error::SqlState, types::ToSql};
 
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
-    domain::{Changed, Claim, ClaimId, End, Event, EventDraft, Priority, State, Wording},
+    domain::{
+        Actor, Agreement, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkStatus,
+        MAX_LINKS_PER_CLAIM, Priority, State, Wording, compare, link_claims, suggest,
+    },
     error::{Error, StorageError},
     storage::{
         AuditReport, Change, Fingerprint, Page, PageLimit, RequestKey, Submitted,
@@ -62,6 +65,27 @@ const SOURCE_KEYS_VERSION: i32 = 2;
 /// Connections in the pool: the writers queue on the chain's row lock
 /// anyway, so a few connections serve them; readers get the rest.
 const POOL_SIZE: usize = 8;
+
+/// Attempts of a submission whose candidates for links are locked by
+/// other changes (see [`PgStore::submit`]); before each, it waits for the
+/// change it found holding a candidate to end.
+const SUBMIT_ATTEMPTS: usize = 1000;
+
+/// Figure rows read per figure of a new claim, newest first: bounds the
+/// comparisons of a submission however large its story grows (as in the
+/// sled store).
+const CANDIDATES_PER_FIGURE: usize = 64;
+
+/// Figure rows read per new claim, at most, whatever the number of its
+/// figures.
+const MAX_FIGURE_ENTRIES: usize = 256;
+
+/// Wording rows read per new claim: it is compared word for word with the
+/// newest claims of its story, this many at most.
+const WORDINGS: i64 = 64;
+
+/// Claims a new claim is compared with in full, at most.
+const MAX_CANDIDATES: usize = 16;
 
 /// Events the audit reads per statement.
 const AUDIT_CHUNK: i64 = 1000;
@@ -125,6 +149,9 @@ fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
 fn corrupt(context: &'static str, e: impl std::fmt::Display) -> Error {
     StorageError::new(context, format!("corrupt record: {e}")).into()
 }
+
+/// A claim a submission would link with, found locked by another change.
+struct Locked(ClaimId);
 
 /// The chain's end as a transaction holding its row lock has read it.
 struct Head {
@@ -252,13 +279,62 @@ impl PgStore {
             .map_err(|e| StorageError::new("connect to the database", e.to_string()).into())
     }
 
-    /// [`Store::submit`](crate::storage::Store::submit), but for the
-    /// suggested links, which this store does not make yet: the claim, its
-    /// index rows, counters, submission event and request id, in one
-    /// transaction. A known request id with the same fingerprint replays
-    /// the claim it made; with another, [`Error::RequestIdReused`], and
-    /// nothing is written.
+    /// [`Store::submit`](crate::storage::Store::submit): the claim, its
+    /// index rows, counters, submission event and request id, and the
+    /// links suggested by comparing it with the earlier claims of its story
+    /// ([`crate::domain::suggest`]), each on both claims with its events,
+    /// in one transaction. A known request id with the same fingerprint
+    /// replays the claim it made; with another, [`Error::RequestIdReused`],
+    /// and nothing is written.
+    ///
+    /// The transaction takes the chain's row lock first, so that it reads
+    /// the request ids and the earlier claims every change committed before
+    /// it; a candidate for a link that another change has locked (and which
+    /// waits for the chain's lock) would then wait for this one in turn, so
+    /// candidates are locked without waiting, and a submission that finds
+    /// one locked is rolled back, waits for that change to end (holding no
+    /// lock), and begins again.
     pub fn submit(&self, claim: Claim, request: Option<&RequestKey>) -> Result<Submitted, Error> {
+        let wording = Wording::of(claim.statement.as_str());
+        for _ in 0..SUBMIT_ATTEMPTS {
+            match self.try_submit(&claim, &wording, request)? {
+                Ok(submitted) => return Ok(submitted),
+                Err(Locked(id)) => self.wait_unlocked(id)?,
+            }
+        }
+        Err(StorageError::new(
+            "submit claim",
+            format!(
+                "the claims to link with stayed locked by other changes over {SUBMIT_ATTEMPTS} \
+                 attempts"
+            ),
+        )
+        .into())
+    }
+
+    /// Returns once claim `id` is not locked by a change (which the
+    /// caller no longer holds the chain's lock for).
+    fn wait_unlocked(&self, id: ClaimId) -> Result<(), Error> {
+        let mut client = self.client()?;
+        let tx = self
+            .block_on(client.transaction())
+            .map_err(db("wait for a claim"))?;
+        self.block_on(tx.query_opt(
+            "SELECT 1 FROM claims WHERE id = $1 FOR SHARE",
+            &[&id.to_bytes().as_slice()],
+        ))
+        .map_err(db("wait for a claim"))?;
+        self.block_on(tx.rollback()).map_err(db("wait for a claim"))
+    }
+
+    /// One attempt of [`Self::submit`]: [`Locked`] if a candidate was
+    /// locked (nothing is written).
+    fn try_submit(
+        &self,
+        claim: &Claim,
+        wording: &Wording,
+        request: Option<&RequestKey>,
+    ) -> Result<Result<Submitted, Locked>, Error> {
         let mut client = self.client()?;
         let tx = self
             .block_on(client.transaction())
@@ -270,7 +346,7 @@ impl PgStore {
         let mut head = write.lock_head()?;
         if let Some(request) = request {
             if let Some(known) = write.request(request)? {
-                return Ok(Submitted::Replayed(known));
+                return Ok(Ok(Submitted::Replayed(known)));
             }
             let record = RequestRecord {
                 format: records::FORMAT,
@@ -285,12 +361,15 @@ impl PgStore {
                 &[&request.caller, &request.id, &record],
             )?;
         }
-        let mut claim = claim;
-        let wording = Wording::of(claim.statement.as_str());
-        write.write_new(&mut claim, &wording, &mut head)?;
+        let mut claim = claim.clone();
+        write.write_new(&mut claim, wording, &mut head)?;
+        let claim = match write.link_suggested(claim, wording, &mut head)? {
+            Ok(claim) => claim,
+            Err(locked) => return Ok(Err(locked)),
+        };
         write.store_head(&head)?;
         self.block_on(tx.commit()).map_err(db("commit submit"))?;
-        Ok(Submitted::Created(claim))
+        Ok(Ok(Submitted::Created(claim)))
     }
 
     /// [`Store::get`](crate::storage::Store::get).
@@ -569,6 +648,134 @@ impl Writer<'_> {
             .transpose()
     }
 
+    /// Links `claim`, just written, to the earlier claims of its story the
+    /// rules suggest (see [`suggest`]); returns it as linked, or
+    /// [`Locked`] if a candidate is locked by another change.
+    fn link_suggested(
+        &self,
+        mut claim: Claim,
+        wording: &Wording,
+        head: &mut Head,
+    ) -> Result<Result<Claim, Locked>, Error> {
+        let candidates = match self.candidates(&claim, wording)? {
+            Ok(candidates) => candidates,
+            Err(locked) => return Ok(Err(locked)),
+        };
+        if candidates.is_empty() {
+            return Ok(Ok(claim));
+        }
+        let candidates: Vec<&Claim> = candidates.iter().collect();
+        for suggestion in suggest(&claim, wording, &candidates) {
+            let Some(other) = candidates.iter().find(|c| c.id == suggestion.other) else {
+                continue;
+            };
+            // Each suggestion links another candidate, so `other` is as it
+            // was read; only the new claim changes from one to the next.
+            let link = head.revision + 1;
+            let note = suggestion.note();
+            let linked = link_claims(
+                &claim,
+                other,
+                link,
+                suggestion.relation,
+                End::Subject,
+                LinkStatus::Suggested,
+                note,
+                suggestion.basis,
+                &Actor::system(),
+                claim.create_time,
+            );
+            // A claim with no room for another link is left out.
+            let Ok((mut new, mut old)) = linked else {
+                continue;
+            };
+            self.write(Some(&claim), &mut new.claim, new.events, head)?;
+            self.write(Some(other), &mut old.claim, old.events, head)?;
+            claim = new.claim;
+        }
+        Ok(Ok(claim))
+    }
+
+    /// The earlier claims of `claim`'s story worth comparing it with, as
+    /// the sled store chooses them: newest first, at most
+    /// [`MAX_CANDIDATES`]: those worded the same, then those with a figure
+    /// that disagrees with or equals one of its own (read from the figure
+    /// rows without reading the claims), but not withdrawn ones nor those
+    /// with no room for another link. Each is locked for the rest of the
+    /// transaction; [`Locked`] if one is locked by another change.
+    fn candidates(
+        &self,
+        claim: &Claim,
+        wording: &Wording,
+    ) -> Result<Result<Vec<Claim>, Locked>, Error> {
+        let story = claim.story.as_str();
+        let mut ids: Vec<ClaimId> = Vec::new();
+        let key = wording.key();
+        let rows = self
+            .store
+            .block_on(self.tx.query(
+                "SELECT claim_id, wording_key FROM claim_wordings WHERE story = $1 \
+                 ORDER BY claim_id DESC LIMIT $2",
+                &[&story, &WORDINGS],
+            ))
+            .map_err(db("read wording index"))?;
+        for row in &rows {
+            let id = claim_id(row.get(0), "read wording index")?;
+            if row.get::<_, &str>(1) == key && id != claim.id && ids.len() < MAX_CANDIDATES {
+                ids.push(id);
+            }
+        }
+        // However many figures the claim has, at most this many figure rows
+        // are read.
+        let mut budget = MAX_FIGURE_ENTRIES;
+        for figure in claim.figures.iter().filter(|f| f.is_comparable()) {
+            let limit = CANDIDATES_PER_FIGURE.min(budget);
+            let rows = self
+                .store
+                .block_on(self.tx.query(
+                    "SELECT claim_id, figure FROM claim_figures \
+                     WHERE story = $1 AND figure_key = $2 ORDER BY claim_id DESC LIMIT $3",
+                    &[&story, &figure.index_key(), &(limit as i64)],
+                ))
+                .map_err(db("read figure index"))?;
+            budget -= rows.len();
+            for row in &rows {
+                let id = claim_id(row.get(0), "read figure index")?;
+                if id == claim.id || ids.contains(&id) || ids.len() >= MAX_CANDIDATES {
+                    continue;
+                }
+                let theirs = records::decode_figure(row.get(1))
+                    .map_err(|e| corrupt("read figure index", e))?;
+                if worth_comparing(figure, &theirs) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = self.store.block_on(self.tx.query_opt(
+                "SELECT record FROM claims WHERE id = $1 FOR UPDATE NOWAIT",
+                &[&id.to_bytes().as_slice()],
+            ));
+            let row = match row {
+                Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                    return Ok(Err(Locked(id)));
+                }
+                row => row.map_err(db("read claim"))?,
+            };
+            let candidate = row
+                .map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
+                .transpose()?
+                .ok_or_else(|| corrupt("read figure index", "indexed claim missing"))?;
+            if candidate.state != State::Withdrawn && candidate.links.len() < MAX_LINKS_PER_CLAIM {
+                claims.push(candidate);
+            }
+        }
+        // Newest first, whichever index found them.
+        claims.sort_by_key(|c| std::cmp::Reverse(c.id));
+        Ok(Ok(claims))
+    }
+
     /// Writes a new claim with its submission event, and its figure and
     /// wording rows (written once: figures and statements never change).
     fn write_new(
@@ -795,3 +1002,21 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// The claim id of an index row.
+fn claim_id(bytes: &[u8], context: &'static str) -> Result<ClaimId, Error> {
+    <[u8; 16]>::try_from(bytes)
+        .map(ClaimId::from_bytes)
+        .map_err(|_| corrupt(context, "bad claim id"))
+}
+
+/// Whether a candidate's figure `theirs` makes its claim worth reading in
+/// full for a new claim's `ours`: they disagree (a contradiction), or are
+/// the same figure (a duplicate may say it). The sled store's rule.
+fn worth_comparing(ours: &Figure, theirs: &Figure) -> bool {
+    match compare(ours, theirs) {
+        Agreement::Conflict => true,
+        Agreement::Compatible => ours.low == theirs.low && ours.high == theirs.high,
+        Agreement::Unrelated => false,
+    }
+}

@@ -149,7 +149,24 @@ fn distinct_statement(n: u16) -> Statement {
 /// Claim `n` of three stories, every priority, some tags and deadlines,
 /// with ids in submission order.
 fn varied_claim(n: u16) -> Claim {
-    let new = NewClaim {
+    submitted(n, varied_new(n))
+}
+
+/// `new` submitted as claim `n`.
+fn submitted(n: u16, new: NewClaim) -> Claim {
+    let mut id = [0; 16];
+    id[0] = 1;
+    id[14..].copy_from_slice(&n.to_be_bytes());
+    Claim::submitted(
+        ClaimId::from_bytes(id),
+        new,
+        UserName::parse("ed.morgan").unwrap(),
+        start() + Duration::from_secs(u64::from(n)),
+    )
+}
+
+fn varied_new(n: u16) -> NewClaim {
+    NewClaim {
         statement: distinct_statement(n),
         attribution: Attribution {
             source: SourceName::parse(["Harbour Gazette", "Port Radio"][usize::from(n % 2)])
@@ -170,16 +187,7 @@ fn varied_claim(n: u16) -> Claim {
         deadline: n
             .is_multiple_of(7)
             .then(|| start() + Duration::from_secs(3600 - u64::from(n))),
-    };
-    let mut id = [0; 16];
-    id[0] = 1;
-    id[14..].copy_from_slice(&n.to_be_bytes());
-    Claim::submitted(
-        ClaimId::from_bytes(id),
-        new,
-        UserName::parse("ed.morgan").unwrap(),
-        start() + Duration::from_secs(u64::from(n)),
-    )
+    }
 }
 
 fn sled_store() -> (tempfile::TempDir, SledStore) {
@@ -899,5 +907,142 @@ fn concurrent_updates_and_submissions_keep_the_chain_whole() {
                 ],
             ]
         );
+    });
+}
+
+/// Statements of one story whose figures agree, disagree or repeat.
+const FIGURED: [&str; 6] = [
+    "North Korea sent about 14,000 troops to fight alongside Russia",
+    "Of 12,000 North Korean soldiers sent to Russia, more than 4,000 were lost",
+    "More than 6,000 of the North Korean troops have been killed",
+    "North Korea is deploying 6,000 military engineers to Russia",
+    "North Korea sent about 14,000 troops to fight alongside Russia",
+    "Of 12,000 North Korean soldiers sent to Russia, more than 4,000 were lost",
+];
+
+/// Claim `n` of one story, with [`FIGURED`]'s statements in turn, from
+/// two sources.
+fn figured_claim(n: u16) -> Claim {
+    let mut new = varied_new(n);
+    new.statement = Statement::parse(FIGURED[usize::from(n) % FIGURED.len()]).unwrap();
+    new.story = Slug::parse("troops").unwrap();
+    submitted(n, new)
+}
+
+#[test]
+fn submissions_link_the_claims_the_sled_store_links() {
+    with_store(|pg, sql| {
+        let (_dir, sled) = sled_store();
+        let mut ids = Vec::new();
+        // Twice round the statements: every claim has earlier ones to be
+        // compared with, some already linked.
+        for n in 0..12 {
+            let claim = figured_claim(n);
+            ids.push(claim.id);
+            let ours = pg.submit(claim.clone(), None).unwrap();
+            let theirs = crate::storage::Store::submit(&sled, claim, None).unwrap();
+            assert_eq!(ours, theirs);
+        }
+        for &id in &ids {
+            assert_eq!(
+                pg.get(id).unwrap(),
+                crate::storage::Store::get(&sled, id).unwrap()
+            );
+        }
+        let linked = ids
+            .iter()
+            .filter(|&&id| !pg.get(id).unwrap().unwrap().links.is_empty())
+            .count();
+        assert!(linked >= 6, "only {linked} claims were linked");
+        let mut contradictions: Vec<Vec<Option<String>>> = ids
+            .iter()
+            .flat_map(|&id| pg.get(id).unwrap().unwrap().links)
+            .filter(|l| l.is_open_contradiction() && l.end == crate::domain::End::Subject)
+            .map(|l| vec![Some(l.id.to_string())])
+            .collect();
+        contradictions.sort();
+        assert!(!contradictions.is_empty());
+        assert_eq!(
+            sql.rows("SELECT link_id::text FROM open_contradictions ORDER BY link_id::text"),
+            contradictions
+        );
+        let last = crate::storage::Store::durable_revision(&sled);
+        assert!(last > 12, "suggestions made events");
+        assert_eq!(
+            histories(
+                |i, a, l| pg.events(i, a, l),
+                |a, u, l| pg.events_since(a, u, l),
+                &ids,
+                last
+            ),
+            histories(
+                |i, a, l| crate::storage::Store::events(&sled, i, a, l),
+                |a, u, l| crate::storage::Store::events_since(&sled, a, u, l),
+                &ids,
+                last,
+            )
+        );
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: last });
+    });
+}
+
+#[test]
+fn submissions_linking_claims_that_changes_hold_wait_for_them() {
+    const SUBMITTERS: u16 = 3;
+    const EACH: u16 = 8;
+    const UPDATES: u64 = 40;
+    with_store(|pg, _| {
+        // The first statements of the story, which later claims link with.
+        for n in 0..4 {
+            pg.submit(figured_claim(n), None).unwrap();
+        }
+        let barrier = Barrier::new(usize::from(SUBMITTERS) + 1);
+        std::thread::scope(|scope| {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                // Takes and releases the claims the submissions link with,
+                // holding each one's lock while its change runs.
+                for i in 0..UPDATES {
+                    let id = figured_claim((i % 4) as u16).id;
+                    let review = || Command::StartReview {
+                        lease: Duration::from_secs(60),
+                    };
+                    pg.update(id, command(review, i)).unwrap();
+                    pg.update(id, command(|| Command::Release { note: note("") }, i))
+                        .unwrap();
+                }
+            });
+            for t in 0..SUBMITTERS {
+                scope.spawn(move || {
+                    barrier.wait();
+                    for i in 0..EACH {
+                        pg.submit(figured_claim(4 + t * EACH + i), None).unwrap();
+                    }
+                });
+            }
+        });
+        let claims: Vec<Claim> = (0..4 + SUBMITTERS * EACH)
+            .map(|n| pg.get(figured_claim(n).id).unwrap().unwrap())
+            .collect();
+        // Every link is on both claims.
+        let mut links = 0;
+        for claim in &claims {
+            for link in &claim.links {
+                let other = claims.iter().find(|c| c.id == link.other).unwrap();
+                let mirror = other.link(link.id).expect("the other end");
+                assert_eq!(mirror.other, claim.id);
+                assert_ne!(mirror.end, link.end);
+                links += 1;
+            }
+        }
+        assert!(links > 0);
+        let last = pg.events_since(0, u64::MAX, usize::MAX).unwrap().len() as u64;
+        assert_eq!(
+            last,
+            u64::from(4 + SUBMITTERS * EACH) + 2 * UPDATES + links,
+            "one event per submission, change and end of a link"
+        );
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: last });
     });
 }
