@@ -37,9 +37,10 @@
 
 use std::{cell::RefCell, collections::BTreeMap, time::SystemTime};
 
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Runtime;
-use tokio_postgres::{IsolationLevel, Transaction, error::SqlState, types::ToSql};
+use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
@@ -376,10 +377,14 @@ impl PgStore {
     pub fn get(&self, id: ClaimId) -> Result<Option<Claim>, Error> {
         let client = self.client()?;
         let row = self
-            .block_on(client.query_opt(
-                "SELECT record FROM claims WHERE id = $1",
-                &[&id.to_bytes().as_slice()],
-            ))
+            .block_on(async {
+                let statement = client
+                    .prepare_cached("SELECT record FROM claims WHERE id = $1")
+                    .await?;
+                client
+                    .query_opt(&statement, &[&id.to_bytes().as_slice()])
+                    .await
+            })
             .map_err(db("read claim"))?;
         row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
             .transpose()
@@ -563,6 +568,46 @@ struct Writer<'a> {
     tx: &'a Transaction<'a>,
 }
 
+impl<'a> Writer<'a> {
+    /// The statements below run prepared once per connection (deadpool's
+    /// statement cache), which saves a round trip each.
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.tx.prepare_cached(sql).await?;
+        self.tx.execute(&statement, params).await
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.tx.prepare_cached(sql).await?;
+        self.tx.query(&statement, params).await
+    }
+
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.tx.prepare_cached(sql).await?;
+        self.tx.query_one(&statement, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let statement = self.tx.prepare_cached(sql).await?;
+        self.tx.query_opt(&statement, params).await
+    }
+}
+
 impl Writer<'_> {
     fn exec(
         &self,
@@ -571,7 +616,7 @@ impl Writer<'_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
         self.store
-            .block_on(self.tx.execute(sql, params))
+            .block_on(self.execute(sql, params))
             .map_err(db(context))
     }
 
@@ -580,7 +625,7 @@ impl Writer<'_> {
     fn lock_head(&self) -> Result<Head, Error> {
         let row = self
             .store
-            .block_on(self.tx.query_one(
+            .block_on(self.query_one(
                 "SELECT last_revision, last_link FROM chain_head FOR UPDATE",
                 &[],
             ))
@@ -606,7 +651,7 @@ impl Writer<'_> {
     fn request(&self, request: &RequestKey) -> Result<Option<Claim>, Error> {
         let row = self
             .store
-            .block_on(self.tx.query_opt(
+            .block_on(self.query_opt(
                 "SELECT record FROM requests WHERE caller = $1 AND request_id = $2",
                 &[&request.caller, &request.id],
             ))
@@ -642,7 +687,7 @@ impl Writer<'_> {
         };
         let row = self
             .store
-            .block_on(self.tx.query_opt(sql, &[&id.to_bytes().as_slice()]))
+            .block_on(self.query_opt(sql, &[&id.to_bytes().as_slice()]))
             .map_err(db("read claim"))?;
         row.map(|row| ClaimRecord::decode(row.get(0)).map_err(|e| corrupt("read claim", e)))
             .transpose()
@@ -713,7 +758,7 @@ impl Writer<'_> {
         let key = wording.key();
         let rows = self
             .store
-            .block_on(self.tx.query(
+            .block_on(self.query(
                 "SELECT claim_id, wording_key FROM claim_wordings WHERE story = $1 \
                  ORDER BY claim_id DESC LIMIT $2",
                 &[&story, &WORDINGS],
@@ -732,7 +777,7 @@ impl Writer<'_> {
             let limit = CANDIDATES_PER_FIGURE.min(budget);
             let rows = self
                 .store
-                .block_on(self.tx.query(
+                .block_on(self.query(
                     "SELECT claim_id, figure FROM claim_figures \
                      WHERE story = $1 AND figure_key = $2 ORDER BY claim_id DESC LIMIT $3",
                     &[&story, &figure.index_key(), &(limit as i64)],
@@ -753,7 +798,7 @@ impl Writer<'_> {
         }
         let mut claims = Vec::with_capacity(ids.len());
         for id in ids {
-            let row = self.store.block_on(self.tx.query_opt(
+            let row = self.store.block_on(self.query_opt(
                 "SELECT record FROM claims WHERE id = $1 FOR UPDATE NOWAIT",
                 &[&id.to_bytes().as_slice()],
             ));
