@@ -17,12 +17,19 @@
 //! # Transactions
 //!
 //! Every change is one transaction, at PostgreSQL's default `READ
-//! COMMITTED` level. It locks the claims it changes (`FOR UPDATE`), then
-//! the one row of `chain_head`, whose lock serialises writers: the
-//! revisions it gives follow the last committed one without gaps, and are
+//! COMMITTED` level, which takes the one row of `chain_head` before it
+//! gives a revision: that row lock serialises writers, so the revisions a
+//! change gives follow the last committed one without gaps, and are
 //! strictly increasing in commit order (see the module documentation of
-//! [`super`]). A refusal by the rules, a reused request id or any failure
-//! rolls the transaction back: nothing of it is written.
+//! [`super`]). An update locks its claim (`FOR UPDATE`) and runs the rules
+//! first, then takes the chain's lock. A submission takes the chain's lock
+//! first, so that it sees every request id and earlier claim committed
+//! before it (as the sled store's one writer does), then locks the claims
+//! it links with without waiting (`NOWAIT`): waiting there could close a
+//! cycle with an update that holds one and waits for the chain's lock. On
+//! finding one locked it rolls back, waits for that claim's lock holding
+//! none, and begins again. A refusal by the rules, a reused request id or
+//! any failure rolls the transaction back: nothing of it is written.
 //!
 //! # Durability
 //!
@@ -31,14 +38,15 @@
 //! `remote_write` or `remote_apply`, a commit returns only once its WAL is
 //! flushed to the server's disk, so what a change returned survives a crash
 //! of the server. [`PgStore::open`] refuses a server whose
-//! `synchronous_commit` is `off`, where a commit returns before that.
+//! `synchronous_commit` is `off` for the store's connections, where a
+//! commit returns before that; the check is made once, at open, so the
+//! setting must not be turned off for the database or role afterwards.
 //! Nothing here waits for a flush of its own: reads see only committed
 //! changes, which are durable.
 
 use std::{cell::RefCell, collections::BTreeMap, time::SystemTime};
 
-use deadpool_postgres::Transaction;
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::{Object, Pool, Transaction};
 use tokio::runtime::Runtime;
 use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 
@@ -63,8 +71,8 @@ use crate::{
 /// `SOURCE_KEYS_VERSION`); the two change together.
 const SOURCE_KEYS_VERSION: i32 = 2;
 
-/// Connections in the pool: the writers queue on the chain's row lock
-/// anyway, so a few connections serve them; readers get the rest.
+/// Connections in the pool. Writers queue on the chain's row lock, each
+/// holding a connection while it waits; readers share the same pool.
 const POOL_SIZE: usize = 8;
 
 /// Attempts of a submission whose candidates for links are locked by
@@ -181,10 +189,12 @@ fn from_i64(n: i64, what: &'static str) -> Result<u64, Error> {
     u64::try_from(n).map_err(|_| corrupt(what, format!("negative value {n}")))
 }
 
-/// The counter rows of a claim: `(story, state)` of `state_counts` and
-/// `(story, rank)` of `waiting_counts`, for its story and for all (`''`).
+/// Keys of counter rows: `(story, state)` of `state_counts` and `(story,
+/// rank)` of `waiting_counts`.
 type Counters = (Vec<(String, String)>, Vec<(String, i16)>);
 
+/// The counter rows of a claim, whose state's name is `state`: for its
+/// story and for all (`''`).
 fn counters(claim: &Claim, state: &str) -> Counters {
     let story = claim.story.as_str().to_owned();
     let states = vec![
@@ -221,8 +231,15 @@ impl PgStore {
             let _entered = runtime.enter();
             pool(url, schema, POOL_SIZE)?
         };
-        runtime.block_on(async {
-            let mut client = pool
+        // Made first, so that a refusal below drops the runtime as the
+        // store does.
+        let store = Self {
+            runtime: Some(runtime),
+            pool,
+        };
+        store.block_on(async {
+            let mut client = store
+                .pool
                 .get()
                 .await
                 .map_err(|e| OpenError::Pool(e.to_string()))?;
@@ -260,10 +277,7 @@ impl PgStore {
             }
             Ok(())
         })?;
-        Ok(Self {
-            runtime: Some(runtime),
-            pool,
-        })
+        Ok(store)
     }
 
     fn runtime(&self) -> &Runtime {
