@@ -21,7 +21,9 @@
 //! gives a revision: that row lock serialises writers, so the revisions a
 //! change gives follow the last committed one without gaps, and are
 //! strictly increasing in commit order (see the module documentation of
-//! [`super`]). An update locks its claim (`FOR UPDATE`) and runs the rules
+//! [`super`]). An update locks its claim (`FOR NO KEY UPDATE`: no change
+//! alters an id, and a stronger lock would also block the checks of the
+//! references to it that other changes write) and runs the rules
 //! first, then takes the chain's lock. A submission takes the chain's lock
 //! first, so that it sees every request id and earlier claim committed
 //! before it (as the sled store's one writer does), then locks the claims
@@ -53,8 +55,8 @@ use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
     domain::{
-        Actor, Agreement, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkStatus,
-        MAX_LINKS_PER_CLAIM, Priority, State, Wording, compare, link_claims, suggest,
+        Actor, Agreement, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkId,
+        LinkStatus, MAX_LINKS_PER_CLAIM, Priority, State, Wording, compare, link_claims, suggest,
     },
     error::{Error, StorageError},
     storage::{
@@ -187,6 +189,17 @@ fn to_i64(n: u64, what: &'static str) -> Result<i64, Error> {
 
 fn from_i64(n: i64, what: &'static str) -> Result<u64, Error> {
     u64::try_from(n).map_err(|_| corrupt(what, format!("negative value {n}")))
+}
+
+/// The open contradictions of `claim` at its subject end: their link ids
+/// and the claims at their other ends.
+fn open_contradictions(claim: &Claim) -> Vec<(LinkId, ClaimId)> {
+    claim
+        .links
+        .iter()
+        .filter(|l| l.is_open_contradiction() && l.end == End::Subject)
+        .map(|l| (l.id, l.other))
+        .collect()
 }
 
 /// Keys of counter rows: `(story, state)` of `state_counts` and `(story,
@@ -405,7 +418,7 @@ impl PgStore {
     }
 
     /// [`Store::update`](crate::storage::Store::update): locks the claim
-    /// (`FOR UPDATE`), applies `change` to it on the caller's thread, with
+    /// (`FOR NO KEY UPDATE`), applies `change` to it on the caller's thread, with
     /// the states of other claims read in the same transaction, and writes
     /// the result, its index rows, counters and events, in one
     /// transaction. [`Error::NotFound`] if the claim does not exist; a
@@ -695,7 +708,7 @@ impl Writer<'_> {
     /// transaction if `lock`.
     fn claim(&self, id: ClaimId, lock: bool) -> Result<Option<Claim>, Error> {
         let sql = if lock {
-            "SELECT record FROM claims WHERE id = $1 FOR UPDATE"
+            "SELECT record FROM claims WHERE id = $1 FOR NO KEY UPDATE"
         } else {
             "SELECT record FROM claims WHERE id = $1"
         };
@@ -813,7 +826,7 @@ impl Writer<'_> {
         let mut claims = Vec::with_capacity(ids.len());
         for id in ids {
             let row = self.store.block_on(self.query_opt(
-                "SELECT record FROM claims WHERE id = $1 FOR UPDATE NOWAIT",
+                "SELECT record FROM claims WHERE id = $1 FOR NO KEY UPDATE NOWAIT",
                 &[&id.to_bytes().as_slice()],
             ));
             let row = match row {
@@ -949,11 +962,6 @@ impl Writer<'_> {
                 "DELETE FROM claim_tags WHERE claim_id = $1",
                 &[&id],
             )?;
-            self.exec(
-                "write contradictions",
-                "DELETE FROM open_contradictions WHERE subject_id = $1",
-                &[&id],
-            )?;
         }
         if claim.state == State::Unverified {
             for tag in &claim.tags {
@@ -965,16 +973,28 @@ impl Writer<'_> {
                 )?;
             }
         }
-        for link in &claim.links {
-            if link.is_open_contradiction() && link.end == End::Subject {
-                let link_id = to_i64(link.id, "link id")?;
-                self.exec(
-                    "write contradictions",
-                    "INSERT INTO open_contradictions (link_id, story, subject_id, object_id) \
-                     VALUES ($1, $2, $3, $4)",
-                    &[&link_id, &story, &id, &link.other.to_bytes().as_slice()],
-                )?;
-            }
+        // Only the rows of contradictions opened or closed by this change
+        // are written: a row written again would lock the claim at its
+        // other end (its reference's check), which this change need not
+        // hold (see `FOR NO KEY UPDATE` in `claim`).
+        let new_rows = open_contradictions(claim);
+        let old_rows = old.map(open_contradictions).unwrap_or_default();
+        for &(link_id, _) in old_rows.iter().filter(|r| !new_rows.contains(r)) {
+            let link_id = to_i64(link_id, "link id")?;
+            self.exec(
+                "write contradictions",
+                "DELETE FROM open_contradictions WHERE link_id = $1",
+                &[&link_id],
+            )?;
+        }
+        for &(link_id, other) in new_rows.iter().filter(|r| !old_rows.contains(r)) {
+            let link_id = to_i64(link_id, "link id")?;
+            self.exec(
+                "write contradictions",
+                "INSERT INTO open_contradictions (link_id, story, subject_id, object_id) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&link_id, &story, &id, &other.to_bytes().as_slice()],
+            )?;
         }
         self.move_counters(old, claim, &record.state)?;
         let mut written = Vec::with_capacity(events.len());
