@@ -1046,3 +1046,28 @@ fn submissions_linking_claims_that_changes_hold_wait_for_them() {
         assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: last });
     });
 }
+
+#[test]
+fn a_change_that_panics_writes_nothing_and_leaves_the_store_usable() {
+    with_store(|pg, sql| {
+        pg.submit(varied_claim(1), None).unwrap();
+        let id = varied_claim(1).id;
+        let panicking: Change = Arc::new(|_, _| panic!("the rules failed"));
+        // More panics than the pool has connections: none is left inside
+        // a transaction.
+        for _ in 0..10 {
+            let outcome = catch_unwind(AssertUnwindSafe(|| pg.update(id, panicking.clone())));
+            assert!(outcome.is_err());
+        }
+        assert_eq!(
+            sql.rows("SELECT last_revision::text FROM chain_head"),
+            vec![vec![Some("1".into())]]
+        );
+        let review = || Command::StartReview {
+            lease: Duration::from_secs(60),
+        };
+        let (claim, events) = pg.update(id, command(review, 1)).unwrap();
+        assert_eq!((claim.revision, events.len()), (2, 1));
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: 2 });
+    });
+}
