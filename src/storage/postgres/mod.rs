@@ -1,7 +1,9 @@
-//! The foundation of a PostgreSQL store: the connection pool and the
-//! versioned schema ([`migrate()`]). The [`Store`](super::Store)
-//! implementation builds on it; this module tree is the only place that
-//! knows tokio-postgres and deadpool-postgres.
+//! A PostgreSQL store: the connection pool, the versioned schema
+//! ([`migrate()`]), and [`PgStore`] (`store.rs`), whose write and read
+//! paths are inherent methods with the signatures and semantics of the
+//! [`Store`](super::Store) methods of the same names (not all of them yet:
+//! it does not implement the trait). This module tree is the only place
+//! that knows tokio-postgres and deadpool-postgres.
 //!
 //! # The schema (migration 1) and why
 //!
@@ -114,8 +116,10 @@
 //! revision while writers go on.
 
 pub mod migrate;
+mod store;
 
 pub use migrate::{MIGRATIONS, MigrateError, Migrated, Migration, latest_version, migrate};
+pub use store::{OpenError, PgStore};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
