@@ -13,6 +13,7 @@
 //! etag). A crash can thus take back only what no client has seen.
 
 pub mod backup;
+mod candidates;
 mod durability;
 mod hub;
 mod keys;

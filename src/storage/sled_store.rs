@@ -83,11 +83,7 @@ const META_LAST_REVISION: &[u8] = b"last_revision";
 const META_LAST_HASH: &[u8] = b"last_hash";
 const META_SOURCE_KEYS: &[u8] = b"source_keys";
 
-/// The version of the comparison key of sources (`SourceName::normalized`)
-/// that the source index is built with. Raise it whenever that key changes:
-/// the next open rebuilds the index, whose entries would otherwise no longer
-/// be found, nor removed when their claims change.
-const SOURCE_KEYS_VERSION: u32 = 2;
+use super::candidates::SOURCE_KEYS_VERSION;
 
 /// How to open the store.
 #[derive(Debug, Clone)]

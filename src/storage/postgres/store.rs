@@ -55,12 +55,15 @@ use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
     domain::{
-        Actor, Agreement, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkId,
-        LinkStatus, MAX_LINKS_PER_CLAIM, Priority, State, Wording, compare, link_claims, suggest,
+        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, LinkStatus,
+        MAX_LINKS_PER_CLAIM, Priority, State, Wording, link_claims, suggest,
     },
     error::{Error, StorageError},
     storage::{
         AuditReport, Change, Fingerprint, Page, PageLimit, RequestKey, Submitted,
+        candidates::{
+            self, CANDIDATES_PER_FIGURE, MAX_CANDIDATES, MAX_FIGURE_ENTRIES, worth_comparing,
+        },
         records::{
             self, ChainWalk, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord,
             StoredEvent, hex,
@@ -69,9 +72,8 @@ use crate::{
 };
 
 /// The version of the source keys (`claims.source_key`) this build
-/// writes: the one the sled store marks its source index with (its
-/// `SOURCE_KEYS_VERSION`); the two change together.
-const SOURCE_KEYS_VERSION: i32 = 2;
+/// writes, as the database's `desk_format` row keeps it.
+const SOURCE_KEYS_VERSION: i32 = candidates::SOURCE_KEYS_VERSION as i32;
 
 /// Connections in the pool. Writers queue on the chain's row lock, each
 /// holding a connection while it waits; readers share the same pool.
@@ -82,21 +84,8 @@ const POOL_SIZE: usize = 8;
 /// change it found holding a candidate to end.
 const SUBMIT_ATTEMPTS: usize = 1000;
 
-/// Figure rows read per figure of a new claim, newest first: bounds the
-/// comparisons of a submission however large its story grows (as in the
-/// sled store).
-const CANDIDATES_PER_FIGURE: usize = 64;
-
-/// Figure rows read per new claim, at most, whatever the number of its
-/// figures.
-const MAX_FIGURE_ENTRIES: usize = 256;
-
-/// Wording rows read per new claim: it is compared word for word with the
-/// newest claims of its story, this many at most.
-const WORDINGS: i64 = 64;
-
-/// Claims a new claim is compared with in full, at most.
-const MAX_CANDIDATES: usize = 16;
+/// Wording rows read per new claim (a query's `LIMIT`).
+const WORDINGS: i64 = candidates::WORDINGS as i64;
 
 /// Events the audit reads per statement.
 const AUDIT_CHUNK: i64 = 1000;
@@ -1087,15 +1076,4 @@ fn claim_id(bytes: &[u8], context: &'static str) -> Result<ClaimId, Error> {
     <[u8; 16]>::try_from(bytes)
         .map(ClaimId::from_bytes)
         .map_err(|_| corrupt(context, "bad claim id"))
-}
-
-/// Whether a candidate's figure `theirs` makes its claim worth reading in
-/// full for a new claim's `ours`: they disagree (a contradiction), or are
-/// the same figure (a duplicate may say it). The sled store's rule.
-fn worth_comparing(ours: &Figure, theirs: &Figure) -> bool {
-    match compare(ours, theirs) {
-        Agreement::Conflict => true,
-        Agreement::Compatible => ours.low == theirs.low && ours.high == theirs.high,
-        Agreement::Unrelated => false,
-    }
 }

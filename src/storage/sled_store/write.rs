@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     domain::{
-        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, Figure, LinkStatus, State, Wording,
+        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, LinkStatus, State, Wording,
         link_claims, suggest,
     },
     error::{Error, StorageError},
@@ -30,21 +30,9 @@ use crate::{
     },
 };
 
-/// Figure index entries read per figure of a new claim, newest first: bounds
-/// the comparisons of a submission however large its story grows.
-const CANDIDATES_PER_FIGURE: usize = 64;
-
-/// Figure index entries read per new claim, at most, whatever the number of
-/// its figures.
-const MAX_FIGURE_ENTRIES: usize = 256;
-
-/// Wording entries read per new claim: it is compared word for word with
-/// the newest claims of its story, this many at most.
-const WORDINGS: usize = 64;
-
-/// Claims a new claim is compared with in full, at most (those whose
-/// figures disagree with its own, or that may say the same thing).
-const MAX_CANDIDATES: usize = 16;
+use crate::storage::candidates::{
+    CANDIDATES_PER_FIGURE, MAX_CANDIDATES, MAX_FIGURE_ENTRIES, WORDINGS, worth_comparing,
+};
 
 /// Claims [`SledStore::import_claims`] writes per transaction (fewer in
 /// unit tests, so that a few hundred claims span several).
@@ -771,15 +759,3 @@ impl SledStore {
 
 #[cfg(test)]
 mod tests;
-
-/// Whether a candidate's figure `theirs` makes its claim worth reading in
-/// full for a new claim's `ours`: they disagree (a contradiction), or are
-/// the same figure (a duplicate may say it).
-fn worth_comparing(ours: &Figure, theirs: &Figure) -> bool {
-    use crate::domain::Agreement;
-    match crate::domain::compare(ours, theirs) {
-        Agreement::Conflict => true,
-        Agreement::Compatible => ours.low == theirs.low && ours.high == theirs.high,
-        Agreement::Unrelated => false,
-    }
-}
