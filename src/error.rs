@@ -69,6 +69,10 @@ pub enum Error {
     QueueEmpty,
     #[error("the watcher fell too far behind; resume from the last revision received")]
     WatcherTooSlow,
+    #[error(
+        "as many backups as the server takes at once are being taken; try again once one has ended"
+    )]
+    TooManyBackups,
     #[error("the server is shutting down; reconnect and resume")]
     ShuttingDown,
     #[error("the caller's token was revoked or changed")]

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, broadcast::error::RecvError, mpsc, watch};
 mod backup;
 mod watch_buffer;
 
-pub use backup::{BACKUP_PIECE, BackupStream};
+pub use backup::{BACKUP_PIECE, BackupStream, MAX_BACKUPS, PIECE_WAIT};
 
 pub use watch_buffer::EventStream;
 use watch_buffer::{WatchSender, watch_channel};
@@ -107,6 +107,8 @@ pub struct Desk {
     page_bytes: usize,
     /// What the desk has done so far, for metrics.
     activity: Arc<Activity>,
+    /// The places of the backups being taken ([`MAX_BACKUPS`]).
+    backups: Arc<tokio::sync::Semaphore>,
 }
 
 /// Counts of what a desk has done since it started ([`Desk::activity`]).
@@ -164,6 +166,7 @@ impl Desk {
             store_failed: Arc::new(watch::channel(false).0),
             page_bytes: DEFAULT_PAGE_BYTES,
             activity: Arc::default(),
+            backups: Arc::new(backup::places()),
         }
     }
 

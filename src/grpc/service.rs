@@ -429,7 +429,7 @@ impl ClaimService for ClaimServiceImpl {
         _request: Request<pb::BackupDeskRequest>,
     ) -> Result<Response<Self::BackupDeskStream>, Status> {
         rpc("BackupDesk", "", async {
-            let stream = self.desk.backup().map(|piece| {
+            let stream = self.desk.backup()?.map(|piece| {
                 piece
                     .map(|data| pb::BackupDeskResponse { data })
                     .map_err(Status::from)

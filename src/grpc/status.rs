@@ -265,6 +265,9 @@ impl From<Error> for Status {
             Error::WatcherTooSlow => {
                 status(Code::ResourceExhausted, "WATCHER_TOO_SLOW", message, &[])
             }
+            Error::TooManyBackups => {
+                status(Code::ResourceExhausted, "TOO_MANY_BACKUPS", message, &[])
+            }
             Error::RevisionAhead { latest, .. } => status(
                 Code::OutOfRange,
                 "REVISION_AHEAD",

@@ -438,3 +438,69 @@ async fn a_damaged_backup_is_refused_whole_and_nothing_is_written() {
     refused.failed(1, &["nothing was written"]);
     assert!(!target.exists());
 }
+
+/// A store of `count` claims, imported (as `claimdesk bench --preload`
+/// fills one), for a backup larger than what the transport buffers.
+async fn store_of(count: u32) -> (tempfile::TempDir, Arc<dyn claimdesk::storage::Store>) {
+    use claimdesk::domain::{
+        Attribution, ClaimId, NewClaim, Priority, Slug, SourceName, Statement, UserName,
+    };
+    use claimdesk::storage::Store as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::open_sled_store(dir.path()).await;
+    let claims = (0..count)
+        .map(|n| {
+            let new = NewClaim {
+                statement: Statement::parse(&statement(n as usize)).unwrap(),
+                attribution: Attribution {
+                    source: SourceName::parse("Harbour Gazette").unwrap(),
+                    relayed_from: Vec::new(),
+                    url: None,
+                },
+                story: Slug::parse(STORY).unwrap(),
+                tags: Vec::new(),
+                priority: Priority::Routine,
+                deadline: None,
+            };
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            claimdesk::domain::Claim::submitted(
+                ClaimId::from_bytes(id),
+                new,
+                UserName::parse(EDITOR).unwrap(),
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_121_000),
+            )
+        })
+        .collect();
+    let store = tokio::task::spawn_blocking(move || {
+        store.import(claims).expect("imported");
+        store
+    })
+    .await
+    .unwrap();
+    (dir, Arc::new(store))
+}
+
+#[tokio::test]
+async fn backups_taken_at_once_are_bounded_and_a_caller_that_does_not_read_holds_no_more() {
+    let (_dir, store) = store_of(10_000).await;
+    let server = TestServer::spawn_with_store(store).await;
+    let mut client = server.client().await;
+    let chief = || as_user(pb::BackupDeskRequest {}, "ana.chief");
+    // Callers that take the first piece and read no further: each backup
+    // waits for them, holding its place.
+    let mut unread = Vec::new();
+    for _ in 0..claimdesk::desk::MAX_BACKUPS {
+        let mut pieces = client.backup_desk(chief()).await.unwrap().into_inner();
+        let first = pieces.message().await.unwrap().expect("a first piece");
+        assert!(first.data.starts_with(b"claimdesk backup\n"));
+        unread.push(pieces);
+    }
+    let refused = client.backup_desk(chief()).await.map(drop);
+    crate::helpers::expect_error(refused, tonic::Code::ResourceExhausted, "TOO_MANY_BACKUPS");
+    // The desk is served meanwhile.
+    let claim = submit_with_id(&mut client, EDITOR, new_claim(99_999), "during")
+        .await
+        .expect("a change while backups wait");
+    assert_eq!(crate::helpers::get(&mut client, &claim.name).await, claim);
+}
