@@ -583,7 +583,7 @@ fn read_count(bytes: &[u8]) -> Result<u64, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::SystemTime;
 
     use super::*;
@@ -608,9 +608,9 @@ mod tests {
     /// A statement of its own for claim `n`, without figures, worded unlike
     /// any other's: fixtures that are not meant to be linked are not
     /// suggested as duplicates of each other.
-    pub(super) fn distinct_statement(n: u8) -> Statement {
-        let word = |i: u8| -> String {
-            let v = u16::from(n) * 3 + u16::from(i);
+    pub(crate) fn distinct_statement(n: u16) -> Statement {
+        let word = |i: u16| -> String {
+            let v = n * 3 + i;
             [
                 b'a' + (v / 26 / 26 % 26) as u8,
                 b'a' + (v / 26 % 26) as u8,
@@ -631,7 +631,7 @@ mod tests {
 
     pub(super) fn claim(n: u8) -> Claim {
         let mut new = new_claim();
-        new.statement = distinct_statement(n);
+        new.statement = distinct_statement(n.into());
         Claim::submitted(
             ClaimId::from_bytes([n; 16]),
             new,

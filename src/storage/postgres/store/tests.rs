@@ -20,7 +20,7 @@ use crate::{
     error::Error,
     storage::{
         AuditReport, Change, Fingerprint, PageLimit, RequestKey, SledStore, StoreConfig, Submitted,
-        step,
+        sled_store::tests::distinct_statement, step,
     },
 };
 
@@ -122,28 +122,6 @@ impl Sql {
 
 fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000)
-}
-
-/// A statement for claim `n` worded unlike any other's, without figures.
-fn distinct_statement(n: u16) -> Statement {
-    let word = |i: u16| -> String {
-        let v = n * 3 + i;
-        [
-            b'a' + (v / 26 / 26 % 26) as u8,
-            b'a' + (v / 26 % 26) as u8,
-            b'a' + (v % 26) as u8,
-        ]
-        .iter()
-        .map(|&b| char::from(b))
-        .collect()
-    };
-    Statement::parse(&format!(
-        "Ferries of the {} {} {} line resume",
-        word(0),
-        word(1),
-        word(2)
-    ))
-    .unwrap()
 }
 
 /// Claim `n` of three stories, every priority, some tags and deadlines,

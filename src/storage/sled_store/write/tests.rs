@@ -18,7 +18,7 @@ fn varied_claims(count: u8) -> Vec<Claim> {
     (0..count)
         .map(|n| {
             let mut new = new_claim();
-            new.statement = distinct_statement(n);
+            new.statement = distinct_statement(n.into());
             new.story = Slug::parse(&format!("story-{}", n % 3)).unwrap();
             new.priority =
                 [Priority::Routine, Priority::Urgent, Priority::Breaking][usize::from(n % 5 % 3)];
