@@ -187,6 +187,31 @@ impl Suggestion {
         // Bounded: at most MAX_PER_STATEMENT pairs of 120-character texts.
         Note::parse(&truncate(&text, Note::MAX_CHARS)).unwrap_or_default()
     }
+
+    /// The suggested link `id` made between `new` (its subject) and
+    /// `other`, the candidate it names, by the system as `new` is stored:
+    /// both claims changed, or why the rules refuse it (a claim with no
+    /// room for another link).
+    pub fn link(
+        self,
+        new: &Claim,
+        other: &Claim,
+        id: LinkId,
+    ) -> Result<(super::Changed, super::Changed), super::DomainError> {
+        let note = self.note();
+        super::link_claims(
+            new,
+            other,
+            id,
+            self.relation,
+            End::Subject,
+            LinkStatus::Suggested,
+            note,
+            self.basis,
+            &super::Actor::system(),
+            new.create_time,
+        )
+    }
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

@@ -55,8 +55,8 @@ use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
     domain::{
-        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, LinkStatus,
-        MAX_LINKS_PER_CLAIM, Priority, State, Wording, link_claims, suggest,
+        Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, MAX_LINKS_PER_CLAIM, Priority,
+        State, Wording, suggest,
     },
     error::{Error, StorageError},
     storage::{
@@ -733,21 +733,8 @@ impl Writer<'_> {
             // Each suggestion links another candidate, so `other` is as it
             // was read; only the new claim changes from one to the next.
             let link = head.revision + 1;
-            let note = suggestion.note();
-            let linked = link_claims(
-                &claim,
-                other,
-                link,
-                suggestion.relation,
-                End::Subject,
-                LinkStatus::Suggested,
-                note,
-                suggestion.basis,
-                &Actor::system(),
-                claim.create_time,
-            );
             // A claim with no room for another link is left out.
-            let Ok((mut new, mut old)) = linked else {
+            let Ok((mut new, mut old)) = suggestion.link(&claim, other, link) else {
                 continue;
             };
             self.write(Some(&claim), &mut new.claim, new.events, head)?;

@@ -17,10 +17,7 @@ use super::{
     writer::{New, Op, Outcome, WriteSide},
 };
 use crate::{
-    domain::{
-        Actor, Changed, Claim, ClaimId, End, Event, EventDraft, LinkStatus, State, Wording,
-        link_claims, suggest,
-    },
+    domain::{Changed, Claim, ClaimId, Event, EventDraft, State, Wording, suggest},
     error::{Error, StorageError},
     storage::{
         Change, Fingerprint, PairChange, QueueQuery, RequestKey, Submitted, keys,
@@ -286,21 +283,8 @@ impl<'a> Tx<'a> {
             // Each suggestion links another candidate, so `other` is as it
             // was read; only the new claim changes from one to the next.
             let link = self.next_revision()?;
-            let note = suggestion.note();
-            let linked = link_claims(
-                &claim,
-                other,
-                link,
-                suggestion.relation,
-                End::Subject,
-                LinkStatus::Suggested,
-                note,
-                suggestion.basis,
-                &Actor::system(),
-                claim.create_time,
-            );
             // A claim with no room for another link is left out.
-            let Ok((mut new, mut old)) = linked else {
+            let Ok((mut new, mut old)) = suggestion.link(&claim, other, link) else {
                 continue;
             };
             self.write(Some(&claim), &mut new.claim, new.events)?;
