@@ -113,9 +113,23 @@ impl Error {
 pub struct StorageError {
     context: &'static str,
     source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    kind: StorageErrorKind,
+}
+
+/// What a [`StorageError`] means for the caller and for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// This call failed; a change refused with it was not made.
+    Call,
     /// The store can no longer make writes durable (a durable flush
     /// failed): it refuses writes until the server is restarted.
-    failed: bool,
+    Failed,
+    /// The database server could not be reached; a change refused with it
+    /// was not made. The store reconnects by itself.
+    Unreachable,
+    /// The connection to the database was lost while a change committed:
+    /// it may or may not have been made.
+    CommitUnknown,
 }
 
 impl StorageError {
@@ -126,7 +140,7 @@ impl StorageError {
         Self {
             context,
             source: std::sync::Arc::from(source.into()),
-            failed: false,
+            kind: StorageErrorKind::Call,
         }
     }
 
@@ -137,16 +151,23 @@ impl StorageError {
         context: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self {
-            failed: true,
-            ..Self::new(context, source)
-        }
+        Self::new(context, source).with_kind(StorageErrorKind::Failed)
+    }
+
+    /// The same failure, of another kind.
+    pub fn with_kind(mut self, kind: StorageErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn kind(&self) -> StorageErrorKind {
+        self.kind
     }
 
     /// Whether the store has failed for good (see [`StorageError::failed`]),
     /// rather than for this one call.
     pub fn is_failed(&self) -> bool {
-        self.failed
+        self.kind == StorageErrorKind::Failed
     }
 }
 

@@ -19,7 +19,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::convert::claim_name;
 use crate::{
     domain::DomainError,
-    error::{Error, FieldViolations},
+    error::{Error, FieldViolations, StorageErrorKind},
 };
 
 /// The `ErrorInfo.domain` of every error of the service.
@@ -104,6 +104,15 @@ pub const ROLE_REQUIRED: &str = "ROLE_REQUIRED";
 /// durable flush failed): retrying does not help until the server is
 /// restarted.
 pub const STORAGE_FAILED: &str = "STORAGE_FAILED";
+
+/// The reason of a call refused because the database server (of the
+/// PostgreSQL backend) cannot be reached: nothing was changed; health says
+/// NOT_SERVING until it answers again.
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
+/// The reason of a change whose outcome is unknown: the connection to the
+/// database was lost while it committed.
+pub const COMMIT_UNKNOWN: &str = "COMMIT_UNKNOWN";
 
 /// A status with an `ErrorInfo` of the service's domain: every error the
 /// service sends is built here.
@@ -285,6 +294,27 @@ impl From<Error> for Status {
                     STORAGE_FAILED,
                     "storage failed and cannot make changes durable; the server must be \
                      restarted"
+                        .to_owned(),
+                    &[],
+                )
+            }
+            Error::Storage(cause) if cause.kind() == StorageErrorKind::Unreachable => {
+                tracing::warn!(error = %cause, "database unreachable");
+                status(
+                    Code::Unavailable,
+                    DATABASE_UNAVAILABLE,
+                    "the database cannot be reached; the change was not made; retry later"
+                        .to_owned(),
+                    &[],
+                )
+            }
+            Error::Storage(cause) if cause.kind() == StorageErrorKind::CommitUnknown => {
+                tracing::error!(error = %cause, "connection lost while a change committed");
+                status(
+                    Code::Unavailable,
+                    COMMIT_UNKNOWN,
+                    "the connection to the database was lost while the change was committed: \
+                     it may have been made; read before retrying"
                         .to_owned(),
                     &[],
                 )

@@ -93,6 +93,65 @@ pub struct Server {
     grpc_web: Option<GrpcWeb>,
 }
 
+/// Keeps health in step with the store: NOT_SERVING while its database
+/// cannot be reached (`reachable`, if the store says), and for good once
+/// it has failed for good. Aborted when the server shuts down (which says
+/// NOT_SERVING itself).
+async fn watch_store(
+    desk: Desk,
+    health: tonic_health::server::HealthReporter,
+    mut reachable: Option<tokio::sync::watch::Receiver<bool>>,
+) {
+    let failed = desk.store_failed();
+    tokio::pin!(failed);
+    let mut serving = true;
+    loop {
+        let now = match reachable.as_mut() {
+            None => {
+                (&mut failed).await;
+                break;
+            }
+            Some(watch) => {
+                tokio::select! {
+                    () = &mut failed => break,
+                    changed = watch.changed() => {
+                        if changed.is_err() {
+                            reachable = None;
+                            continue;
+                        }
+                        *watch.borrow_and_update()
+                    }
+                }
+            }
+        };
+        if now == serving {
+            continue;
+        }
+        serving = now;
+        let status = if serving {
+            tracing::info!("the database answers again: health is SERVING");
+            ServingStatus::Serving
+        } else {
+            tracing::warn!("the database cannot be reached: health is NOT_SERVING until it can");
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
+        health
+            .set_service_status(
+                <ClaimServiceServer<ClaimServiceImpl> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+    }
+    tracing::error!("storage failed: health is NOT_SERVING until the server is restarted");
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health
+        .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
+        .await;
+}
+
 /// What [`Server::on_ready`] runs, given the bound address.
 pub type OnReady = Box<dyn FnOnce(SocketAddr) -> Result<(), AnnounceError> + Send>;
 
@@ -252,29 +311,18 @@ impl Server {
         // service then ends them by their encoded size before the
         // response limit.
         let page_bytes = (limits.max_response_bytes / 2).min(DEFAULT_PAGE_BYTES);
+        let reachable = self.store.reachable();
         let desk = Desk::new(self.store, self.desk).with_page_bytes(page_bytes);
         let sweeper = tokio::spawn(desk.clone().run_lease_sweeper());
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<ClaimServiceServer<ClaimServiceImpl>>()
             .await;
-        // A store that failed for good refuses every write until restarted:
-        // tell load balancers and orchestrators to stop sending work.
-        let failure_watch = tokio::spawn({
-            let (desk, health) = (desk.clone(), health.clone());
-            async move {
-                desk.store_failed().await;
-                tracing::error!(
-                    "storage failed: health is NOT_SERVING until the server is restarted"
-                );
-                health
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
-                health
-                    .set_not_serving::<ClaimServiceServer<ClaimServiceImpl>>()
-                    .await;
-            }
-        });
+        // A store whose database cannot be reached serves nothing until it
+        // can; one that failed for good refuses every write until
+        // restarted: tell load balancers and orchestrators to stop sending
+        // work.
+        let failure_watch = tokio::spawn(watch_store(desk.clone(), health.clone(), reachable));
 
         // v1 for current clients, v1alpha for grpcurl 1.8 and older tools.
         let reflection = || {

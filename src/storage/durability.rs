@@ -53,6 +53,16 @@ fn committer_stopped() -> StorageError {
 }
 
 impl Durable {
+    /// Resolves with what `answer` is sent (a store whose writes are
+    /// durable by other means than this module's committer); a dropped
+    /// sender fails it as a stopped committer does.
+    pub fn answered_by(answer: oneshot::Receiver<Result<(), StorageError>>) -> Self {
+        Self {
+            answer,
+            covered: None,
+        }
+    }
+
     /// Succeeds even if its flush fails, when `covered` says that the
     /// writes it waits for were made durable by an earlier flush (one that
     /// ran while they were queued for the next, say).

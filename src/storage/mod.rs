@@ -346,4 +346,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The bytes the store takes on disk.
     fn size_on_disk(&self) -> Result<u64, Error>;
+
+    /// Whether the store can serve calls now, and each time that changes:
+    /// `None` for a store that serves until it fails for good (which its
+    /// errors tell: [`Error::is_store_failure`]). A store on a database
+    /// server says `false` while the server cannot be reached, and `true`
+    /// again once it answers.
+    fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

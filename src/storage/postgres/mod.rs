@@ -121,6 +121,8 @@ mod store;
 pub use migrate::{MIGRATIONS, MigrateError, Migrated, Migration, latest_version, migrate};
 pub use store::{OpenError, PgStore};
 
+use std::time::Duration;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
@@ -138,11 +140,25 @@ pub enum ConnectError {
     Pool(String),
 }
 
-/// A pool of at most `max_size` connections to the database at `url`
-/// (`postgres://...` or a key=value string), each with the search path set
-/// to `schema` if given, so that the store's unqualified table names are
-/// those of that schema. Connections are made on first use.
-pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, ConnectError> {
+/// How long making a connection, or waiting for a free one of the pool,
+/// may take before the call fails.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long data sent to the server may stay unacknowledged, and how long
+/// an idle connection waits before probing, before the connection is taken
+/// for lost: a server that vanished without closing its connections
+/// (a host down, a network cut) fails calls after this long instead of
+/// holding them for the system's TCP retransmission timeout (many minutes).
+pub const LOST_AFTER: Duration = Duration::from_secs(15);
+
+/// The configuration of a connection to the database at `url`
+/// (`postgres://...` or a key=value string), with the search path set to
+/// `schema` if given, so that the store's unqualified table names are those
+/// of that schema.
+pub fn connection_config(
+    url: &str,
+    schema: Option<&str>,
+) -> Result<tokio_postgres::Config, ConnectError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(ConnectError::Url)?;
     if config.get_application_name().is_none() {
         // What pg_stat_activity shows of the connection.
@@ -158,6 +174,21 @@ pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, Co
         };
         config.options(options);
     }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(LOST_AFTER)
+        .tcp_user_timeout(LOST_AFTER);
+    Ok(config)
+}
+
+/// A pool of at most `max_size` connections to the database at `url`, each
+/// as [`connection_config`] makes it. Connections are made on first use;
+/// getting one fails after [`CONNECT_TIMEOUT`].
+pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, ConnectError> {
+    let config = connection_config(url, schema)?;
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -167,6 +198,10 @@ pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, Co
     );
     Pool::builder(manager)
         .max_size(max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| ConnectError::Pool(e.to_string()))
 }

@@ -46,19 +46,20 @@
 //! Nothing here waits for a flush of its own: reads see only committed
 //! changes, which are durable.
 
-use std::{cell::RefCell, collections::BTreeMap, time::SystemTime};
+use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
 
-use deadpool_postgres::{Object, Pool, Transaction};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Transaction};
 use tokio::runtime::Runtime;
 use tokio_postgres::{IsolationLevel, Row, error::SqlState, types::ToSql};
 
-use super::{ConnectError, MigrateError, migrate, pool};
+use self::feed::Feed;
+use super::{ConnectError, MigrateError, connection_config, migrate, pool};
 use crate::{
     domain::{
         Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, MAX_LINKS_PER_CLAIM, Priority,
         State, Wording, suggest,
     },
-    error::{Error, StorageError},
+    error::{Error, StorageError, StorageErrorKind},
     storage::{
         AuditReport, Change, Fingerprint, Page, PageLimit, RequestKey, Submitted,
         candidates::{
@@ -128,6 +129,9 @@ pub struct PgStore {
     /// Always `Some` but while dropping (see the `Drop` implementation).
     runtime: Option<Runtime>,
     pool: Pool,
+    feed: Arc<Feed>,
+    /// The channel every change notifies when it commits (see [`feed`]).
+    channel: String,
 }
 
 impl Drop for PgStore {
@@ -141,13 +145,69 @@ impl Drop for PgStore {
     }
 }
 
-/// A failure of the database, as the store reports it.
+/// A failure of the database, as the store reports it: of kind
+/// [`StorageErrorKind::Unreachable`] if the server could not be reached
+/// (nothing was done).
 fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
-    move |e| StorageError::new(context, e).into()
+    move |e| {
+        let kind = if is_unreachable(&e) {
+            StorageErrorKind::Unreachable
+        } else {
+            StorageErrorKind::Call
+        };
+        StorageError::new(context, e).with_kind(kind).into()
+    }
+}
+
+/// A failed `COMMIT`, as the store reports it: if the connection was lost
+/// the change may or may not have been made
+/// ([`StorageErrorKind::CommitUnknown`]); a refusal by the server (a
+/// deferred check, say) rolled it back.
+fn commit_failed(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |e| {
+        let kind = if is_unreachable(&e) {
+            StorageErrorKind::CommitUnknown
+        } else {
+            StorageErrorKind::Call
+        };
+        StorageError::new(context, e).with_kind(kind).into()
+    }
+}
+
+/// Whether `e` says the server could not be reached or went away: the
+/// connection closed or failed, or the server refuses connections or is
+/// shutting down (SQLSTATE class 08, 57P01 to 57P03).
+pub(super) fn is_unreachable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
 }
 
 fn corrupt(context: &'static str, e: impl std::fmt::Display) -> Error {
     StorageError::new(context, format!("corrupt record: {e}")).into()
+}
+
+/// The channel the changes of the store in `schema` notify: the schema's
+/// name after a prefix, cut to the 63 bytes a channel name may have (two
+/// schemas that share a channel only wake each other's feeds for nothing).
+fn notify_channel(schema: &str) -> String {
+    let mut channel = format!("claimdesk_{schema}");
+    while channel.len() > 63 {
+        channel.pop();
+    }
+    channel
 }
 
 /// A claim a submission would link with, found locked by another change.
@@ -233,13 +293,16 @@ impl PgStore {
             let _entered = runtime.enter();
             pool(url, schema, POOL_SIZE)?
         };
+        let listener = connection_config(url, schema)?;
         // Made first, so that a refusal below drops the runtime as the
-        // store does.
-        let store = Self {
+        // store does; the feed and channel are set once the schema is read.
+        let mut store = Self {
             runtime: Some(runtime),
             pool,
+            feed: Feed::new(0),
+            channel: String::new(),
         };
-        store.block_on(async {
+        let (current_schema, revision) = store.block_on(async {
             let mut client = store
                 .pool
                 .get()
@@ -277,8 +340,23 @@ impl PgStore {
                     known: SOURCE_KEYS_VERSION,
                 });
             }
-            Ok(())
+            let row = client
+                .query_one(
+                    "SELECT current_schema(), last_revision FROM chain_head",
+                    &[],
+                )
+                .await?;
+            let schema: String = row.get(0);
+            let revision = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+            Ok::<_, OpenError>((schema, revision))
         })?;
+        store.channel = notify_channel(&current_schema);
+        store.feed = Feed::new(revision);
+        store.runtime().spawn(feed::run(
+            store.feed.clone(),
+            listener,
+            store.channel.clone(),
+        ));
         Ok(store)
     }
 
@@ -291,9 +369,33 @@ impl PgStore {
         self.runtime().block_on(f)
     }
 
+    /// A connection of the pool. Failing to make one (or to check an idle
+    /// one) means the database cannot be reached; waiting too long for a
+    /// free one only that the store is busy.
     fn client(&self) -> Result<Object, Error> {
-        self.block_on(self.pool.get())
-            .map_err(|e| StorageError::new("connect to the database", e.to_string()).into())
+        let e = match self.block_on(self.pool.get()) {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
+        };
+        let kind = match &e {
+            PoolError::Backend(e) if !is_unreachable(e) => StorageErrorKind::Call,
+            PoolError::Timeout(TimeoutType::Wait) => StorageErrorKind::Call,
+            _ => StorageErrorKind::Unreachable,
+        };
+        if kind == StorageErrorKind::Unreachable {
+            self.feed.unreachable();
+        }
+        Err(StorageError::new("connect to the database", e.to_string())
+            .with_kind(kind)
+            .into())
+    }
+
+    /// Commits a change's transaction, and wakes the feed to publish its
+    /// events.
+    fn commit(&self, tx: Transaction<'_>, context: &'static str) -> Result<(), Error> {
+        self.block_on(tx.commit()).map_err(commit_failed(context))?;
+        self.feed.poke();
+        Ok(())
     }
 
     /// [`Store::submit`](crate::storage::Store::submit): the claim, its
@@ -385,7 +487,7 @@ impl PgStore {
             Err(locked) => return Ok(Err(locked)),
         };
         write.store_head(&head)?;
-        self.block_on(tx.commit()).map_err(db("commit submit"))?;
+        self.commit(tx, "commit submit")?;
         Ok(Ok(Submitted::Created(claim)))
     }
 
@@ -424,24 +526,12 @@ impl PgStore {
         };
         let old = write.claim(id, true)?.ok_or(Error::NotFound(id))?;
         // Other claims are read only if the rules ask (a dispute weighing
-        // its contradictions); a failed read fails the change.
-        let failed = RefCell::new(None);
-        let peers = |other: ClaimId| match write.claim(other, false) {
-            Ok(claim) => claim.map(|c| c.state),
-            Err(e) => {
-                failed.borrow_mut().get_or_insert(e);
-                None
-            }
-        };
-        let decided = change(&old, &peers);
-        if let Some(e) = failed.into_inner() {
-            return Err(e);
-        }
-        let Changed { mut claim, events } = decided?;
+        // its contradictions).
+        let Changed { mut claim, events } = write.decide(&old, &change)?;
         let mut head = write.lock_head()?;
         let events = write.write(Some(&old), &mut claim, events, &mut head)?;
         write.store_head(&head)?;
-        self.block_on(tx.commit()).map_err(db("commit update"))?;
+        self.commit(tx, "commit update")?;
         Ok((claim, events))
     }
 
@@ -652,6 +742,8 @@ impl Writer<'_> {
         Ok(Head { revision, link })
     }
 
+    /// Ends the chain at `head`, and notifies the store's channel: the
+    /// notification is delivered when, and only if, the change commits.
     fn store_head(&self, head: &Head) -> Result<(), Error> {
         let revision = to_i64(head.revision, "revision")?;
         self.exec(
@@ -659,6 +751,9 @@ impl Writer<'_> {
             "UPDATE chain_head SET last_revision = $1, last_link = $2",
             &[&revision, &head.link.as_slice()],
         )?;
+        self.store
+            .block_on(self.query_one("SELECT pg_notify($1, '')", &[&self.store.channel]))
+            .map_err(db("notify watchers"))?;
         Ok(())
     }
 
@@ -1055,6 +1150,8 @@ impl Writer<'_> {
     }
 }
 
+mod feed;
+mod queue;
 #[cfg(test)]
 mod tests;
 

@@ -65,7 +65,7 @@ fn fresh_schema() -> Option<(String, String)> {
 
 /// Runs `body` with a store opened on a fresh schema, dropped afterwards
 /// even if `body` panics (the panic then goes on).
-fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
+pub(super) fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
     let Some((url, schema)) = fresh_schema() else {
         return;
     };
@@ -84,14 +84,14 @@ fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
 }
 
 /// Reads of the test's schema, to check what the store wrote.
-struct Sql {
-    url: String,
-    schema: String,
+pub(super) struct Sql {
+    pub(super) url: String,
+    pub(super) schema: String,
 }
 
 impl Sql {
     /// The rows of `query` (which must select text), each as its columns.
-    fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
+    pub(super) fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -120,18 +120,18 @@ impl Sql {
     }
 }
 
-fn start() -> SystemTime {
+pub(super) fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000)
 }
 
 /// Claim `n` of three stories, every priority, some tags and deadlines,
 /// with ids in submission order.
-fn varied_claim(n: u16) -> Claim {
+pub(super) fn varied_claim(n: u16) -> Claim {
     submitted(n, varied_new(n))
 }
 
 /// `new` submitted as claim `n`.
-fn submitted(n: u16, new: NewClaim) -> Claim {
+pub(super) fn submitted(n: u16, new: NewClaim) -> Claim {
     let mut id = [0; 16];
     id[0] = 1;
     id[14..].copy_from_slice(&n.to_be_bytes());
@@ -168,13 +168,13 @@ fn varied_new(n: u16) -> NewClaim {
     }
 }
 
-fn sled_store() -> (tempfile::TempDir, SledStore) {
+pub(super) fn sled_store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
     (dir, store)
 }
 
-fn key(id: &str, fingerprint: u8) -> RequestKey {
+pub(super) fn key(id: &str, fingerprint: u8) -> RequestKey {
     RequestKey {
         caller: "ed.morgan".into(),
         id: id.into(),
@@ -605,18 +605,18 @@ fn the_audit_finds_what_was_tampered_with() {
     });
 }
 
-fn chief() -> Actor {
+pub(super) fn chief() -> Actor {
     Actor::new(UserName::parse("cy.chief").unwrap(), Role::Chief)
 }
 
 /// A change of one command by a chief, `secs` seconds after the start.
-fn command(make: impl Fn() -> Command + Send + Sync + 'static, secs: u64) -> Change {
+pub(super) fn command(make: impl Fn() -> Command + Send + Sync + 'static, secs: u64) -> Change {
     step(move |claim: &Claim| {
         claim.apply(make(), &chief(), start() + Duration::from_secs(3600 + secs))
     })
 }
 
-fn note(text: &str) -> Note {
+pub(super) fn note(text: &str) -> Note {
     Note::parse(text).unwrap()
 }
 
