@@ -1055,6 +1055,7 @@ impl Writer<'_> {
     }
 }
 
+mod read;
 #[cfg(test)]
 mod tests;
 
