@@ -31,6 +31,36 @@ use crate::{
 /// so that a few hundred claims span several, as in the sled store).
 const IMPORT_BATCH: usize = if cfg!(test) { 64 } else { 1000 };
 
+/// A page of a story's open contradictions with both claims: `$1` the
+/// story, `$2` the link id the page follows, `$3` the rows to read.
+const CONFLICTS: &str = "SELECT k.link_id, s.record, o.record FROM open_contradictions k \
+     JOIN claims s ON s.id = k.subject_id JOIN claims o ON o.id = k.object_id \
+     WHERE k.story = $1 AND k.link_id > $2 ORDER BY k.link_id LIMIT $3";
+
+/// The oldest unverified claim: the first of `claims_by_state`'s range.
+const OLDEST_WAITING: &str =
+    "SELECT record FROM claims WHERE state = 'unverified' ORDER BY id LIMIT 1";
+
+/// The oldest unverified claim of story `$1`: the first of
+/// `claims_story_waiting`'s range.
+const OLDEST_WAITING_OF_STORY: &str = "SELECT record FROM claims WHERE story = $1 \
+     AND state = 'unverified' ORDER BY id LIMIT 1";
+
+/// The unverified and in-review claims whose deadline is before `$1`: the
+/// start of `claims_deadlines`.
+const OVERDUE: &str = "SELECT count(*) FROM claims WHERE deadline < $1 \
+     AND deadline IS NOT NULL AND state IN ('unverified', 'in_review')";
+
+/// [`OVERDUE`] of story `$1`, before `$2`: the start of the story's range
+/// of `claims_story_deadlines`.
+const OVERDUE_OF_STORY: &str = "SELECT count(*) FROM claims WHERE story = $1 AND deadline < $2 \
+     AND deadline IS NOT NULL AND state IN ('unverified', 'in_review')";
+
+/// At most `$2` claims whose lease expires by `$1`: the start of
+/// `claims_leases`.
+const LEASES_DUE: &str = "SELECT id FROM claims WHERE lease_expires_ns IS NOT NULL \
+     AND lease_expires_ns <= $1 ORDER BY lease_expires_ns, id LIMIT $2";
+
 /// The filters of a listing given in `filter`, each as its column and its
 /// value, in the order of [`list_statement`]'s parameters.
 fn filter_values(filter: &ClaimFilter) -> Vec<(&'static str, &str)> {
@@ -48,11 +78,15 @@ fn filter_values(filter: &ClaimFilter) -> Vec<(&'static str, &str)> {
 /// The statement of a listing with `filter`: `$1` is the id the page
 /// follows (the empty `bytea`, which every id follows, for the first
 /// page), `$2` the rows to read, then the value of each filter given
-/// ([`filter_values`]). A single filter reads its index
+/// ([`filter_values`]). Planned for its values (see [`page_rows`]), a
+/// single filter whose value few claims have (a story, a source, a
+/// checker, a state such as in review) reads that filter's index
 /// (`claims_by_story`, `claims_by_state`, `claims_by_source`,
-/// `claims_by_assignee`, each in id order), no filter the primary key;
-/// several are left to the planner, which ANDs their indexes or filters
-/// the rows of the most selective.
+/// `claims_by_assignee`, each in id order), no filter the primary key,
+/// from the page's id on; for a value most claims have, the planner may
+/// read the primary key and skip the others, a page then reading a few
+/// rows more than it holds. Several filters are left to the planner,
+/// which ANDs their indexes or filters the rows of the most selective.
 fn list_statement(filter: &ClaimFilter) -> String {
     let mut sql = String::from("SELECT record FROM claims WHERE id > $1");
     for (n, (column, _)) in filter_values(filter).iter().enumerate() {
@@ -72,6 +106,13 @@ fn rows_for(items: usize) -> i64 {
 /// arrive, each counting the bytes `size` says; whether more follow (a row
 /// was left out because the page was full). The rows after it are not
 /// read: the connection drops them as the server sends them.
+///
+/// The statement is not one of the connection's prepared statements but
+/// planned for the values of each call: the share of the claims a filter's
+/// value has differs by orders from one value to another, and so does the
+/// part of an index after the page's start, which a generic plan (the one
+/// a prepared statement comes to use after a few runs) cannot weigh; it
+/// would read the primary key, skipping rows, for a value few claims have.
 async fn page_rows(
     client: &Object,
     sql: &str,
@@ -79,9 +120,8 @@ async fn page_rows(
     limit: PageLimit,
     size: impl Fn(&Row) -> usize,
 ) -> Result<(Vec<Row>, bool), tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
     let params = params.iter().map(|p| *p as &dyn ToSql);
-    let mut rows = pin!(client.query_raw(&statement, params).await?);
+    let mut rows = pin!(client.query_raw(sql, params).await?);
     let mut page = Vec::new();
     let mut bytes = 0;
     while let Some(row) = rows.next().await.transpose()? {
@@ -155,9 +195,7 @@ impl PgStore {
         let (rows, more) = self
             .block_on(page_rows(
                 &client,
-                "SELECT k.link_id, s.record, o.record FROM open_contradictions k \
-                 JOIN claims s ON s.id = k.subject_id JOIN claims o ON o.id = k.object_id \
-                 WHERE k.story = $1 AND k.link_id > $2 ORDER BY k.link_id LIMIT $3",
+                CONFLICTS,
                 &[&story.as_str(), &after, &rows],
                 limit,
                 |row| row.get::<_, &[u8]>(1).len() + row.get::<_, &[u8]>(2).len(),
@@ -226,39 +264,18 @@ impl PgStore {
                     .await?;
                 let (oldest, overdue) = match story {
                     None => (
-                        tx.query_opt(
-                            "SELECT record FROM claims WHERE state = 'unverified' \
-                             ORDER BY id LIMIT 1",
-                            &[],
-                        )
-                        .await?,
-                        tx.query_one(
-                            "SELECT count(*) FROM claims WHERE deadline < $1 \
-                             AND deadline IS NOT NULL AND state IN ('unverified', 'in_review')",
-                            &[&now],
-                        )
-                        .await?,
+                        tx.query_opt(OLDEST_WAITING, &[]).await?,
+                        tx.query_one(OVERDUE, &[&now]).await?,
                     ),
                     Some(story) => (
-                        tx.query_opt(
-                            "SELECT record FROM claims WHERE story = $1 \
-                             AND state = 'unverified' ORDER BY id LIMIT 1",
-                            &[&story],
-                        )
-                        .await?,
-                        tx.query_one(
-                            "SELECT count(*) FROM claims WHERE story = $1 AND deadline < $2 \
-                             AND deadline IS NOT NULL AND state IN ('unverified', 'in_review')",
-                            &[&story, &now],
-                        )
-                        .await?,
+                        tx.query_opt(OLDEST_WAITING_OF_STORY, &[&story]).await?,
+                        tx.query_one(OVERDUE_OF_STORY, &[&story, &now]).await?,
                     ),
                 };
                 Ok((states, waiting, oldest, overdue))
             })
             .map_err(db("read queue counts"))?;
-        self.block_on(tx.commit())
-            .map_err(db("end queue counts"))?;
+        self.block_on(tx.commit()).map_err(db("end queue counts"))?;
         let states = State::ALL
             .into_iter()
             .map(|s| {
@@ -297,11 +314,7 @@ impl PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client()?;
         let rows = self
-            .block_on(client.query(
-                "SELECT id FROM claims WHERE lease_expires_ns IS NOT NULL \
-                 AND lease_expires_ns <= $1 ORDER BY lease_expires_ns, id LIMIT $2",
-                &[&lease_ns(now), &limit],
-            ))
+            .block_on(client.query(LEASES_DUE, &[&lease_ns(now), &limit]))
             .map_err(db("read leases"))?;
         rows.iter()
             .map(|row| claim_id(row.get(0), "read leases"))
