@@ -65,7 +65,7 @@ fn fresh_schema() -> Option<(String, String)> {
 
 /// Runs `body` with a store opened on a fresh schema, dropped afterwards
 /// even if `body` panics (the panic then goes on).
-fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
+pub(super) fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
     let Some((url, schema)) = fresh_schema() else {
         return;
     };
@@ -84,14 +84,14 @@ fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
 }
 
 /// Reads of the test's schema, to check what the store wrote.
-struct Sql {
-    url: String,
-    schema: String,
+pub(super) struct Sql {
+    pub(super) url: String,
+    pub(super) schema: String,
 }
 
 impl Sql {
     /// The rows of `query` (which must select text), each as its columns.
-    fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
+    pub(super) fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -120,18 +120,18 @@ impl Sql {
     }
 }
 
-fn start() -> SystemTime {
+pub(super) fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_121_000)
 }
 
 /// Claim `n` of three stories, every priority, some tags and deadlines,
 /// with ids in submission order.
-fn varied_claim(n: u16) -> Claim {
+pub(super) fn varied_claim(n: u16) -> Claim {
     submitted(n, varied_new(n))
 }
 
 /// `new` submitted as claim `n`.
-fn submitted(n: u16, new: NewClaim) -> Claim {
+pub(super) fn submitted(n: u16, new: NewClaim) -> Claim {
     let mut id = [0; 16];
     id[0] = 1;
     id[14..].copy_from_slice(&n.to_be_bytes());
@@ -143,7 +143,7 @@ fn submitted(n: u16, new: NewClaim) -> Claim {
     )
 }
 
-fn varied_new(n: u16) -> NewClaim {
+pub(super) fn varied_new(n: u16) -> NewClaim {
     NewClaim {
         statement: distinct_statement(n),
         attribution: Attribution {
@@ -168,7 +168,7 @@ fn varied_new(n: u16) -> NewClaim {
     }
 }
 
-fn sled_store() -> (tempfile::TempDir, SledStore) {
+pub(super) fn sled_store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
     (dir, store)
@@ -485,7 +485,7 @@ fn a_server_whose_commits_are_not_durable_is_refused() {
 
 /// Page limits that cut histories at every place: by count, by bytes, and
 /// neither.
-const LIMITS: [PageLimit; 4] = [
+pub(super) const LIMITS: [PageLimit; 4] = [
     PageLimit {
         items: 1,
         bytes: usize::MAX,
@@ -605,23 +605,23 @@ fn the_audit_finds_what_was_tampered_with() {
     });
 }
 
-fn chief() -> Actor {
+pub(super) fn chief() -> Actor {
     Actor::new(UserName::parse("cy.chief").unwrap(), Role::Chief)
 }
 
 /// A change of one command by a chief, `secs` seconds after the start.
-fn command(make: impl Fn() -> Command + Send + Sync + 'static, secs: u64) -> Change {
+pub(super) fn command(make: impl Fn() -> Command + Send + Sync + 'static, secs: u64) -> Change {
     step(move |claim: &Claim| {
         claim.apply(make(), &chief(), start() + Duration::from_secs(3600 + secs))
     })
 }
 
-fn note(text: &str) -> Note {
+pub(super) fn note(text: &str) -> Note {
     Note::parse(text).unwrap()
 }
 
 /// Changes of every kind, some refused by the rules, as `(claim, change)`.
-fn changes() -> Vec<(u16, Change)> {
+pub(super) fn changes() -> Vec<(u16, Change)> {
     let review = || Command::StartReview {
         lease: Duration::from_secs(600),
     };
@@ -697,7 +697,7 @@ fn changes() -> Vec<(u16, Change)> {
 
 /// The counters, tag rows, contradiction rows and index columns of every
 /// claim, as text.
-fn index_rows(sql: &Sql) -> Vec<Vec<Vec<Option<String>>>> {
+pub(super) fn index_rows(sql: &Sql) -> Vec<Vec<Vec<Option<String>>>> {
     [
         "SELECT story, state, claims::text FROM state_counts WHERE claims > 0 ORDER BY 1, 2",
         "SELECT story, priority_rank::text, claims::text FROM waiting_counts WHERE claims > 0 \
@@ -900,7 +900,7 @@ const FIGURED: [&str; 6] = [
 
 /// Claim `n` of one story, with [`FIGURED`]'s statements in turn, from
 /// two sources.
-fn figured_claim(n: u16) -> Claim {
+pub(super) fn figured_claim(n: u16) -> Claim {
     let mut new = varied_new(n);
     new.statement = Statement::parse(FIGURED[usize::from(n) % FIGURED.len()]).unwrap();
     new.story = Slug::parse("troops").unwrap();
