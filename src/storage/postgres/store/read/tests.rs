@@ -294,8 +294,8 @@ where
     });
 }
 
-/// Every page of the contradictions of `stories` after each of `afters`,
-/// under each of `limits`, from `conflicts`.
+/// Every page of the contradictions of two stories (one has none) after each
+/// of `afters`, under each of `limits`, from `conflicts`.
 fn conflict_pages(
     conflicts: impl Fn(
         &Slug,
