@@ -286,7 +286,8 @@ fn stored_time(ns: u128) -> Result<SystemTime, DecodeError> {
     from_ns(ns).ok_or_else(|| DecodeError::Field(format!("time {ns} ns is out of range")))
 }
 
-fn state_name(s: State) -> &'static str {
+/// The name of a state in records (and in the PostgreSQL store's columns).
+pub fn state_name(s: State) -> &'static str {
     match s {
         State::Unverified => "unverified",
         State::InReview => "in_review",

@@ -1152,6 +1152,7 @@ impl Writer<'_> {
 
 mod feed;
 mod queue;
+mod read;
 #[cfg(test)]
 mod tests;
 

@@ -582,7 +582,7 @@ async fn the_queue_orders_by_rank_then_deadline_then_id() {
 
 /// Checks that the plan of `query` reads `index` and sorts nothing: the
 /// index gives the order itself.
-async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) {
+pub(super) async fn plan_uses(client: &tokio_postgres::Client, query: &str, index: &str) {
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN {query}"), &[])
         .await

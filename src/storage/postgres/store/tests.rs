@@ -143,7 +143,7 @@ pub(super) fn submitted(n: u16, new: NewClaim) -> Claim {
     )
 }
 
-fn varied_new(n: u16) -> NewClaim {
+pub(super) fn varied_new(n: u16) -> NewClaim {
     NewClaim {
         statement: distinct_statement(n),
         attribution: Attribution {
@@ -485,7 +485,7 @@ fn a_server_whose_commits_are_not_durable_is_refused() {
 
 /// Page limits that cut histories at every place: by count, by bytes, and
 /// neither.
-const LIMITS: [PageLimit; 4] = [
+pub(super) const LIMITS: [PageLimit; 4] = [
     PageLimit {
         items: 1,
         bytes: usize::MAX,
@@ -621,7 +621,7 @@ pub(super) fn note(text: &str) -> Note {
 }
 
 /// Changes of every kind, some refused by the rules, as `(claim, change)`.
-fn changes() -> Vec<(u16, Change)> {
+pub(super) fn changes() -> Vec<(u16, Change)> {
     let review = || Command::StartReview {
         lease: Duration::from_secs(600),
     };
@@ -697,7 +697,7 @@ fn changes() -> Vec<(u16, Change)> {
 
 /// The counters, tag rows, contradiction rows and index columns of every
 /// claim, as text.
-fn index_rows(sql: &Sql) -> Vec<Vec<Vec<Option<String>>>> {
+pub(super) fn index_rows(sql: &Sql) -> Vec<Vec<Vec<Option<String>>>> {
     [
         "SELECT story, state, claims::text FROM state_counts WHERE claims > 0 ORDER BY 1, 2",
         "SELECT story, priority_rank::text, claims::text FROM waiting_counts WHERE claims > 0 \
@@ -900,7 +900,7 @@ const FIGURED: [&str; 6] = [
 
 /// Claim `n` of one story, with [`FIGURED`]'s statements in turn, from
 /// two sources.
-fn figured_claim(n: u16) -> Claim {
+pub(super) fn figured_claim(n: u16) -> Claim {
     let mut new = varied_new(n);
     new.statement = Statement::parse(FIGURED[usize::from(n) % FIGURED.len()]).unwrap();
     new.story = Slug::parse("troops").unwrap();
