@@ -834,6 +834,12 @@ impl Writer<'_> {
     ) -> Result<(), Error> {
         let draft = EventDraft::submitted(claim);
         self.write(None, claim, vec![draft], head)?;
+        self.write_once(claim, wording)
+    }
+
+    /// Writes the figure and wording rows of a new claim, whose wording is
+    /// `wording`.
+    fn write_once(&self, claim: &Claim, wording: &Wording) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let story = claim.story.as_str();
         // One row per figure key; a later figure of the same key replaces
@@ -877,10 +883,32 @@ impl Writer<'_> {
         };
         claim.revision = last;
         let record = ClaimRecord::from(&*claim);
+        self.write_claim(old, claim, &record.encode(), &record.state)?;
+        self.write_contradictions(old, claim)?;
+        self.move_counters(old, claim, &record.state)?;
+        let mut written = Vec::with_capacity(events.len());
+        for (revision, draft) in (first..=last).zip(events) {
+            let event = draft.with_revision(claim, revision);
+            self.append(&event, head)?;
+            written.push(event);
+        }
+        Ok(written)
+    }
+
+    /// Writes the row of `claim`, whose stored record is `bytes` and
+    /// whose state the record names `state`, and its tag rows: inserted
+    /// if `old` is `None`, else rewritten over those of `old`.
+    fn write_claim(
+        &self,
+        old: Option<&Claim>,
+        claim: &Claim,
+        bytes: &[u8],
+        state: &str,
+    ) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let id = id.as_slice();
         let story = claim.story.as_str();
-        let revision = to_i64(last, "revision")?;
+        let revision = to_i64(claim.revision, "revision")?;
         let priority_rank = rank(claim.priority);
         let deadline = claim.deadline.map(time_bytes);
         let lease_expires_ns = match (claim.state, claim.lease) {
@@ -893,7 +921,6 @@ impl Writer<'_> {
             _ => None,
         };
         let assignee = claim.assignee.as_ref().map(|a| a.as_str());
-        let bytes = record.encode();
         if old.is_none() {
             let source_key = claim.attribution.source.normalized();
             self.exec(
@@ -906,7 +933,7 @@ impl Writer<'_> {
                     &bytes,
                     &revision,
                     &story,
-                    &record.state,
+                    &state,
                     &source_key,
                     &assignee,
                     &priority_rank,
@@ -926,7 +953,7 @@ impl Writer<'_> {
                     &bytes,
                     &revision,
                     &story,
-                    &record.state,
+                    &state,
                     &assignee,
                     &priority_rank,
                     &deadline,
@@ -949,6 +976,16 @@ impl Writer<'_> {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// Writes the rows of the open contradictions at `claim`'s subject
+    /// end that `old` (`None` for a new claim) did not have, and removes
+    /// those it had that `claim` has not.
+    fn write_contradictions(&self, old: Option<&Claim>, claim: &Claim) -> Result<(), Error> {
+        let id = claim.id.to_bytes();
+        let id = id.as_slice();
+        let story = claim.story.as_str();
         // Only the rows of contradictions opened or closed by this change
         // are written: a row written again would lock the claim at its
         // other end (its reference's check), which this change need not
@@ -972,14 +1009,7 @@ impl Writer<'_> {
                 &[&link_id, &story, &id, &other.to_bytes().as_slice()],
             )?;
         }
-        self.move_counters(old, claim, &record.state)?;
-        let mut written = Vec::with_capacity(events.len());
-        for (revision, draft) in (first..=last).zip(events) {
-            let event = draft.with_revision(claim, revision);
-            self.append(&event, head)?;
-            written.push(event);
-        }
-        Ok(written)
+        Ok(())
     }
 
     /// Moves the counts from `old`'s rows to `claim`'s.
