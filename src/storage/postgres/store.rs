@@ -1085,8 +1085,11 @@ impl Writer<'_> {
     }
 }
 
+mod backup;
 #[cfg(test)]
 mod tests;
+
+pub use backup::RestoreError;
 
 /// The claim id of an index row.
 fn claim_id(bytes: &[u8], context: &'static str) -> Result<ClaimId, Error> {

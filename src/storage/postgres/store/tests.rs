@@ -48,7 +48,7 @@ fn admin(url: &str, sql: &str) {
 
 /// The test database's URL and a fresh schema's name, made for the test;
 /// `None` (saying the test is skipped) without the URL.
-fn fresh_schema() -> Option<(String, String)> {
+pub(super) fn fresh_schema() -> Option<(String, String)> {
     let url = match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.is_empty() => url,
         _ => {
@@ -65,7 +65,7 @@ fn fresh_schema() -> Option<(String, String)> {
 
 /// Runs `body` with a store opened on a fresh schema, dropped afterwards
 /// even if `body` panics (the panic then goes on).
-fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
+pub(super) fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
     let Some((url, schema)) = fresh_schema() else {
         return;
     };
@@ -84,14 +84,14 @@ fn with_store(body: impl FnOnce(&PgStore, &Sql)) {
 }
 
 /// Reads of the test's schema, to check what the store wrote.
-struct Sql {
-    url: String,
-    schema: String,
+pub(super) struct Sql {
+    pub(super) url: String,
+    pub(super) schema: String,
 }
 
 impl Sql {
     /// The rows of `query` (which must select text), each as its columns.
-    fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
+    pub(super) fn rows(&self, query: &str) -> Vec<Vec<Option<String>>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -126,7 +126,7 @@ fn start() -> SystemTime {
 
 /// Claim `n` of three stories, every priority, some tags and deadlines,
 /// with ids in submission order.
-fn varied_claim(n: u16) -> Claim {
+pub(super) fn varied_claim(n: u16) -> Claim {
     submitted(n, varied_new(n))
 }
 
@@ -168,13 +168,13 @@ fn varied_new(n: u16) -> NewClaim {
     }
 }
 
-fn sled_store() -> (tempfile::TempDir, SledStore) {
+pub(super) fn sled_store() -> (tempfile::TempDir, SledStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&StoreConfig::new(dir.path())).unwrap();
     (dir, store)
 }
 
-fn key(id: &str, fingerprint: u8) -> RequestKey {
+pub(super) fn key(id: &str, fingerprint: u8) -> RequestKey {
     RequestKey {
         caller: "ed.morgan".into(),
         id: id.into(),
@@ -621,7 +621,7 @@ fn note(text: &str) -> Note {
 }
 
 /// Changes of every kind, some refused by the rules, as `(claim, change)`.
-fn changes() -> Vec<(u16, Change)> {
+pub(super) fn changes() -> Vec<(u16, Change)> {
     let review = || Command::StartReview {
         lease: Duration::from_secs(600),
     };
@@ -900,7 +900,7 @@ const FIGURED: [&str; 6] = [
 
 /// Claim `n` of one story, with [`FIGURED`]'s statements in turn, from
 /// two sources.
-fn figured_claim(n: u16) -> Claim {
+pub(super) fn figured_claim(n: u16) -> Claim {
     let mut new = varied_new(n);
     new.statement = Statement::parse(FIGURED[usize::from(n) % FIGURED.len()]).unwrap();
     new.story = Slug::parse("troops").unwrap();
