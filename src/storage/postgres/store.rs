@@ -56,7 +56,7 @@ use super::{ConnectError, MigrateError, migrate, pool};
 use crate::{
     domain::{
         Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, MAX_LINKS_PER_CLAIM, Priority,
-        State, Wording, suggest,
+        Slug, State, Wording, suggest,
     },
     error::{Error, StorageError},
     storage::{
@@ -188,6 +188,57 @@ fn open_contradictions(claim: &Claim) -> Vec<(LinkId, ClaimId)> {
         .iter()
         .filter(|l| l.is_open_contradiction() && l.end == End::Subject)
         .map(|l| (l.id, l.other))
+        .collect()
+}
+
+/// The columns of a claim's row beside its id, record, state and source
+/// key, and of its tag rows, as every write of the claim makes them.
+struct Columns<'a> {
+    story: &'a str,
+    revision: i64,
+    priority_rank: i16,
+    deadline: Option<Vec<u8>>,
+    lease_expires_ns: Option<i64>,
+    assignee: Option<&'a str>,
+    /// The tags of its tag rows: an unverified claim's, else none.
+    queued_tags: &'a [Slug],
+}
+
+impl<'a> Columns<'a> {
+    fn of(claim: &'a Claim) -> Result<Self, Error> {
+        let lease_expires_ns = match (claim.state, claim.lease) {
+            (State::InReview, Some(lease)) => {
+                let ns = records::to_ns(lease.expires);
+                Some(i64::try_from(ns).map_err(|_| {
+                    Error::Internal(format!("lease expiry {ns} ns is past what a bigint holds"))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            story: claim.story.as_str(),
+            revision: to_i64(claim.revision, "revision")?,
+            priority_rank: rank(claim.priority),
+            deadline: claim.deadline.map(time_bytes),
+            lease_expires_ns,
+            assignee: claim.assignee.as_ref().map(|a| a.as_str()),
+            queued_tags: if claim.state == State::Unverified {
+                &claim.tags
+            } else {
+                &[]
+            },
+        })
+    }
+}
+
+/// The figure rows of a claim, by figure key: one row per key, a later
+/// figure of the same key replacing an earlier one, as in the sled index.
+fn figure_rows(claim: &Claim) -> BTreeMap<String, Vec<u8>> {
+    claim
+        .figures
+        .iter()
+        .filter(|f| f.is_comparable())
+        .map(|f| (f.index_key(), records::encode_figure(f)))
         .collect()
 }
 
@@ -842,15 +893,7 @@ impl Writer<'_> {
     fn write_once(&self, claim: &Claim, wording: &Wording) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let story = claim.story.as_str();
-        // One row per figure key; a later figure of the same key replaces
-        // an earlier one, as in the sled index.
-        let figures: BTreeMap<String, Vec<u8>> = claim
-            .figures
-            .iter()
-            .filter(|f| f.is_comparable())
-            .map(|f| (f.index_key(), records::encode_figure(f)))
-            .collect();
-        for (key, figure) in &figures {
+        for (key, figure) in &figure_rows(claim) {
             self.exec(
                 "write figure index",
                 "INSERT INTO claim_figures (story, figure_key, claim_id, figure) \
@@ -907,20 +950,15 @@ impl Writer<'_> {
     ) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let id = id.as_slice();
-        let story = claim.story.as_str();
-        let revision = to_i64(claim.revision, "revision")?;
-        let priority_rank = rank(claim.priority);
-        let deadline = claim.deadline.map(time_bytes);
-        let lease_expires_ns = match (claim.state, claim.lease) {
-            (State::InReview, Some(lease)) => {
-                let ns = records::to_ns(lease.expires);
-                Some(i64::try_from(ns).map_err(|_| {
-                    Error::Internal(format!("lease expiry {ns} ns is past what a bigint holds"))
-                })?)
-            }
-            _ => None,
-        };
-        let assignee = claim.assignee.as_ref().map(|a| a.as_str());
+        let Columns {
+            story,
+            revision,
+            priority_rank,
+            deadline,
+            lease_expires_ns,
+            assignee,
+            queued_tags,
+        } = Columns::of(claim)?;
         if old.is_none() {
             let source_key = claim.attribution.source.normalized();
             self.exec(
@@ -966,15 +1004,13 @@ impl Writer<'_> {
                 &[&id],
             )?;
         }
-        if claim.state == State::Unverified {
-            for tag in &claim.tags {
-                self.exec(
-                    "write tag queues",
-                    "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[&id, &tag.as_str(), &story, &priority_rank, &deadline],
-                )?;
-            }
+        for tag in queued_tags {
+            self.exec(
+                "write tag queues",
+                "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &tag.as_str(), &story, &priority_rank, &deadline],
+            )?;
         }
         Ok(())
     }

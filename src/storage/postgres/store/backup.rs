@@ -13,13 +13,18 @@
 //! A restore writes into a schema that holds no desk yet. It checks the
 //! whole backup first ([`check`]: its checksum, its audit chain, that it is
 //! one consistent copy), then reads it again and writes it in one
-//! transaction: the events with their stored links, each claim with every
-//! row the writer writes for it (its columns, tag, figure and wording
-//! rows, and the counters), the request ids and the chain's end. Open
-//! contradictions are written in a third reading, once every claim they
-//! name is there. A restore that fails writes nothing, and a server on the
-//! same schema sees all of it or none of it; it waits for the restore's
-//! lock on the chain's end to write anything.
+//! transaction: the events with their stored links; each claim, its record
+//! as the backup holds it, with every row the writer writes for it (its
+//! columns, tag, figure and wording rows as [`Columns`] and [`figure_rows`]
+//! make them, and the counters, summed); the request ids; the chain's end.
+//! Rows go a batch at a time (at most [`RESTORE_BATCH`] items or
+//! [`RESTORE_BATCH_BYTES`] of records), a statement per table, so that
+//! neither a statement per row nor the whole backup in memory is needed.
+//! Open contradictions are written in a third reading, once every claim
+//! they name is there (their rows refer to both claims). A restore that
+//! fails writes nothing, and a server on the same schema sees all of it or
+//! none of it: it waits for the restore's lock on the chain's end to write
+//! anything.
 
 use std::{
     collections::BTreeMap,
@@ -31,9 +36,11 @@ use std::{
 
 use tokio_postgres::IsolationLevel;
 
-use super::{Head, OpenError, PgStore, Writer, corrupt, counters, db, from_i64, to_i64};
+use super::{
+    Columns, Head, OpenError, PgStore, Writer, corrupt, counters, db, figure_rows, from_i64, to_i64,
+};
 use crate::{
-    domain::Wording,
+    domain::{Claim, Wording},
     error::{Error, StorageError},
     storage::{
         BackupSummary,
@@ -250,6 +257,131 @@ impl PgStore {
     }
 }
 
+/// Items a restore writes per statement at most, and the bytes of records
+/// past which it writes them sooner: what it holds in memory at once.
+const RESTORE_BATCH: usize = 1000;
+const RESTORE_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Rows of the restore not yet written, column by column: each table's
+/// rows go in one statement (`INSERT ... SELECT * FROM unnest(...)` of
+/// the columns as arrays), claims before the rows that refer to them.
+#[derive(Default)]
+struct Batch {
+    items: usize,
+    bytes: usize,
+    events: (Vec<i64>, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+    claims: ClaimRows,
+    tags: TagRows,
+    figures: (Vec<String>, Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+    wordings: (Vec<Vec<u8>>, Vec<String>, Vec<String>),
+    requests: (Vec<String>, Vec<String>, Vec<Vec<u8>>),
+}
+
+#[derive(Default)]
+struct ClaimRows {
+    id: Vec<Vec<u8>>,
+    record: Vec<Vec<u8>>,
+    revision: Vec<i64>,
+    story: Vec<String>,
+    state: Vec<String>,
+    source_key: Vec<String>,
+    assignee: Vec<Option<String>>,
+    priority_rank: Vec<i16>,
+    deadline: Vec<Option<Vec<u8>>>,
+    lease_expires_ns: Vec<Option<i64>>,
+}
+
+#[derive(Default)]
+struct TagRows {
+    claim_id: Vec<Vec<u8>>,
+    tag: Vec<String>,
+    story: Vec<String>,
+    priority_rank: Vec<i16>,
+    deadline: Vec<Option<Vec<u8>>>,
+}
+
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.items >= RESTORE_BATCH || self.bytes >= RESTORE_BATCH_BYTES
+    }
+
+    fn count(&mut self, bytes: usize) {
+        self.items += 1;
+        self.bytes += bytes;
+    }
+
+    /// An event, with its stored link.
+    fn event(&mut self, revision: u64, stored: &[u8]) -> Result<(), Error> {
+        let event =
+            EventRecord::decode_stored(stored).map_err(|e| corrupt("restore an event", e))?;
+        let split = StoredEvent::split(stored).map_err(|e| corrupt("restore an event", e))?;
+        self.count(stored.len());
+        let (revisions, claims, links, records) = &mut self.events;
+        revisions.push(to_i64(revision, "revision")?);
+        claims.push(event.claim_id.to_bytes().to_vec());
+        links.push(split.hash.to_vec());
+        records.push(split.body.to_vec());
+        Ok(())
+    }
+
+    /// A claim stored as `record`, with its tag, figure and wording rows
+    /// ([`Columns`] and [`figure_rows`], as the writer makes them).
+    fn claim(&mut self, claim: &Claim, state: &str, record: Vec<u8>) -> Result<(), Error> {
+        let columns = Columns::of(claim)?;
+        self.count(record.len());
+        let id = claim.id.to_bytes().to_vec();
+        let story = columns.story.to_owned();
+        for tag in columns.queued_tags {
+            let tags = &mut self.tags;
+            tags.claim_id.push(id.clone());
+            tags.tag.push(tag.as_str().to_owned());
+            tags.story.push(story.clone());
+            tags.priority_rank.push(columns.priority_rank);
+            tags.deadline.push(columns.deadline.clone());
+        }
+        for (key, figure) in figure_rows(claim) {
+            let (stories, keys, ids, figures) = &mut self.figures;
+            stories.push(story.clone());
+            keys.push(key);
+            ids.push(id.clone());
+            figures.push(figure);
+        }
+        let (ids, stories, keys) = &mut self.wordings;
+        ids.push(id.clone());
+        stories.push(story.clone());
+        keys.push(Wording::of(claim.statement.as_str()).key());
+        let claims = &mut self.claims;
+        claims.id.push(id);
+        claims.record.push(record);
+        claims.revision.push(columns.revision);
+        claims.story.push(story);
+        claims.state.push(state.to_owned());
+        claims
+            .source_key
+            .push(claim.attribution.source.normalized());
+        claims.assignee.push(columns.assignee.map(str::to_owned));
+        claims.priority_rank.push(columns.priority_rank);
+        claims.deadline.push(columns.deadline);
+        claims.lease_expires_ns.push(columns.lease_expires_ns);
+        Ok(())
+    }
+
+    /// A request id, whose key is `caller NUL id` in UTF-8 (as the check
+    /// made sure).
+    fn request(&mut self, key: &[u8], record: Vec<u8>) -> Result<(), Error> {
+        let (caller, id) = std::str::from_utf8(key)
+            .ok()
+            .and_then(|key| key.split_once('\0'))
+            .ok_or_else(|| corrupt("restore a request id", "malformed key"))?;
+        self.count(key.len() + record.len());
+        let (callers, ids, records) = &mut self.requests;
+        callers.push(caller.to_owned());
+        ids.push(id.to_owned());
+        records.push(record);
+        Ok(())
+    }
+}
+
 impl Writer<'_> {
     /// Writes what `reader` holds (checked already) but the open
     /// contradictions and the chain's end.
@@ -258,31 +390,14 @@ impl Writer<'_> {
         // claim.
         let mut states: BTreeMap<(String, String), i64> = BTreeMap::new();
         let mut waiting: BTreeMap<(String, i16), i64> = BTreeMap::new();
+        let mut batch = Batch::default();
         while let Some(item) = reader.next_item()? {
             match item {
-                Item::Event { revision, stored } => {
-                    let event = EventRecord::decode_stored(&stored)
-                        .map_err(|e| corrupt("restore an event", e))?;
-                    let split =
-                        StoredEvent::split(&stored).map_err(|e| corrupt("restore an event", e))?;
-                    self.exec(
-                        "restore an event",
-                        "INSERT INTO events (revision, claim_id, link, record) \
-                         VALUES ($1, $2, $3, $4)",
-                        &[
-                            &to_i64(revision, "revision")?,
-                            &event.claim_id.to_bytes().as_slice(),
-                            &split.hash.as_slice(),
-                            &split.body,
-                        ],
-                    )?;
-                }
+                Item::Event { revision, stored } => batch.event(revision, &stored)?,
                 Item::Claim(record) => {
                     let claim =
                         ClaimRecord::decode(&record).map_err(|e| corrupt("restore a claim", e))?;
                     let state = ClaimRecord::from(&claim).state;
-                    self.write_claim(None, &claim, &record, &state)?;
-                    self.write_once(&claim, &Wording::of(claim.statement.as_str()))?;
                     let (claim_states, claim_waiting) = counters(&claim, &state);
                     for key in claim_states {
                         *states.entry(key).or_default() += 1;
@@ -290,21 +405,15 @@ impl Writer<'_> {
                     for key in claim_waiting {
                         *waiting.entry(key).or_default() += 1;
                     }
+                    batch.claim(&claim, &state, record)?;
                 }
-                Item::Request { key, record } => {
-                    // The check made sure of `caller NUL id` in UTF-8.
-                    let (caller, id) = std::str::from_utf8(&key)
-                        .ok()
-                        .and_then(|key| key.split_once('\0'))
-                        .ok_or_else(|| corrupt("restore a request id", "malformed key"))?;
-                    self.exec(
-                        "restore a request id",
-                        "INSERT INTO requests (caller, request_id, record) VALUES ($1, $2, $3)",
-                        &[&caller, &id, &record],
-                    )?;
-                }
+                Item::Request { key, record } => batch.request(&key, record)?,
+            }
+            if batch.is_full() {
+                self.write_batch(std::mem::take(&mut batch))?;
             }
         }
+        self.write_batch(batch)?;
         for ((story, state), claims) in &states {
             self.exec(
                 "write counters",
@@ -317,6 +426,79 @@ impl Writer<'_> {
                 "write counters",
                 "INSERT INTO waiting_counts (story, priority_rank, claims) VALUES ($1, $2, $3)",
                 &[story, rank, claims],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of `batch`, a statement per table that has some.
+    fn write_batch(&self, batch: Batch) -> Result<(), Error> {
+        let (revisions, claim_ids, links, records) = &batch.events;
+        if !revisions.is_empty() {
+            self.exec(
+                "restore events",
+                "INSERT INTO events (revision, claim_id, link, record) \
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])",
+                &[revisions, claim_ids, links, records],
+            )?;
+        }
+        let c = &batch.claims;
+        if !c.id.is_empty() {
+            self.exec(
+                "restore claims",
+                "INSERT INTO claims (id, record, revision, story, state, source_key, assignee, \
+                 priority_rank, deadline, lease_expires_ns) \
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[], $8::smallint[], $9::bytea[], $10::bigint[])",
+                &[
+                    &c.id,
+                    &c.record,
+                    &c.revision,
+                    &c.story,
+                    &c.state,
+                    &c.source_key,
+                    &c.assignee,
+                    &c.priority_rank,
+                    &c.deadline,
+                    &c.lease_expires_ns,
+                ],
+            )?;
+        }
+        let t = &batch.tags;
+        if !t.claim_id.is_empty() {
+            self.exec(
+                "restore tag queues",
+                "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::smallint[], \
+                 $5::bytea[])",
+                &[&t.claim_id, &t.tag, &t.story, &t.priority_rank, &t.deadline],
+            )?;
+        }
+        let (stories, keys, claim_ids, figures) = &batch.figures;
+        if !stories.is_empty() {
+            self.exec(
+                "restore figure index",
+                "INSERT INTO claim_figures (story, figure_key, claim_id, figure) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])",
+                &[stories, keys, claim_ids, figures],
+            )?;
+        }
+        let (claim_ids, stories, keys) = &batch.wordings;
+        if !claim_ids.is_empty() {
+            self.exec(
+                "restore wording index",
+                "INSERT INTO claim_wordings (claim_id, story, wording_key) \
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])",
+                &[claim_ids, stories, keys],
+            )?;
+        }
+        let (callers, ids, records) = &batch.requests;
+        if !callers.is_empty() {
+            self.exec(
+                "restore request ids",
+                "INSERT INTO requests (caller, request_id, record) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+                &[callers, ids, records],
             )?;
         }
         Ok(())
