@@ -269,12 +269,20 @@ const RESTORE_BATCH_BYTES: usize = 8 * 1024 * 1024;
 struct Batch {
     items: usize,
     bytes: usize,
-    events: (Vec<i64>, Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+    events: EventRows,
     claims: ClaimRows,
     tags: TagRows,
-    figures: (Vec<String>, Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
-    wordings: (Vec<Vec<u8>>, Vec<String>, Vec<String>),
-    requests: (Vec<String>, Vec<String>, Vec<Vec<u8>>),
+    figures: FigureRows,
+    wordings: WordingRows,
+    requests: RequestRows,
+}
+
+#[derive(Default)]
+struct EventRows {
+    revision: Vec<i64>,
+    claim_id: Vec<Vec<u8>>,
+    link: Vec<Vec<u8>>,
+    record: Vec<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -300,6 +308,28 @@ struct TagRows {
     deadline: Vec<Option<Vec<u8>>>,
 }
 
+#[derive(Default)]
+struct FigureRows {
+    story: Vec<String>,
+    figure_key: Vec<String>,
+    claim_id: Vec<Vec<u8>>,
+    figure: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct WordingRows {
+    claim_id: Vec<Vec<u8>>,
+    story: Vec<String>,
+    wording_key: Vec<String>,
+}
+
+#[derive(Default)]
+struct RequestRows {
+    caller: Vec<String>,
+    request_id: Vec<String>,
+    record: Vec<Vec<u8>>,
+}
+
 impl Batch {
     fn is_full(&self) -> bool {
         self.items >= RESTORE_BATCH || self.bytes >= RESTORE_BATCH_BYTES
@@ -316,11 +346,11 @@ impl Batch {
             EventRecord::decode_stored(stored).map_err(|e| corrupt("restore an event", e))?;
         let split = StoredEvent::split(stored).map_err(|e| corrupt("restore an event", e))?;
         self.count(stored.len());
-        let (revisions, claims, links, records) = &mut self.events;
-        revisions.push(to_i64(revision, "revision")?);
-        claims.push(event.claim_id.to_bytes().to_vec());
-        links.push(split.hash.to_vec());
-        records.push(split.body.to_vec());
+        let events = &mut self.events;
+        events.revision.push(to_i64(revision, "revision")?);
+        events.claim_id.push(event.claim_id.to_bytes().to_vec());
+        events.link.push(split.hash.to_vec());
+        events.record.push(split.body.to_vec());
         Ok(())
     }
 
@@ -340,16 +370,18 @@ impl Batch {
             tags.deadline.push(columns.deadline.clone());
         }
         for (key, figure) in figure_rows(claim) {
-            let (stories, keys, ids, figures) = &mut self.figures;
-            stories.push(story.clone());
-            keys.push(key);
-            ids.push(id.clone());
-            figures.push(figure);
+            let figures = &mut self.figures;
+            figures.story.push(story.clone());
+            figures.figure_key.push(key);
+            figures.claim_id.push(id.clone());
+            figures.figure.push(figure);
         }
-        let (ids, stories, keys) = &mut self.wordings;
-        ids.push(id.clone());
-        stories.push(story.clone());
-        keys.push(Wording::of(claim.statement.as_str()).key());
+        let wordings = &mut self.wordings;
+        wordings.claim_id.push(id.clone());
+        wordings.story.push(story.clone());
+        wordings
+            .wording_key
+            .push(Wording::of(claim.statement.as_str()).key());
         let claims = &mut self.claims;
         claims.id.push(id);
         claims.record.push(record);
@@ -374,10 +406,10 @@ impl Batch {
             .and_then(|key| key.split_once('\0'))
             .ok_or_else(|| corrupt("restore a request id", "malformed key"))?;
         self.count(key.len() + record.len());
-        let (callers, ids, records) = &mut self.requests;
-        callers.push(caller.to_owned());
-        ids.push(id.to_owned());
-        records.push(record);
+        let requests = &mut self.requests;
+        requests.caller.push(caller.to_owned());
+        requests.request_id.push(id.to_owned());
+        requests.record.push(record);
         Ok(())
     }
 }
@@ -433,13 +465,13 @@ impl Writer<'_> {
 
     /// Writes the rows of `batch`, a statement per table that has some.
     fn write_batch(&self, batch: Batch) -> Result<(), Error> {
-        let (revisions, claim_ids, links, records) = &batch.events;
-        if !revisions.is_empty() {
+        let e = &batch.events;
+        if !e.revision.is_empty() {
             self.exec(
                 "restore events",
                 "INSERT INTO events (revision, claim_id, link, record) \
                  SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[])",
-                &[revisions, claim_ids, links, records],
+                &[&e.revision, &e.claim_id, &e.link, &e.record],
             )?;
         }
         let c = &batch.claims;
@@ -474,31 +506,31 @@ impl Writer<'_> {
                 &[&t.claim_id, &t.tag, &t.story, &t.priority_rank, &t.deadline],
             )?;
         }
-        let (stories, keys, claim_ids, figures) = &batch.figures;
-        if !stories.is_empty() {
+        let f = &batch.figures;
+        if !f.story.is_empty() {
             self.exec(
                 "restore figure index",
                 "INSERT INTO claim_figures (story, figure_key, claim_id, figure) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])",
-                &[stories, keys, claim_ids, figures],
+                &[&f.story, &f.figure_key, &f.claim_id, &f.figure],
             )?;
         }
-        let (claim_ids, stories, keys) = &batch.wordings;
-        if !claim_ids.is_empty() {
+        let w = &batch.wordings;
+        if !w.claim_id.is_empty() {
             self.exec(
                 "restore wording index",
                 "INSERT INTO claim_wordings (claim_id, story, wording_key) \
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])",
-                &[claim_ids, stories, keys],
+                &[&w.claim_id, &w.story, &w.wording_key],
             )?;
         }
-        let (callers, ids, records) = &batch.requests;
-        if !callers.is_empty() {
+        let r = &batch.requests;
+        if !r.caller.is_empty() {
             self.exec(
                 "restore request ids",
                 "INSERT INTO requests (caller, request_id, record) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
-                &[callers, ids, records],
+                &[&r.caller, &r.request_id, &r.record],
             )?;
         }
         Ok(())

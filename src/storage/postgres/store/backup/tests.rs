@@ -21,7 +21,7 @@ use crate::{
 /// prefix of the second's (so that the order of the keys is tested).
 fn request(n: u16) -> RequestKey {
     let mut request = key(&format!("paste-{n}"), n as u8);
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         request.caller = "ed.morga".into();
     }
     request
@@ -31,8 +31,8 @@ fn request(n: u16) -> RequestKey {
 /// three stories, every priority, tags and deadlines, then claims whose
 /// figures get them linked, with open contradictions.
 fn submissions() -> Vec<(Claim, Option<RequestKey>)> {
-    let varied = (0..10).map(|n| (varied_claim(n), (n % 2 == 0).then(|| request(n))));
-    let figured = (100..112).map(|n| (figured_claim(n), (n % 4 == 0).then(|| request(n))));
+    let varied = (0..10).map(|n| (varied_claim(n), n.is_multiple_of(2).then(|| request(n))));
+    let figured = (100..112).map(|n| (figured_claim(n), n.is_multiple_of(4).then(|| request(n))));
     varied.chain(figured).collect()
 }
 
@@ -302,5 +302,52 @@ fn a_damaged_backup_is_refused_and_nothing_is_written() {
             sql.rows("SELECT last_revision::text FROM chain_head"),
             vec![vec![Some("0".into())]]
         );
+    });
+}
+
+#[test]
+fn backups_taken_while_writers_change_the_store_are_each_of_one_revision() {
+    const WRITERS: u16 = 3;
+    const EACH: u16 = 15;
+    with_store(|pg, _| {
+        for n in 0..WRITERS * EACH {
+            pg.submit(varied_claim(n), None).unwrap();
+        }
+        let done = std::sync::atomic::AtomicU16::new(0);
+        let mut revisions = Vec::new();
+        std::thread::scope(|scope| {
+            for w in 0..WRITERS {
+                let done = &done;
+                scope.spawn(move || {
+                    for i in 0..EACH {
+                        let n = w * EACH + i;
+                        for (_, change) in changes().into_iter().take(3) {
+                            let _ = pg.update(varied_claim(n).id, change);
+                        }
+                        pg.submit(varied_claim(1000 + n), Some(&request(1000 + n)))
+                            .unwrap();
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            // Backups one after the other until the writers are done, and
+            // one more after.
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst) == WRITERS;
+                let mut bytes = Vec::new();
+                let taken = pg.backup(&mut bytes).unwrap();
+                // The whole check: chain, and every claim at the revision
+                // of its last event in the copy.
+                let checked = crate::storage::backup::check(bytes.as_slice()).unwrap();
+                assert_eq!(checked, taken);
+                revisions.push(taken.revision);
+                if finished {
+                    break;
+                }
+            }
+        });
+        assert!(revisions.is_sorted(), "{revisions:?}");
+        let last = *revisions.last().unwrap();
+        assert_eq!(pg.audit().unwrap(), AuditReport::Intact { events: last });
     });
 }
