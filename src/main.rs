@@ -2,7 +2,7 @@
 //! `queue`, `conflicts`, `events`, `health`, `export` and `backup` call a
 //! running one; `bench` measures one; `demo` walks a story through a
 //! throw-away server; `audit verify`, `restore` and `token new` work on
-//! files.
+//! files (`restore` also on a PostgreSQL database).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -162,8 +162,9 @@ enum Command {
     /// Copy the whole desk of a running server to a file, while it works
     /// (chief): every claim, event and request id at one revision.
     Backup(claimdesk::cli::backup::BackupArgs),
-    /// Rebuild a data directory from a backup, checked whole first (run it
-    /// with no server on the directory, which must be new or empty).
+    /// Rebuild a data directory (new or empty, with no server on it), or
+    /// fill a PostgreSQL database that holds no desk yet, from a backup,
+    /// checked whole first.
     Restore(claimdesk::cli::backup::RestoreArgs),
 }
 
@@ -382,16 +383,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--ephemeral` refused because `CLAIMDESK_DATA_DIR` is set: clap names
-/// `--data-dir` alone, so say where the directory came from.
+/// `--ephemeral` (of `serve`) or `--database-url` (of `restore`) refused
+/// because `CLAIMDESK_DATA_DIR` is set: clap names `--data-dir` alone, so
+/// say where the directory came from.
 fn explain_data_dir_conflict(mut e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let ephemeral = matches!(
-        e.get(ContextKind::InvalidArg),
-        Some(ContextValue::String(arg)) if arg == "--ephemeral"
-    );
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if arg == "--ephemeral" => "--ephemeral",
+        Some(ContextValue::String(arg)) if arg.starts_with("--database-url") => "--database-url",
+        _ => return e,
+    };
     if e.kind() == ErrorKind::ArgumentConflict
-        && ephemeral
         && std::env::var_os("CLAIMDESK_DATA_DIR").is_some()
         && !std::env::args_os()
             .any(|a| a == "--data-dir" || a.to_string_lossy().starts_with("--data-dir="))
@@ -399,9 +401,11 @@ fn explain_data_dir_conflict(mut e: clap::Error) -> clap::Error {
         e.insert(
             ContextKind::Suggested,
             ContextValue::StyledStrs(vec![
-                "the data directory comes from CLAIMDESK_DATA_DIR in the environment; \
-                 unset it to use --ephemeral"
-                    .into(),
+                format!(
+                    "the data directory comes from CLAIMDESK_DATA_DIR in the environment; \
+                     unset it to use {flag}"
+                )
+                .into(),
             ]),
         );
     }
@@ -609,6 +613,39 @@ mod tests {
             assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
             assert!(e.to_string().contains("--cors-allowed-origin"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_restore_takes_a_data_directory_or_a_database_but_not_both() {
+        let restore = |args: &[&str]| {
+            let mut argv = vec!["claimdesk", "restore", "--file", "b"];
+            argv.extend_from_slice(args);
+            match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Command::Restore(args)) => Ok((args.data_dir, args.database_url)),
+                Ok(_) => unreachable!("restore parses as restore"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        assert_eq!(
+            restore(&["--data-dir", "d"]),
+            Ok((Some(PathBuf::from("d")), None))
+        );
+        assert_eq!(
+            restore(&["--database-url", "postgres://desk@db/claims"]),
+            Ok((None, Some("postgres://desk@db/claims".into())))
+        );
+        if std::env::var_os("CLAIMDESK_DATA_DIR").is_none()
+            && std::env::var_os("CLAIMDESK_DATABASE_URL").is_none()
+        {
+            assert_eq!(
+                restore(&[]),
+                Err(clap::error::ErrorKind::MissingRequiredArgument)
+            );
+        }
+        assert_eq!(
+            restore(&["--data-dir", "d", "--database-url", "postgres://db"]),
+            Err(clap::error::ErrorKind::ArgumentConflict)
+        );
     }
 
     #[test]

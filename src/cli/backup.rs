@@ -1,5 +1,6 @@
 //! `claimdesk backup`: a running server's desk, copied to a file; and
-//! `claimdesk restore`: a data directory rebuilt from such a file.
+//! `claimdesk restore`: a data directory, or a PostgreSQL database, rebuilt
+//! from such a file.
 
 use std::{
     io::Write,
@@ -20,6 +21,7 @@ use crate::{
     storage::{
         BackupSummary, RestoreError, SledStore, StoreConfig,
         backup::{self, BackupError},
+        postgres::{PgStore, RestoreError as PgRestoreError},
     },
 };
 
@@ -46,17 +48,24 @@ fn describe(summary: &BackupSummary) -> String {
     )
 }
 
+/// Prints what was done (`what`, then the file or directory it was done
+/// to, or the database when there is none) and what the backup holds. The
+/// database is not named: its URL may hold a password.
 fn print(
     format: Format,
     what: &str,
-    file: &Path,
+    file: Option<&Path>,
     summary: &BackupSummary,
 ) -> Result<(), ClientError> {
-    match format {
-        Format::Human => emit(&format!("{what} {}: {}", file.display(), describe(summary))),
-        Format::Json => {
+    match (format, file) {
+        (Format::Human, Some(file)) => {
+            emit(&format!("{what} {}: {}", file.display(), describe(summary)))
+        }
+        (Format::Human, None) => emit(&format!("{what} the database: {}", describe(summary))),
+        (Format::Json, Some(file)) => {
             emit(&json!({ "file": file.display().to_string(), "backup": summary }).to_string())
         }
+        (Format::Json, None) => emit(&json!({ "backup": summary }).to_string()),
     }
 }
 
@@ -109,17 +118,35 @@ pub fn backup(args: BackupArgs) -> ExitCode {
         std::fs::File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(cannot)?;
-        print(args.output.output, "backup written to", &path, &checked)
+        print(
+            args.output.output,
+            "backup written to",
+            Some(path.as_path()),
+            &checked,
+        )
     })
 }
 
 /// `claimdesk restore`
 #[derive(Debug, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("target")
+        .args(["data_dir", "database_url"])
+        .required(true)
+        .multiple(false)
+))]
 pub struct RestoreArgs {
     /// The data directory to rebuild; created if missing, refused unless
     /// empty. Start the server on it once the restore has finished.
     #[arg(long, env = "CLAIMDESK_DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// Restore into this PostgreSQL database instead of a data directory
+    /// (`postgres://user@host/name`, or `key=value` pairs): its tables are
+    /// made if missing, and it must hold no desk yet (no claim, no event).
+    /// The restore is one transaction: a server on the database sees all
+    /// of it or none of it.
+    #[arg(long, env = "CLAIMDESK_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// The backup to restore (written by `claimdesk backup`).
     #[arg(long)]
     pub file: PathBuf,
@@ -127,38 +154,58 @@ pub struct RestoreArgs {
     pub output: OutputArgs,
 }
 
-/// Runs `claimdesk restore`. Exit status 0 once the directory holds the
-/// backup, durably; 1 if the backup does not check out (nothing is
-/// written); 2 if the directory is not empty, or cannot be written.
+/// Runs `claimdesk restore`. Exit status 0 once the directory or the
+/// database holds the backup, durably; 1 if the backup does not check out
+/// (nothing is written); 2 if the directory or the database is not empty,
+/// or cannot be written.
 pub fn restore(args: RestoreArgs) -> ExitCode {
-    let config = StoreConfig {
-        cache_capacity: 64 * 1024 * 1024,
-        ..StoreConfig::new(&args.data_dir)
-    };
-    match SledStore::restore(&config, &args.file) {
-        Ok(summary) => {
-            let printed = print(
-                args.output.output,
-                "restored into",
-                &args.data_dir,
-                &summary,
-            );
-            if printed.is_err() {
+    let printed = match (&args.data_dir, &args.database_url) {
+        (_, Some(url)) => match PgStore::restore(url, None, &args.file) {
+            Ok(summary) => print(args.output.output, "restored into", None, &summary),
+            Err(PgRestoreError::Backup(e)) => return backup_refused(&args.file, e),
+            Err(e) => {
+                eprintln!("cannot restore into the database: {e}");
                 return ExitCode::from(2);
             }
-            ExitCode::SUCCESS
+        },
+        (Some(data_dir), None) => {
+            let config = StoreConfig {
+                cache_capacity: 64 * 1024 * 1024,
+                ..StoreConfig::new(data_dir)
+            };
+            match SledStore::restore(&config, &args.file) {
+                Ok(summary) => print(
+                    args.output.output,
+                    "restored into",
+                    Some(data_dir.as_path()),
+                    &summary,
+                ),
+                Err(RestoreError::Backup(e)) => return backup_refused(&args.file, e),
+                Err(e) => {
+                    eprintln!("cannot restore into {}: {e}", data_dir.display());
+                    return ExitCode::from(2);
+                }
+            }
         }
-        Err(RestoreError::Backup(BackupError::Io(e))) => {
-            eprintln!("cannot read {}: {e}", args.file.display());
+        (None, None) => unreachable!("clap requires --data-dir or --database-url"),
+    };
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+/// The exit status of a restore refused for what reading `file` found: 2
+/// if it cannot be read, else 1 (it is no whole, intact backup).
+fn backup_refused(file: &Path, e: BackupError) -> ExitCode {
+    match e {
+        BackupError::Io(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
             ExitCode::from(2)
         }
-        Err(RestoreError::Backup(e)) => {
-            eprintln!("{}: {e}; nothing was written", args.file.display());
+        e => {
+            eprintln!("{}: {e}; nothing was written", file.display());
             ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("cannot restore into {}: {e}", args.data_dir.display());
-            ExitCode::from(2)
         }
     }
 }

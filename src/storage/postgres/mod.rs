@@ -119,7 +119,7 @@ pub mod migrate;
 mod store;
 
 pub use migrate::{MIGRATIONS, MigrateError, Migrated, Migration, latest_version, migrate};
-pub use store::{OpenError, PgStore};
+pub use store::{OpenError, PgStore, RestoreError};
 
 use std::time::Duration;
 

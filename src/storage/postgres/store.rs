@@ -57,7 +57,7 @@ use super::{ConnectError, MigrateError, connection_config, migrate, pool};
 use crate::{
     domain::{
         Changed, Claim, ClaimId, End, Event, EventDraft, LinkId, MAX_LINKS_PER_CLAIM, Priority,
-        State, Wording, suggest,
+        Slug, State, Wording, suggest,
     },
     error::{Error, StorageError, StorageErrorKind},
     storage::{
@@ -248,6 +248,57 @@ fn open_contradictions(claim: &Claim) -> Vec<(LinkId, ClaimId)> {
         .iter()
         .filter(|l| l.is_open_contradiction() && l.end == End::Subject)
         .map(|l| (l.id, l.other))
+        .collect()
+}
+
+/// The columns of a claim's row beside its id, record, state and source
+/// key, and of its tag rows, as every write of the claim makes them.
+struct Columns<'a> {
+    story: &'a str,
+    revision: i64,
+    priority_rank: i16,
+    deadline: Option<Vec<u8>>,
+    lease_expires_ns: Option<i64>,
+    assignee: Option<&'a str>,
+    /// The tags of its tag rows: an unverified claim's, else none.
+    queued_tags: &'a [Slug],
+}
+
+impl<'a> Columns<'a> {
+    fn of(claim: &'a Claim) -> Result<Self, Error> {
+        let lease_expires_ns = match (claim.state, claim.lease) {
+            (State::InReview, Some(lease)) => {
+                let ns = records::to_ns(lease.expires);
+                Some(i64::try_from(ns).map_err(|_| {
+                    Error::Internal(format!("lease expiry {ns} ns is past what a bigint holds"))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            story: claim.story.as_str(),
+            revision: to_i64(claim.revision, "revision")?,
+            priority_rank: rank(claim.priority),
+            deadline: claim.deadline.map(time_bytes),
+            lease_expires_ns,
+            assignee: claim.assignee.as_ref().map(|a| a.as_str()),
+            queued_tags: if claim.state == State::Unverified {
+                &claim.tags
+            } else {
+                &[]
+            },
+        })
+    }
+}
+
+/// The figure rows of a claim, by figure key: one row per key, a later
+/// figure of the same key replacing an earlier one, as in the sled index.
+fn figure_rows(claim: &Claim) -> BTreeMap<String, Vec<u8>> {
+    claim
+        .figures
+        .iter()
+        .filter(|f| f.is_comparable())
+        .map(|f| (f.index_key(), records::encode_figure(f)))
         .collect()
 }
 
@@ -929,17 +980,15 @@ impl Writer<'_> {
     ) -> Result<(), Error> {
         let draft = EventDraft::submitted(claim);
         self.write(None, claim, vec![draft], head)?;
+        self.write_once(claim, wording)
+    }
+
+    /// Writes the figure and wording rows of a new claim, whose wording is
+    /// `wording`.
+    fn write_once(&self, claim: &Claim, wording: &Wording) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let story = claim.story.as_str();
-        // One row per figure key; a later figure of the same key replaces
-        // an earlier one, as in the sled index.
-        let figures: BTreeMap<String, Vec<u8>> = claim
-            .figures
-            .iter()
-            .filter(|f| f.is_comparable())
-            .map(|f| (f.index_key(), records::encode_figure(f)))
-            .collect();
-        for (key, figure) in &figures {
+        for (key, figure) in &figure_rows(claim) {
             self.exec(
                 "write figure index",
                 "INSERT INTO claim_figures (story, figure_key, claim_id, figure) \
@@ -972,23 +1021,39 @@ impl Writer<'_> {
         };
         claim.revision = last;
         let record = ClaimRecord::from(&*claim);
+        self.write_claim(old, claim, &record.encode(), &record.state)?;
+        self.write_contradictions(old, claim)?;
+        self.move_counters(old, claim, &record.state)?;
+        let mut written = Vec::with_capacity(events.len());
+        for (revision, draft) in (first..=last).zip(events) {
+            let event = draft.with_revision(claim, revision);
+            self.append(&event, head)?;
+            written.push(event);
+        }
+        Ok(written)
+    }
+
+    /// Writes the row of `claim`, whose stored record is `bytes` and
+    /// whose state the record names `state`, and its tag rows: inserted
+    /// if `old` is `None`, else rewritten over those of `old`.
+    fn write_claim(
+        &self,
+        old: Option<&Claim>,
+        claim: &Claim,
+        bytes: &[u8],
+        state: &str,
+    ) -> Result<(), Error> {
         let id = claim.id.to_bytes();
         let id = id.as_slice();
-        let story = claim.story.as_str();
-        let revision = to_i64(last, "revision")?;
-        let priority_rank = rank(claim.priority);
-        let deadline = claim.deadline.map(time_bytes);
-        let lease_expires_ns = match (claim.state, claim.lease) {
-            (State::InReview, Some(lease)) => {
-                let ns = records::to_ns(lease.expires);
-                Some(i64::try_from(ns).map_err(|_| {
-                    Error::Internal(format!("lease expiry {ns} ns is past what a bigint holds"))
-                })?)
-            }
-            _ => None,
-        };
-        let assignee = claim.assignee.as_ref().map(|a| a.as_str());
-        let bytes = record.encode();
+        let Columns {
+            story,
+            revision,
+            priority_rank,
+            deadline,
+            lease_expires_ns,
+            assignee,
+            queued_tags,
+        } = Columns::of(claim)?;
         if old.is_none() {
             let source_key = claim.attribution.source.normalized();
             self.exec(
@@ -1001,7 +1066,7 @@ impl Writer<'_> {
                     &bytes,
                     &revision,
                     &story,
-                    &record.state,
+                    &state,
                     &source_key,
                     &assignee,
                     &priority_rank,
@@ -1021,7 +1086,7 @@ impl Writer<'_> {
                     &bytes,
                     &revision,
                     &story,
-                    &record.state,
+                    &state,
                     &assignee,
                     &priority_rank,
                     &deadline,
@@ -1034,16 +1099,24 @@ impl Writer<'_> {
                 &[&id],
             )?;
         }
-        if claim.state == State::Unverified {
-            for tag in &claim.tags {
-                self.exec(
-                    "write tag queues",
-                    "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[&id, &tag.as_str(), &story, &priority_rank, &deadline],
-                )?;
-            }
+        for tag in queued_tags {
+            self.exec(
+                "write tag queues",
+                "INSERT INTO claim_tags (claim_id, tag, story, priority_rank, deadline) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &tag.as_str(), &story, &priority_rank, &deadline],
+            )?;
         }
+        Ok(())
+    }
+
+    /// Writes the rows of the open contradictions at `claim`'s subject
+    /// end that `old` (`None` for a new claim) did not have, and removes
+    /// those it had that `claim` has not.
+    fn write_contradictions(&self, old: Option<&Claim>, claim: &Claim) -> Result<(), Error> {
+        let id = claim.id.to_bytes();
+        let id = id.as_slice();
+        let story = claim.story.as_str();
         // Only the rows of contradictions opened or closed by this change
         // are written: a row written again would lock the claim at its
         // other end (its reference's check), which this change need not
@@ -1067,14 +1140,7 @@ impl Writer<'_> {
                 &[&link_id, &story, &id, &other.to_bytes().as_slice()],
             )?;
         }
-        self.move_counters(old, claim, &record.state)?;
-        let mut written = Vec::with_capacity(events.len());
-        for (revision, draft) in (first..=last).zip(events) {
-            let event = draft.with_revision(claim, revision);
-            self.append(&event, head)?;
-            written.push(event);
-        }
-        Ok(written)
+        Ok(())
     }
 
     /// Moves the counts from `old`'s rows to `claim`'s.
@@ -1150,11 +1216,14 @@ impl Writer<'_> {
     }
 }
 
+mod backup;
 mod feed;
 mod queue;
 mod read;
 #[cfg(test)]
 mod tests;
+
+pub use backup::RestoreError;
 
 /// The claim id of an index row.
 fn claim_id(bytes: &[u8], context: &'static str) -> Result<ClaimId, Error> {

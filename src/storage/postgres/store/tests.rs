@@ -48,7 +48,7 @@ fn admin(url: &str, sql: &str) {
 
 /// The test database's URL and a fresh schema's name, made for the test;
 /// `None` (saying the test is skipped) without the URL.
-fn fresh_schema() -> Option<(String, String)> {
+pub(super) fn fresh_schema() -> Option<(String, String)> {
     let url = match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.is_empty() => url,
         _ => {
