@@ -13,7 +13,7 @@ use claimdesk::{
     desk::DeskConfig,
     domain::Role,
     server::{
-        Config, Limits,
+        Config, Database, Limits,
         process::{DataDir, ServeOptions, serve_until_signal},
         web::{GrpcWeb, Origin},
     },
@@ -48,6 +48,23 @@ enum Command {
         /// the command line only, never by the environment.
         #[arg(long, conflicts_with = "data_dir")]
         ephemeral: bool,
+        /// Keep everything in this PostgreSQL database
+        /// (`postgres://user:password@host:port/database`) instead of the
+        /// embedded store: several servers may then serve one desk. The data
+        /// directory is not used. The schema is created or migrated at
+        /// start.
+        #[arg(
+            long,
+            env = "CLAIMDESK_DATABASE_URL",
+            hide_env_values = true,
+            conflicts_with = "ephemeral"
+        )]
+        database_url: Option<String>,
+        /// The schema of the desk's tables in the database (default: the
+        /// first of the connection's search path, usually `public`); one
+        /// database can hold several desks in different schemas.
+        #[arg(long, env = "CLAIMDESK_DATABASE_SCHEMA", requires = "database_url")]
+        database_schema: Option<String>,
         /// Once the server accepts calls, write the line it prints on
         /// stdout (JSON: listening, tls, data_dir, pid, version) to this
         /// file, atomically (a temporary file in the same directory, fsync,
@@ -297,6 +314,8 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             ephemeral,
+            database_url,
+            database_schema,
             ready_file,
             cache_bytes,
             shutdown_grace_secs,
@@ -330,10 +349,13 @@ fn main() -> ExitCode {
             };
             let options = ServeOptions {
                 listen,
-                data_dir: if ephemeral {
-                    DataDir::Ephemeral
-                } else {
-                    DataDir::At(data_dir)
+                data_dir: match (database_url, ephemeral) {
+                    (Some(url), _) => DataDir::Database(Database {
+                        url,
+                        schema: database_schema,
+                    }),
+                    (None, true) => DataDir::Ephemeral,
+                    (None, false) => DataDir::At(data_dir),
                 },
                 cache_capacity: cache_bytes,
                 shutdown_grace: Duration::from_secs(shutdown_grace_secs),

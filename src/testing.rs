@@ -90,8 +90,8 @@ use crate::{
         identity::{Authentication, USER_HEADER},
         pb::claim_service_client::ClaimServiceClient,
     },
-    server::{Config, Limits, ServeError, Server, StartError},
-    storage::Store,
+    server::{Config, Database, Limits, ServeError, Server, StartError},
+    storage::{Store, postgres::ScratchSchema},
     tls::TlsConfig,
 };
 
@@ -135,8 +135,11 @@ pub struct TestServer {
     addr: SocketAddr,
     /// The data directory the server owns (removed when dropped).
     dir: Option<TempDir>,
-    /// The data directory, owned or not; `None` for a store the test gave.
+    /// The data directory, owned or not; `None` for a store the test gave
+    /// or a database.
     data_dir: Option<PathBuf>,
+    /// The PostgreSQL schema of the desk, if it is kept in one.
+    schema: Option<Arc<ScratchSchema>>,
     tokens: BTreeMap<String, String>,
     /// Holds the tokens file while the server runs.
     _tokens_dir: Option<TempDir>,
@@ -156,6 +159,10 @@ enum Data {
     /// A directory the test owns.
     At(PathBuf),
     Store(Arc<dyn Store>),
+    /// A fresh schema of the PostgreSQL database at this URL.
+    Database(String),
+    /// A schema another server of the test uses too.
+    Schema(Arc<ScratchSchema>),
 }
 
 type Configure = Box<dyn FnOnce(Server) -> Server + Send>;
@@ -184,6 +191,22 @@ impl Builder {
     /// Serves the data in `path`, which the test owns (it is not removed).
     pub fn data_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.data = Data::At(path.into());
+        self
+    }
+
+    /// Keeps the desk in PostgreSQL, in a fresh schema of the database at
+    /// `url`, dropped when the server is (see [`TestServer::schema`] to
+    /// serve it from more servers at once).
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.data = Data::Database(url.into());
+        self
+    }
+
+    /// Keeps the desk in PostgreSQL, in `schema`, which other servers of
+    /// the test may serve too (several replicas of one desk); dropped with
+    /// the last server holding it.
+    pub fn schema(mut self, schema: Arc<ScratchSchema>) -> Self {
+        self.data = Data::Schema(schema);
         self
     }
 
@@ -242,26 +265,48 @@ impl Builder {
 
     /// Starts the server; it accepts calls once this returns.
     pub async fn start(self) -> Result<TestServer, StartError> {
-        let (dir, data_dir, store) = match self.data {
+        let scratch = |e: String| StartError::Store {
+            dir: PathBuf::new(),
+            source: Error::Internal(format!("cannot make a scratch schema: {e}")),
+        };
+        let (dir, data_dir, store, schema) = match self.data {
             Data::Fresh => {
                 let dir = tempfile::tempdir().map_err(|e| temp_dir_error(&e))?;
                 let path = dir.path().to_path_buf();
-                (Some(dir), Some(path), None)
+                (Some(dir), Some(path), None, None)
             }
             Data::Owned(dir) => {
                 let path = dir.path().to_path_buf();
-                (Some(dir), Some(path), None)
+                (Some(dir), Some(path), None, None)
             }
-            Data::At(path) => (None, Some(path), None),
-            Data::Store(store) => (None, None, Some(store)),
+            Data::At(path) => (None, Some(path), None, None),
+            Data::Store(store) => (None, None, Some(store), None),
+            Data::Database(url) => {
+                let schema = ScratchSchema::create(&url).map_err(scratch)?;
+                (None, None, None, Some(Arc::new(schema)))
+            }
+            Data::Schema(schema) => (None, None, None, Some(schema)),
         };
         let (tokens, tokens_dir, authentication) = tokens_for(&self.users)?;
-        let config = data_dir.clone().map(|data_dir| Config {
-            cache_capacity: self.cache_capacity,
-            shutdown_grace: self.shutdown_grace,
-            desk: self.desk,
-            ..Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), data_dir)
-        });
+        let config = data_dir
+            .clone()
+            .map(|data_dir| Config {
+                cache_capacity: self.cache_capacity,
+                shutdown_grace: self.shutdown_grace,
+                desk: self.desk,
+                ..Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), data_dir)
+            })
+            .or_else(|| {
+                schema.as_ref().map(|schema| Config {
+                    shutdown_grace: self.shutdown_grace,
+                    desk: self.desk,
+                    database: Some(Database {
+                        url: schema.url().to_owned(),
+                        schema: Some(schema.name().to_owned()),
+                    }),
+                    ..Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), PathBuf::new())
+                })
+            });
         let grace = self.shutdown_grace;
         let (desk, limits, tls, configure) = (self.desk, self.limits, self.tls, self.configure);
         let build = async move {
@@ -270,7 +315,7 @@ impl Builder {
                 (None, Some(store)) => {
                     Server::with_store(SocketAddr::from(([127, 0, 0, 1], 0)), store).await?
                 }
-                (None, None) => unreachable!("a test server has a directory or a store"),
+                (None, None) => unreachable!("a test server has a directory, database or store"),
             };
             let mut server = server
                 .desk_config(desk)
@@ -338,6 +383,7 @@ impl Builder {
             addr,
             dir,
             data_dir,
+            schema,
             tokens,
             _tokens_dir: tokens_dir,
             shutdown: Some(shutdown),
@@ -417,6 +463,12 @@ impl TestServer {
         self.data_dir.as_deref()
     }
 
+    /// The PostgreSQL schema the desk is kept in, if any: give it to
+    /// [`Builder::schema`] to serve the same desk from another server.
+    pub fn schema(&self) -> Option<Arc<ScratchSchema>> {
+        self.schema.clone()
+    }
+
     /// The token of `user` (see [`Builder::user`]).
     pub fn token(&self, user: &str) -> Option<&str> {
         self.tokens.get(user).map(String::as_str)
@@ -465,9 +517,17 @@ impl TestServer {
         result.map(|()| self.dir.take())
     }
 
-    /// Stops the server, and starts another on the data it owned with the
-    /// same settings as a fresh [`TestServer::builder`].
+    /// Stops the server, and starts another on the data it owned (its
+    /// directory, or its PostgreSQL schema) with the same settings as a
+    /// fresh [`TestServer::builder`].
     pub async fn restart(self) -> Result<Self, StartError> {
+        if let Some(schema) = self.schema.clone() {
+            self.stop().await.map_err(|e| StartError::Store {
+                dir: PathBuf::new(),
+                source: Error::Internal(format!("the server stopped with an error: {e}")),
+            })?;
+            return Self::builder().schema(schema).start().await;
+        }
         let dir = self
             .stop()
             .await

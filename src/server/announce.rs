@@ -24,8 +24,12 @@ pub struct Announcement {
     /// Whether the server speaks TLS (`https://`) rather than plaintext.
     pub tls: bool,
     /// The data directory in use, absolute (the temporary one with
-    /// `--ephemeral`).
-    pub data_dir: PathBuf,
+    /// `--ephemeral`); `null` when the desk is kept in PostgreSQL.
+    pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL database that keeps the desk, without its password
+    /// (`postgres://user@host:port/database`); `null` for the embedded
+    /// store.
+    pub database: Option<String>,
     /// The server's process id, to signal it (SIGTERM stops it cleanly).
     pub pid: u32,
     /// The version of claimdesk.
@@ -41,18 +45,28 @@ impl Announcement {
             source,
         })?;
         Ok(Self {
+            data_dir: Some(data_dir),
+            ..Self::in_database(listening, tls, None)
+        })
+    }
+
+    /// The announcement of this process serving on `listening` with its data
+    /// in the PostgreSQL database `database` (named without its password).
+    pub fn in_database(listening: SocketAddr, tls: bool, database: Option<String>) -> Self {
+        Self {
             listening,
             tls,
-            data_dir,
+            data_dir: None,
+            database,
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION"),
-        })
+        }
     }
 
     /// The announcement as one line of JSON, newline included.
     pub fn line(&self) -> Result<String, AnnounceError> {
         let mut line = serde_json::to_string(self).map_err(|source| AnnounceError::Encode {
-            dir: self.data_dir.clone(),
+            dir: self.data_dir.clone().unwrap_or_default(),
             source,
         })?;
         line.push('\n');
@@ -175,14 +189,16 @@ mod tests {
         let announcement = Announcement {
             listening: "127.0.0.1:41234".parse().expect("an address"),
             tls: false,
-            data_dir: PathBuf::from("/var/lib/claimdesk"),
+            data_dir: Some(PathBuf::from("/var/lib/claimdesk")),
+            database: None,
             pid: 4321,
             version: "0.1.0",
         };
         assert_eq!(
             announcement.line().expect("encodes"),
             "{\"listening\":\"127.0.0.1:41234\",\"tls\":false,\
-             \"data_dir\":\"/var/lib/claimdesk\",\"pid\":4321,\"version\":\"0.1.0\"}\n"
+             \"data_dir\":\"/var/lib/claimdesk\",\"database\":null,\"pid\":4321,\
+             \"version\":\"0.1.0\"}\n"
         );
     }
 
@@ -194,8 +210,10 @@ mod tests {
             Path::new("claimdesk-data"),
         )
         .expect("made absolute");
-        assert!(announcement.data_dir.is_absolute());
-        assert!(announcement.data_dir.ends_with("claimdesk-data"));
+        let data_dir = announcement.data_dir.expect("a data directory");
+        assert!(data_dir.is_absolute());
+        assert!(data_dir.ends_with("claimdesk-data"));
+        assert_eq!(announcement.database, None);
         assert_eq!(announcement.pid, std::process::id());
         assert_eq!(announcement.version, env!("CARGO_PKG_VERSION"));
     }

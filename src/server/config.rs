@@ -21,6 +21,30 @@ pub struct Config {
     /// Where a plaintext gRPC listener serves only `grpc.health.v1`;
     /// `None`: nowhere.
     pub health_listen: Option<SocketAddr>,
+    /// Keep everything in this PostgreSQL database instead of the embedded
+    /// store in `data_dir` (which is then not used).
+    pub database: Option<Database>,
+}
+
+/// A PostgreSQL database that holds the desk.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Database {
+    /// `postgres://user:password@host:port/database?...` or a
+    /// `key=value` connection string.
+    pub url: String,
+    /// The schema of the desk's tables; `None`: the first of the
+    /// connection's search path (usually `public`).
+    pub schema: Option<String>,
+}
+
+impl std::fmt::Debug for Database {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &crate::storage::postgres::redacted(&self.url))
+            .field("schema", &self.schema)
+            .finish()
+    }
 }
 
 impl Config {
@@ -37,6 +61,7 @@ impl Config {
             desk: DeskConfig::default(),
             metrics_listen: None,
             health_listen: None,
+            database: None,
         }
     }
 }

@@ -14,6 +14,13 @@ pub enum StartError {
     },
     #[error("cannot open the data directory {dir}: {source}")]
     Store { dir: PathBuf, source: Error },
+    /// The PostgreSQL store cannot be opened (`database` is its URL with
+    /// any password left out).
+    #[error("cannot open the store in the database {database}: {source}")]
+    Database {
+        database: String,
+        source: crate::storage::postgres::OpenError,
+    },
     #[error(
         "refusing to listen on {addr}: no tokens file is given, so callers are not \
          authenticated and anyone who can reach this address could act as any user; give \

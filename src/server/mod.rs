@@ -48,7 +48,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use self::announce::AnnounceError;
 pub use self::{
-    config::{Config, Limits},
+    config::{Config, Database, Limits},
     errors::{ServeError, StartError},
     exposure::{Exposure, exposure},
     tokens::authentication,
@@ -66,7 +66,10 @@ use crate::{
         self, ClaimServiceImpl, identity::Authentication,
         pb::claim_service_server::ClaimServiceServer, policy::Policy,
     },
-    storage::{SledStore, Store, StoreConfig},
+    storage::{
+        SledStore, Store, StoreConfig,
+        postgres::{self, PgStore},
+    },
     tls::TlsConfig,
 };
 
@@ -156,34 +159,60 @@ async fn watch_store(
 pub type OnReady = Box<dyn FnOnce(SocketAddr) -> Result<(), AnnounceError> + Send>;
 
 impl Server {
-    /// Binds `config.listen`, then opens the sled store in
-    /// `config.data_dir` (binding first: a taken port is reported before
-    /// the database is touched).
+    /// Binds `config.listen`, then opens the store: in `config.database`
+    /// if given, else the sled store in `config.data_dir` (binding first: a
+    /// taken port is reported before the database is touched).
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let listener = bind(config.listen).await?;
         let metrics_listener = config.metrics_listen.map(bind_std).transpose()?;
         let health_listener = config.health_listen.map(bind_std).transpose()?;
         let metrics = Metrics::new();
-        let store_config = StoreConfig {
-            cache_capacity: config.cache_capacity,
-            observer: Some(metrics.flush_observer()),
-            ..StoreConfig::new(&config.data_dir)
+        let (store, store_closed): (Arc<dyn Store>, _) = match &config.database {
+            Some(database) => {
+                let opened = {
+                    let database = database.clone();
+                    tokio::task::spawn_blocking(move || {
+                        PgStore::open(&database.url, database.schema.as_deref())
+                    })
+                    .await
+                };
+                let database_error = |source| StartError::Database {
+                    database: postgres::redacted(&database.url),
+                    source,
+                };
+                let store = opened
+                    .map_err(|e| {
+                        database_error(postgres::OpenError::Pool(format!(
+                            "the task opening the store failed: {e}"
+                        )))
+                    })?
+                    .map_err(database_error)?;
+                (Arc::new(store), None)
+            }
+            None => {
+                let store_config = StoreConfig {
+                    cache_capacity: config.cache_capacity,
+                    observer: Some(metrics.flush_observer()),
+                    ..StoreConfig::new(&config.data_dir)
+                };
+                let store_error = |source| StartError::Store {
+                    dir: config.data_dir.clone(),
+                    source,
+                };
+                let store = tokio::task::spawn_blocking(move || SledStore::open(&store_config))
+                    .await
+                    .map_err(|e| store_error(Error::Internal(e.to_string())))?
+                    .map_err(store_error)?;
+                let closed = store.on_close();
+                (Arc::new(store), closed)
+            }
         };
-        let store_error = |source| StartError::Store {
-            dir: config.data_dir.clone(),
-            source,
-        };
-        let store = tokio::task::spawn_blocking(move || SledStore::open(&store_config))
-            .await
-            .map_err(|e| store_error(Error::Internal(e.to_string())))?
-            .map_err(store_error)?;
-        let store_closed = store.on_close();
         Ok(Self {
             store_closed,
             metrics,
             metrics_listener,
             health_listener,
-            ..Self::serving(listener, Arc::new(store))
+            ..Self::serving(listener, store)
         }
         .shutdown_grace(config.shutdown_grace)
         .desk_config(config.desk))

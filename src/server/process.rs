@@ -12,12 +12,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{
-    Config, Exposure, Limits, Server,
+    Config, Database, Exposure, Limits, Server,
     announce::{self, AnnounceError, Announcement, ReadyFile},
     authentication, exposure,
     web::GrpcWeb,
 };
-use crate::{desk::DeskConfig, tls::TlsConfig};
+use crate::{desk::DeskConfig, storage::postgres, tls::TlsConfig};
 
 /// Where `serve` keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum DataDir {
     At(PathBuf),
     /// A fresh temporary directory, removed at exit.
     Ephemeral,
+    /// A PostgreSQL database; no directory.
+    Database(Database),
 }
 
 /// Everything `claimdesk serve` was asked to do.
@@ -64,8 +66,16 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
     )?;
     let authentication = authentication(options.tokens_file)?;
     let ready_file = options.ready_file.map(ReadyFile::claim).transpose()?;
-    let (data_dir, ephemeral) = match options.data_dir {
-        DataDir::At(dir) => (dir, None),
+    let (data_dir, ephemeral, database) = match options.data_dir {
+        DataDir::At(dir) => (dir, None, None),
+        DataDir::Database(database) => {
+            tracing::info!(
+                database = %postgres::redacted(&database.url),
+                schema = database.schema.as_deref().unwrap_or("(the search path's)"),
+                "the desk is kept in PostgreSQL"
+            );
+            (PathBuf::new(), None, Some(database))
+        }
         DataDir::Ephemeral => {
             let dir = tempfile::Builder::new()
                 .prefix("claimdesk-ephemeral-")
@@ -75,9 +85,10 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
                 data_dir = %dir.path().display(),
                 "ephemeral: the data is kept in a temporary directory removed at exit"
             );
-            (dir.path().to_path_buf(), Some(dir))
+            (dir.path().to_path_buf(), Some(dir), None)
         }
     };
+    let announced_database = database.as_ref().map(|d| postgres::redacted(&d.url));
     let config = Config {
         listen: options.listen,
         data_dir: data_dir.clone(),
@@ -86,6 +97,7 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
         desk: options.desk,
         metrics_listen: options.metrics_listen,
         health_listen: options.health_listen,
+        database,
     };
     let (limits, tls, grpc_web) = (options.limits, options.tls, options.grpc_web);
     let speaks_tls = tls.is_some();
@@ -102,7 +114,10 @@ pub async fn serve_until_signal(options: ServeOptions) -> Result<(), Box<dyn std
     let served = serve(config, configure, exposure, stop, {
         let ready_file = ready_file.clone();
         move |addr| {
-            let announcement = Announcement::new(addr, speaks_tls, &data_dir)?;
+            let announcement = match announced_database {
+                Some(database) => Announcement::in_database(addr, speaks_tls, Some(database)),
+                None => Announcement::new(addr, speaks_tls, &data_dir)?,
+            };
             announce::announce(&announcement, ready_file.as_ref())
         }
     })

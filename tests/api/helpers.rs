@@ -31,7 +31,7 @@ pub const DOMAIN: &str = "claimdesk.v1";
 
 /// Installs a log subscriber for the tests if `TEST_LOG` is set (its value
 /// is the filter, e.g. `TEST_LOG=debug`).
-fn init_logging() {
+pub fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
@@ -43,6 +43,61 @@ fn init_logging() {
     });
 }
 
+/// The store the suite's servers keep their desks in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store, in a fresh temporary directory (the default).
+    Sled,
+    /// A fresh schema of the PostgreSQL database at this URL.
+    Postgres(String),
+}
+
+/// Selects the backend of the whole suite: `postgres` for PostgreSQL (then
+/// `CLAIMDESK_TEST_DATABASE_URL` names the database), anything else or
+/// nothing for the embedded store.
+pub const BACKEND_VARIABLE: &str = "CLAIMDESK_TEST_BACKEND";
+
+/// Names the PostgreSQL database of the tests that need one.
+pub const DATABASE_VARIABLE: &str = "CLAIMDESK_TEST_DATABASE_URL";
+
+/// The backend of this run of the suite (see [`BACKEND_VARIABLE`]).
+pub fn backend() -> &'static Backend {
+    static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+    BACKEND.get_or_init(|| match std::env::var(BACKEND_VARIABLE).as_deref() {
+        Ok("postgres") => Backend::Postgres(
+            database_url()
+                .unwrap_or_else(|| panic!("{BACKEND_VARIABLE}=postgres needs {DATABASE_VARIABLE}")),
+        ),
+        _ => Backend::Sled,
+    })
+}
+
+/// The PostgreSQL database of the tests, if one is named.
+pub fn database_url() -> Option<String> {
+    std::env::var(DATABASE_VARIABLE)
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// For tests of the embedded store itself (its directory and files, its
+/// flushes, faults injected into it): `true`, saying the test is skipped,
+/// when the suite runs on PostgreSQL.
+pub fn sled_only(what: &str) -> bool {
+    if *backend() == Backend::Sled {
+        return false;
+    }
+    println!("skipped on PostgreSQL: {what} concerns the embedded store");
+    true
+}
+
+/// A test server's builder on the suite's backend.
+pub fn builder() -> testing::Builder {
+    match backend() {
+        Backend::Sled => testing::TestServer::builder(),
+        Backend::Postgres(url) => testing::TestServer::builder().database(url),
+    }
+}
+
 /// A claimdesk server running in this process on `127.0.0.1:<free port>`:
 /// [`claimdesk::testing::TestServer`], whose failures fail the test. It
 /// stops when dropped, and the drop fails the test if the server stopped
@@ -50,9 +105,9 @@ fn init_logging() {
 pub struct TestServer(testing::TestServer);
 
 impl TestServer {
-    /// Starts a server on a fresh data directory.
+    /// Starts a server on a fresh desk of the suite's backend.
     pub async fn spawn() -> Self {
-        Self::start(testing::TestServer::builder()).await
+        Self::start(builder()).await
     }
 
     /// Starts a server and connects a client to it.
@@ -80,7 +135,7 @@ impl TestServer {
     pub async fn spawn_configured(
         configure: impl FnOnce(Server) -> Server + Send + 'static,
     ) -> Self {
-        Self::start(testing::TestServer::builder().configure(configure)).await
+        Self::start(builder().configure(configure)).await
     }
 
     /// Starts a server on a store built by the test (e.g. one that injects
@@ -92,13 +147,13 @@ impl TestServer {
     /// Starts a server speaking TLS (mutual TLS if `tls` has a client CA)
     /// on a fresh data directory.
     pub async fn spawn_tls(tls: claimdesk::tls::TlsConfig) -> Self {
-        Self::start(testing::TestServer::builder().tls(tls)).await
+        Self::start(builder().tls(tls)).await
     }
 
     /// Starts a server on a fresh data directory whose desk runs with
     /// `desk`, e.g. a review lease short enough to watch it run out.
     pub async fn spawn_with_desk(desk: claimdesk::desk::DeskConfig) -> Self {
-        Self::start(testing::TestServer::builder().desk(desk)).await
+        Self::start(builder().desk(desk)).await
     }
 
     /// Starts a server on `dir` (which may hold the data of an earlier one)
@@ -110,7 +165,7 @@ impl TestServer {
     /// Starts a server on a fresh data directory with `limits` instead of
     /// the default transport limits.
     pub async fn spawn_with_limits(limits: server::Limits) -> Self {
-        Self::start(testing::TestServer::builder().limits(limits)).await
+        Self::start(builder().limits(limits)).await
     }
 
     /// Starts a server on a store built by the test with `limits` instead of
@@ -180,13 +235,26 @@ impl TestServer {
         }
     }
 
-    /// Stops the server and starts a new one on the same data directory.
+    /// Stops the server and starts a new one on the same desk (its data
+    /// directory, or its PostgreSQL schema).
     pub async fn restart(self) -> Self {
-        let dir = self
-            .stop()
-            .await
-            .expect("only a server on a data directory can restart");
-        Self::spawn_in(dir).await
+        self.restart_with(|builder| builder).await
+    }
+
+    /// Stops the server and starts a new one on the same desk, set up by
+    /// `setup` (a desk configuration, say).
+    pub async fn restart_with(
+        self,
+        setup: impl FnOnce(testing::Builder) -> testing::Builder,
+    ) -> Self {
+        let schema = self.0.schema();
+        let dir = self.stop().await;
+        let builder = match (dir, schema) {
+            (Some(dir), _) => testing::TestServer::builder().data_dir(dir),
+            (None, Some(schema)) => testing::TestServer::builder().schema(schema),
+            (None, None) => panic!("only a server on a data directory or a schema can restart"),
+        };
+        Self::start(setup(builder)).await
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod access;
 mod audit;
+mod backends;
 mod backup;
 mod bench;
 mod checklist;
@@ -14,6 +15,7 @@ mod disk_full;
 mod helpers;
 mod intercept;
 mod process;
+mod replicas;
 
 mod cli;
 mod durability;

@@ -129,7 +129,7 @@ fn parse_announcement(line: &str, pid: u32) -> Announced {
         .collect();
     assert_eq!(
         fields,
-        BTreeSet::from(["listening", "tls", "data_dir", "pid", "version"]),
+        BTreeSet::from(["listening", "tls", "data_dir", "database", "pid", "version"]),
         "the documented fields: {line}"
     );
     assert_eq!(v["tls"], false, "plaintext: {line}");
@@ -141,6 +141,11 @@ fn parse_announcement(line: &str, pid: u32) -> Announced {
         .unwrap_or_else(|| panic!("listening is an address: {line}"));
     assert_eq!(listening.ip().to_string(), "127.0.0.1", "{line}");
     assert_ne!(listening.port(), 0, "the port chosen for port 0: {line}");
+    assert_eq!(
+        v["database"],
+        serde_json::Value::Null,
+        "no database: {line}"
+    );
     let data_dir = PathBuf::from(v["data_dir"].as_str().expect("data_dir is a string"));
     assert!(data_dir.is_absolute(), "data_dir is absolute: {line}");
     Announced {

@@ -206,6 +206,101 @@ pub fn pool(url: &str, schema: Option<&str>, max_size: usize) -> Result<Pool, Co
         .map_err(|e| ConnectError::Pool(e.to_string()))
 }
 
+/// The database `url` names, for logs and messages: user, hosts, ports and
+/// database, never the password nor other options.
+pub fn redacted(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "(an invalid database URL)".to_owned();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(host) => format!("{host}:{port}"),
+            tokio_postgres::config::Host::Unix(path) => format!("{}:{port}", path.display()),
+        })
+        .collect();
+    format!(
+        "postgres://{}{}/{}",
+        config
+            .get_user()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default(),
+        hosts.join(","),
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+/// A schema made for one test (or a few servers of one test), with a
+/// fresh random name, dropped with everything in it when the value is
+/// dropped. Made and dropped from a thread of its own, so any thread may
+/// do either, inside an async runtime or not.
+pub struct ScratchSchema {
+    url: String,
+    name: String,
+}
+
+impl ScratchSchema {
+    /// Makes a fresh schema in the database at `url`.
+    pub fn create(url: &str) -> Result<Self, String> {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
+        let name = format!("claimdesk_scratch_{:016x}", u64::from_le_bytes(random));
+        admin(url, format!("CREATE SCHEMA {name}"))?;
+        Ok(Self {
+            url: url.to_owned(),
+            name,
+        })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for ScratchSchema {
+    fn drop(&mut self) {
+        if let Err(e) = admin(&self.url, format!("DROP SCHEMA {} CASCADE", self.name)) {
+            tracing::warn!(schema = %self.name, "cannot drop a scratch schema: {e}");
+        }
+    }
+}
+
+/// Runs `sql` on a connection of its own to `url`, from a thread of its own.
+fn admin(url: &str, sql: String) -> Result<(), String> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let config = connection_config(&url, None).map_err(|e| e.to_string())?;
+            let (client, connection) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", redacted(&url)))?;
+            let connection = tokio::spawn(connection);
+            let done = client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| format!("{sql}: {e}"));
+            drop(client);
+            let _ = connection.await;
+            done
+        })
+    })
+    .join()
+    .map_err(|_| "the thread running a statement panicked".to_owned())?
+}
+
 /// A name that needs no quoting in SQL nor escaping in connection options.
 fn is_plain_name(name: &str) -> bool {
     let mut bytes = name.bytes();

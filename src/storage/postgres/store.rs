@@ -1220,6 +1220,7 @@ mod backup;
 mod feed;
 mod queue;
 mod read;
+mod store_impl;
 #[cfg(test)]
 mod tests;
 

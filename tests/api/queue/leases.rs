@@ -290,10 +290,8 @@ async fn a_lease_taken_before_a_restart_runs_out_after_it() {
     let submitted = submit_ferry(&mut client, "The ferry changed its flag").await;
     let taken = take(&mut client, "checker-kofi").await;
     drop(client);
-    let dir = server.stop().await.expect("a data directory");
-
     let restarted_at = SystemTime::now();
-    let server = TestServer::spawn_in_with_desk(dir, desk).await;
+    let server = server.restart_with(|builder| builder.desk(desk)).await;
     let mut client = server.client().await;
     assert_eq!(
         get(&mut client, &submitted.name).await.lease_expire_time,

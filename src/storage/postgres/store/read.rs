@@ -349,18 +349,23 @@ impl PgStore {
     /// store. A claim whose id is stored already, or given twice, fails
     /// its transaction, leaving those committed before it. Committed is
     /// durable here (see the module documentation of the store), so it
-    /// returns once the last transaction has committed.
+    /// returns once the last transaction has committed and its events are
+    /// published to this process's watchers.
     pub fn import(&self, mut claims: Vec<Claim>) -> Result<(), Error> {
+        let mut last = None;
         while !claims.is_empty() {
             let rest = claims.split_off(claims.len().min(IMPORT_BATCH));
             let batch = std::mem::replace(&mut claims, rest);
-            self.import_batch(batch)?;
+            last = Some(self.import_batch(batch)?);
         }
-        Ok(())
+        match last {
+            Some(revision) => self.durable_for(revision).wait_blocking(),
+            None => Ok(()),
+        }
     }
 
-    /// One transaction of [`Self::import`].
-    fn import_batch(&self, claims: Vec<Claim>) -> Result<(), Error> {
+    /// One transaction of [`Self::import`]; the last revision it gave.
+    fn import_batch(&self, claims: Vec<Claim>) -> Result<u64, Error> {
         let mut client = self.client()?;
         let tx = self
             .block_on(client.transaction())
@@ -392,7 +397,8 @@ impl PgStore {
             write.write_new(&mut claim, &wording, &mut head)?;
         }
         write.store_head(&head)?;
-        self.block_on(tx.commit()).map_err(db("commit import"))
+        self.commit(tx, "commit import")?;
+        Ok(head.revision)
     }
 
     /// [`Store::size_on_disk`](crate::storage::Store::size_on_disk): the
