@@ -145,8 +145,12 @@ pub struct RestoreArgs {
     /// made if missing, and it must hold no desk yet (no claim, no event).
     /// The restore is one transaction: a server on the database sees all
     /// of it or none of it.
-    #[arg(long, env = "CLAIMDESK_DATABASE_URL")]
+    #[arg(long, env = "CLAIMDESK_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The schema of the desk's tables in that database (as `serve
+    /// --database-schema`; default: the connection's search path).
+    #[arg(long, env = "CLAIMDESK_DATABASE_SCHEMA", requires = "database_url")]
+    pub database_schema: Option<String>,
     /// The backup to restore (written by `claimdesk backup`).
     #[arg(long)]
     pub file: PathBuf,
@@ -160,7 +164,7 @@ pub struct RestoreArgs {
 /// or cannot be written.
 pub fn restore(args: RestoreArgs) -> ExitCode {
     let printed = match (&args.data_dir, &args.database_url) {
-        (_, Some(url)) => match PgStore::restore(url, None, &args.file) {
+        (_, Some(url)) => match PgStore::restore(url, args.database_schema.as_deref(), &args.file) {
             Ok(summary) => print(args.output.output, "restored into", None, &summary),
             Err(PgRestoreError::Backup(e)) => return backup_refused(&args.file, e),
             Err(e) => {

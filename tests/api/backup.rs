@@ -380,8 +380,11 @@ async fn a_backup_taken_under_load_restores_the_desk_as_it_was_at_its_revision()
     // The copy goes on from the revision, and its audit chain holds.
     let data = copy.stop().await.expect("the restored directory");
     audit_intact(data.path()).await;
-    let dir = server.stop().await.expect("the original directory");
-    audit_intact(dir.path()).await;
+    // On PostgreSQL the original has no directory: its chain is the
+    // store's to check (its own tests do).
+    if let Some(dir) = server.stop().await {
+        audit_intact(dir.path()).await;
+    }
 }
 
 async fn audit_intact(dir: &Path) {

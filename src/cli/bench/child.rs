@@ -16,7 +16,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::cli::error::ClientError;
+use crate::{cli::error::ClientError, storage::postgres::ScratchSchema};
 
 /// How long the server may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,9 +108,13 @@ struct Ready {
 }
 
 impl ChildServer {
-    /// Starts the server, on the store in `data_dir` or else on an
-    /// ephemeral one, and waits until its ready file is written.
-    pub async fn start(data_dir: Option<&Path>) -> Result<Self, ClientError> {
+    /// Starts the server, on the store in `data_dir`, in the PostgreSQL
+    /// `schema`, or else on an ephemeral one, and waits until its ready
+    /// file is written.
+    pub async fn start(
+        data_dir: Option<&Path>,
+        schema: Option<&ScratchSchema>,
+    ) -> Result<Self, ClientError> {
         let failed = |what: &str, e: &dyn std::fmt::Display| {
             ClientError::Failed(format!("cannot start the server to measure: {what}: {e}"))
         };
@@ -126,9 +130,12 @@ impl ChildServer {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--ready-file"])
             .arg(&ready_file);
-        match data_dir {
-            Some(data_dir) => command.arg("--data-dir").arg(data_dir),
-            None => command.arg("--ephemeral"),
+        match (data_dir, schema) {
+            (Some(data_dir), _) => command.arg("--data-dir").arg(data_dir),
+            (None, Some(schema)) => command
+                .args(["--database-url", schema.url()])
+                .args(["--database-schema", schema.name()]),
+            (None, None) => command.arg("--ephemeral"),
         };
         command
             .stdin(Stdio::null())

@@ -22,6 +22,8 @@ use std::{
 use child::ChildServer;
 use load::{Bounds, Measurement, measure};
 use preload::Preloaded;
+
+use crate::storage::postgres::ScratchSchema;
 use report::{Machine, Report, Row, Scale, Settings};
 use seed::Watchers;
 pub use workloads::Workload;
@@ -82,6 +84,13 @@ pub struct BenchArgs {
         value_parser = clap::value_parser!(u64).range(1..=100_000_000)
     )]
     pub preload: Option<Vec<u64>>,
+    /// Keep the own server's desk in PostgreSQL, in a scratch schema of
+    /// this database (made for the run, dropped after it), instead of a
+    /// temporary data directory: the same workloads, measured on the
+    /// other backend. Own server only; not with --preload. Given on the
+    /// command line only.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// Claims seeded for GetClaim.
@@ -153,7 +162,16 @@ async fn run_own(settings: Settings, user: &str) -> Result<Report, ClientError> 
         None => None,
     };
     let data_dir = preloaded.as_ref().map(Preloaded::data_dir);
-    let server = ChildServer::start(data_dir.as_deref()).await?;
+    let schema = match settings.database_url.clone() {
+        Some(url) => Some(
+            tokio::task::spawn_blocking(move || ScratchSchema::create(&url))
+                .await
+                .map_err(|e| ClientError::Failed(e.to_string()))?
+                .map_err(|e| ClientError::Failed(format!("cannot make a scratch schema: {e}")))?,
+        ),
+        None => None,
+    };
+    let server = ChildServer::start(data_dir.as_deref(), schema.as_ref()).await?;
     let connect = own_connect(&server, user);
     let measured = tokio::select! {
         report = run(settings, &connect, Some(server.pid())) => report,
@@ -164,6 +182,10 @@ async fn run_own(settings: Settings, user: &str) -> Result<Report, ClientError> 
         (measured, _) => {
             // Stopped whatever happened; a run that failed says why first.
             let stopped = server.stop().await;
+            if let Some(schema) = schema {
+                // Dropping it drops the schema, from a thread of its own.
+                let _ = tokio::task::spawn_blocking(move || drop(schema)).await;
+            }
             let mut report = measured?;
             report.writes = stopped?;
             Ok(report)
@@ -183,7 +205,7 @@ async fn measure_scale(
     eprintln!("killing the server with SIGKILL and starting it again on its store");
     server.kill().await?;
     let started = Instant::now();
-    let again = ChildServer::start(Some(&preloaded.data_dir())).await?;
+    let again = ChildServer::start(Some(&preloaded.data_dir()), None).await?;
     let reopen_ms = started.elapsed().as_secs_f64() * 1000.0;
     let counted = match own_connect(&again, user).connect().await {
         Ok(connection) => seed::stored(&connection).await,
@@ -235,6 +257,18 @@ fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError
     let since_1970 = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|e| ClientError::Failed(format!("the clock is before 1970: {e}")))?;
+    if server_given && args.database_url.is_some() {
+        return Err(ClientError::Usage(
+            "--database-url picks the store of the bench's own server; it cannot be used with \
+             --server"
+                .into(),
+        ));
+    }
+    if args.database_url.is_some() && args.preload.is_some() {
+        return Err(ClientError::Usage(
+            "--preload fills the embedded store; it cannot be used with --database-url".into(),
+        ));
+    }
     if server_given && args.preload.is_some() {
         return Err(ClientError::Usage(
             "--preload fills a store of the bench's own server; it cannot be used with --server"
@@ -287,6 +321,12 @@ fn resolve(args: &BenchArgs, server_given: bool) -> Result<Settings, ClientError
             .preload
             .as_ref()
             .and_then(|sizes| sizes.first().copied()),
+        store: match (server_given, &args.database_url) {
+            (true, _) => None,
+            (false, None) => Some("sled"),
+            (false, Some(_)) => Some("postgres"),
+        },
+        database_url: args.database_url.clone(),
     })
 }
 

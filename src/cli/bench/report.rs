@@ -111,6 +111,14 @@ pub struct Settings {
     pub seeded_claims: u64,
     /// Claims imported into the store before the server started.
     pub preload: Option<u64>,
+    /// The store of the bench's own server: `sled` (a temporary data
+    /// directory) or `postgres` (a scratch schema of `--database-url`);
+    /// `null` for a server given with `--server`.
+    pub store: Option<&'static str>,
+    /// The PostgreSQL database of the own server (`--database-url`), used
+    /// to start it and never reported.
+    #[serde(skip)]
+    pub database_url: Option<String>,
 }
 
 /// The figures of a workload (or the baseline) at a number of calls in

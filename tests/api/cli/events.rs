@@ -235,7 +235,15 @@ async fn review_again_and_again(server_client: &mut crate::helpers::Client, name
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watch_ended_as_too_slow_resumes_without_a_gap_or_a_repeat() {
-    let server = TestServer::spawn().await;
+    // The watching process is left blocked on its full stdout, its
+    // connection unanswered, for as long as the writers take: no HTTP/2
+    // keepalive, which would close that connection before the server ends
+    // the watch as too slow.
+    let server = TestServer::spawn_with_limits(claimdesk::server::Limits {
+        http2_keepalive_interval: None,
+        ..Default::default()
+    })
+    .await;
     let mut client = server.client().await;
     let mut names = Vec::new();
     for i in 0..WRITERS {
