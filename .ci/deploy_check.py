@@ -832,7 +832,7 @@ def check_serve_postgres(binary, fixtures, image_env):
     ).stdout
     for variable in container.get("env", []):
         name = variable["name"]
-        if name.startswith("CLAIMDESK_") and f"env: {name}" not in help_text:
+        if name.startswith("CLAIMDESK_") and not re.search(rf"env:\s+{name}\b", help_text):
             fail(f"{label}: the container sets {name}, which `serve --help` does not name: "
                  "the server would ignore it")
     ok_unless_failed(since, f"{label}: `serve --help` names every CLAIMDESK_* the container sets")
@@ -844,6 +844,7 @@ def check_serve_postgres(binary, fixtures, image_env):
         return
     secrets = secrets_of(load_manifests(K8S_POSTGRES))
     env = dict(image_env)
+    example = None
     for variable in container.get("env", []):
         if "value" in variable:
             env[variable["name"]] = variable["value"]
@@ -853,7 +854,11 @@ def check_serve_postgres(binary, fixtures, image_env):
             fail(f"{label}: the container's {variable['name']} is not a plain value: "
                  "cannot set it here")
             return
-    example = urllib.parse.urlsplit(secrets["claimdesk-database"]["url"])
+        example = secrets.get(reference.get("name"), {}).get(reference.get("key"))
+    if example is None:
+        fail(f"{label}: no CLAIMDESK_DATABASE_URL from a Secret of secret.example.yaml")
+        return
+    example = urllib.parse.urlsplit(example)
     database = f"claimdesk_deploy_check_{os.getpid()}"
     given = urllib.parse.urlsplit(base_url)
     query = "&".join(q for q in (given.query, example.query) if q)
