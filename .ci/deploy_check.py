@@ -3,12 +3,19 @@ called by .ci/deploy-check.sh (which installs PyYAML with
 kubernetes-validate and runs this with that Python).
 
     python deploy_check.py manifests
-        What the Kubernetes schemas cannot see: one replica and how it is
-        replaced, probes, Services and the NetworkPolicy on the ports the
-        server listens on, the termination grace above the server's, the
-        restricted security context, the files the flags name inside mounted
-        Secrets that secret.example.yaml defines, and the ServiceMonitor (a
-        CRD, so no schema here) against the Service and the metrics port.
+        What the Kubernetes schemas cannot see, in deploy/k8s (sled): one
+        replica and how it is replaced, probes, Services and the
+        NetworkPolicy on the ports the server listens on, the termination
+        grace above the server's, the restricted security context, the files
+        the flags name inside mounted Secrets that secret.example.yaml
+        defines, and the ServiceMonitor (a CRD, so no schema here) against
+        the Service and the metrics port. In deploy/k8s/postgres, the same
+        of the Deployment, and: several replicas replaced a few at a time,
+        no data directory or volume, the database URL from a Secret, the
+        readiness probe the server's health but liveness not (a database
+        outage must not restart every replica), the PodDisruptionBudget,
+        egress to the database and DNS, and the namespace and Services
+        those of deploy/k8s.
 
     python deploy_check.py serve BINARY WORK_DIR
         Starts BINARY with the arguments and environment of the
@@ -18,7 +25,11 @@ kubernetes-validate and runs this with that Python).
         directory, a tokens file made with `token new` and certificates made
         with openssl; checks that it becomes SERVING (and its health and
         metrics listeners answer), then that SIGTERM stops it with status 0.
-        A flag renamed in the binary but not in deploy/ fails here.
+        A flag renamed in the binary but not in deploy/ fails here. Then the
+        PostgreSQL Deployment's container the same way, in a database made
+        on the PostgreSQL of CLAIMDESK_TEST_DATABASE_URL (needs psql; said
+        to be skipped without the variable), which must hold the migrated
+        schema while the image's data directory stays unmade.
 
 Run from the repository root.
 """
@@ -32,12 +43,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import yaml
 
 K8S = Path("deploy/k8s")
+K8S_POSTGRES = K8S / "postgres"
 DOCKERFILE = Path("deploy/Dockerfile")
 UNIT = Path("deploy/systemd/claimdesk.service")
 TLS_DROP_IN = Path("deploy/systemd/tls.conf")
@@ -102,10 +115,10 @@ def port_of(address):
     return int(address.rsplit(":", 1)[1])
 
 
-def load_manifests():
-    """Every document of deploy/k8s/*.yaml but the kustomization, by file."""
+def load_manifests(directory=K8S):
+    """Every document of DIRECTORY/*.yaml but the kustomization, by file."""
     documents = []
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         for document in yaml.safe_load_all(path.read_text()):
@@ -114,19 +127,28 @@ def load_manifests():
     return documents
 
 
-def the_one(documents, kind):
+def the_one(documents, kind, directory=K8S):
     found = [d for _, d in documents if d.get("kind") == kind]
     if len(found) != 1:
-        raise SystemExit(f"FAIL: deploy/k8s holds {len(found)} {kind}s, not one")
+        raise SystemExit(f"FAIL: {directory} holds {len(found)} {kind}s, not one")
     return found[0]
 
 
-def server_container(statefulset):
-    containers = statefulset["spec"]["template"]["spec"]["containers"]
+def server_container(workload):
+    containers = workload["spec"]["template"]["spec"]["containers"]
     named = [c for c in containers if c["name"] == "claimdesk"]
     if len(named) != 1:
-        raise SystemExit("FAIL: the StatefulSet has no container named claimdesk")
+        raise SystemExit(f"FAIL: the {workload['kind']} has no container named claimdesk")
     return named[0]
+
+
+def secrets_of(documents):
+    """{name: {key: value}} of the Secrets among documents."""
+    return {
+        d["metadata"]["name"]: {**d.get("data", {}), **d.get("stringData", {})}
+        for _, d in documents
+        if d.get("kind") == "Secret"
+    }
 
 
 def dockerfile_runtime():
@@ -183,40 +205,40 @@ def unit_service_section(paths):
 
 
 def check_manifests():
-    documents = load_manifests()
-    statefulset = the_one(documents, "StatefulSet")
-    spec = statefulset["spec"]
+    check_statefulset()
+    check_postgres()
+
+
+def check_server_pod(workload, documents, secrets, probes):
+    """What the pod of either variant must have: the binary run with
+    `serve`; the termination grace above the server's; container ports,
+    listen flags and Services in agreement; probes of the kinds `probes`
+    gives ({probe: "grpc" or "tcpSocket"}, each on the health port, no
+    other probe); the restricted security context; the files the flags name
+    inside mounted Secrets among `secrets`; the NetworkPolicies and the
+    ServiceMonitor among documents against the pod and its ports. Returns
+    the container's ports by name."""
+    kind = workload["kind"]
+    spec = workload["spec"]
     pod = spec["template"]["spec"]
-    container = server_container(statefulset)
+    container = server_container(workload)
     args = container.get("args", [])
     flags = flag_values(args)
 
     if "command" in container:
-        fail("the container sets command: the image's ENTRYPOINT (the binary) must run")
+        fail(f"the {kind}'s container sets command: the image's ENTRYPOINT (the binary) must run")
     if args[:1] != ["serve"]:
-        fail(f"the container's args do not start with serve: {args[:1]}")
-
-    # One pod, replaced only once the old one is gone.
-    since = len(failures)
-    if spec.get("replicas") != 1:
-        fail(f"replicas is {spec.get('replicas')}, not 1: one process per data directory")
-    if spec.get("podManagementPolicy") != "OrderedReady":
-        fail("podManagementPolicy is not OrderedReady")
-    if spec.get("updateStrategy", {}).get("type") != "RollingUpdate":
-        fail("updateStrategy is not RollingUpdate")
-    if spec.get("updateStrategy", {}).get("rollingUpdate", {}).get("maxUnavailable"):
-        fail("updateStrategy sets maxUnavailable")
-    ok_unless_failed(since, "one replica, OrderedReady, RollingUpdate")
+        fail(f"the {kind}'s container args do not start with serve: {args[:1]}")
 
     # The server's shutdown fits in the pod's.
     since = len(failures)
     grace = int(flags.get("--shutdown-grace-secs", "10"))
     termination = pod.get("terminationGracePeriodSeconds", 30)
     if termination < grace + 5:
-        fail(f"terminationGracePeriodSeconds {termination} leaves no room above "
+        fail(f"{kind}: terminationGracePeriodSeconds {termination} leaves no room above "
              f"--shutdown-grace-secs {grace}")
     ok_unless_failed(
-        since, f"terminationGracePeriodSeconds {termination} > --shutdown-grace-secs {grace}"
+        since, f"{kind}: terminationGracePeriodSeconds {termination} > --shutdown-grace-secs {grace}"
     )
 
     # Ports: the container's, the listen flags', the probes', the Services'.
@@ -225,23 +247,32 @@ def check_manifests():
     listens = {"--listen": "grpc", "--health-listen": "health", "--metrics-listen": "metrics"}
     for flag, name in listens.items():
         if flag not in flags:
-            fail(f"the container's args have no {flag}")
+            fail(f"the {kind}'s args have no {flag}")
         elif ports.get(name) != port_of(flags[flag]):
-            fail(f"{flag} {flags[flag]} is not the container port named {name} ({ports.get(name)})")
+            fail(f"{kind}: {flag} {flags[flag]} is not the container port named {name} "
+                 f"({ports.get(name)})")
     if not flags.get("--listen", "").startswith("0.0.0.0:"):
-        fail("--listen is not 0.0.0.0: the Service could not reach the pod")
+        fail(f"{kind}: --listen is not 0.0.0.0: the Service could not reach the pod")
 
     def container_port(port):
         return ports.get(port) if isinstance(port, str) else port
 
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        grpc = container.get(probe, {}).get("grpc")
-        if grpc is None:
-            fail(f"{probe} is not a gRPC probe")
-        elif container_port(grpc["port"]) != ports.get("health"):
-            fail(f"{probe} is on port {grpc['port']}, not the plaintext health port")
+        wanted = probes.get(probe)
+        given = container.get(probe)
+        if wanted is None:
+            if given is not None:
+                fail(f"{kind}: {probe} is set; this variant has none")
+            continue
+        action = (given or {}).get(wanted)
+        if action is None:
+            fail(f"{kind}: {probe} is not a {wanted} probe")
+        elif container_port(action["port"]) != ports.get("health"):
+            fail(f"{kind}: {probe} is on port {action['port']}, not the plaintext health port")
     ok_unless_failed(
-        since, f"probes on the health port {ports.get('health')}, ports {ports} match the listen flags"
+        since,
+        f"{kind}: probes {probes} on the health port {ports.get('health')}, "
+        f"ports {ports} match the listen flags",
     )
 
     services = [d for _, d in documents if d.get("kind") == "Service"]
@@ -251,15 +282,12 @@ def check_manifests():
         name = service["metadata"]["name"]
         selector = service["spec"].get("selector", {})
         if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
-            fail(f"Service {name} does not select the StatefulSet's pods")
+            fail(f"Service {name} does not select the {kind}'s pods")
         for port in service["spec"]["ports"]:
             if container_port(port.get("targetPort", port["port"])) not in ports.values():
                 fail(f"Service {name} port {port['name']} targets no container port")
-    governing = [s for s in services if s["metadata"]["name"] == spec["serviceName"]]
-    if not governing or governing[0]["spec"].get("clusterIP") != "None":
-        fail(f"serviceName {spec['serviceName']} is not a headless Service here")
     names = [s["metadata"]["name"] for s in services]
-    ok_unless_failed(since, f"Services {names} select the pod and target its ports")
+    ok_unless_failed(since, f"Services {names} select the {kind}'s pods and target its ports")
 
     # The restricted Pod Security Standard, and the image's user.
     since = len(failures)
@@ -279,43 +307,31 @@ def check_manifests():
     }
     for what, holds in expected.items():
         if not holds:
-            fail(f"the container's security context lacks {what}")
+            fail(f"the {kind}'s container security context lacks {what}")
     if "USER 65532:65532" not in DOCKERFILE.read_text():
-        fail("the Dockerfile's USER is not 65532:65532, the runAsUser of the StatefulSet")
-    ok_unless_failed(since, "restricted security context, user 65532 as in the Dockerfile")
+        fail(f"the Dockerfile's USER is not 65532:65532, the runAsUser of the {kind}")
+    ok_unless_failed(since, f"{kind}: restricted security context, user 65532 as in the Dockerfile")
 
-    # Files named by flags: inside a mounted Secret that
-    since = len(failures)
+    # Files named by flags: inside a mounted Secret that a
     # secret.example.yaml defines with that key.
+    since = len(failures)
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = container.get("volumeMounts", [])
-    secrets = {
-        d["metadata"]["name"]: {**d.get("data", {}), **d.get("stringData", {})}
-        for name, d in documents
-        if d.get("kind") == "Secret"
-    }
     for flag in ("--tokens-file", "--tls-cert", "--tls-key", "--tls-client-ca"):
         if flag not in flags:
             continue
         path = flags[flag]
         mount = [m for m in mounts if path.startswith(m["mountPath"].rstrip("/") + "/")]
         if not mount:
-            fail(f"{flag} {path} is in no mounted volume")
+            fail(f"{kind}: {flag} {path} is in no mounted volume")
             continue
         if mount[0].get("subPath"):
-            fail(f"{flag} {path} is mounted with subPath: a changed Secret would never show")
+            fail(f"{kind}: {flag} {path} is mounted with subPath: a changed Secret would never show")
         secret = volumes[mount[0]["name"]].get("secret", {}).get("secretName")
         key = path[len(mount[0]["mountPath"].rstrip("/")) + 1 :]
         if secret not in secrets or key not in secrets[secret]:
-            fail(f"{flag} {path}: secret.example.yaml has no Secret {secret} with key {key}")
-    data_mount = [m for m in mounts if m["mountPath"] == flags.get("--data-dir")]
-    claims = {c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])}
-    if not data_mount or data_mount[0]["name"] not in claims:
-        fail("--data-dir is not the mount of a volumeClaimTemplate")
-    ok_unless_failed(
-        since,
-        "the tokens file and TLS files are keys of mounted Secrets; the data dir is the claim's volume",
-    )
+            fail(f"{kind}: {flag} {path}: secret.example.yaml has no Secret {secret} with key {key}")
+    ok_unless_failed(since, f"{kind}: the tokens file and TLS files are keys of mounted Secrets")
 
     # NetworkPolicies: they select the pod and name its ports.
     since = len(failures)
@@ -324,13 +340,13 @@ def check_manifests():
         name = policy["metadata"]["name"]
         wanted = policy["spec"]["podSelector"].get("matchLabels", {})
         if not wanted or any(pod_labels.get(k) != v for k, v in wanted.items()):
-            fail(f"NetworkPolicy {name} does not select the StatefulSet's pods")
+            fail(f"NetworkPolicy {name} does not select the {kind}'s pods")
         for rule in policy["spec"].get("ingress", []):
             for port in rule.get("ports", []):
                 if container_port(port["port"]) not in ports.values():
                     fail(f"NetworkPolicy {name} names port {port['port']}, no container port")
     if policies:
-        ok_unless_failed(since, "the NetworkPolicy selects the pod and names its ports")
+        ok_unless_failed(since, f"the NetworkPolicy selects the {kind}'s pods and names its ports")
 
     # The ServiceMonitor: no schema here (a CRD), so what it refers to.
     since = len(failures)
@@ -362,8 +378,164 @@ def check_manifests():
             if endpoint.get("scheme", "http") != "http":
                 fail("the ServiceMonitor scrapes with TLS; the metrics listener is plain HTTP")
         ok_unless_failed(
-            since, "the ServiceMonitor selects the Service with the metrics port, path /metrics"
+            since,
+            f"{kind}: the ServiceMonitor selects the Service with the metrics port, path /metrics",
         )
+    return ports
+
+
+def check_statefulset():
+    """The sled variant, deploy/k8s: one pod, one volume."""
+    documents = load_manifests()
+    statefulset = the_one(documents, "StatefulSet")
+    spec = statefulset["spec"]
+    container = server_container(statefulset)
+    flags = flag_values(container.get("args", []))
+
+    # One pod, replaced only once the old one is gone.
+    since = len(failures)
+    if spec.get("replicas") != 1:
+        fail(f"replicas is {spec.get('replicas')}, not 1: one process per data directory")
+    if spec.get("podManagementPolicy") != "OrderedReady":
+        fail("podManagementPolicy is not OrderedReady")
+    if spec.get("updateStrategy", {}).get("type") != "RollingUpdate":
+        fail("updateStrategy is not RollingUpdate")
+    if spec.get("updateStrategy", {}).get("rollingUpdate", {}).get("maxUnavailable"):
+        fail("updateStrategy sets maxUnavailable")
+    ok_unless_failed(since, "one replica, OrderedReady, RollingUpdate")
+
+    # Every probe is the server's health: after a failed fsync it stays
+    # NOT_SERVING until restarted, which liveness does.
+    grpc = {probe: "grpc" for probe in ("startupProbe", "readinessProbe", "livenessProbe")}
+    check_server_pod(statefulset, documents, secrets_of(documents), grpc)
+
+    since = len(failures)
+    services = [d for _, d in documents if d.get("kind") == "Service"]
+    governing = [s for s in services if s["metadata"]["name"] == spec["serviceName"]]
+    if not governing or governing[0]["spec"].get("clusterIP") != "None":
+        fail(f"serviceName {spec['serviceName']} is not a headless Service here")
+    mounts = container.get("volumeMounts", [])
+    data_mount = [m for m in mounts if m["mountPath"] == flags.get("--data-dir")]
+    claims = {c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])}
+    if not data_mount or data_mount[0]["name"] not in claims:
+        fail("--data-dir is not the mount of a volumeClaimTemplate")
+    ok_unless_failed(
+        since, f"the governing Service {spec['serviceName']} is headless; the data dir is the claim's volume"
+    )
+
+
+def check_postgres():
+    """The PostgreSQL variant, deploy/k8s/postgres: replicas without a
+    volume, the database URL from a Secret, readiness tied to the database
+    and liveness not, a disruption budget, egress to the database; the
+    namespace and Services of deploy/k8s, and its ServiceMonitor."""
+    documents = load_manifests(K8S_POSTGRES)
+    base = load_manifests()
+    deployment = the_one(documents, "Deployment", K8S_POSTGRES)
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    container = server_container(deployment)
+    flags = flag_values(container.get("args", []))
+    pod_labels = spec["template"]["metadata"]["labels"]
+    secrets = {**secrets_of(base), **secrets_of(documents)}
+
+    # Several replicas, replaced a few at a time.
+    since = len(failures)
+    replicas = spec.get("replicas", 1)
+    strategy = spec.get("strategy", {})
+    rolling = strategy.get("rollingUpdate", {})
+    if replicas < 3:
+        fail(f"the Deployment has {replicas} replicas: one lost and one drained leave none")
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        fail("the Deployment's strategy is not RollingUpdate")
+    if rolling.get("maxUnavailable", "25%") not in (0, 1):
+        fail(f"the Deployment's maxUnavailable is {rolling.get('maxUnavailable', '25%')}, not 0 or 1")
+    ok_unless_failed(
+        since,
+        f"{replicas} replicas, RollingUpdate with maxUnavailable {rolling.get('maxUnavailable')}",
+    )
+
+    # Readiness is the server's health, so tied to the database; nothing
+    # else may be, or a database outage restarts every replica.
+    probes = {"readinessProbe": "grpc", "livenessProbe": "tcpSocket"}
+    if "startupProbe" in container:
+        probes["startupProbe"] = "tcpSocket"
+    check_server_pod(
+        deployment,
+        documents + [(n, d) for n, d in base if d.get("kind") == "ServiceMonitor"],
+        secrets,
+        probes,
+    )
+
+    # The store is the database: no data directory, no volume for one.
+    since = len(failures)
+    for flag in ("--data-dir", "--cache-bytes", "--ephemeral"):
+        if flag in flags or flag in container.get("args", []):
+            fail(f"the Deployment's args have {flag}: the data is in PostgreSQL")
+    kinds = {k for v in pod.get("volumes", []) for k in v if k != "name"}
+    if kinds - {"secret"}:
+        fail(f"the Deployment mounts volumes other than Secrets: {sorted(kinds - {'secret'})}")
+    if "volumeClaimTemplates" in spec:
+        fail("the Deployment has volumeClaimTemplates")
+    env = {e["name"]: e for e in container.get("env", [])}
+    url = env.get("CLAIMDESK_DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef")
+    if url is None:
+        fail("the Deployment's CLAIMDESK_DATABASE_URL is not read from a Secret (secretKeyRef)")
+    elif url.get("key") not in secrets.get(url.get("name"), {}):
+        fail(f"CLAIMDESK_DATABASE_URL: no secret.example.yaml has a Secret {url.get('name')} "
+             f"with key {url.get('key')}")
+    elif url.get("optional"):
+        fail("CLAIMDESK_DATABASE_URL is optional: without it the server would not use PostgreSQL")
+    else:
+        example = secrets[url["name"]][url["key"]]
+        # The server's connections do not use TLS: sslmode=require cannot
+        # connect, verify-* are refused; the example says what it is.
+        if "sslmode=disable" not in example:
+            fail(f"the example database URL does not say sslmode=disable: {example}")
+    ok_unless_failed(
+        since, "no data directory or volume; CLAIMDESK_DATABASE_URL from a Secret, sslmode=disable"
+    )
+
+    # At most one replica drained at a time, and drains not blocked while
+    # the database is down and every replica unready.
+    since = len(failures)
+    budget = the_one(documents, "PodDisruptionBudget", K8S_POSTGRES)["spec"]
+    wanted = budget.get("selector", {}).get("matchLabels", {})
+    if not wanted or any(pod_labels.get(k) != v for k, v in wanted.items()):
+        fail("the PodDisruptionBudget does not select the Deployment's pods")
+    if "maxUnavailable" in budget:
+        allowed = budget["maxUnavailable"]
+    else:
+        allowed = replicas - budget.get("minAvailable", replicas)
+    if allowed != 1:
+        fail(f"the PodDisruptionBudget allows {allowed} replicas down at once, not 1")
+    if budget.get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+        fail("the PodDisruptionBudget's unhealthyPodEvictionPolicy is not AlwaysAllow: "
+             "drains would wait for the database")
+    ok_unless_failed(since, "the PodDisruptionBudget allows one replica down, unready ones always")
+
+    # Egress: the database's port, and DNS to find it.
+    since = len(failures)
+    for policy in [d for _, d in documents if d.get("kind") == "NetworkPolicy"]:
+        egress = {
+            (p.get("port"), p.get("protocol", "TCP"))
+            for rule in policy["spec"].get("egress", [])
+            for p in rule.get("ports", [])
+        }
+        for needed in [(5432, "TCP"), (53, "UDP"), (53, "TCP")]:
+            if needed not in egress:
+                fail(f"NetworkPolicy {policy['metadata']['name']} allows no egress to {needed}")
+    ok_unless_failed(since, "the NetworkPolicy lets the replicas reach the database and DNS")
+
+    # The namespace and Services are the sled variant's, so clients and
+    # Prometheus find the desk the same way on either backend.
+    since = len(failures)
+    for kind in ("Namespace", "Service"):
+        here = sorted((d for _, d in documents if d.get("kind") == kind), key=str)
+        there = sorted((d for _, d in base if d.get("kind") == kind), key=str)
+        if here != there:
+            fail(f"the {kind}s of {K8S_POSTGRES} are not those of {K8S}")
+    ok_unless_failed(since, f"the Namespace and Services are those of {K8S}")
 
 
 # ---------------------------------------------------------------- serving
@@ -465,9 +637,10 @@ def health(binary, fixtures, url, tls, env=None, extra=()):
     )
 
 
-def serve_and_stop(label, binary, fixtures, args, env, healthcheck=None):
+def serve_and_stop(label, binary, fixtures, args, env, healthcheck=None, while_serving=None):
     """Starts `binary args` with env; checks SERVING on every listener it
-    was given, then a graceful SIGTERM."""
+    was given, then runs `while_serving(values)` (the values this server
+    was given, by role) if given, then a graceful SIGTERM."""
     values = fixtures.values()
     args, env = substitute(args, env, values)
     flags = flag_values(args)
@@ -542,6 +715,8 @@ def serve_and_stop(label, binary, fixtures, args, env, healthcheck=None):
                      f"{answer.stdout}{answer.stderr}")
             else:
                 ok(f"{label}: the HEALTHCHECK command ({shlex.join(command)}) exits 0")
+        if while_serving is not None:
+            while_serving(values)
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
@@ -602,6 +777,8 @@ def check_serve(binary, work):
         healthcheck=(healthcheck, image_env),
     )
 
+    check_serve_postgres(binary, fixtures, image_env)
+
     # The systemd unit, then with the TLS drop-in.
     units = [("systemd unit", [UNIT]), ("systemd unit + tls.conf", [UNIT, TLS_DROP_IN])]
     for label, paths in units:
@@ -622,6 +799,97 @@ def check_serve(binary, work):
                 key, _, value = pair.partition("=")
                 env[key] = value
         serve_and_stop(label, binary, fixtures, command[1:], env)
+
+
+def psql(url, sql):
+    """The rows `sql` returns at `url`, as psql prints them unaligned."""
+    answer = subprocess.run(
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+        env=clean_environment(), capture_output=True, text=True, timeout=60,
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"psql: {sql}: {answer.stderr.strip()}")
+    return answer.stdout.strip()
+
+
+def check_serve_postgres(binary, fixtures, image_env):
+    """The Deployment's container as the pod runs it (the image's
+    environment, then the container's), with CLAIMDESK_DATABASE_URL, which
+    the pod reads from a Secret, naming a database made for this check on
+    the PostgreSQL of CLAIMDESK_TEST_DATABASE_URL (with the example URL's
+    parameters). Every CLAIMDESK_* variable the container sets must be one
+    `serve --help` names; the server must become SERVING, keep its data in
+    that database (its schema migrated there) and not in the image's data
+    directory, and exit 0 on SIGTERM."""
+    deployment = the_one(load_manifests(K8S_POSTGRES), "Deployment", K8S_POSTGRES)
+    container = server_container(deployment)
+    label = "Deployment (PostgreSQL)"
+
+    since = len(failures)
+    help_text = subprocess.run(
+        [binary, "serve", "--help"], env=clean_environment(), capture_output=True, text=True,
+        timeout=30,
+    ).stdout
+    for variable in container.get("env", []):
+        name = variable["name"]
+        if name.startswith("CLAIMDESK_") and not re.search(rf"env:\s+{name}\b", help_text):
+            fail(f"{label}: the container sets {name}, which `serve --help` does not name: "
+                 "the server would ignore it")
+    ok_unless_failed(since, f"{label}: `serve --help` names every CLAIMDESK_* the container sets")
+
+    base_url = os.environ.get("CLAIMDESK_TEST_DATABASE_URL")
+    if not base_url:
+        print(f"SKIPPED: {label}: CLAIMDESK_TEST_DATABASE_URL is not set: "
+              "not started against a PostgreSQL")
+        return
+    secrets = secrets_of(load_manifests(K8S_POSTGRES))
+    env = dict(image_env)
+    example = None
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+            continue
+        reference = variable.get("valueFrom", {}).get("secretKeyRef", {})
+        if variable["name"] != "CLAIMDESK_DATABASE_URL" or not reference:
+            fail(f"{label}: the container's {variable['name']} is not a plain value: "
+                 "cannot set it here")
+            return
+        example = secrets.get(reference.get("name"), {}).get(reference.get("key"))
+    if example is None:
+        fail(f"{label}: no CLAIMDESK_DATABASE_URL from a Secret of secret.example.yaml")
+        return
+    example = urllib.parse.urlsplit(example)
+    database = f"claimdesk_deploy_check_{os.getpid()}"
+    given = urllib.parse.urlsplit(base_url)
+    query = "&".join(q for q in (given.query, example.query) if q)
+    env["CLAIMDESK_DATABASE_URL"] = urllib.parse.urlunsplit(
+        (given.scheme, given.netloc, f"/{database}", query, "")
+    )
+
+    def stored_there(values):
+        url = env["CLAIMDESK_DATABASE_URL"]
+        migrated = psql(url, "SELECT to_regclass('claimdesk_schema_version') IS NOT NULL")
+        version = "" if migrated != "t" else psql(
+            url, "SELECT max(version) FROM claimdesk_schema_version"
+        )
+        if not version:
+            fail(f"{label}: SERVING, but no claimdesk schema in the database {database}: "
+                 "the server does not keep its data in PostgreSQL")
+        else:
+            ok(f"{label}: the schema is migrated to version {version} in {database}")
+        if Path(values["data"]).exists():
+            fail(f"{label}: the server made the data directory {values['data']} "
+                 "(CLAIMDESK_DATA_DIR of the image): it opened the embedded database")
+        else:
+            ok(f"{label}: no data directory made (the image's CLAIMDESK_DATA_DIR is set)")
+
+    psql(base_url, f'CREATE DATABASE "{database}"')
+    try:
+        serve_and_stop(
+            label, binary, fixtures, container["args"], env, while_serving=stored_there
+        )
+    finally:
+        psql(base_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def main(argv):
