@@ -52,7 +52,7 @@ use crate::{
 /// Rows a backup reads per statement.
 const CHUNK: i64 = 1000;
 
-/// Why a restore into PostgreSQL failed; nothing was written.
+/// Why a restore into PostgreSQL failed; none of the backup was written.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error(transparent)]
