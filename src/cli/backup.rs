@@ -164,14 +164,16 @@ pub struct RestoreArgs {
 /// or cannot be written.
 pub fn restore(args: RestoreArgs) -> ExitCode {
     let printed = match (&args.data_dir, &args.database_url) {
-        (_, Some(url)) => match PgStore::restore(url, args.database_schema.as_deref(), &args.file) {
-            Ok(summary) => print(args.output.output, "restored into", None, &summary),
-            Err(PgRestoreError::Backup(e)) => return backup_refused(&args.file, e),
-            Err(e) => {
-                eprintln!("cannot restore into the database: {e}");
-                return ExitCode::from(2);
+        (_, Some(url)) => {
+            match PgStore::restore(url, args.database_schema.as_deref(), &args.file) {
+                Ok(summary) => print(args.output.output, "restored into", None, &summary),
+                Err(PgRestoreError::Backup(e)) => return backup_refused(&args.file, e),
+                Err(e) => {
+                    eprintln!("cannot restore into the database: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         (Some(data_dir), None) => {
             let config = StoreConfig {
                 cache_capacity: 64 * 1024 * 1024,

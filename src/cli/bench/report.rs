@@ -515,6 +515,8 @@ mod tests {
                 story: "bench-1".into(),
                 seeded_claims: 10,
                 preload: None,
+                store: Some("sled"),
+                database_url: None,
             },
             baselines: vec![Row::baseline(4, &[&base])],
             rows,
