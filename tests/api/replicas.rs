@@ -157,6 +157,18 @@ async fn replicas_serve_one_desk_and_a_killed_one_loses_nothing_acknowledged() {
             .into_inner();
         assert_eq!(claim.state, pb::claim::State::InReview as i32, "{name}");
     }
+    // A request id is the desk's, not a replica's: a retry through B
+    // answers with the claim made through A.
+    let mut retrier = b.client().await;
+    let retried = submit_with_id(
+        &mut retrier,
+        "maria",
+        numbered_claim("river-crossing", "Harbour Gazette", 7),
+        "load-7",
+    )
+    .await
+    .expect("the retry is answered");
+    assert_eq!(retried.name, acknowledged[7]);
     for name in taken.keys() {
         assert!(
             acknowledged.contains(name),

@@ -441,6 +441,23 @@ impl PgStore {
             .into())
     }
 
+    /// A read-only `REPEATABLE READ` transaction on `client`: one snapshot
+    /// of the store, which changes committed meanwhile do not alter.
+    fn snapshot<'c>(
+        &self,
+        client: &'c mut Object,
+        context: &'static str,
+    ) -> Result<Transaction<'c>, Error> {
+        self.block_on(
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+        )
+        .map_err(db(context))
+    }
+
     /// Commits a change's transaction, and wakes the feed to publish its
     /// events.
     fn commit(&self, tx: Transaction<'_>, context: &'static str) -> Result<(), Error> {
@@ -663,15 +680,7 @@ impl PgStore {
             })
         };
         let mut client = self.client()?;
-        let tx = self
-            .block_on(
-                client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start(),
-            )
-            .map_err(db("begin audit"))?;
+        let tx = self.snapshot(&mut client, "begin audit")?;
         let mut walk = ChainWalk::default();
         let mut after = 0i64;
         loop {

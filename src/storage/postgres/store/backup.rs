@@ -34,8 +34,6 @@ use std::{
     time::SystemTime,
 };
 
-use tokio_postgres::IsolationLevel;
-
 use super::{
     Columns, Head, OpenError, PgStore, Writer, corrupt, counters, db, figure_rows, from_i64, to_i64,
 };
@@ -83,15 +81,7 @@ impl PgStore {
     /// documentation), written to `out` as it is read.
     pub fn backup(&self, out: &mut dyn Write) -> Result<BackupSummary, Error> {
         let mut client = self.client()?;
-        let tx = self
-            .block_on(
-                client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start(),
-            )
-            .map_err(db("begin backup"))?;
+        let tx = self.snapshot(&mut client, "begin backup")?;
         let head = self
             .block_on(tx.query_one("SELECT last_revision, last_link FROM chain_head", &[]))
             .map_err(db("read chain"))?;

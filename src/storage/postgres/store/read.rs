@@ -14,7 +14,7 @@
 use std::{collections::HashSet, fmt::Write as _, pin::pin, time::SystemTime};
 
 use deadpool_postgres::Object;
-use tokio_postgres::{IsolationLevel, Row, types::ToSql};
+use tokio_postgres::{Row, types::ToSql};
 use tokio_stream::StreamExt as _;
 
 use super::{PgStore, Writer, claim_id, corrupt, db, from_i64, rank, time_bytes};
@@ -239,15 +239,7 @@ impl PgStore {
         let counted = story.unwrap_or("");
         let now = time_bytes(now);
         let mut client = self.client()?;
-        let tx = self
-            .block_on(
-                client
-                    .build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start(),
-            )
-            .map_err(db("begin queue counts"))?;
+        let tx = self.snapshot(&mut client, "begin queue counts")?;
         let (states, waiting, oldest, overdue) = self
             .block_on(async {
                 let states = tx
