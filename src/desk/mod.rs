@@ -28,8 +28,8 @@ use watch_buffer::{WatchSender, watch_channel};
 use crate::{
     clock::Clock,
     domain::{
-        Actor, Claim, ClaimId, Command, End, Event, LinkId, LinkStatus, NewClaim, Note, Relation,
-        Slug, State, UserName, basis, link_claims, resolve_link,
+        Action, Actor, Claim, ClaimId, Command, End, Event, LinkId, LinkStatus, NewClaim, Note,
+        Relation, Slug, State, UserName, basis, link_claims, resolve_link,
     },
     error::Error,
     fingerprint,
@@ -150,6 +150,20 @@ impl Watching {
 impl Drop for Watching {
     fn drop(&mut self) {
         self.0.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Resolves once `feed` brings an event that gives a claim a lease (which
+/// may run out before any the sweeper knows of), or once the feed lagged
+/// (it may have missed one); never once the feed is closed.
+async fn lease_given(feed: &mut tokio::sync::broadcast::Receiver<Arc<Event>>) {
+    loop {
+        match feed.recv().await {
+            Ok(event) if matches!(event.action, Action::StartReview | Action::Reassign) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
     }
 }
 
@@ -500,11 +514,14 @@ impl Desk {
     }
 
     /// Returns claims to the queue as their leases run out, until the desk
-    /// stops. Sleeps until the earliest expiry, or until a lease is taken.
+    /// stops. Sleeps until the earliest expiry, or until a lease is taken:
+    /// here, or by any server of the same store (a review started or a
+    /// claim reassigned in its feed of events).
     pub async fn run_lease_sweeper(self) {
         const FIRST_RETRY: Duration = Duration::from_secs(1);
         const LAST_RETRY: Duration = Duration::from_secs(60);
         let mut stopping = self.stopping.subscribe();
+        let mut feed = self.store.subscribe().events;
         let mut retry: Option<Duration> = None;
         loop {
             match self.expire_due_leases().await {
@@ -534,6 +551,7 @@ impl Desk {
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.lease_taken.notified() => {}
+                () = lease_given(&mut feed) => {}
                 _ = stopping.wait_for(|stop| *stop) => return,
             }
         }

@@ -241,3 +241,69 @@ async fn replicas_serve_one_desk_and_a_killed_one_loses_nothing_acknowledged() {
     drop((a, b));
     drop(schema);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_through_one_replica_runs_out_through_another() {
+    let Some(url) = helpers::database_url() else {
+        println!("skipped: {DATABASE_VARIABLE} is not set");
+        return;
+    };
+    let schema = tokio::task::spawn_blocking(move || ScratchSchema::create(&url))
+        .await
+        .unwrap()
+        .map(Arc::new)
+        .expect("a scratch schema");
+    let desk = claimdesk::desk::DeskConfig {
+        lease: std::time::Duration::from_secs(2),
+    };
+    let replica = || {
+        claimdesk::testing::TestServer::builder()
+            .schema(schema.clone())
+            .desk(desk)
+            .start()
+    };
+    // B starts first, with no lease anywhere to wait for.
+    let b = replica().await.expect("B starts");
+    let a = replica().await.expect("A starts");
+    let mut watching = b.client().await.unwrap();
+    let mut events = watching
+        .watch_claim_events(as_user(pb::WatchClaimEventsRequest::default(), "wes"))
+        .await
+        .expect("a watch on B")
+        .into_inner();
+    let mut through_a = a.client().await.unwrap();
+    let submitted = submit_with_id(
+        &mut through_a,
+        "maria",
+        numbered_claim("river-crossing", "Harbour Gazette", 1),
+        "lease-1",
+    )
+    .await
+    .expect("stored");
+    through_a
+        .take_next_claim(as_user(pb::TakeNextClaimRequest::default(), "kofi"))
+        .await
+        .expect("taken through A");
+    // A goes away: only B can notice that the lease ran out.
+    a.stop().await.expect("A stops");
+    let expired = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(event) = events.message().await.expect("the watch goes on") {
+            if event.r#type == pb::claim_event::Type::LeaseExpired as i32 {
+                return event;
+            }
+        }
+        panic!("the watch ended");
+    })
+    .await
+    .expect("B returned the claim to the queue well before its minute's look");
+    assert_eq!(expired.claim, submitted.name);
+    let claim = watching
+        .get_claim(pb::GetClaimRequest {
+            name: submitted.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(claim.state, pb::claim::State::Unverified as i32);
+    b.stop().await.expect("B stops");
+}
