@@ -33,7 +33,7 @@ use crate::{
         Changed, Claim, ClaimId, DomainError, Event, EventDraft, Link, LinkId, Peers, Priority,
         Slug, SourceName, State, UserName,
     },
-    error::Error,
+    error::{self, Error},
 };
 
 /// A request id, scoped to the caller who sent it, with the fingerprint of
@@ -71,6 +71,38 @@ impl Fingerprint {
 }
 
 impl RequestKey {
+    /// The record that keeps this request id for claim `id`, with the
+    /// fingerprint of the current version.
+    pub(crate) fn record(&self, id: ClaimId) -> Vec<u8> {
+        use records::Record as _;
+        records::RequestRecord {
+            format: records::FORMAT,
+            claim_id: id.to_string(),
+            fingerprint: records::hex(&self.fingerprint.current),
+            fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
+        }
+        .encode()
+    }
+
+    /// The claim that the stored record `bytes` of this request id names,
+    /// if it was recorded for the same request (its fingerprint in the
+    /// version it was stored with); [`Error::RequestIdReused`] otherwise.
+    pub(crate) fn replayed_claim(&self, bytes: &[u8]) -> Result<ClaimId, Error> {
+        let corrupt = |e: &dyn std::fmt::Display| -> Error {
+            error::StorageError::new("read request", format!("corrupt record: {e}")).into()
+        };
+        let known = records::RequestRecord::decode(bytes).map_err(|e| corrupt(&e))?;
+        let version = known.fingerprint_version.unwrap_or(1);
+        let expected = self
+            .fingerprint
+            .in_version(version)
+            .ok_or_else(|| corrupt(&format!("fingerprint version {version}")))?;
+        if known.fingerprint != records::hex(expected) {
+            return Err(Error::RequestIdReused(self.id.clone()));
+        }
+        known.claim_id.parse().map_err(|e| corrupt(&e))
+    }
+
     /// `caller 0x00 id`: caller names hold no control characters, so the
     /// pair is unambiguous.
     fn storage_key(&self) -> Vec<u8> {

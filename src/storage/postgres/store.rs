@@ -61,14 +61,11 @@ use crate::{
     },
     error::{Error, StorageError, StorageErrorKind},
     storage::{
-        AuditReport, Change, Fingerprint, Page, PageLimit, RequestKey, Submitted,
+        AuditReport, Change, Page, PageLimit, RequestKey, Submitted,
         candidates::{
             self, CANDIDATES_PER_FIGURE, MAX_CANDIDATES, MAX_FIGURE_ENTRIES, worth_comparing,
         },
-        records::{
-            self, ChainWalk, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord,
-            StoredEvent, hex,
-        },
+        records::{self, ChainWalk, ClaimRecord, EventRecord, HASH_LEN, Record, StoredEvent},
     },
 };
 
@@ -535,13 +532,7 @@ impl PgStore {
             if let Some(known) = write.request(request)? {
                 return Ok(Ok(Submitted::Replayed(known)));
             }
-            let record = RequestRecord {
-                format: records::FORMAT,
-                claim_id: claim.id.to_string(),
-                fingerprint: hex(&request.fingerprint.current),
-                fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
-            }
-            .encode();
+            let record = request.record(claim.id);
             write.exec(
                 "insert request id",
                 "INSERT INTO requests (caller, request_id, record) VALUES ($1, $2, $3)",
@@ -830,19 +821,7 @@ impl Writer<'_> {
         let Some(row) = row else {
             return Ok(None);
         };
-        let known = RequestRecord::decode(row.get(0)).map_err(|e| corrupt("read request", e))?;
-        let version = known.fingerprint_version.unwrap_or(1);
-        let expected = request
-            .fingerprint
-            .in_version(version)
-            .ok_or_else(|| corrupt("read request", format!("fingerprint version {version}")))?;
-        if known.fingerprint != hex(expected) {
-            return Err(Error::RequestIdReused(request.id.clone()));
-        }
-        let id: ClaimId = known
-            .claim_id
-            .parse()
-            .map_err(|e| corrupt("read request", e))?;
+        let id = request.replayed_claim(row.get(0))?;
         self.claim(id, false)?
             .ok_or_else(|| corrupt("read request", "claim of request id missing"))
             .map(Some)

@@ -20,10 +20,8 @@ use crate::{
     domain::{Changed, Claim, ClaimId, Event, EventDraft, State, Wording, suggest},
     error::{Error, StorageError},
     storage::{
-        Change, Fingerprint, PairChange, QueueQuery, RequestKey, Submitted, keys,
-        records::{
-            self, ClaimRecord, EventRecord, HASH_LEN, Record, RequestRecord, StoredEvent, hex,
-        },
+        Change, PairChange, QueueQuery, RequestKey, Submitted, keys,
+        records::{self, ClaimRecord, EventRecord, HASH_LEN, Record, StoredEvent},
     },
 };
 
@@ -199,35 +197,13 @@ impl<'a> Tx<'a> {
         let New { claim, wording } = new;
         if let Some(request) = request {
             if let Some(bytes) = self.get(T::Requests, &request.storage_key())? {
-                let known =
-                    RequestRecord::decode(&bytes).map_err(|e| corrupt("read request", e))?;
-                let version = known.fingerprint_version.unwrap_or(1);
-                let expected = request.fingerprint.in_version(version).ok_or_else(|| {
-                    corrupt("read request", format!("fingerprint version {version}"))
-                })?;
-                if known.fingerprint != hex(expected) {
-                    return Err(Error::RequestIdReused(request.id.clone()));
-                }
-                let id: ClaimId = known
-                    .claim_id
-                    .parse()
-                    .map_err(|e| corrupt("read request", e))?;
+                let id = request.replayed_claim(&bytes)?;
                 let claim = self
                     .claim(id)?
                     .ok_or_else(|| corrupt("read request", "claim of request id missing"))?;
                 return Ok(Outcome::Submitted(Submitted::Replayed(claim)));
             }
-            self.put(
-                T::Requests,
-                request.storage_key(),
-                RequestRecord {
-                    format: records::FORMAT,
-                    claim_id: claim.id.to_string(),
-                    fingerprint: hex(&request.fingerprint.current),
-                    fingerprint_version: Some(Fingerprint::CURRENT_VERSION),
-                }
-                .encode(),
-            );
+            self.put(T::Requests, request.storage_key(), request.record(claim.id));
         }
         let mut claim = claim.clone();
         self.write_new(&mut claim, wording)?;

@@ -1,5 +1,9 @@
 use super::*;
 use crate::storage::{
+    Fingerprint,
+    records::{RequestRecord, hex},
+};
+use crate::storage::{
     Store,
     sled_store::{
         StoreConfig,
